@@ -1,0 +1,567 @@
+//! Typed settings, loaded once at start from one TOML file and the environment.
+//!
+//! Layers, later wins: the built-in defaults, the TOML file, then
+//! `LIBRARYWIRE__SECTION__KEY` environment variables. Unknown keys are errors,
+//! and every error names the key and the file.
+
+use bytesize::ByteSize;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// Where the config comes from when neither `--config` nor `LIBRARYWIRE_CONFIG` says.
+pub const DEFAULT_CONFIG_PATH: &str = "config/default.toml";
+
+/// The prefix of environment overrides: `LIBRARYWIRE__AMQP__URL` sets `amqp.url`.
+pub const ENV_PREFIX: &str = "LIBRARYWIRE";
+
+/// A config that cannot be used. The message names the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read or is not valid TOML.
+    #[error("config file {file}: {message}")]
+    Load {
+        /// The config file.
+        file: PathBuf,
+        /// What went wrong, from the TOML reader.
+        message: String,
+    },
+    /// A key is unknown or its value has the wrong type or form.
+    #[error("config file {file}: key `{key}`: {message}")]
+    Key {
+        /// The config file.
+        file: PathBuf,
+        /// The dotted path of the bad key, for example `sources[2].id`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// All settings of the daemon.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The HTTP server of the merged feed.
+    #[serde(default)]
+    pub server: ServerSettings,
+    /// The embedded store.
+    #[serde(default)]
+    pub store: StoreSettings,
+    /// The RabbitMQ broker that new and changed items are published to.
+    #[serde(default)]
+    pub amqp: AmqpSettings,
+    /// How sources are polled.
+    #[serde(default)]
+    pub poll: PollSettings,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSettings,
+    /// The sources to poll, in order.
+    #[serde(default)]
+    pub sources: Vec<SourceSettings>,
+}
+
+/// `[server]`: the HTTP server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address the server binds. Default `127.0.0.1:8080`. Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The merged feed's channel title. Default `Library news`.
+    pub title: String,
+    /// The public base URL of the server, used for self links. Default `http://127.0.0.1:8080/`.
+    pub public_url: Url,
+    /// How many of the newest items the merged feed holds. Default 100.
+    pub feed_size: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            title: "Library news".to_owned(),
+            public_url: Url::parse("http://127.0.0.1:8080/").expect("static URL"),
+            feed_size: 100,
+        }
+    }
+}
+
+/// `[store]`: the embedded SQLite store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// Path of the SQLite file; created with its folder on first run. Default `data/librarywire.db`.
+    pub path: PathBuf,
+    /// Items older than this (by publication time) are deleted. Default `365d`; `"0s"` keeps them forever.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    /// At most this many items are kept per source, the newest. Default 1000; 0 keeps all.
+    pub max_items_per_source: usize,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            path: PathBuf::from("data/librarywire.db"),
+            max_age: Duration::from_secs(365 * 24 * 3600),
+            max_items_per_source: 1000,
+        }
+    }
+}
+
+/// `[amqp]`: the broker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AmqpSettings {
+    /// AMQP URI. Default `amqp://guest:guest@127.0.0.1:5672/%2f`. A `heartbeat`
+    /// query parameter is honoured; without one, 30 seconds is used.
+    pub url: String,
+    /// The durable topic exchange items are published to; declared at start. Default `library.news`.
+    pub exchange: String,
+    /// How many published messages may await the broker's confirm at once. Default 256.
+    pub confirm_window: usize,
+    /// How long any one wait on the broker may take before the connection is
+    /// deemed broken and rebuilt. Default `15s`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// The longest pause between two reconnection attempts. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+}
+
+impl Default for AmqpSettings {
+    fn default() -> Self {
+        AmqpSettings {
+            url: "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+            exchange: "library.news".to_owned(),
+            confirm_window: 256,
+            timeout: Duration::from_secs(15),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[poll]`: polling.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PollSettings {
+    /// Default time between two polls of a source. Default `15m`.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// How many sources are fetched at once, over all hosts. Default 8.
+    pub concurrency: usize,
+    /// How many requests may be open to one host at once. Default 2.
+    pub per_host: usize,
+    /// Total time one fetch may take, body included. Default `20s`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Time to set up a connection. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Largest body accepted, after decompression. Default `5MB`.
+    pub max_body: ByteSize,
+    /// A source's `Cache-Control: max-age` or RSS `<ttl>` may stretch its
+    /// interval up to this, never beyond. Default `6h`.
+    #[serde(with = "humantime_serde")]
+    pub max_interval: Duration,
+    /// A failing source's retry delay doubles per failure up to this. Default `6h`.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// Each wait is moved by a random amount up to this fraction of it, so
+    /// sources spread out instead of polling in bursts. Default 0.1.
+    pub jitter: f64,
+    /// The User-Agent sent with every request. Default `librarywire/<version> (+https://github.com/librarywire/librarywire)`.
+    pub user_agent: String,
+}
+
+impl Default for PollSettings {
+    fn default() -> Self {
+        PollSettings {
+            interval: Duration::from_secs(15 * 60),
+            concurrency: 8,
+            per_host: 2,
+            timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(10),
+            max_body: ByteSize::mb(5),
+            max_interval: Duration::from_secs(6 * 3600),
+            max_backoff: Duration::from_secs(6 * 3600),
+            jitter: 0.1,
+            user_agent: concat!(
+                "librarywire/",
+                env!("CARGO_PKG_VERSION"),
+                " (+https://github.com/librarywire/librarywire)"
+            )
+            .to_owned(),
+        }
+    }
+}
+
+/// `[log]`: logging.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// A `tracing` filter such as `info` or `librarywire=debug`; `RUST_LOG` wins when set. Default `info`.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// What kind of thing a source's URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// An RSS, Atom or JSON feed.
+    #[default]
+    Feed,
+}
+
+/// One `[[sources]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSettings {
+    /// Unique id, `[a-z0-9-]+`; used in routing keys and item ids. Required.
+    pub id: String,
+    /// Display name. Defaults to the id.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `http://`, `https://` or `file://` URL of the feed. Required.
+    pub url: String,
+    /// Time between polls of this source; defaults to `poll.interval`.
+    #[serde(default, with = "humantime_serde")]
+    pub interval: Option<Duration>,
+    /// `feed` (the default).
+    #[serde(default)]
+    pub kind: SourceKind,
+}
+
+impl SourceSettings {
+    /// The display name: `name`, else the id.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The URL, parsed. Validation has checked it, so this only fails on a
+    /// `SourceSettings` that never went through [`Settings::load`].
+    pub fn parsed_url(&self) -> Result<Url, url::ParseError> {
+        Url::parse(&self.url)
+    }
+
+    /// The item-level reference to this source.
+    pub fn source_ref(&self) -> crate::item::SourceRef {
+        crate::item::SourceRef {
+            id: self.id.clone(),
+            name: self.display_name().to_owned(),
+            url: self.url.clone(),
+        }
+    }
+}
+
+impl PollSettings {
+    /// The interval of `source`: its own, else the default.
+    pub fn interval_of(&self, source: &SourceSettings) -> Duration {
+        source.interval.unwrap_or(self.interval)
+    }
+}
+
+impl Settings {
+    /// Loads the file at `path`, applies `LIBRARYWIRE__…` overrides from the
+    /// process environment, and validates the result.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        Settings::load_with_env(path, None)
+    }
+
+    /// Like [`Settings::load`], with the environment given as a map instead of
+    /// read from the process (for tests).
+    pub fn load_with_env(
+        path: &Path,
+        env: Option<BTreeMap<String, String>>,
+    ) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Load {
+            file: path.to_owned(),
+            message: format!("cannot read it: {e}"),
+        })?;
+        let mut environment = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true);
+        if let Some(env) = env {
+            environment = environment.source(Some(env.into_iter().collect()));
+        }
+        let merged = config::Config::builder()
+            .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+            .add_source(environment)
+            .build()
+            .map_err(|e| ConfigError::Load {
+                file: path.to_owned(),
+                message: e.to_string(),
+            })?;
+        // serde_path_to_error turns serde's "unknown field" into one that says
+        // where: `poll.intervall`, `sources[1].nmae`.
+        let settings: Settings =
+            serde_path_to_error::deserialize(merged).map_err(|e| ConfigError::Key {
+                file: path.to_owned(),
+                key: display_path(e.path()),
+                message: e.inner().to_string(),
+            })?;
+        settings.validate().map_err(|(key, message)| ConfigError::Key {
+            file: path.to_owned(),
+            key,
+            message,
+        })?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: ranges, id syntax and uniqueness, URL schemes.
+    /// Returns the dotted key and what is wrong with it.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        fn positive(key: &str, d: Duration) -> Result<(), (String, String)> {
+            if d.is_zero() {
+                return Err((key.to_owned(), "must be longer than zero".to_owned()));
+            }
+            Ok(())
+        }
+        if self.server.feed_size == 0 {
+            return Err(("server.feed_size".into(), "must be at least 1".into()));
+        }
+        if self.server.public_url.cannot_be_a_base() {
+            return Err(("server.public_url".into(), "must be an absolute http(s) URL".into()));
+        }
+        if self.store.path.as_os_str().is_empty() {
+            return Err(("store.path".into(), "must not be empty".into()));
+        }
+        if self.amqp.exchange.is_empty() {
+            return Err(("amqp.exchange".into(), "must not be empty".into()));
+        }
+        if let Err(e) = Url::parse(&self.amqp.url) {
+            return Err(("amqp.url".into(), format!("is not a URL: {e}")));
+        }
+        if self.amqp.confirm_window == 0 {
+            return Err(("amqp.confirm_window".into(), "must be at least 1".into()));
+        }
+        positive("amqp.timeout", self.amqp.timeout)?;
+        positive("amqp.max_backoff", self.amqp.max_backoff)?;
+        positive("poll.interval", self.poll.interval)?;
+        positive("poll.timeout", self.poll.timeout)?;
+        positive("poll.connect_timeout", self.poll.connect_timeout)?;
+        positive("poll.max_interval", self.poll.max_interval)?;
+        positive("poll.max_backoff", self.poll.max_backoff)?;
+        if self.poll.concurrency == 0 {
+            return Err(("poll.concurrency".into(), "must be at least 1".into()));
+        }
+        if self.poll.per_host == 0 {
+            return Err(("poll.per_host".into(), "must be at least 1".into()));
+        }
+        if self.poll.max_body.as_u64() == 0 {
+            return Err(("poll.max_body".into(), "must be larger than zero".into()));
+        }
+        if !(0.0..=0.5).contains(&self.poll.jitter) {
+            return Err(("poll.jitter".into(), "must be between 0 and 0.5".into()));
+        }
+        let mut seen = HashSet::new();
+        for (i, source) in self.sources.iter().enumerate() {
+            let key = |field: &str| format!("sources[{i}].{field}");
+            if !is_valid_source_id(&source.id) {
+                return Err((
+                    key("id"),
+                    format!(
+                        "`{}` is not a valid id: use 1 to 64 of a-z, 0-9 and -",
+                        source.id
+                    ),
+                ));
+            }
+            if !seen.insert(source.id.as_str()) {
+                return Err((key("id"), format!("`{}` is used by an earlier source", source.id)));
+            }
+            match Url::parse(&source.url) {
+                Err(e) => {
+                    return Err((key("url"), format!("`{}` is not a URL: {e}", source.url)));
+                }
+                Ok(url) => match url.scheme() {
+                    "http" | "https" if url.host().is_some() => {}
+                    "file" => {}
+                    _ => {
+                        return Err((
+                            key("url"),
+                            format!("`{}`: only http, https and file URLs are supported", source.url),
+                        ));
+                    }
+                },
+            }
+            if let Some(interval) = source.interval {
+                positive(&key("interval"), interval)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The source with this id.
+    pub fn source(&self, id: &str) -> Option<&SourceSettings> {
+        self.sources.iter().find(|s| s.id == id)
+    }
+}
+
+/// Whether `id` is a usable source id: `[a-z0-9-]{1,64}`.
+pub fn is_valid_source_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Renders a serde path as `a.b[2].c`.
+fn display_path(path: &serde_path_to_error::Path) -> String {
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            serde_path_to_error::Segment::Map { key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            serde_path_to_error::Segment::Enum { variant } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(variant);
+            }
+            serde_path_to_error::Segment::Unknown => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+            }
+        }
+    }
+    if out.is_empty() { "(top level)".to_owned() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn load_str(toml: &str) -> Result<Settings, ConfigError> {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(toml.as_bytes()).unwrap();
+        Settings::load_with_env(file.path(), Some(BTreeMap::new()))
+    }
+
+    const MINIMAL: &str = r#"
+[[sources]]
+id = "ifla-news"
+url = "https://www.ifla.org/news/feed/"
+"#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let s = load_str(MINIMAL).unwrap();
+        assert_eq!(s.poll.interval, Duration::from_secs(900));
+        assert_eq!(s.server.feed_size, 100);
+        assert_eq!(s.poll.max_body, ByteSize::mb(5));
+        assert_eq!(s.sources[0].display_name(), "ifla-news");
+    }
+
+    #[test]
+    fn human_durations_and_sizes_parse() {
+        let s = load_str(
+            "[poll]\ninterval = \"2h\"\ntimeout = \"30s\"\nmax_body = \"512KiB\"\n[[sources]]\nid = \"a\"\nurl = \"file:///tmp/a.xml\"\ninterval = \"10m\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.poll.interval, Duration::from_secs(7200));
+        assert_eq!(s.poll.timeout, Duration::from_secs(30));
+        assert_eq!(s.poll.max_body.as_u64(), 512 * 1024);
+        assert_eq!(s.poll.interval_of(&s.sources[0]), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn misspelt_key_is_named() {
+        let err = load_str("[poll]\nintervall = \"5m\"\n").unwrap_err().to_string();
+        assert!(err.contains("intervall"), "{err}");
+        assert!(err.contains("poll"), "{err}");
+    }
+
+    #[test]
+    fn misspelt_source_key_names_the_source_index() {
+        let err = load_str(&format!("{MINIMAL}nmae = \"x\"\n")).unwrap_err().to_string();
+        assert!(err.contains("sources[0]"), "{err}");
+        assert!(err.contains("nmae"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_and_malformed_ids_are_refused() {
+        let err = load_str(&format!("{MINIMAL}{MINIMAL}")).unwrap_err().to_string();
+        assert!(err.contains("sources[1].id") && err.contains("earlier"), "{err}");
+        let err = load_str("[[sources]]\nid = \"IFLA News\"\nurl = \"https://x.org/\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[0].id"), "{err}");
+    }
+
+    #[test]
+    fn bad_urls_and_zero_intervals_are_refused() {
+        let err = load_str("[[sources]]\nid = \"a\"\nurl = \"ftp://x.org/feed\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[0].url"), "{err}");
+        let err = load_str("[[sources]]\nid = \"a\"\nurl = \"not a url\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[0].url"), "{err}");
+        let err = load_str("[[sources]]\nid = \"a\"\nurl = \"https://x.org/\"\ninterval = \"0s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[0].interval"), "{err}");
+        let err = load_str("[poll]\ninterval = \"0s\"\n").unwrap_err().to_string();
+        assert!(err.contains("poll.interval"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_names_key() {
+        let err = load_str("[poll]\ntimeout = \"soon\"\n").unwrap_err().to_string();
+        assert!(err.contains("poll.timeout"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(MINIMAL.as_bytes()).unwrap();
+        let env = BTreeMap::from([
+            ("LIBRARYWIRE__AMQP__URL".to_owned(), "amqp://u:p@10.0.0.1:5672/%2f".to_owned()),
+            ("LIBRARYWIRE__POLL__CONCURRENCY".to_owned(), "3".to_owned()),
+        ]);
+        let s = Settings::load_with_env(file.path(), Some(env)).unwrap();
+        assert_eq!(s.amqp.url, "amqp://u:p@10.0.0.1:5672/%2f");
+        assert_eq!(s.poll.concurrency, 3);
+    }
+
+    #[test]
+    fn error_names_the_file() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(b"[server]\nfeed_size = 0\n").unwrap();
+        let err = Settings::load_with_env(file.path(), Some(BTreeMap::new()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&file.path().display().to_string()), "{err}");
+        assert!(err.contains("server.feed_size"), "{err}");
+    }
+
+    #[test]
+    fn shipped_default_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_PATH);
+        let s = Settings::load_with_env(&path, Some(BTreeMap::new())).unwrap();
+        assert!(s.sources.len() >= 5);
+    }
+}

@@ -1,0 +1,23 @@
+//! librarywire: polls library news feeds and pages, keeps every item in an
+//! embedded store, publishes new and changed items to RabbitMQ through an
+//! outbox, and serves one merged feed over HTTP.
+//!
+//! The stages, each a module with typed input and output:
+//! [`fetch`] → [`parse`] → [`normalize`] → [`store`] (with its outbox) →
+//! [`publish`], with [`serve`] reading the store. [`refresh`] runs the first
+//! four for one source; [`schedule`] decides when; [`app`] wires it all.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod event;
+pub mod fetch;
+pub mod item;
+pub mod normalize;
+pub mod parse;
+pub mod publish;
+pub mod refresh;
+pub mod schedule;
+pub mod serve;
+pub mod store;
+pub mod telemetry;
