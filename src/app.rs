@@ -36,11 +36,18 @@ impl Application {
             let path = settings.store.path.clone();
             tokio::task::spawn_blocking(move || Store::open(&path))
                 .await?
-                .with_context(|| format!("cannot open the store at {}", settings.store.path.display()))?
+                .with_context(|| {
+                    format!("cannot open the store at {}", settings.store.path.display())
+                })?
         };
         let listener = TcpListener::bind(settings.server.listen)
             .await
-            .with_context(|| format!("cannot listen on {} (server.listen)", settings.server.listen))?;
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (server.listen)",
+                    settings.server.listen
+                )
+            })?;
         let feed = Arc::new(MergedFeed::new(settings.server.clone()));
         Ok(Application {
             settings,
@@ -101,7 +108,11 @@ impl Application {
             shutdown.clone(),
         ));
         tracker.spawn(feed.clone().keep_fresh(store.clone(), shutdown.clone()));
-        tracker.spawn(prune_periodically(settings.clone(), store.clone(), shutdown.clone()));
+        tracker.spawn(prune_periodically(
+            settings.clone(),
+            store.clone(),
+            shutdown.clone(),
+        ));
         let router = serve::router(ServeState { feed });
         let server = tracker.spawn(serve::serve(listener, router, shutdown.clone()));
         tracker.close();

@@ -98,8 +98,17 @@ pub fn shutdown_on_signal() -> anyhow::Result<CancellationToken> {
 }
 
 /// What `check-config` prints: the file and one line per source.
-pub fn print_sources(path: &std::path::Path, settings: &Settings, out: &mut impl Write) -> anyhow::Result<()> {
-    writeln!(out, "{}: OK, {} sources", path.display(), settings.sources.len())?;
+pub fn print_sources(
+    path: &std::path::Path,
+    settings: &Settings,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{}: OK, {} sources",
+        path.display(),
+        settings.sources.len()
+    )?;
     for source in &settings.sources {
         writeln!(
             out,
@@ -115,13 +124,20 @@ pub fn print_sources(path: &std::path::Path, settings: &Settings, out: &mut impl
 
 /// Polls the sources once, prints their items as JSON lines on `out` in
 /// config order, and reports failures on stderr. Exit code 1 if any failed.
-pub async fn poll_once(settings: &Settings, only: Option<&str>, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+pub async fn poll_once(
+    settings: &Settings,
+    only: Option<&str>,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
     let sources: Vec<_> = match only {
         Some(id) => match settings.source(id) {
             Some(source) => vec![source.clone()],
             None => {
                 let known: Vec<_> = settings.sources.iter().map(|s| s.id.as_str()).collect();
-                bail!("no source `{id}` in the config; the sources are: {}", known.join(", "));
+                bail!(
+                    "no source `{id}` in the config; the sources are: {}",
+                    known.join(", ")
+                );
             }
         },
         None => settings.sources.clone(),
@@ -131,7 +147,12 @@ pub async fn poll_once(settings: &Settings, only: Option<&str>, out: &mut impl W
     let results: Vec<_> = futures_util::stream::iter(sources.iter())
         .map(|source| {
             let fetcher = &fetcher;
-            async move { (source, poll(fetcher, source, &FetchState::default(), now).await) }
+            async move {
+                (
+                    source,
+                    poll(fetcher, source, &FetchState::default(), now).await,
+                )
+            }
         })
         .buffered(settings.poll.concurrency)
         .collect()
@@ -153,5 +174,9 @@ pub async fn poll_once(settings: &Settings, only: Option<&str>, out: &mut impl W
         }
     }
     out.flush()?;
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -313,11 +313,13 @@ impl Settings {
                 key: display_path(e.path()),
                 message: e.inner().to_string(),
             })?;
-        settings.validate().map_err(|(key, message)| ConfigError::Key {
-            file: path.to_owned(),
-            key,
-            message,
-        })?;
+        settings
+            .validate()
+            .map_err(|(key, message)| ConfigError::Key {
+                file: path.to_owned(),
+                key,
+                message,
+            })?;
         Ok(settings)
     }
 
@@ -334,7 +336,10 @@ impl Settings {
             return Err(("server.feed_size".into(), "must be at least 1".into()));
         }
         if self.server.public_url.cannot_be_a_base() {
-            return Err(("server.public_url".into(), "must be an absolute http(s) URL".into()));
+            return Err((
+                "server.public_url".into(),
+                "must be an absolute http(s) URL".into(),
+            ));
         }
         if self.store.path.as_os_str().is_empty() {
             return Err(("store.path".into(), "must not be empty".into()));
@@ -380,7 +385,10 @@ impl Settings {
                 ));
             }
             if !seen.insert(source.id.as_str()) {
-                return Err((key("id"), format!("`{}` is used by an earlier source", source.id)));
+                return Err((
+                    key("id"),
+                    format!("`{}` is used by an earlier source", source.id),
+                ));
             }
             match Url::parse(&source.url) {
                 Err(e) => {
@@ -392,7 +400,10 @@ impl Settings {
                     _ => {
                         return Err((
                             key("url"),
-                            format!("`{}`: only http, https and file URLs are supported", source.url),
+                            format!(
+                                "`{}`: only http, https and file URLs are supported",
+                                source.url
+                            ),
                         ));
                     }
                 },
@@ -445,7 +456,11 @@ fn display_path(path: &serde_path_to_error::Path) -> String {
             }
         }
     }
-    if out.is_empty() { "(top level)".to_owned() } else { out }
+    if out.is_empty() {
+        "(top level)".to_owned()
+    } else {
+        out
+    }
 }
 
 #[cfg(test)]
@@ -488,22 +503,31 @@ url = "https://www.ifla.org/news/feed/"
 
     #[test]
     fn misspelt_key_is_named() {
-        let err = load_str("[poll]\nintervall = \"5m\"\n").unwrap_err().to_string();
+        let err = load_str("[poll]\nintervall = \"5m\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("intervall"), "{err}");
         assert!(err.contains("poll"), "{err}");
     }
 
     #[test]
     fn misspelt_source_key_names_the_source_index() {
-        let err = load_str(&format!("{MINIMAL}nmae = \"x\"\n")).unwrap_err().to_string();
+        let err = load_str(&format!("{MINIMAL}nmae = \"x\"\n"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("sources[0]"), "{err}");
         assert!(err.contains("nmae"), "{err}");
     }
 
     #[test]
     fn duplicate_and_malformed_ids_are_refused() {
-        let err = load_str(&format!("{MINIMAL}{MINIMAL}")).unwrap_err().to_string();
-        assert!(err.contains("sources[1].id") && err.contains("earlier"), "{err}");
+        let err = load_str(&format!("{MINIMAL}{MINIMAL}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sources[1].id") && err.contains("earlier"),
+            "{err}"
+        );
         let err = load_str("[[sources]]\nid = \"IFLA News\"\nurl = \"https://x.org/\"\n")
             .unwrap_err()
             .to_string();
@@ -520,17 +544,22 @@ url = "https://www.ifla.org/news/feed/"
             .unwrap_err()
             .to_string();
         assert!(err.contains("sources[0].url"), "{err}");
-        let err = load_str("[[sources]]\nid = \"a\"\nurl = \"https://x.org/\"\ninterval = \"0s\"\n")
+        let err =
+            load_str("[[sources]]\nid = \"a\"\nurl = \"https://x.org/\"\ninterval = \"0s\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("sources[0].interval"), "{err}");
+        let err = load_str("[poll]\ninterval = \"0s\"\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("sources[0].interval"), "{err}");
-        let err = load_str("[poll]\ninterval = \"0s\"\n").unwrap_err().to_string();
         assert!(err.contains("poll.interval"), "{err}");
     }
 
     #[test]
     fn bad_duration_names_key() {
-        let err = load_str("[poll]\ntimeout = \"soon\"\n").unwrap_err().to_string();
+        let err = load_str("[poll]\ntimeout = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("poll.timeout"), "{err}");
     }
 
@@ -539,7 +568,10 @@ url = "https://www.ifla.org/news/feed/"
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(MINIMAL.as_bytes()).unwrap();
         let env = BTreeMap::from([
-            ("LIBRARYWIRE__AMQP__URL".to_owned(), "amqp://u:p@10.0.0.1:5672/%2f".to_owned()),
+            (
+                "LIBRARYWIRE__AMQP__URL".to_owned(),
+                "amqp://u:p@10.0.0.1:5672/%2f".to_owned(),
+            ),
             ("LIBRARYWIRE__POLL__CONCURRENCY".to_owned(), "3".to_owned()),
         ]);
         let s = Settings::load_with_env(file.path(), Some(env)).unwrap();

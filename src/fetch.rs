@@ -170,7 +170,11 @@ impl Fetcher {
 
     /// Fetches `configured_url` (or the permanent redirect target remembered in
     /// `state`), conditionally on `state`'s validators.
-    pub async fn fetch(&self, configured_url: &Url, state: &FetchState) -> Result<Fetched, FetchError> {
+    pub async fn fetch(
+        &self,
+        configured_url: &Url,
+        state: &FetchState,
+    ) -> Result<Fetched, FetchError> {
         let start = state
             .permanent_url
             .as_deref()
@@ -210,7 +214,10 @@ impl Fetcher {
             if let Some(last_modified) = &state.last_modified {
                 request = request.header(header::IF_MODIFIED_SINCE, last_modified);
             }
-            let response = request.send().await.map_err(|e| self.transport_error(&url, e))?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| self.transport_error(&url, e))?;
             let status = response.status();
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
                 let location = response
@@ -295,14 +302,25 @@ impl Fetcher {
 
     /// Reads the body chunk by chunk, so a body that grows past the cap while
     /// being decompressed is stopped before it is all in memory.
-    async fn read_capped(&self, url: &Url, mut response: reqwest::Response) -> Result<Bytes, FetchError> {
-        if response.content_length().is_some_and(|len| len > self.max_body) {
+    async fn read_capped(
+        &self,
+        url: &Url,
+        mut response: reqwest::Response,
+    ) -> Result<Bytes, FetchError> {
+        if response
+            .content_length()
+            .is_some_and(|len| len > self.max_body)
+        {
             // Content-Length is the compressed length when the body is encoded,
             // so this only rejects early what would surely be too large.
             return Err(self.too_large(url));
         }
         let mut body = BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(url, e))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(url, e))?
+        {
             if body.len() as u64 + chunk.len() as u64 > self.max_body {
                 return Err(self.too_large(url));
             }
@@ -415,16 +433,271 @@ pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duratio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::Router;
+    use axum::http::HeaderMap as AxumHeaders;
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use bytesize::ByteSize;
+
+    const FEED: &str = "<rss version=\"2.0\"><channel><title>t</title></channel></rss>";
+
+    async fn serve(router: Router) -> Url {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Url::parse(&format!("http://{addr}/")).unwrap()
+    }
+
+    fn fetcher(max_body: u64, timeout: Duration) -> Fetcher {
+        Fetcher::new(&PollSettings {
+            max_body: ByteSize::b(max_body),
+            timeout,
+            ..PollSettings::default()
+        })
+        .unwrap()
+    }
+
+    fn body(fetched: &Fetched) -> &[u8] {
+        match &fetched.outcome {
+            FetchOutcome::Body(b) => b,
+            FetchOutcome::NotModified => panic!("expected a body"),
+        }
+    }
+
+    #[tokio::test]
+    async fn sends_validators_and_treats_304_as_nothing_new() {
+        let router = Router::new().route(
+            "/feed",
+            get(|headers: AxumHeaders| async move {
+                if headers.get("if-none-match").is_some_and(|v| v == "\"v1\"")
+                    && headers.get("if-modified-since").is_some()
+                {
+                    return (StatusCode::NOT_MODIFIED, [("etag", "\"v1\"")]).into_response();
+                }
+                (
+                    [
+                        ("etag", "\"v1\""),
+                        ("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
+                        ("cache-control", "max-age=3600"),
+                    ],
+                    FEED,
+                )
+                    .into_response()
+            }),
+        );
+        let base = serve(router).await;
+        let f = fetcher(1 << 20, Duration::from_secs(5));
+        let first = f
+            .fetch(&base.join("feed").unwrap(), &FetchState::default())
+            .await
+            .unwrap();
+        assert_eq!(body(&first), FEED.as_bytes());
+        assert_eq!(first.state.etag.as_deref(), Some("\"v1\""));
+        assert_eq!(
+            first.state.last_modified.as_deref(),
+            Some("Wed, 21 Oct 2015 07:28:00 GMT")
+        );
+        assert_eq!(first.max_age, Some(Duration::from_secs(3600)));
+        let second = f
+            .fetch(&base.join("feed").unwrap(), &first.state)
+            .await
+            .unwrap();
+        assert!(matches!(second.outcome, FetchOutcome::NotModified));
+        assert_eq!(second.state, first.state);
+    }
+
+    #[tokio::test]
+    async fn permanent_redirects_are_remembered_and_temporary_ones_are_not() {
+        let router = Router::new()
+            .route(
+                "/old",
+                get(|| async { (StatusCode::MOVED_PERMANENTLY, [("location", "/new")]) }),
+            )
+            .route(
+                "/hop",
+                get(|| async { (StatusCode::FOUND, [("location", "/new")]) }),
+            )
+            .route("/new", get(|| async { FEED }));
+        let base = serve(router).await;
+        let f = fetcher(1 << 20, Duration::from_secs(5));
+        let moved = f
+            .fetch(&base.join("old").unwrap(), &FetchState::default())
+            .await
+            .unwrap();
+        assert_eq!(body(&moved), FEED.as_bytes());
+        assert_eq!(moved.final_url, base.join("new").unwrap());
+        assert_eq!(
+            moved.state.permanent_url.as_deref(),
+            Some(base.join("new").unwrap().as_str())
+        );
+        let temporary = f
+            .fetch(&base.join("hop").unwrap(), &FetchState::default())
+            .await
+            .unwrap();
+        assert_eq!(temporary.final_url, base.join("new").unwrap());
+        assert_eq!(temporary.state.permanent_url, None);
+    }
+
+    #[tokio::test]
+    async fn redirect_loops_and_chains_stop_with_a_clear_error() {
+        let router = Router::new()
+            .route(
+                "/a",
+                get(|| async { (StatusCode::FOUND, [("location", "/b")]) }),
+            )
+            .route(
+                "/b",
+                get(|| async { (StatusCode::FOUND, [("location", "/a")]) }),
+            )
+            .route(
+                "/chain/{n}",
+                get(
+                    |axum::extract::Path(n): axum::extract::Path<u32>| async move {
+                        (
+                            StatusCode::FOUND,
+                            [("location", format!("/chain/{}", n + 1))],
+                        )
+                    },
+                ),
+            );
+        let base = serve(router).await;
+        let f = fetcher(1 << 20, Duration::from_secs(5));
+        let err = f
+            .fetch(&base.join("a").unwrap(), &FetchState::default())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("redirect loop"), "{err}");
+        let err = f
+            .fetch(&base.join("chain/0").unwrap(), &FetchState::default())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("limit exceeded"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn gzip_and_brotli_bodies_are_decoded() {
+        let brotli_only = Router::new()
+            .route("/br", get(|| async { FEED.repeat(50) }))
+            .layer(
+                tower_http::compression::CompressionLayer::new()
+                    .gzip(false)
+                    .br(true),
+            );
+        let router = Router::new()
+            .route(
+                "/gz",
+                get(|| async {
+                    use std::io::Write;
+                    let mut gz =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                    gz.write_all(FEED.repeat(50).as_bytes()).unwrap();
+                    ([("content-encoding", "gzip")], gz.finish().unwrap())
+                }),
+            )
+            .merge(brotli_only);
+        let base = serve(router).await;
+        let f = fetcher(1 << 20, Duration::from_secs(5));
+        for path in ["gz", "br"] {
+            let fetched = f
+                .fetch(&base.join(path).unwrap(), &FetchState::default())
+                .await
+                .unwrap();
+            assert_eq!(body(&fetched), FEED.repeat(50).as_bytes(), "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_body_cap_holds_after_decompression() {
+        let router = Router::new()
+            .route("/big", get(|| async { vec![b' '; 3 << 20] }))
+            .route(
+                "/bomb",
+                get(|| async {
+                    use std::io::Write;
+                    let mut gz =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+                    gz.write_all(&vec![b' '; 8 << 20]).unwrap();
+                    let small = gz.finish().unwrap();
+                    ([("content-encoding", "gzip")], small)
+                }),
+            );
+        let base = serve(router).await;
+        let f = fetcher(1 << 20, Duration::from_secs(10));
+        let err = f
+            .fetch(&base.join("big").unwrap(), &FetchState::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FetchError::TooLarge { .. }), "{err}");
+        let err = f
+            .fetch(&base.join("bomb").unwrap(), &FetchState::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FetchError::TooLarge { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn error_statuses_carry_retry_after_and_slow_servers_time_out() {
+        let router = Router::new()
+            .route(
+                "/busy",
+                get(|| async { (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "120")]) }),
+            )
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    FEED
+                }),
+            );
+        let base = serve(router).await;
+        let f = fetcher(1 << 20, Duration::from_millis(300));
+        let err = f
+            .fetch(&base.join("busy").unwrap(), &FetchState::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
+        assert!(err.to_string().contains("HTTP 429"), "{err}");
+        let err = f
+            .fetch(&base.join("slow").unwrap(), &FetchState::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FetchError::Timeout { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn file_sources_use_their_modification_time_as_validator() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feed.xml");
+        std::fs::write(&path, FEED).unwrap();
+        let url = Url::from_file_path(&path).unwrap();
+        let f = fetcher(1 << 20, Duration::from_secs(5));
+        let first = f.fetch(&url, &FetchState::default()).await.unwrap();
+        assert_eq!(body(&first), FEED.as_bytes());
+        let again = f.fetch(&url, &first.state).await.unwrap();
+        assert!(matches!(again.outcome, FetchOutcome::NotModified));
+        std::fs::write(&path, format!("{FEED}\n")).unwrap();
+        let changed = f.fetch(&url, &first.state).await.unwrap();
+        assert!(matches!(changed.outcome, FetchOutcome::Body(_)));
+        let missing = Url::from_file_path(dir.path().join("gone.xml")).unwrap();
+        let err = f.fetch(&missing, &FetchState::default()).await.unwrap_err();
+        assert!(err.to_string().contains("gone.xml"), "{err}");
+    }
 
     #[test]
     fn retry_after_accepts_seconds_and_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
         let mut headers = HeaderMap::new();
         headers.insert(header::RETRY_AFTER, HeaderValue::from_static("120"));
-        assert_eq!(parse_retry_after(&headers, now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after(&headers, now),
+            Some(Duration::from_secs(120))
+        );
         let later = httpdate::fmt_http_date(now + Duration::from_secs(300));
         headers.insert(header::RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
-        assert_eq!(parse_retry_after(&headers, now), Some(Duration::from_secs(300)));
+        assert_eq!(
+            parse_retry_after(&headers, now),
+            Some(Duration::from_secs(300))
+        );
         headers.insert(header::RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(parse_retry_after(&headers, now), None);
     }

@@ -100,14 +100,23 @@ pub async fn poll(
     // workers. A panic inside becomes this source's error, not the daemon's.
     let parsed = tokio::task::spawn_blocking(move || {
         let feed = parse(&body, &final_url)?;
-        let ttl = feed.ttl.map(|minutes| Duration::from_secs(u64::from(minutes) * 60));
+        let ttl = feed
+            .ttl
+            .map(|minutes| Duration::from_secs(u64::from(minutes) * 60));
         Ok::<_, ParseError>((normalize(&source_ref, &final_url, &feed, now), ttl))
     })
     .await;
     let url_text = fetched.final_url.to_string();
     match parsed {
-        Ok(Ok((items, ttl))) => Ok(Polled { fetched, items, ttl }),
-        Ok(Err(error)) => Err(RefreshError::Parse { url: url_text, error }),
+        Ok(Ok((items, ttl))) => Ok(Polled {
+            fetched,
+            items,
+            ttl,
+        }),
+        Ok(Err(error)) => Err(RefreshError::Parse {
+            url: url_text,
+            error,
+        }),
         Err(join_error) => Err(RefreshError::Panic {
             url: url_text,
             message: panic_message(join_error),

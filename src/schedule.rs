@@ -40,7 +40,12 @@ pub enum PollResult {
 ///
 /// `unit_random` is a number in `[0, 1)`; it is a parameter so the rule is a
 /// pure function that tests can pin.
-pub fn next_delay(poll: &PollSettings, interval: Duration, result: PollResult, unit_random: f64) -> Duration {
+pub fn next_delay(
+    poll: &PollSettings,
+    interval: Duration,
+    result: PollResult,
+    unit_random: f64,
+) -> Duration {
     let base = match result {
         PollResult::Success { suggested } => match suggested {
             // A source may ask us to come back later than configured, but not
@@ -173,7 +178,8 @@ impl Scheduler {
         // store writes a poll in one transaction, so an aborted poll leaves
         // either all of it or none.
         let task = {
-            let (fetcher, store, source) = (self.fetcher.clone(), self.store.clone(), source.clone());
+            let (fetcher, store, source) =
+                (self.fetcher.clone(), self.store.clone(), source.clone());
             tokio::spawn(async move { refresh(&fetcher, &store, &source, now).await })
         };
         let abort = task.abort_handle();
@@ -224,7 +230,10 @@ impl Scheduler {
                 );
                 let url = refreshed.final_url.to_string();
                 let state = refreshed.state;
-                if let Err(e) = blocking(move || store.record_success(&id, &url, &state, next, Utc::now())).await {
+                if let Err(e) =
+                    blocking(move || store.record_success(&id, &url, &state, next, Utc::now()))
+                        .await
+                {
                     warn!(source = %source.id, error = %error_chain(&e), "cannot record the poll");
                 }
                 next
@@ -246,7 +255,10 @@ impl Scheduler {
                 let delay = next_delay(
                     &self.poll,
                     interval,
-                    PollResult::Failure { failures, retry_after },
+                    PollResult::Failure {
+                        failures,
+                        retry_after,
+                    },
                     rand::random(),
                 );
                 let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
@@ -259,7 +271,10 @@ impl Scheduler {
                     "poll failed"
                 );
                 let url = source.url.clone();
-                if let Err(e) = blocking(move || store.record_failure(&id, &url, &reason, next, Utc::now())).await {
+                if let Err(e) =
+                    blocking(move || store.record_failure(&id, &url, &reason, next, Utc::now()))
+                        .await
+                {
                     warn!(source = %source.id, error = %error_chain(&e), "cannot record the failure");
                 }
                 next
@@ -299,18 +314,27 @@ mod tests {
     #[test]
     fn max_age_and_ttl_lengthen_up_to_the_bound_never_shorten() {
         let p = poll();
-        let longer = PollResult::Success { suggested: Some(60 * MIN) };
+        let longer = PollResult::Success {
+            suggested: Some(60 * MIN),
+        };
         assert_eq!(next_delay(&p, 10 * MIN, longer, 0.5), 60 * MIN);
-        let huge = PollResult::Success { suggested: Some(48 * 60 * MIN) };
+        let huge = PollResult::Success {
+            suggested: Some(48 * 60 * MIN),
+        };
         assert_eq!(next_delay(&p, 10 * MIN, huge, 0.5), 6 * 60 * MIN);
-        let shorter = PollResult::Success { suggested: Some(MIN) };
+        let shorter = PollResult::Success {
+            suggested: Some(MIN),
+        };
         assert_eq!(next_delay(&p, 10 * MIN, shorter, 0.5), 10 * MIN);
     }
 
     #[test]
     fn failures_back_off_exponentially_to_a_cap() {
         let p = poll();
-        let fail = |failures| PollResult::Failure { failures, retry_after: None };
+        let fail = |failures| PollResult::Failure {
+            failures,
+            retry_after: None,
+        };
         assert_eq!(next_delay(&p, 10 * MIN, fail(1), 0.5), 10 * MIN);
         assert_eq!(next_delay(&p, 10 * MIN, fail(2), 0.5), 20 * MIN);
         assert_eq!(next_delay(&p, 10 * MIN, fail(3), 0.5), 40 * MIN);

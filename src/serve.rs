@@ -68,7 +68,10 @@ impl MergedFeed {
 
     /// The current rendering.
     pub fn current(&self) -> Arc<Rendered> {
-        self.current.read().expect("merged feed lock poisoned").clone()
+        self.current
+            .read()
+            .expect("merged feed lock poisoned")
+            .clone()
     }
 
     /// Renders again from the store; keeps `Last-Modified` when the body is the same.
@@ -115,7 +118,9 @@ fn etag_of(body: &[u8]) -> headers::ETag {
 /// HTTP dates have whole seconds; comparing `If-Modified-Since` against a
 /// time with nanoseconds would never match.
 fn whole_seconds(t: SystemTime) -> SystemTime {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)
 }
 
@@ -129,7 +134,10 @@ pub fn render_rss(settings: &ServerSettings, items: &[Item]) -> Vec<u8> {
         .map_or_else(|_| settings.public_url.to_string(), |u| u.to_string());
     // The newest date in the feed, not the render time: the same items give
     // the same bytes, so the ETag only changes when the content does.
-    let newest = items.iter().map(|i| i.updated.unwrap_or(i.published).max(i.published)).max();
+    let newest = items
+        .iter()
+        .map(|i| i.updated.unwrap_or(i.published).max(i.published))
+        .max();
     let rss_items = items.iter().map(rss_item).collect::<Vec<_>>();
     let channel = rss::Channel {
         title: settings.title.clone(),
@@ -154,7 +162,9 @@ pub fn render_rss(settings: &ServerSettings, items: &[Item]) -> Vec<u8> {
     out.push(b'\n');
     // Writing to a Vec cannot fail for I/O reasons, and every string in the
     // channel is valid UTF-8 that quick-xml escapes.
-    channel.write_to(&mut out).expect("writing RSS to memory cannot fail");
+    channel
+        .write_to(&mut out)
+        .expect("writing RSS to memory cannot fail");
     out
 }
 
@@ -199,7 +209,9 @@ fn rfc2822(t: DateTime<Utc>) -> String {
 }
 
 fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// What the handlers share.
@@ -227,12 +239,18 @@ async fn feed_xml(State(state): State<ServeState>, request_headers: HeaderMap) -
     let mut headers = HeaderMap::new();
     headers.typed_insert(rendered.etag.clone());
     headers.typed_insert(headers::LastModified::from(rendered.last_modified));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if is_fresh(&request_headers, &rendered) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(RSS_CONTENT_TYPE));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(RSS_CONTENT_TYPE),
+    );
     (StatusCode::OK, headers, rendered.body.clone()).into_response()
 }
 
@@ -249,7 +267,11 @@ fn is_fresh(request: &HeaderMap, rendered: &Rendered) -> bool {
 }
 
 /// Serves `router` on `listener` until `shutdown`, then finishes open requests.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

@@ -147,7 +147,11 @@ impl Store {
     }
 
     /// Sets when a source is due, without touching the rest of its state.
-    pub fn set_next_poll(&self, source_id: &str, next_poll: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn set_next_poll(
+        &self,
+        source_id: &str,
+        next_poll: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let _ = (source_id, next_poll);
         todo!()
     }
@@ -193,7 +197,11 @@ impl Store {
     }
 
     /// Up to `limit` outbox messages with `seq > after_seq`, in order.
-    pub fn outbox_pending(&self, after_seq: i64, limit: usize) -> Result<Vec<OutboxMessage>, StoreError> {
+    pub fn outbox_pending(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
         let _ = (after_seq, limit);
         todo!()
     }
@@ -211,7 +219,12 @@ impl Store {
 
     /// Deletes items older than `max_age` (zero keeps all) and all but the newest
     /// `max_per_source` items of each source (zero keeps all). Returns how many went.
-    pub fn prune(&self, max_age: Duration, max_per_source: usize, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    pub fn prune(
+        &self,
+        max_age: Duration,
+        max_per_source: usize,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
         let _ = (max_age, max_per_source, now);
         todo!()
     }

@@ -12,7 +12,15 @@ const JSON: &str = "application/feed+json";
 
 /// Parses `/feed.xml` with the `rss` crate, which also validates it.
 async fn rss_channel(app: &TestApp) -> rss::Channel {
-    let body = app.client().get(app.url("/feed.xml")).send().await.unwrap().bytes().await.unwrap();
+    let body = app
+        .client()
+        .get(app.url("/feed.xml"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     rss::Channel::read_from(&body[..]).expect("/feed.xml is RSS 2.0")
 }
 
@@ -52,14 +60,18 @@ async fn merged_feed_holds_every_item_of_every_source_and_validates() {
         expected.insert(server.url(path), (id, entry_count(&body)));
         server.set(path, body, content_type);
     }
-    let urls: Vec<_> = inputs.iter().map(|(id, path, ..)| (*id, server.url(path))).collect();
+    let urls: Vec<_> = inputs
+        .iter()
+        .map(|(id, path, ..)| (*id, server.url(path)))
+        .collect();
     let sources: Vec<_> = urls.iter().map(|(id, url)| (*id, url.as_str())).collect();
     let config = TestConfig::new(&sources, "1h", "");
     let app = TestApp::spawn(config.settings()).await;
 
     let total: usize = expected.values().map(|(_, n)| n).sum();
     assert!(total > 40, "the inputs hold {total} items");
-    app.wait_for_feed("every item", |feed| feed.entries.len() == total).await;
+    app.wait_for_feed("every item", |feed| feed.entries.len() == total)
+        .await;
 
     let channel = rss_channel(&app).await;
     channel.validate().expect("/feed.xml validates as RSS 2.0");
@@ -76,7 +88,10 @@ async fn merged_feed_holds_every_item_of_every_source_and_validates() {
         assert!(item.title().is_some_and(|t| !t.is_empty()));
         if let Some(link) = item.link() {
             assert!(link.starts_with("http"), "absolute link: {link}");
-            assert!(!link.contains("utm_"), "tracking parameters dropped: {link}");
+            assert!(
+                !link.contains("utm_"),
+                "tracking parameters dropped: {link}"
+            );
         }
     }
     for (url, (id, count)) in &expected {
@@ -101,47 +116,89 @@ async fn second_poll_is_a_conditional_get_answered_304() {
     let app = TestApp::spawn(config.settings()).await;
 
     wait_until("a conditional request answered 304", || {
-        server.hits("/tarleb.xml").iter().any(|h| h.conditional && h.status == 304)
+        server
+            .hits("/tarleb.xml")
+            .iter()
+            .any(|h| h.conditional && h.status == 304)
     })
     .await;
     let hits = server.hits("/tarleb.xml");
-    assert!(!hits[0].conditional, "the first poll has nothing to be conditional on");
-    assert!(hits[0].user_agent.starts_with("librarywire/"), "User-Agent names the project: {}", hits[0].user_agent);
+    assert!(
+        !hits[0].conditional,
+        "the first poll has nothing to be conditional on"
+    );
+    assert!(
+        hits[0].user_agent.starts_with("librarywire/"),
+        "User-Agent names the project: {}",
+        hits[0].user_agent
+    );
     let status = app.store.source_status("tarleb").unwrap().unwrap();
     assert_eq!(status.consecutive_failures, 0);
     assert!(status.last_success.is_some());
-    assert_eq!(status.item_count as usize, entry_count(&feed_file("tarleb-rss.xml")));
+    assert_eq!(
+        status.item_count as usize,
+        entry_count(&feed_file("tarleb-rss.xml"))
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn added_items_appear_and_edited_items_keep_their_id_with_a_new_revision() {
     let server = FeedServer::start().await;
-    server.set("/small.xml", small_rss(&[("a", "First"), ("b", "Second")]), RSS);
+    server.set(
+        "/small.xml",
+        small_rss(&[("a", "First"), ("b", "Second")]),
+        RSS,
+    );
     let url = server.url("/small.xml");
     let config = TestConfig::new(&[("small", &url)], "1s", "");
     let app = TestApp::spawn(config.settings()).await;
-    app.wait_for_feed("two items", |f| f.entries.len() == 2).await;
+    app.wait_for_feed("two items", |f| f.entries.len() == 2)
+        .await;
 
-    server.set("/small.xml", small_rss(&[("a", "First"), ("b", "Second"), ("c", "Third")]), RSS);
-    app.wait_for_feed("the added item", |f| f.entries.len() == 3).await;
+    server.set(
+        "/small.xml",
+        small_rss(&[("a", "First"), ("b", "Second"), ("c", "Third")]),
+        RSS,
+    );
+    app.wait_for_feed("the added item", |f| f.entries.len() == 3)
+        .await;
 
-    server.set("/small.xml", small_rss(&[("a", "First, corrected"), ("b", "Second"), ("c", "Third")]), RSS);
+    server.set(
+        "/small.xml",
+        small_rss(&[("a", "First, corrected"), ("b", "Second"), ("c", "Third")]),
+        RSS,
+    );
     let feed = app
         .wait_for_feed("the edited title", |f| {
-            f.entries.iter().any(|e| e.title.as_ref().is_some_and(|t| t.content == "First, corrected"))
+            f.entries.iter().any(|e| {
+                e.title
+                    .as_ref()
+                    .is_some_and(|t| t.content == "First, corrected")
+            })
         })
         .await;
     assert_eq!(feed.entries.len(), 3, "an edit is not a new item");
 
     let id = ItemId::derive("small", "guid:a");
-    let stored = app.store.item(id.as_str()).unwrap().expect("item a keeps its id");
+    let stored = app
+        .store
+        .item(id.as_str())
+        .unwrap()
+        .expect("item a keeps its id");
     assert_eq!(stored.title, "First, corrected");
     assert_eq!(stored.revision, 2);
     assert_eq!(stored.url.as_deref(), Some("http://example.org/a"));
     let revisions = app.store.revisions(id.as_str()).unwrap();
-    assert_eq!(revisions.iter().map(|r| r.revision).collect::<Vec<_>>(), vec![1, 2]);
-    let untouched = app.store.item(ItemId::derive("small", "guid:b").as_str()).unwrap().unwrap();
+    assert_eq!(
+        revisions.iter().map(|r| r.revision).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let untouched = app
+        .store
+        .item(ItemId::derive("small", "guid:b").as_str())
+        .unwrap()
+        .unwrap();
     assert_eq!(untouched.revision, 1);
     app.stop().await;
 }
@@ -156,9 +213,14 @@ async fn a_restart_shows_the_same_items_and_creates_no_duplicates() {
     let config = TestConfig::new(&[("dini", &url)], "1s", "");
 
     let app = TestApp::spawn(config.settings()).await;
-    let before = app.wait_for_feed("every item", |f| f.entries.len() == count).await;
+    let before = app
+        .wait_for_feed("every item", |f| f.entries.len() == count)
+        .await;
     let (outbox_before, _) = app.store.outbox_depth().unwrap();
-    assert_eq!(outbox_before as usize, count, "one pending message per item (no broker in this test)");
+    assert_eq!(
+        outbox_before as usize, count,
+        "one pending message per item (no broker in this test)"
+    );
     app.stop().await;
 
     // The same entries behind a new ETag: the restarted daemon must fetch
@@ -166,20 +228,35 @@ async fn a_restart_shows_the_same_items_and_creates_no_duplicates() {
     let mut touched = body.clone();
     touched.extend_from_slice(b"\n");
     server.set("/dini.atom", touched, ATOM);
-    let full_fetches_before = server.hits("/dini.atom").iter().filter(|h| h.status == 200).count();
+    let full_fetches_before = server
+        .hits("/dini.atom")
+        .iter()
+        .filter(|h| h.status == 200)
+        .count();
 
     let app = TestApp::spawn(config.settings()).await;
     let after = app.feed().await;
-    assert_eq!(after.entries.len(), count, "the restarted daemon serves the stored items at once");
+    assert_eq!(
+        after.entries.len(),
+        count,
+        "the restarted daemon serves the stored items at once"
+    );
     wait_until("a full re-fetch after the restart", || {
-        server.hits("/dini.atom").iter().filter(|h| h.status == 200).count() > full_fetches_before
+        server
+            .hits("/dini.atom")
+            .iter()
+            .filter(|h| h.status == 200)
+            .count()
+            > full_fetches_before
     })
     .await;
     // Give the store a moment to apply that poll, then compare.
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let status = app.store.source_status("dini").unwrap().unwrap();
-        if status.last_success > Some(chrono::Utc::now() - chrono::Duration::seconds(2)) || tokio::time::Instant::now() > deadline {
+        if status.last_success > Some(chrono::Utc::now() - chrono::Duration::seconds(2))
+            || tokio::time::Instant::now() > deadline
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -191,9 +268,16 @@ async fn a_restart_shows_the_same_items_and_creates_no_duplicates() {
         ids.sort();
         ids
     };
-    assert_eq!(ids(&before), ids(&after), "the same items, with the same ids");
+    assert_eq!(
+        ids(&before),
+        ids(&after),
+        "the same items, with the same ids"
+    );
     let (outbox_after, _) = app.store.outbox_depth().unwrap();
-    assert_eq!(outbox_after, outbox_before, "an unchanged re-poll queues nothing to publish");
+    assert_eq!(
+        outbox_after, outbox_before,
+        "an unchanged re-poll queues nothing to publish"
+    );
     for item in app.store.newest_items(1000).unwrap() {
         assert_eq!(item.revision, 1, "no item gained a revision by a restart");
     }
@@ -207,16 +291,28 @@ async fn feed_xml_answers_conditional_requests_and_gzip() {
     let url = server.url("/small.xml");
     let config = TestConfig::new(&[("small", &url)], "1h", "");
     let app = TestApp::spawn(config.settings()).await;
-    app.wait_for_feed("the item", |f| f.entries.len() == 1).await;
+    app.wait_for_feed("the item", |f| f.entries.len() == 1)
+        .await;
 
     let client = reqwest::Client::builder().no_gzip().build().unwrap();
     let first = client.get(app.url("/feed.xml")).send().await.unwrap();
     assert_eq!(first.status(), 200);
-    assert_eq!(first.headers()["content-type"], "application/rss+xml; charset=utf-8");
+    assert_eq!(
+        first.headers()["content-type"],
+        "application/rss+xml; charset=utf-8"
+    );
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
-    let last_modified = first.headers()["last-modified"].to_str().unwrap().to_owned();
+    let last_modified = first.headers()["last-modified"]
+        .to_str()
+        .unwrap()
+        .to_owned();
 
-    let by_etag = client.get(app.url("/feed.xml")).header("if-none-match", &etag).send().await.unwrap();
+    let by_etag = client
+        .get(app.url("/feed.xml"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(by_etag.status(), 304);
     assert!(by_etag.bytes().await.unwrap().is_empty());
     let by_date = client
@@ -226,7 +322,12 @@ async fn feed_xml_answers_conditional_requests_and_gzip() {
         .await
         .unwrap();
     assert_eq!(by_date.status(), 304);
-    let stale = client.get(app.url("/feed.xml")).header("if-none-match", "\"other\"").send().await.unwrap();
+    let stale = client
+        .get(app.url("/feed.xml"))
+        .header("if-none-match", "\"other\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stale.status(), 200);
 
     let gzipped = client
@@ -238,7 +339,9 @@ async fn feed_xml_answers_conditional_requests_and_gzip() {
     assert_eq!(gzipped.headers()["content-encoding"], "gzip");
     let compressed = gzipped.bytes().await.unwrap();
     let mut xml = String::new();
-    flate2::read::GzDecoder::new(&compressed[..]).read_to_string(&mut xml).unwrap();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_string(&mut xml)
+        .unwrap();
     assert!(xml.contains("<title>First</title>"), "{xml}");
 
     let health = client.get(app.url("/healthz")).send().await.unwrap();
@@ -254,9 +357,11 @@ async fn file_sources_are_read_and_their_edits_seen() {
     let url = url::Url::from_file_path(&path).unwrap().to_string();
     let config = TestConfig::new(&[("local", &url)], "1s", "");
     let app = TestApp::spawn(config.settings()).await;
-    app.wait_for_feed("the file's item", |f| f.entries.len() == 1).await;
+    app.wait_for_feed("the file's item", |f| f.entries.len() == 1)
+        .await;
     std::fs::write(&path, small_rss(&[("x", "Local one"), ("y", "Local two")])).unwrap();
-    app.wait_for_feed("the file's new item", |f| f.entries.len() == 2).await;
+    app.wait_for_feed("the file's new item", |f| f.entries.len() == 2)
+        .await;
     app.stop().await;
 }
 
@@ -268,9 +373,14 @@ async fn a_broken_source_does_not_stop_the_others() {
     let good = server.url("/good.xml");
     let broken = server.url("/broken.xml");
     let missing = server.url("/missing.xml");
-    let config = TestConfig::new(&[("good", &good), ("broken", &broken), ("missing", &missing)], "1s", "");
+    let config = TestConfig::new(
+        &[("good", &good), ("broken", &broken), ("missing", &missing)],
+        "1s",
+        "",
+    );
     let app = TestApp::spawn(config.settings()).await;
-    app.wait_for_feed("the good source's item", |f| f.entries.len() == 1).await;
+    app.wait_for_feed("the good source's item", |f| f.entries.len() == 1)
+        .await;
     wait_until("both bad sources to be recorded", || {
         ["broken", "missing"].iter().all(|id| {
             app.store

@@ -21,7 +21,9 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A test feed file under `tests/data/feeds`.
 pub fn feed_file(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/feeds").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/feeds")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
@@ -119,7 +121,10 @@ async fn serve_feed(State(served): State<Arc<Mutex<Served>>>, request: Request<B
                     StatusCode::OK,
                     (
                         StatusCode::OK,
-                        [(header::ETAG, etag), (header::CONTENT_TYPE, content_type.to_owned())],
+                        [
+                            (header::ETAG, etag),
+                            (header::CONTENT_TYPE, content_type.to_owned()),
+                        ],
                         body,
                     )
                         .into_response(),
@@ -138,9 +143,9 @@ async fn serve_feed(State(served): State<Arc<Mutex<Served>>>, request: Request<B
 
 /// A small stable hash for test ETags.
 fn fxhash(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// A config file in its own temporary folder, with the store beside it.
@@ -162,7 +167,12 @@ impl TestConfig {
 
     /// Like [`TestConfig::new`], in an existing folder (so a second config
     /// can share the first one's store).
-    pub fn in_dir(dir: Arc<tempfile::TempDir>, sources: &[(&str, &str)], interval: &str, extra: &str) -> TestConfig {
+    pub fn in_dir(
+        dir: Arc<tempfile::TempDir>,
+        sources: &[(&str, &str)],
+        interval: &str,
+        extra: &str,
+    ) -> TestConfig {
         let store = dir.path().join("store/librarywire.db");
         let mut toml = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\ntitle = \"Test news\"\npublic_url = \"http://news.example.org/\"\nfeed_size = 500\n\
@@ -172,10 +182,14 @@ impl TestConfig {
             store.display()
         );
         if !extra.contains("[amqp]") {
-            toml.push_str("[amqp]\nurl = \"amqp://guest:guest@127.0.0.1:1/%2f\"\nmax_backoff = \"1s\"\n");
+            toml.push_str(
+                "[amqp]\nurl = \"amqp://guest:guest@127.0.0.1:1/%2f\"\nmax_backoff = \"1s\"\n",
+            );
         }
         for (id, url) in sources {
-            toml.push_str(&format!("[[sources]]\nid = \"{id}\"\nname = \"Source {id}\"\nurl = \"{url}\"\n"));
+            toml.push_str(&format!(
+                "[[sources]]\nid = \"{id}\"\nname = \"Source {id}\"\nurl = \"{url}\"\n"
+            ));
         }
         let path = dir.path().join(format!("config-{}.toml", rand_suffix()));
         std::fs::write(&path, toml).unwrap();
@@ -196,7 +210,11 @@ pub fn rand_suffix() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    format!("{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A running daemon, driven through the library's `run`.
@@ -213,7 +231,9 @@ pub struct TestApp {
 impl TestApp {
     /// Builds and starts the daemon on `settings`.
     pub async fn spawn(settings: Settings) -> TestApp {
-        let app = Application::build(settings).await.expect("the daemon builds");
+        let app = Application::build(settings)
+            .await
+            .expect("the daemon builds");
         let addr = app.local_addr();
         let store = app.store();
         let shutdown = CancellationToken::new();
@@ -249,12 +269,24 @@ impl TestApp {
 
     /// `/feed.xml`, parsed with feed-rs.
     pub async fn feed(&self) -> feed_rs::model::Feed {
-        let body = self.client.get(self.url("/feed.xml")).send().await.unwrap().bytes().await.unwrap();
+        let body = self
+            .client
+            .get(self.url("/feed.xml"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
         feed_rs::parser::parse(&body[..]).expect("/feed.xml parses as a feed")
     }
 
     /// Waits until `check` holds for `/feed.xml`, and returns that feed.
-    pub async fn wait_for_feed(&self, what: &str, check: impl Fn(&feed_rs::model::Feed) -> bool) -> feed_rs::model::Feed {
+    pub async fn wait_for_feed(
+        &self,
+        what: &str,
+        check: impl Fn(&feed_rs::model::Feed) -> bool,
+    ) -> feed_rs::model::Feed {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let feed = self.feed().await;
@@ -262,7 +294,10 @@ impl TestApp {
                 return feed;
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("gave up waiting for {what}; /feed.xml has {} items", feed.entries.len());
+                panic!(
+                    "gave up waiting for {what}; /feed.xml has {} items",
+                    feed.entries.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
