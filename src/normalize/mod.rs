@@ -138,9 +138,7 @@ impl<'e> Draft<'e> {
             let ty = c.content_type.ty();
             let subty = c.content_type.subty();
             let markup = match (ty.as_str(), subty.as_str()) {
-                ("text", "html") | ("application" | "text", "xhtml" | "xhtml+xml") => {
-                    Markup::Html
-                }
+                ("text", "html") | ("application" | "text", "xhtml" | "xhtml+xml") => Markup::Html,
                 // Atom's type="text" and JSON Feed's content_text.
                 ("text", "plain") => Markup::Plain,
                 // Base64 media, inline XML of another vocabulary: not

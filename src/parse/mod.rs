@@ -184,7 +184,10 @@ impl Prolog {
             Some(value) if [&b"0.91"[..], b"0.92", b"2.0"].contains(&&tag[value.clone()]) => {
                 return None;
             }
-            Some(value) => (root.start + value.start..root.start + value.end, &b"2.0"[..]),
+            Some(value) => (
+                root.start + value.start..root.start + value.end,
+                &b"2.0"[..],
+            ),
             None => {
                 let after_name = root.start + b"<rss".len();
                 (after_name..after_name, &b" version=\"2.0\""[..])

@@ -174,9 +174,11 @@ impl TestConfig {
         extra: &str,
     ) -> TestConfig {
         let store = dir.path().join("store/librarywire.db");
+        // Retention by age is off: the corpus feeds are years old, and the
+        // hourly prune at start would otherwise remove them between restarts.
         let mut toml = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\ntitle = \"Test news\"\npublic_url = \"http://news.example.org/\"\nfeed_size = 500\n\
-             [store]\npath = \"{}\"\n\
+             [store]\npath = \"{}\"\nmax_age = \"0s\"\n\
              [poll]\ninterval = \"{interval}\"\njitter = 0.0\ntimeout = \"10s\"\n\
              {extra}\n",
             store.display()
