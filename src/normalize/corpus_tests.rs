@@ -36,7 +36,11 @@ fn every_corpus_file_gives_items_or_a_clear_error() {
     };
     let now: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().expect("a valid date");
     let files = corpus_files(&root);
-    assert!(!files.is_empty(), "no files under the corpus root {}", root.display());
+    assert!(
+        !files.is_empty(),
+        "no files under the corpus root {}",
+        root.display()
+    );
 
     let mut outcomes = BTreeMap::new();
     for path in &files {
@@ -86,7 +90,12 @@ fn every_corpus_file_gives_items_or_a_clear_error() {
 
     check_captured_html(&outcomes, &mut problems);
     check_feed_rs_fixtures(&root, &outcomes, &mut problems);
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 /// The corpus root, or None (after saying so) when it is missing outside CI.
@@ -133,9 +142,7 @@ fn corpus_files(root: &Path) -> Vec<PathBuf> {
 /// notes, licenses and subscription lists.
 fn is_plainly_not_a_feed(path: &Path) -> bool {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let in_output_dir = path
-        .parent()
-        .is_some_and(|p| p.ends_with("test/output"));
+    let in_output_dir = path.parent().is_some_and(|p| p.ends_with("test/output"));
     name.ends_with(".serde.json")
         || (in_output_dir && name.ends_with(".json"))
         || name == "INDEX.json"
@@ -147,7 +154,8 @@ fn is_plainly_not_a_feed(path: &Path) -> bool {
 
 /// Parses and normalizes one file, catching a panic.
 fn run_one(path: &Path, relative: &Path, now: DateTime<Utc>) -> Outcome {
-    let body = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let body =
+        std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     // A made-up https base, so relative links resolve to something checkable.
     let base = Url::parse("https://corpus.example/")
         .and_then(|u| u.join(&relative.to_string_lossy()))
@@ -190,7 +198,8 @@ fn check_items(path: &Path, items: &[Item], now: DateTime<Utc>, problems: &mut V
             problem("a summary over the bound");
         }
         if let Some(url) = &item.url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains("utm_") {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains("utm_")
+            {
                 problem("a link that is not clean http(s)");
             }
         }
@@ -213,23 +222,28 @@ fn check_items(path: &Path, items: &[Item], now: DateTime<Utc>, problems: &mut V
 /// style or frame, an event handler, or a URL that is not http(s) or mailto.
 fn unsafe_markup(html: &str) -> Option<String> {
     let fragment = scraper::Html::parse_fragment(html);
-    fragment.root_element().descendent_elements().find_map(|el| {
-        let name = el.value().name();
-        if ["script", "style", "iframe", "object", "embed", "form"].contains(&name) {
-            return Some(format!("a <{name}> element"));
-        }
-        el.value().attrs().find_map(|(attr, value)| {
-            if attr.starts_with("on") || attr == "style" {
-                return Some(format!("a {attr} attribute"));
+    fragment
+        .root_element()
+        .descendent_elements()
+        .find_map(|el| {
+            let name = el.value().name();
+            if ["script", "style", "iframe", "object", "embed", "form"].contains(&name) {
+                return Some(format!("a <{name}> element"));
             }
-            let value = value.trim();
-            let is_url = ["href", "src", "cite"].contains(&attr);
-            let scheme_ok = ["http://", "https://", "mailto:"]
-                .iter()
-                .any(|s| value.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)));
-            (is_url && !scheme_ok).then(|| format!("{attr}={value:?}"))
+            el.value().attrs().find_map(|(attr, value)| {
+                if attr.starts_with("on") || attr == "style" {
+                    return Some(format!("a {attr} attribute"));
+                }
+                let value = value.trim();
+                let is_url = ["href", "src", "cite"].contains(&attr);
+                let scheme_ok = ["http://", "https://", "mailto:"].iter().any(|s| {
+                    value
+                        .get(..s.len())
+                        .is_some_and(|p| p.eq_ignore_ascii_case(s))
+                });
+                (is_url && !scheme_ok).then(|| format!("{attr}={value:?}"))
+            })
         })
-    })
 }
 
 /// Each captured home page gives the HTML error, not a panic or a feed.
@@ -243,14 +257,21 @@ fn check_captured_html(outcomes: &BTreeMap<PathBuf, Outcome>, problems: &mut Vec
     }
     for (path, outcome) in pages {
         if !matches!(outcome, Outcome::Error(ParseError::Html { .. })) {
-            problems.push(format!("{}: an HTML page that did not give the HTML error", path.display()));
+            problems.push(format!(
+                "{}: an HTML page that did not give the HTML error",
+                path.display()
+            ));
         }
     }
 }
 
 /// feed-rs's own fixtures: most RSS and Atom ones give items, and each gives
 /// as many items as feed-rs's recorded parse has entries.
-fn check_feed_rs_fixtures(root: &Path, outcomes: &BTreeMap<PathBuf, Outcome>, problems: &mut Vec<String>) {
+fn check_feed_rs_fixtures(
+    root: &Path,
+    outcomes: &BTreeMap<PathBuf, Outcome>,
+    problems: &mut Vec<String>,
+) {
     let fixture_dir = Path::new("feed-rs/feed-rs/fixture");
     let rss_and_atom: Vec<_> = outcomes
         .iter()
@@ -264,7 +285,10 @@ fn check_feed_rs_fixtures(root: &Path, outcomes: &BTreeMap<PathBuf, Outcome>, pr
         .iter()
         .filter(|(_, o)| matches!(o, Outcome::Items(items, _) if !items.is_empty()))
         .count();
-    println!("feed-rs RSS/Atom fixtures: {with_items} of {} give items", rss_and_atom.len());
+    println!(
+        "feed-rs RSS/Atom fixtures: {with_items} of {} give items",
+        rss_and_atom.len()
+    );
     if rss_and_atom.is_empty() || with_items * 10 < rss_and_atom.len() * 9 {
         problems.push(format!(
             "only {with_items} of {} feed-rs RSS/Atom fixtures give items",

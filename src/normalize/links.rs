@@ -134,7 +134,11 @@ mod tests {
             "https://ex.org/a?",
             "https://ex.org/a?utm%5Fsource=rss",
         ] {
-            assert_eq!(canonical_str(href).as_deref(), Some("https://ex.org/a"), "{href}");
+            assert_eq!(
+                canonical_str(href).as_deref(),
+                Some("https://ex.org/a"),
+                "{href}"
+            );
         }
     }
 

@@ -53,7 +53,10 @@ mod tests {
     use super::*;
 
     fn clean(html: &str) -> Option<String> {
-        sanitize_html(html, &Url::parse("https://lib.example.org/news/2024/post.html").unwrap())
+        sanitize_html(
+            html,
+            &Url::parse("https://lib.example.org/news/2024/post.html").unwrap(),
+        )
     }
 
     #[test]
@@ -66,8 +69,19 @@ mod tests {
             <a href="javascript:alert(1)">js</a><img src="data:image/png;base64,AAAA">"#;
         let cleaned = clean(html).unwrap();
         for gone in [
-            "onclick", "onmouseover", "<script", "alert", "<style", "display:none", "<iframe",
-            "<object", "<embed", "<form", "<input", "javascript:", "data:",
+            "onclick",
+            "onmouseover",
+            "<script",
+            "alert",
+            "<style",
+            "display:none",
+            "<iframe",
+            "<object",
+            "<embed",
+            "<form",
+            "<input",
+            "javascript:",
+            "data:",
         ] {
             assert!(!cleaned.contains(gone), "{gone} survived in {cleaned}");
         }
@@ -85,13 +99,17 @@ mod tests {
             ),
             "{cleaned}"
         );
-        assert!(cleaned.contains(r#"src="https://lib.example.org/img/a.png""#), "{cleaned}");
+        assert!(
+            cleaned.contains(r#"src="https://lib.example.org/img/a.png""#),
+            "{cleaned}"
+        );
         assert!(cleaned.contains(r#"href="mailto:x@y.org""#), "{cleaned}");
     }
 
     #[test]
     fn other_url_schemes_are_dropped() {
-        let cleaned = clean(r#"<a href="ftp://files.example/x">f</a><a href="tel:+1">t</a>"#).unwrap();
+        let cleaned =
+            clean(r#"<a href="ftp://files.example/x">f</a><a href="tel:+1">t</a>"#).unwrap();
         assert!(!cleaned.contains("ftp:"), "{cleaned}");
         assert!(!cleaned.contains("tel:"), "{cleaned}");
     }

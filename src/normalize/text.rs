@@ -20,8 +20,8 @@ pub(super) enum Markup {
 /// publishers put HTML and entities in titles and descriptions all the time,
 /// so RSS text is read as HTML.
 pub(super) fn markup_of(text: &Text, feed_type: &FeedType) -> Markup {
-    let declared_plain = text.content_type.ty().as_str() == "text"
-        && text.content_type.subty().as_str() == "plain";
+    let declared_plain =
+        text.content_type.ty().as_str() == "text" && text.content_type.subty().as_str() == "plain";
     match feed_type {
         FeedType::Atom | FeedType::JSON if declared_plain => Markup::Plain,
         _ => Markup::Html,
@@ -182,7 +182,9 @@ mod tests {
     #[test]
     fn html_to_text_separates_blocks_and_hides_scripts() {
         assert_eq!(
-            html_to_text("<p>one</p><p>two<br>three</p><script>alert(1)</script><style>p{}</style>"),
+            html_to_text(
+                "<p>one</p><p>two<br>three</p><script>alert(1)</script><style>p{}</style>"
+            ),
             "one two three"
         );
     }
@@ -194,7 +196,10 @@ mod tests {
 
     #[test]
     fn plain_markup_keeps_angle_brackets() {
-        assert_eq!(plain_text(" <div>  is a tag ", Markup::Plain), "<div> is a tag");
+        assert_eq!(
+            plain_text(" <div>  is a tag ", Markup::Plain),
+            "<div> is a tag"
+        );
         assert_eq!(plain_text(" <div>  is a tag ", Markup::Html), "is a tag");
     }
 

@@ -209,10 +209,19 @@ const SUPPORTED_RSS_VERSIONS: [&[u8]; 3] = [b"0.91", b"0.92", b"2.0"];
 /// knows them by.
 const LEGACY_NAMESPACES: [(&str, &str); 4] = [
     // RSS 0.90, the RDF format RSS 1.0 grew from.
-    ("http://my.netscape.com/rdf/simple/0.9/", "http://purl.org/rss/1.0/"),
-    ("http://channel.netscape.com/rdf/simple/0.9/", "http://purl.org/rss/1.0/"),
+    (
+        "http://my.netscape.com/rdf/simple/0.9/",
+        "http://purl.org/rss/1.0/",
+    ),
+    (
+        "http://channel.netscape.com/rdf/simple/0.9/",
+        "http://purl.org/rss/1.0/",
+    ),
     // RSS 2.0 in the namespace UserLand once proposed for it.
-    ("http://backend.userland.com/rss2", "http://purl.org/rss/1.0/"),
+    (
+        "http://backend.userland.com/rss2",
+        "http://purl.org/rss/1.0/",
+    ),
     // Atom 0.3. Its entries are read as Atom 1.0 entries; its dates
     // (`issued`, `modified`) have other names and are not read.
     ("http://purl.org/atom/ns#", "http://www.w3.org/2005/Atom"),

@@ -24,8 +24,14 @@ const SMALL_RSS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 fn rss_parses_with_relative_links_resolved_against_the_base_url() {
     let feed = parse(SMALL_RSS.as_bytes(), &base()).unwrap();
     assert_eq!(feed.entries.len(), 2);
-    assert_eq!(feed.entries[0].links[0].href, "https://news.example.org/news/one.html");
-    assert_eq!(feed.entries[1].links[0].href, "https://news.example.org/feeds/two.html");
+    assert_eq!(
+        feed.entries[0].links[0].href,
+        "https://news.example.org/news/one.html"
+    );
+    assert_eq!(
+        feed.entries[1].links[0].href,
+        "https://news.example.org/feeds/two.html"
+    );
     // RSS <ttl> is read into the model (minutes), for the scheduler to use.
     assert_eq!(feed.ttl, Some(45));
 }
@@ -50,11 +56,22 @@ fn content_is_left_unsanitized_for_normalize() {
 
 #[test]
 fn item_scoped_xml_base_resolves_that_items_link_only() {
-    let feed = parse(&testdata("node-feedparser/rss-with-item-scoped-html-base.xml"), &base()).unwrap();
-    let links: Vec<_> = feed.entries.iter().map(|e| e.links[0].href.as_str()).collect();
+    let feed = parse(
+        &testdata("node-feedparser/rss-with-item-scoped-html-base.xml"),
+        &base(),
+    )
+    .unwrap();
+    let links: Vec<_> = feed
+        .entries
+        .iter()
+        .map(|e| e.links[0].href.as_str())
+        .collect();
     assert_eq!(
         links,
-        ["https://example.com/first/first", "https://news.example.org/feeds/second"]
+        [
+            "https://example.com/first/first",
+            "https://news.example.org/feeds/second"
+        ]
     );
 }
 
@@ -65,7 +82,10 @@ fn atom_xml_base_on_the_feed_resolves_entry_links() {
         <entry><id>urn:e</id><title>e</title><updated>2024-01-01T00:00:00Z</updated>
         <link rel="alternate" href="2024/post"/></entry></feed>"#;
     let feed = parse(atom.as_bytes(), &base()).unwrap();
-    assert_eq!(feed.entries[0].links[0].href, "https://lib.example.net/blog/2024/post");
+    assert_eq!(
+        feed.entries[0].links[0].href,
+        "https://lib.example.net/blog/2024/post"
+    );
 }
 
 #[test]
@@ -80,8 +100,14 @@ fn a_utf8_bom_and_leading_white_space_do_not_break_parsing() {
 
 #[test]
 fn rss_without_a_version_or_with_an_unknown_one_is_read_as_rss_2() {
-    for root in ["<rss>", r#"<rss version="0.94">"#, "<rss version='2.00' xmlns:dc=\"http://purl.org/dc/elements/1.1/\">"] {
-        let body = format!("<?xml version=\"1.0\"?>{root}<channel><title>t</title><item><title>x</title><guid>g</guid></item></channel></rss>");
+    for root in [
+        "<rss>",
+        r#"<rss version="0.94">"#,
+        "<rss version='2.00' xmlns:dc=\"http://purl.org/dc/elements/1.1/\">",
+    ] {
+        let body = format!(
+            "<?xml version=\"1.0\"?>{root}<channel><title>t</title><item><title>x</title><guid>g</guid></item></channel></rss>"
+        );
         let feed = parse(body.as_bytes(), &base()).unwrap_or_else(|e| panic!("{root}: {e}"));
         assert_eq!(feed.entries.len(), 1, "{root}");
     }
@@ -96,7 +122,11 @@ fn legacy_namespaces_are_read_as_todays() {
         <item><title>Yandex-style</title><guid>g1</guid></item></channel></rss>"#;
     let atom03 = r#"<feed version="0.3" xmlns="http://purl.org/atom/ns#"><title>t</title>
         <entry><title>Atom 0.3</title><id>tag:a,2004:1</id><link rel="alternate" type="text/html" href="http://a.example/1"/></entry></feed>"#;
-    for (name, body) in [("rss 0.90", rss090), ("userland rss2", userland), ("atom 0.3", atom03)] {
+    for (name, body) in [
+        ("rss 0.90", rss090),
+        ("userland rss2", userland),
+        ("atom 0.3", atom03),
+    ] {
         let feed = parse(body.as_bytes(), &base()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(feed.entries.len(), 1, "{name}");
         assert!(feed.entries[0].title.is_some(), "{name}");
@@ -106,24 +136,41 @@ fn legacy_namespaces_are_read_as_todays() {
 #[test]
 fn an_empty_body_is_the_empty_error() {
     for body in [&b""[..], b"   \n\t", b"\xEF\xBB\xBF  "] {
-        assert!(matches!(parse(body, &base()), Err(ParseError::Empty)), "{body:?}");
+        assert!(
+            matches!(parse(body, &base()), Err(ParseError::Empty)),
+            "{body:?}"
+        );
     }
 }
 
 #[test]
 fn an_html_page_is_the_html_error() {
     let err = parse(&testdata("node-feedparser/notafeed.html"), &base()).unwrap_err();
-    assert!(matches!(err, ParseError::Html { alternate: None }), "{err:?}");
+    assert!(
+        matches!(err, ParseError::Html { alternate: None }),
+        "{err:?}"
+    );
     assert_eq!(err.to_string(), "the body is an HTML page, not a feed");
 
     // A redirect page with an old HTML 2.0 doctype.
-    let err = parse(&testdata("rogue-scholar-api/sven-lieber.org_ecced9f498.html"), &base()).unwrap_err();
-    assert!(matches!(err, ParseError::Html { alternate: None }), "{err:?}");
+    let err = parse(
+        &testdata("rogue-scholar-api/sven-lieber.org_ecced9f498.html"),
+        &base(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, ParseError::Html { alternate: None }),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn an_html_page_names_the_feed_it_advertises() {
-    let err = parse(&testdata("rogue-scholar-api/eve.gd_17715c510b.html"), &base()).unwrap_err();
+    let err = parse(
+        &testdata("rogue-scholar-api/eve.gd_17715c510b.html"),
+        &base(),
+    )
+    .unwrap_err();
     assert!(
         matches!(&err, ParseError::Html { alternate: Some(u) } if u == "https://eve.gd/feed/feed.atom"),
         "{err:?}"
@@ -148,7 +195,10 @@ fn advertised_feed_links_resolve_against_the_pages_base() {
         "{err:?}"
     );
 
-    let with_base = page.replace("<head>", r#"<head><base href="https://other.example/site/">"#);
+    let with_base = page.replace(
+        "<head>",
+        r#"<head><base href="https://other.example/site/">"#,
+    );
     let err = parse(with_base.as_bytes(), &base()).unwrap_err();
     assert!(
         matches!(&err, ParseError::Html { alternate: Some(u) } if u == "https://other.example/site/feed/"),
@@ -187,12 +237,20 @@ fn malformed_xml_gives_feed_rs_reason() {
         panic!("{err:?}");
     };
     assert!(reason.contains("unable to parse XML"), "{reason}");
-    assert!(err.to_string().starts_with("not a valid RSS, Atom or JSON feed: "), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("not a valid RSS, Atom or JSON feed: "),
+        "{err}"
+    );
 }
 
 #[test]
 fn malformed_json_gives_serde_reason() {
-    let err = parse(br#"{"version": "https://jsonfeed.org/version/1", "items": "#, &base()).unwrap_err();
+    let err = parse(
+        br#"{"version": "https://jsonfeed.org/version/1", "items": "#,
+        &base(),
+    )
+    .unwrap_err();
     let ParseError::Malformed(reason) = &err else {
         panic!("{err:?}");
     };
