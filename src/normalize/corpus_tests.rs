@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 use url::Url;
 
 /// What one corpus file gave.
@@ -26,7 +27,7 @@ enum Outcome {
 }
 
 /// Feed-rs fixtures whose item count differs from the entry count in their
-/// `.serde.json`, and why.
+/// `.serde.json`, and why. None does today: no fixture repeats an id.
 const EXPECTED_COUNT_DIFFERENCES: &[(&str, &str)] = &[];
 
 #[test]
@@ -43,10 +44,18 @@ fn every_corpus_file_gives_items_or_a_clear_error() {
     );
 
     let mut outcomes = BTreeMap::new();
+    let mut durations = Vec::with_capacity(files.len());
     for path in &files {
         let relative = path.strip_prefix(&root).expect("under the root");
+        let started = Instant::now();
         let outcome = run_one(path, relative, now);
+        durations.push((started.elapsed(), relative.to_path_buf()));
         outcomes.insert(relative.to_path_buf(), outcome);
+    }
+    // For whoever tunes the pipeline; never asserted, since timings vary.
+    durations.sort_unstable_by(|a, b| b.cmp(a));
+    for (took, path) in durations.iter().take(3) {
+        println!("slowest: {took:.2?} {}", path.display());
     }
 
     let mut problems = Vec::new();

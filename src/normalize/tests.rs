@@ -509,6 +509,17 @@ fn content_encoded_is_preferred_over_the_description() {
 }
 
 #[test]
+fn xhtml_content_is_kept_as_html() {
+    let item = only(items_of(&testdata("feed-rs/atom_example_1.xml")));
+    let html = item.content_html.unwrap();
+    assert!(
+        html.contains("<i>[Update: The Atom draft is finished.]</i>"),
+        "{html}"
+    );
+    assert_eq!(item.summary, "[Update: The Atom draft is finished.]");
+}
+
+#[test]
 fn plain_text_content_is_escaped_not_interpreted() {
     let entry = r#"<entry><id>urn:1</id><title>t</title><updated>2024-01-01T00:00:00Z</updated>
         <content type="text">Use &lt;b&gt; for bold &amp; &lt;script&gt; for trouble</content></entry>"#;
