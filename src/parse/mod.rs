@@ -34,7 +34,9 @@ pub enum ParseError {
 ///
 /// Relative links resolve against `xml:base`, then `base_url`. Entries that
 /// carry no id of their own get an empty `id`: [`crate::normalize`] decides
-/// what identifies them, so that choice is stable and ours.
+/// what identifies them, so that choice is stable and ours. Older spellings
+/// of the formats (an `<rss>` without a known version, RSS 0.90, Atom 0.3)
+/// are read as their successors.
 pub fn parse(body: &[u8], base_url: &Url) -> Result<Feed, ParseError> {
     let body = skip_leading_noise(body);
     if body.is_empty() {
@@ -112,11 +114,11 @@ impl Prolog {
                 html_doctype |= is_html_doctype(rest);
                 // A doctype may carry an internal subset in brackets, which
                 // can hold `>` of its own.
-                let bracket = rest.iter().position(|&b| b == b'[');
-                let close = rest.iter().position(|&b| b == b'>');
-                match (bracket, close) {
-                    (Some(b), Some(c)) if b < c => end_of(rest, b"]>"),
-                    _ => end_of(rest, b">"),
+                let close = rest.iter().position(|&b| b == b'>').unwrap_or(rest.len());
+                if rest[..close].contains(&b'[') {
+                    end_of(rest, b"]>")
+                } else {
+                    (close + 1).min(rest.len())
                 }
             } else if rest.starts_with(b"<") {
                 let len = end_of(rest, b">");
