@@ -271,3 +271,19 @@ fn text_that_is_neither_xml_nor_json_is_malformed() {
     let err = parse(b"Service Unavailable", &base()).unwrap_err();
     assert!(matches!(err, ParseError::Malformed(_)), "{err:?}");
 }
+
+#[test]
+fn a_feed_doctype_is_not_mistaken_for_html() {
+    let netscape = r#"<?xml version="1.0"?>
+<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" "http://my.netscape.com/publish/formats/rss-0.91.dtd">
+<!-- a comment --><rss version="0.91"><channel><title>t</title><item><title>a</title><link>http://a.example/1</link></item></channel></rss>"#;
+    assert_eq!(
+        parse(netscape.as_bytes(), &base()).unwrap().entries.len(),
+        1
+    );
+
+    // An internal subset may hold `>`; the root after it still gets its
+    // version fixed.
+    let subset = r#"<!DOCTYPE rss [ <!ENTITY arrow "->"> ]><rss><channel><title>t</title><item><title>a</title><guid>g</guid></item></channel></rss>"#;
+    assert_eq!(parse(subset.as_bytes(), &base()).unwrap().entries.len(), 1);
+}
