@@ -157,7 +157,16 @@ impl<'e> Draft<'e> {
             .unwrap_or_else(|| feed_url.clone());
 
         let published_only = believable(entry.published);
-        let updated = believable(entry.updated);
+        // feed-rs copies an RSS item's pubDate into `updated` when the item
+        // has no update date of its own. That is not a date the source gave.
+        let copied_by_feed_rs =
+            matches!(feed_type, FeedType::RSS0 | FeedType::RSS1 | FeedType::RSS2)
+                && entry.updated == entry.published;
+        let updated = if copied_by_feed_rs {
+            None
+        } else {
+            believable(entry.updated)
+        };
         Draft {
             guid: entry.id.trim(),
             link,

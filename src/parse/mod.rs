@@ -34,7 +34,9 @@ pub enum ParseError {
 ///
 /// Relative links resolve against `xml:base`, then `base_url`. Entries that
 /// carry no id of their own get an empty `id`: [`crate::normalize`] decides
-/// what identifies them, so that choice is stable and ours.
+/// what identifies them, so that choice is stable and ours. Older spellings
+/// of the formats (an `<rss>` without a known version, RSS 0.90, Atom 0.3)
+/// are read as their successors.
 pub fn parse(body: &[u8], base_url: &Url) -> Result<Feed, ParseError> {
     let body = skip_leading_noise(body);
     if body.is_empty() {
@@ -58,20 +60,11 @@ pub fn parse(body: &[u8], base_url: &Url) -> Result<Feed, ParseError> {
         .sanitize_content(false)
         .build();
 
-    let err = match parser.parse(body) {
+    let modernized = prolog.modernized(body);
+    let err = match parser.parse(modernized.as_deref().unwrap_or(body)) {
         Ok(feed) => return Ok(feed),
         Err(err) => err,
     };
-    // feed-rs only takes `<rss>` with version 0.91, 0.92 or 2.0. Feeds in the
-    // wild also say 0.93, 0.94 or 2.00, or leave the version out; they are
-    // RSS 2.0 in all but name, so read them as that rather than drop them.
-    if matches!(err, ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot)) {
-        if let Some(patched) = prolog.with_rss_version_2(body) {
-            if let Ok(feed) = parser.parse(patched.as_slice()) {
-                return Ok(feed);
-            }
-        }
-    }
     // A page whose prolog we could not read (a PHP warning before `<html>`,
     // say) is still a page, and saying so helps more than quick-xml's
     // complaint about its first unclosed tag.
@@ -121,11 +114,11 @@ impl Prolog {
                 html_doctype |= is_html_doctype(rest);
                 // A doctype may carry an internal subset in brackets, which
                 // can hold `>` of its own.
-                let bracket = rest.iter().position(|&b| b == b'[');
-                let close = rest.iter().position(|&b| b == b'>');
-                match (bracket, close) {
-                    (Some(b), Some(c)) if b < c => end_of(rest, b"]>"),
-                    _ => end_of(rest, b">"),
+                let close = rest.iter().position(|&b| b == b'>').unwrap_or(rest.len());
+                if rest[..close].contains(&b'[') {
+                    end_of(rest, b"]>")
+                } else {
+                    (close + 1).min(rest.len())
                 }
             } else if rest.starts_with(b"<") {
                 let len = end_of(rest, b">");
@@ -172,33 +165,84 @@ impl Prolog {
             })
     }
 
-    /// `body` with its `<rss>` root's version set to 2.0, or None when the
-    /// root is not `<rss>` or already has a version feed-rs reads.
-    fn with_rss_version_2(&self, body: &[u8]) -> Option<Vec<u8>> {
+    /// `body` with its root tag rewritten into what feed-rs reads, or None
+    /// when it already is. This only renames; it adds no content.
+    ///
+    /// - feed-rs only takes `<rss>` with version 0.91, 0.92 or 2.0. Feeds in
+    ///   the wild also say 0.93, 0.94 or 2.00, or leave the version out; they
+    ///   are RSS 2.0 in all but name, so they are read as that.
+    /// - feed-rs matches elements by namespace, and skips every element of a
+    ///   namespace it does not know: a feed in one of [`LEGACY_NAMESPACES`]
+    ///   would parse, but with no entries.
+    fn modernized(&self, body: &[u8]) -> Option<Vec<u8>> {
         let root = self.root.clone()?;
-        if self.root_name(body)? != b"rss" {
+        let tag = &body[root.clone()];
+        let mut new_tag = tag.to_vec();
+        for (old, new) in LEGACY_NAMESPACES {
+            new_tag = replace_namespace(&new_tag, old.as_bytes(), new.as_bytes());
+        }
+        if self.root_name(body)? == b"rss" {
+            match attribute_value(&new_tag, b"version") {
+                Some(value) if SUPPORTED_RSS_VERSIONS.contains(&&new_tag[value.clone()]) => {}
+                Some(value) => {
+                    new_tag.splice(value, b"2.0".iter().copied());
+                }
+                None => {
+                    let after_name = b"<rss".len();
+                    new_tag.splice(after_name..after_name, b" version=\"2.0\"".iter().copied());
+                }
+            }
+        }
+        if new_tag == tag {
             return None;
         }
-        let tag = &body[root.clone()];
-        let (at, replaced) = match attribute_value(tag, b"version") {
-            Some(value) if [&b"0.91"[..], b"0.92", b"2.0"].contains(&&tag[value.clone()]) => {
-                return None;
-            }
-            Some(value) => (
-                root.start + value.start..root.start + value.end,
-                &b"2.0"[..],
-            ),
-            None => {
-                let after_name = root.start + b"<rss".len();
-                (after_name..after_name, &b" version=\"2.0\""[..])
-            }
-        };
-        let mut patched = Vec::with_capacity(body.len() + replaced.len());
-        patched.extend_from_slice(&body[..at.start]);
-        patched.extend_from_slice(replaced);
-        patched.extend_from_slice(&body[at.end..]);
-        Some(patched)
+        let mut modernized = Vec::with_capacity(body.len() + new_tag.len());
+        modernized.extend_from_slice(&body[..root.start]);
+        modernized.extend_from_slice(&new_tag);
+        modernized.extend_from_slice(&body[root.end..]);
+        Some(modernized)
     }
+}
+
+/// The `<rss version>`s feed-rs reads.
+const SUPPORTED_RSS_VERSIONS: [&[u8]; 3] = [b"0.91", b"0.92", b"2.0"];
+
+/// Namespaces of older spellings of the formats, with the namespace feed-rs
+/// knows them by.
+const LEGACY_NAMESPACES: [(&str, &str); 4] = [
+    // RSS 0.90, the RDF format RSS 1.0 grew from.
+    (
+        "http://my.netscape.com/rdf/simple/0.9/",
+        "http://purl.org/rss/1.0/",
+    ),
+    (
+        "http://channel.netscape.com/rdf/simple/0.9/",
+        "http://purl.org/rss/1.0/",
+    ),
+    // RSS 2.0 in the namespace UserLand once proposed for it.
+    (
+        "http://backend.userland.com/rss2",
+        "http://purl.org/rss/1.0/",
+    ),
+    // Atom 0.3. Its entries are read as Atom 1.0 entries; its dates
+    // (`issued`, `modified`) have other names and are not read.
+    ("http://purl.org/atom/ns#", "http://www.w3.org/2005/Atom"),
+];
+
+/// `tag` with every quoted attribute value `old` made `new`.
+fn replace_namespace(tag: &[u8], old: &[u8], new: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(tag.len());
+    let mut rest = tag;
+    while let Some(at) = find(rest, old) {
+        let quoted = at > 0
+            && matches!(rest[at - 1], b'"' | b'\'')
+            && rest.get(at + old.len()) == Some(&rest[at - 1]);
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(if quoted { new } else { old });
+        rest = &rest[at + old.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 /// Where the value of attribute `name` sits inside start tag `tag` (quotes
