@@ -158,14 +158,12 @@ pub fn render_rss(settings: &ServerSettings, items: &[Item]) -> Vec<u8> {
         items: rss_items,
         ..rss::Channel::default()
     };
-    let mut out = br#"<?xml version="1.0" encoding="utf-8"?>"#.to_vec();
-    out.push(b'\n');
-    // Writing to a Vec cannot fail for I/O reasons, and every string in the
-    // channel is valid UTF-8 that quick-xml escapes.
+    // `write_to` starts with the XML declaration itself. Writing to a Vec
+    // cannot fail for I/O reasons, and every string in the channel is valid
+    // UTF-8 that quick-xml escapes.
     channel
-        .write_to(&mut out)
-        .expect("writing RSS to memory cannot fail");
-    out
+        .write_to(Vec::with_capacity(4096 + items.len() * 2048))
+        .expect("writing RSS to memory cannot fail")
 }
 
 fn rss_item(item: &Item) -> rss::Item {

@@ -10,7 +10,8 @@ const RSS: &str = "application/rss+xml";
 const ATOM: &str = "application/atom+xml";
 const JSON: &str = "application/feed+json";
 
-/// Parses `/feed.xml` with the `rss` crate, which also validates it.
+/// Parses `/feed.xml` with the `rss` crate, after checking with a strict
+/// parser that it is well-formed XML (the `rss` crate is lenient).
 async fn rss_channel(app: &TestApp) -> rss::Channel {
     let body = app
         .client()
@@ -21,6 +22,15 @@ async fn rss_channel(app: &TestApp) -> rss::Channel {
         .bytes()
         .await
         .unwrap();
+    let text = std::str::from_utf8(&body).expect("/feed.xml is UTF-8");
+    assert!(
+        text.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>"),
+        "one XML declaration, first: {}",
+        &text[..100]
+    );
+    let doc = roxmltree::Document::parse(text).expect("/feed.xml is well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "rss");
+    assert_eq!(doc.root_element().attribute("version"), Some("2.0"));
     rss::Channel::read_from(&body[..]).expect("/feed.xml is RSS 2.0")
 }
 
