@@ -242,6 +242,14 @@ pub struct SourceSettings {
     /// `feed` (the default).
     #[serde(default)]
     pub kind: SourceKind,
+    /// A WHATWG encoding label (`gbk`, `big5`, `windows-1251`, …) that wins over
+    /// what the source declares, for sources that declare it wrongly. Default: none.
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// An IANA time zone (`Asia/Shanghai`) for dates the source gives without
+    /// one. Default: none, such dates are read as UTC.
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 impl SourceSettings {
@@ -254,6 +262,18 @@ impl SourceSettings {
     /// `SourceSettings` that never went through [`Settings::load`].
     pub fn parsed_url(&self) -> Result<Url, url::ParseError> {
         Url::parse(&self.url)
+    }
+
+    /// The `encoding` override, resolved. Validation has checked the label.
+    pub fn encoding_override(&self) -> Option<&'static encoding_rs::Encoding> {
+        self.encoding
+            .as_deref()
+            .and_then(|label| encoding_rs::Encoding::for_label(label.as_bytes()))
+    }
+
+    /// The `timezone`, resolved. Validation has checked the name.
+    pub fn time_zone(&self) -> Option<chrono_tz::Tz> {
+        self.timezone.as_deref().and_then(|name| name.parse().ok())
     }
 
     /// The item-level reference to this source.
@@ -411,6 +431,26 @@ impl Settings {
             if let Some(interval) = source.interval {
                 positive(&key("interval"), interval)?;
             }
+            if let Some(label) = &source.encoding {
+                if encoding_rs::Encoding::for_label(label.as_bytes()).is_none() {
+                    return Err((
+                        key("encoding"),
+                        format!(
+                            "`{label}` is not an encoding label (try utf-8, gbk, big5, windows-1251, iso-8859-1)"
+                        ),
+                    ));
+                }
+            }
+            if let Some(name) = &source.timezone {
+                if name.parse::<chrono_tz::Tz>().is_err() {
+                    return Err((
+                        key("timezone"),
+                        format!(
+                            "`{name}` is not an IANA time zone (such as Asia/Shanghai or Europe/London)"
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -553,6 +593,24 @@ url = "https://www.ifla.org/news/feed/"
             .unwrap_err()
             .to_string();
         assert!(err.contains("poll.interval"), "{err}");
+    }
+
+    #[test]
+    fn encoding_and_timezone_overrides_are_checked() {
+        let s = load_str(&format!(
+            "{MINIMAL}encoding = \"GB2312\"\ntimezone = \"Asia/Shanghai\"\n"
+        ))
+        .unwrap();
+        assert_eq!(s.sources[0].encoding_override(), Some(encoding_rs::GBK));
+        assert_eq!(s.sources[0].time_zone(), Some(chrono_tz::Asia::Shanghai));
+        let err = load_str(&format!("{MINIMAL}encoding = \"klingon\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[0].encoding"), "{err}");
+        let err = load_str(&format!("{MINIMAL}timezone = \"Mars/Olympus\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[0].timezone"), "{err}");
     }
 
     #[test]
