@@ -104,7 +104,7 @@ impl Application {
         tracker.spawn(publish::run(
             settings.amqp.clone(),
             store.clone(),
-            publisher_stats,
+            publisher_stats.clone(),
             shutdown.clone(),
         ));
         tracker.spawn(feed.clone().keep_fresh(store.clone(), shutdown.clone()));
@@ -113,7 +113,13 @@ impl Application {
             store.clone(),
             shutdown.clone(),
         ));
-        let router = serve::router(ServeState { feed });
+        let router = serve::router(ServeState {
+            feed,
+            store: store.clone(),
+            sources: Arc::new(settings.sources.clone()),
+            publisher: publisher_stats,
+            flag_after: settings.poll.flag_after,
+        });
         let server = tracker.spawn(serve::serve(listener, router, shutdown.clone()));
         tracker.close();
 

@@ -171,6 +171,10 @@ pub struct PollSettings {
     /// A failing source's retry delay doubles per failure up to this. Default `6h`.
     #[serde(with = "humantime_serde")]
     pub max_backoff: Duration,
+    /// A source failing without a break for this long is flagged in `/status`
+    /// and the log. Default `1day`.
+    #[serde(with = "humantime_serde")]
+    pub flag_after: Duration,
     /// Each wait is moved by a random amount up to this fraction of it, so
     /// sources spread out instead of polling in bursts. Default 0.1.
     pub jitter: f64,
@@ -189,6 +193,7 @@ impl Default for PollSettings {
             max_body: ByteSize::mb(5),
             max_interval: Duration::from_secs(6 * 3600),
             max_backoff: Duration::from_secs(6 * 3600),
+            flag_after: Duration::from_secs(24 * 3600),
             jitter: 0.1,
             user_agent: concat!(
                 "librarywire/",
@@ -380,6 +385,7 @@ impl Settings {
         positive("poll.connect_timeout", self.poll.connect_timeout)?;
         positive("poll.max_interval", self.poll.max_interval)?;
         positive("poll.max_backoff", self.poll.max_backoff)?;
+        positive("poll.flag_after", self.poll.flag_after)?;
         if self.poll.concurrency == 0 {
             return Err(("poll.concurrency".into(), "must be at least 1".into()));
         }

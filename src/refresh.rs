@@ -54,6 +54,14 @@ impl RefreshError {
         }
     }
 
+    /// Whether the source said it is gone for good (HTTP 410).
+    pub fn is_gone(&self) -> bool {
+        matches!(
+            self,
+            RefreshError::Fetch(FetchError::Status { status: 410, .. })
+        )
+    }
+
     /// How long the source asked us to wait before the next try, if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// How one poll went, as far as timing the next one is concerned.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,6 +70,14 @@ pub fn next_delay(
         } => jittered.max(after.min(Duration::from_secs(7 * 24 * 3600))),
         _ => jittered,
     }
+}
+
+/// What comes after a poll.
+enum Next {
+    /// Poll again at this time.
+    At(DateTime<Utc>),
+    /// Stop polling this source (it is gone).
+    Never,
 }
 
 /// Polls every configured source on its own schedule until cancelled.
@@ -134,10 +142,10 @@ impl Scheduler {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
             }
-            let Some(next) = self.poll_source(&source, interval, &shutdown).await else {
-                return;
-            };
-            due = next;
+            match self.poll_source(&source, interval, &shutdown).await {
+                Some(Next::At(next)) => due = next,
+                Some(Next::Never) | None => return,
+            }
         }
     }
 
@@ -160,7 +168,7 @@ impl Scheduler {
         source: &SourceSettings,
         interval: Duration,
         shutdown: &CancellationToken,
-    ) -> Option<DateTime<Utc>> {
+    ) -> Option<Next> {
         let _global = tokio::select! {
             _ = shutdown.cancelled() => return None,
             permit = self.global.clone().acquire_owned() => permit.ok()?,
@@ -205,7 +213,7 @@ impl Scheduler {
         interval: Duration,
         now: DateTime<Utc>,
         result: Result<Refreshed, RefreshError>,
-    ) -> DateTime<Utc> {
+    ) -> Next {
         let store = self.store.clone();
         let id = source.id.clone();
         match result {
@@ -236,11 +244,12 @@ impl Scheduler {
                 {
                     warn!(source = %source.id, error = %error_chain(&e), "cannot record the poll");
                 }
-                next
+                Next::At(next)
             }
             Err(error) => {
                 let reason = error_chain(&error);
                 let retry_after = error.retry_after();
+                let gone = error.is_gone();
                 // The failure count lives in the store, so backoff survives restarts.
                 let previous = {
                     let store = store.clone();
@@ -277,7 +286,19 @@ impl Scheduler {
                 {
                     warn!(source = %source.id, error = %error_chain(&e), "cannot record the failure");
                 }
-                next
+                if gone {
+                    // 410 says the feed was removed on purpose: asking again
+                    // is noise. The source stays listed, flagged, with its
+                    // items, until the admin edits the config or restarts.
+                    error!(source = %source.id, "the source answered 410 Gone; polling stopped");
+                    let store = self.store.clone();
+                    let id = source.id.clone();
+                    if let Err(e) = blocking(move || store.mark_gone(&id)).await {
+                        warn!(source = %source.id, error = %error_chain(&e), "cannot record the source as gone");
+                    }
+                    return Next::Never;
+                }
+                Next::At(next)
             }
         }
     }

@@ -5,9 +5,10 @@
 //! `Last-Modified`/`If-Modified-Since` give 304s, and gzip is negotiated by
 //! tower-http.
 
-use crate::config::ServerSettings;
+use crate::config::{ServerSettings, SourceSettings};
 use crate::fetch::error_chain;
 use crate::item::Item;
+use crate::publish::PublisherStats;
 use crate::refresh::blocking;
 use crate::store::Store;
 use axum::Router;
@@ -217,6 +218,14 @@ fn html_escape(text: &str) -> String {
 pub struct ServeState {
     /// The rendered merged feed.
     pub feed: Arc<MergedFeed>,
+    /// The store, read by `/status`.
+    pub store: Store,
+    /// The configured sources, for `/status`.
+    pub sources: Arc<Vec<SourceSettings>>,
+    /// The publisher's counters, for `/status`.
+    pub publisher: Arc<PublisherStats>,
+    /// `poll.flag_after`.
+    pub flag_after: std::time::Duration,
 }
 
 /// The HTTP routes.
@@ -224,12 +233,38 @@ pub fn router(state: ServeState) -> Router {
     Router::new()
         .route("/feed.xml", get(feed_xml))
         .route("/healthz", get(healthz))
+        .route("/status", get(status))
         .layer(CompressionLayer::new().gzip(true))
         .with_state(state)
 }
 
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+async fn status(State(state): State<ServeState>) -> Response {
+    let ServeState {
+        store,
+        sources,
+        publisher,
+        flag_after,
+        ..
+    } = state;
+    let report = blocking(move || {
+        crate::status::report(&store, &sources, &publisher, flag_after, Utc::now())
+    })
+    .await;
+    match report {
+        Ok(report) => axum::Json(report).into_response(),
+        Err(e) => {
+            warn!(error = %error_chain(&e), "cannot build /status");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot read the store: {e}\n"),
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn feed_xml(State(state): State<ServeState>, request_headers: HeaderMap) -> Response {

@@ -120,6 +120,10 @@ pub struct SourceStatus {
     pub last_error: Option<String>,
     /// Failures since the last success.
     pub consecutive_failures: u32,
+    /// When the current run of failures began; `None` while the source works.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// The source answered 410 Gone and is no longer polled.
+    pub gone: bool,
     /// When the source is due next.
     pub next_poll: Option<DateTime<Utc>>,
     /// How many items of the source the store holds.

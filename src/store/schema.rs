@@ -21,6 +21,11 @@ const MIGRATIONS: &[&str] = &[
         last_success         INTEGER,
         last_error           TEXT,
         consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        -- When the current run of failures began; NULL while the source works.
+        failing_since        INTEGER,
+        -- 1 once the source answered 410 Gone: it is not polled again until
+        -- a restart or a config change, and /status says so.
+        gone                 INTEGER NOT NULL DEFAULT 0,
         next_poll            INTEGER
     );
 

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// The columns [`status_from_row`] reads, in order.
 const STATUS_COLUMNS: &str = "s.id, s.url, s.last_attempt, s.last_success, s.last_error, \
-     s.consecutive_failures, s.next_poll, \
+     s.consecutive_failures, s.next_poll, s.failing_since, s.gone, \
      (SELECT COUNT(*) FROM items AS i WHERE i.source_id = s.id)";
 
 impl Store {
@@ -52,6 +52,8 @@ impl Store {
                  last_success = excluded.last_success,
                  last_error = NULL,
                  consecutive_failures = 0,
+                 failing_since = NULL,
+                 gone = 0,
                  next_poll = excluded.next_poll",
         )?
         .execute(params![
@@ -81,13 +83,14 @@ impl Store {
         let failures: i64 = conn
             .prepare_cached(
                 "INSERT INTO sources (id, url, last_attempt, last_error,
-                                      consecutive_failures, next_poll)
-                 VALUES (?1, ?2, ?3, ?4, 1, ?5)
+                                      consecutive_failures, failing_since, next_poll)
+                 VALUES (?1, ?2, ?3, ?4, 1, ?3, ?5)
                  ON CONFLICT (id) DO UPDATE SET
                      url = excluded.url,
                      last_attempt = excluded.last_attempt,
                      last_error = excluded.last_error,
                      consecutive_failures = consecutive_failures + 1,
+                     failing_since = COALESCE(failing_since, excluded.last_attempt),
                      next_poll = excluded.next_poll
                  RETURNING consecutive_failures",
             )?
@@ -96,6 +99,15 @@ impl Store {
                 |row| row.get(0),
             )?;
         narrow(failures, "sources", source_id, "consecutive_failures")
+    }
+
+    /// Marks a source gone (it answered 410): it keeps its items and its last
+    /// error, and has no next poll. A later success clears the mark.
+    pub fn mark_gone(&self, source_id: &str) -> Result<(), StoreError> {
+        let conn = self.writer();
+        conn.prepare_cached("UPDATE sources SET gone = 1, next_poll = NULL WHERE id = ?1")?
+            .execute([source_id])?;
+        Ok(())
     }
 
     /// Sets when a source is due, without touching the rest of its state.
@@ -168,7 +180,9 @@ fn status_from_row(row: &Row<'_>) -> Result<SourceStatus, StoreError> {
         last_error: row.get(4)?,
         consecutive_failures: narrow(row.get(5)?, "sources", key, "consecutive_failures")?,
         next_poll: from_stored_opt(row.get(6)?, "sources", key, "next_poll")?,
-        item_count: narrow(row.get(7)?, "sources", key, "item_count")?,
+        failing_since: from_stored_opt(row.get(7)?, "sources", key, "failing_since")?,
+        gone: row.get::<_, i64>(8)? != 0,
+        item_count: narrow(row.get(9)?, "sources", key, "item_count")?,
         id,
     })
 }

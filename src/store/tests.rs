@@ -591,6 +591,8 @@ fn fetch_state_round_trips_and_defaults() {
             last_success: Some(at(1, 0)),
             last_error: None,
             consecutive_failures: 0,
+            failing_since: None,
+            gone: false,
             next_poll: Some(at(1, 600)),
             item_count: 0,
         }
@@ -642,6 +644,11 @@ fn failures_count_up_keep_the_fetch_state_and_reset_on_success() {
     assert_eq!(status.last_attempt, Some(at(3, 0)));
     assert_eq!(status.last_success, Some(at(1, 0)));
     assert_eq!(status.next_poll, Some(at(3, 120)));
+    assert_eq!(
+        status.failing_since,
+        Some(at(2, 0)),
+        "the run began with the first failure"
+    );
     assert_eq!(store.fetch_state("ifla-news").unwrap(), state);
 
     store
@@ -650,12 +657,32 @@ fn failures_count_up_keep_the_fetch_state_and_reset_on_success() {
     let status = store.source_status("ifla-news").unwrap().unwrap();
     assert_eq!(status.consecutive_failures, 0);
     assert_eq!(status.last_error, None);
+    assert_eq!(status.failing_since, None);
     assert_eq!(
         store
             .record_failure("ifla-news", url, "HTTP 500", at(5, 60), at(5, 0))
             .unwrap(),
         1
     );
+    assert_eq!(
+        store
+            .source_status("ifla-news")
+            .unwrap()
+            .unwrap()
+            .failing_since,
+        Some(at(5, 0))
+    );
+
+    // 410: gone, with no next poll, until a success.
+    store.mark_gone("ifla-news").unwrap();
+    let status = store.source_status("ifla-news").unwrap().unwrap();
+    assert!(status.gone);
+    assert_eq!(status.next_poll, None);
+    assert_eq!(status.last_error.as_deref(), Some("HTTP 500"));
+    store
+        .record_success("ifla-news", url, &state, at(6, 600), at(6, 0))
+        .unwrap();
+    assert!(!store.source_status("ifla-news").unwrap().unwrap().gone);
 
     // A source whose very first poll fails.
     assert_eq!(

@@ -179,7 +179,7 @@ impl TestConfig {
         let mut toml = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\ntitle = \"Test news\"\npublic_url = \"http://news.example.org/\"\nfeed_size = 500\n\
              [store]\npath = \"{}\"\nmax_age = \"0s\"\n\
-             [poll]\ninterval = \"{interval}\"\njitter = 0.0\ntimeout = \"10s\"\n\
+             [poll]\ninterval = \"{interval}\"\njitter = 0.0\n\
              {extra}\n",
             store.display()
         );

@@ -5,4 +5,5 @@ mod broker;
 mod cli;
 mod daemon;
 mod helpers;
+mod hostile;
 mod publishing;
