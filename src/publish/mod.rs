@@ -88,6 +88,7 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             opened = Session::open(&settings, &uri, &stats) => opened,
         };
+        let was_connected = opened.is_ok();
         let failure = match opened {
             Ok(mut session) => {
                 stats.connected.store(true, Ordering::Relaxed);
@@ -105,6 +106,10 @@ pub async fn run(
                 drop(session);
                 match result {
                     Ok(()) => break,
+                    Err(err) if shutdown.is_cancelled() => {
+                        info!(error = %format!("{err:#}"), "publisher stopped before its session ended cleanly; unconfirmed messages stay in the outbox");
+                        break;
+                    }
                     Err(err) => {
                         // A session that did real work was healthy; it should not
                         // inherit the long pauses of an earlier outage. A session
@@ -120,12 +125,14 @@ pub async fn run(
             Err(err) => err,
         };
         let delay = backoff.next_delay();
-        warn!(
-            %endpoint,
-            error = %format!("{failure:#}"),
-            retry_in = ?delay,
-            "publisher disconnected from the broker; unconfirmed messages stay in the outbox"
-        );
+        let error = format!("{failure:#}");
+        if was_connected {
+            warn!(%endpoint, %error, retry_in = ?delay,
+                "publisher disconnected from the broker; unconfirmed messages stay in the outbox");
+        } else {
+            warn!(%endpoint, %error, retry_in = ?delay,
+                "publisher could not connect to the broker; messages wait in the outbox");
+        }
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(delay) => {}

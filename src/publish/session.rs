@@ -38,6 +38,9 @@ pub(super) const DEFAULT_HEARTBEAT_SECS: u16 = 30;
 /// and how often the connection's state is checked while idle.
 const FALLBACK_POLL: Duration = Duration::from_secs(1);
 
+/// The least time given to closing the connection at shutdown.
+const CLOSE_AT_LEAST: Duration = Duration::from_millis(250);
+
 /// AMQP short strings (routing keys, message ids) hold at most this many bytes.
 const SHORT_STRING_MAX: usize = 255;
 
@@ -78,11 +81,7 @@ pub(super) struct Session {
     events: BoxStream<'static, Event>,
     exchange: String,
     timeout: Duration,
-    window: Window,
-    /// Confirms awaited, each tagged with the seq of its row.
-    confirms: FuturesUnordered<BoxFuture<'static, (i64, lapin::Result<Confirmation>)>>,
-    /// Seqs acked by the broker and not yet removed from the outbox.
-    acked: Vec<i64>,
+    flight: Flight,
     /// Whether the outbox may hold rows beyond the window's cursor.
     maybe_more: bool,
     /// Whether the store's change notices still arrive.
@@ -92,32 +91,21 @@ pub(super) struct Session {
     blocked: bool,
 }
 
+/// The rows between the outbox and the broker's confirms. Kept apart from
+/// the channel so confirms can be handled while a publish on the channel waits.
+struct Flight {
+    window: Window,
+    /// Confirms awaited, each tagged with the seq of its row.
+    pending: FuturesUnordered<BoxFuture<'static, (i64, lapin::Result<Confirmation>)>>,
+    /// Seqs acked by the broker and not yet removed from the outbox.
+    acked: Vec<i64>,
+}
+
 /// Waits for `future` at most `timeout`, naming `what` in the error.
 async fn bounded<F: Future>(timeout: Duration, what: &str, future: F) -> anyhow::Result<F::Output> {
     tokio::time::timeout(timeout, future)
         .await
         .map_err(|_| anyhow!("the broker did not answer within {timeout:?} while {what}"))
-}
-
-/// Like [`bounded`], except that the clock does not run while the broker has
-/// blocked the connection: lapin writes nothing then, so a publish in progress
-/// legitimately waits for the unblock, however long the broker takes.
-async fn bounded_unless_blocked<F: Future>(
-    connection: &Connection,
-    timeout: Duration,
-    what: &str,
-    future: F,
-) -> anyhow::Result<F::Output> {
-    tokio::pin!(future);
-    loop {
-        match tokio::time::timeout(timeout, &mut future).await {
-            Ok(output) => return Ok(output),
-            Err(_) if connection.status().blocked() => {
-                debug!("still blocked by the broker while {what}");
-            }
-            Err(_) => bail!("the broker did not answer within {timeout:?} while {what}"),
-        }
-    }
 }
 
 /// Sleeps until `at`, or forever when there is nothing to wait for.
@@ -190,9 +178,11 @@ impl Session {
             events,
             exchange: settings.exchange.clone(),
             timeout,
-            window: Window::new(settings.confirm_window, settings.max_backoff),
-            confirms: FuturesUnordered::new(),
-            acked: Vec::new(),
+            flight: Flight {
+                window: Window::new(settings.confirm_window, settings.max_backoff),
+                pending: FuturesUnordered::new(),
+                acked: Vec::new(),
+            },
             maybe_more: true,
             notices_open: true,
             blocked,
@@ -209,20 +199,17 @@ impl Session {
         stats: &PublisherStats,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
-        let mut fallback = tokio::time::interval(FALLBACK_POLL);
-        fallback.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = self
-            .pump_inner(store, notices, stats, shutdown, &mut fallback)
-            .await;
+            .pump_inner(store, notices, stats, shutdown)
+            .await
+            .map_err(|err| self.with_root_cause(err));
         if result.is_ok() {
             self.finish(store, stats).await;
-        } else {
+        } else if let Err(err) = self.flight.flush(store).await {
             // The broker acked these before the failure; removing them spares
             // consumers needless duplicates. If even this fails, they are sent
             // again, which at-least-once delivery allows.
-            if let Err(err) = self.flush_acked(store).await {
-                warn!(error = %format!("{err:#}"), "could not remove confirmed messages from the outbox; they will be sent again");
-            }
+            warn!(error = %format!("{err:#}"), "could not remove confirmed messages from the outbox; they will be sent again");
         }
         result
     }
@@ -233,8 +220,9 @@ impl Session {
         notices: &mut watch::Receiver<u64>,
         stats: &PublisherStats,
         shutdown: &CancellationToken,
-        fallback: &mut tokio::time::Interval,
     ) -> anyhow::Result<()> {
+        let mut fallback = tokio::time::interval(FALLBACK_POLL);
+        fallback.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if shutdown.is_cancelled() {
                 return Ok(());
@@ -246,31 +234,29 @@ impl Session {
             if self.blocked && !blocked {
                 // While blocked the broker reads nothing, so confirms could not
                 // come; they get a full timeout again from now.
-                self.window.restart_clocks(now);
+                self.flight.window.restart_clocks(now);
             }
             self.blocked = blocked;
-            self.window.promote_due(now);
+            self.flight.window.promote_due(now);
             if !self.blocked {
                 self.fill(store).await?;
-                self.send_ready().await?;
+                self.send_ready(store, stats, shutdown).await?;
             }
+            self.flight.flush(store).await?;
             // While blocked the broker reads nothing, so a confirm cannot be late.
             let deadline = if self.blocked {
                 None
             } else {
-                self.window.oldest_send().map(|(at, _)| at + self.timeout)
+                self.flight
+                    .window
+                    .oldest_send()
+                    .map(|(at, _)| at + self.timeout)
             };
-            let retry = self.window.next_retry();
+            let retry = self.flight.window.next_retry();
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                Some((seq, result)) = self.confirms.next() => {
-                    self.on_confirm(seq, result, stats)?;
-                    // Take every confirm already in, so one outbox write covers
-                    // them all instead of one transaction per message.
-                    while let Some(Some((seq, result))) = self.confirms.next().now_or_never() {
-                        self.on_confirm(seq, result, stats)?;
-                    }
-                    self.flush_acked(store).await?;
+                Some((seq, result)) = self.flight.pending.next() => {
+                    self.flight.on_confirm(seq, result, stats)?;
                 }
                 changed = notices.changed(), if self.notices_open => {
                     match changed {
@@ -283,9 +269,9 @@ impl Session {
                     self.maybe_more = true;
                     self.check_alive()?;
                 }
-                event = self.events.next() => self.on_event(event)?,
+                event = self.events.next() => on_event(event)?,
                 _ = sleep_until(deadline) => {
-                    let (event_id, routing_key) = self.oldest_in_flight();
+                    let (event_id, routing_key) = self.flight.oldest_in_flight();
                     bail!(
                         "the broker did not confirm event {event_id} (routing key {routing_key}) within {:?}",
                         self.timeout
@@ -296,23 +282,45 @@ impl Session {
         }
     }
 
+    /// Adds the connection's own error to `err`, when lapin reported one.
+    ///
+    /// When the socket dies, the call that notices first often fails with a
+    /// bare "invalid channel state"; the real cause (an I/O error, a missed
+    /// heartbeat, a close by the broker) arrives as a connection event.
+    fn with_root_cause(&mut self, err: anyhow::Error) -> anyhow::Error {
+        if err.chain().any(is_io) {
+            return err;
+        }
+        while let Some(Some(event)) = self.events.next().now_or_never() {
+            if let Event::Error(cause) = event {
+                return err.context(format!("the connection to the broker failed ({cause})"));
+            }
+        }
+        err
+    }
+
     /// Reads new outbox rows into the window when it has room and the outbox may have more.
     async fn fill(&mut self, store: &Store) -> anyhow::Result<()> {
-        let room = self.window.room();
+        let room = self.flight.window.room();
         if !self.maybe_more || room == 0 {
             return Ok(());
         }
-        let rows = read_outbox(store, self.window.cursor(), room).await?;
+        let rows = read_outbox(store, self.flight.window.cursor(), room).await?;
         // A short read means the outbox is drained up to now; new rows come
         // with a change notice (or the fallback poll).
         self.maybe_more = rows.len() == room;
-        self.window.take_rows(rows);
+        self.flight.window.take_rows(rows);
         Ok(())
     }
 
     /// Publishes every ready row in seq order, each publish bounded by the timeout.
-    async fn send_ready(&mut self) -> anyhow::Result<()> {
-        while let Some(message) = self.window.next_ready() {
+    async fn send_ready(
+        &mut self,
+        store: &Store,
+        stats: &PublisherStats,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        while let Some(message) = self.flight.window.next_ready() {
             if self.connection.status().blocked() {
                 break;
             }
@@ -326,9 +334,11 @@ impl Session {
                     event_id = %message.event_id,
                     "outbox message cannot be published: {problem}; skipping it"
                 );
-                self.window.skip(seq);
+                self.flight.window.skip(seq);
                 continue;
             }
+            // A copy, so the window stays free to take confirms while the publish waits.
+            let message = message.clone();
             let publish = self.channel.basic_publish(
                 self.exchange.as_str().into(),
                 message.routing_key.as_str().into(),
@@ -337,26 +347,169 @@ impl Session {
                     immediate: false,
                 },
                 &message.body,
-                properties(message),
+                properties(&message),
             );
-            let confirm =
-                bounded_unless_blocked(&self.connection, self.timeout, "publishing", publish)
-                    .await?
-                    .with_context(|| {
-                        format!(
-                            "publishing event {} with routing key {}",
-                            message.event_id, message.routing_key
-                        )
-                    })?;
-            self.window.mark_sent(seq, Instant::now());
-            self.confirms
+            let confirm = wait_for_publish(
+                publish,
+                &self.connection,
+                &mut self.flight,
+                &mut self.events,
+                store,
+                stats,
+                self.timeout,
+                shutdown,
+            )
+            .await?
+            .with_context(|| {
+                format!(
+                    "publishing event {} with routing key {}",
+                    message.event_id, message.routing_key
+                )
+            })?;
+            self.flight.window.mark_sent(seq, Instant::now());
+            self.flight
+                .pending
                 .push(async move { (seq, confirm.await) }.boxed());
         }
         Ok(())
     }
 
-    /// Handles the broker's answer for row `seq`.
+    /// Fails when lapin reports the connection or channel closed, which it can
+    /// do without an event when the close came from our side.
+    fn check_alive(&self) -> anyhow::Result<()> {
+        let status = self.connection.status();
+        if !status.connected() {
+            bail!("the connection to the broker is no longer open: {status:?}");
+        }
+        if !self.channel.status().connected() {
+            bail!(
+                "the channel to the broker is no longer open: {:?}",
+                self.channel.status()
+            );
+        }
+        Ok(())
+    }
+
+    /// On shutdown: waits for the confirms in flight and closes the
+    /// connection, both within the timeout, and removes what was confirmed.
+    async fn finish(&mut self, store: &Store, stats: &PublisherStats) {
+        let deadline = Instant::now() + self.timeout;
+        while !self.flight.pending.is_empty() {
+            tokio::select! {
+                Some((seq, result)) = self.flight.pending.next() => {
+                    if let Err(err) = self.flight.on_confirm(seq, result, stats) {
+                        debug!(error = %format!("{err:#}"), "confirm lost at shutdown; the message stays in the outbox");
+                        break;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let unconfirmed = self.flight.window.in_flight();
+        if unconfirmed > 0 {
+            info!(
+                unconfirmed,
+                "stopping with messages unconfirmed; they stay in the outbox and are sent at next start"
+            );
+        }
+        if let Err(err) = self.flight.flush(store).await {
+            warn!(error = %format!("{err:#}"), "could not remove confirmed messages from the outbox; they will be sent again");
+        }
+        // The close shares the shutdown's time budget, with a little left
+        // for it even when the confirms used it all.
+        let budget = deadline
+            .saturating_duration_since(Instant::now())
+            .max(CLOSE_AT_LEAST);
+        match bounded(
+            budget,
+            "closing the connection",
+            self.connection
+                .close(200, "librarywire shutting down".into()),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => debug!(error = %err, "closing the broker connection"),
+            Err(err) => debug!(error = %err, "closing the broker connection"),
+        }
+    }
+}
+
+/// Waits for a publish to be written out, at most `timeout` — except while
+/// the broker has blocked the connection: lapin writes nothing then, so the
+/// publish legitimately waits for the unblock, however long the broker takes
+/// (shutdown still ends the wait). Meanwhile confirms of earlier publishes and
+/// connection events are handled as usual.
+#[allow(clippy::too_many_arguments)]
+async fn wait_for_publish<F: Future>(
+    publish: F,
+    connection: &Connection,
+    flight: &mut Flight,
+    events: &mut BoxStream<'static, Event>,
+    store: &Store,
+    stats: &PublisherStats,
+    timeout: Duration,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<F::Output> {
+    tokio::pin!(publish);
+    let clock = tokio::time::sleep(timeout);
+    tokio::pin!(clock);
+    loop {
+        tokio::select! {
+            biased;
+            output = &mut publish => return Ok(output),
+            Some((seq, result)) = flight.pending.next() => {
+                flight.on_confirm(seq, result, stats)?;
+                flight.flush(store).await?;
+            }
+            event = events.next() => on_event(event)?,
+            _ = &mut clock => {
+                if !connection.status().blocked() {
+                    bail!("the broker did not answer within {timeout:?} while publishing");
+                }
+                if shutdown.is_cancelled() {
+                    bail!("shutting down while the broker blocks publishing; the publish is abandoned");
+                }
+                debug!("a publish still waits for the broker to unblock the connection");
+                clock.as_mut().reset(Instant::now() + timeout);
+            }
+        }
+    }
+}
+
+/// Handles a connection event: logs blocking and unblocking, fails on an error.
+fn on_event(event: Option<Event>) -> anyhow::Result<()> {
+    match event {
+        Some(Event::ConnectionBlocked(reason)) => {
+            warn!(%reason, "the broker blocked publishing; waiting until it unblocks");
+        }
+        Some(Event::ConnectionUnblocked) => info!("the broker unblocked publishing"),
+        Some(Event::Error(err)) => {
+            return Err(err).context("the connection to the broker failed");
+        }
+        Some(other) => debug!(event = ?other, "broker connection event"),
+        None => bail!("the connection's event stream ended"),
+    }
+    Ok(())
+}
+
+impl Flight {
+    /// Handles the broker's answer for row `seq`, and every other answer
+    /// already in, so one outbox write covers them all.
     fn on_confirm(
+        &mut self,
+        seq: i64,
+        result: lapin::Result<Confirmation>,
+        stats: &PublisherStats,
+    ) -> anyhow::Result<()> {
+        self.settle(seq, result, stats)?;
+        while let Some(Some((seq, result))) = self.pending.next().now_or_never() {
+            self.settle(seq, result, stats)?;
+        }
+        Ok(())
+    }
+
+    fn settle(
         &mut self,
         seq: i64,
         result: lapin::Result<Confirmation>,
@@ -403,40 +556,8 @@ impl Session {
         Ok(())
     }
 
-    /// Handles a connection event: blocking, unblocking and failure.
-    fn on_event(&mut self, event: Option<Event>) -> anyhow::Result<()> {
-        match event {
-            Some(Event::ConnectionBlocked(reason)) => {
-                warn!(%reason, "the broker blocked publishing; waiting until it unblocks");
-            }
-            Some(Event::ConnectionUnblocked) => info!("the broker unblocked publishing"),
-            Some(Event::Error(err)) => {
-                return Err(err).context("the connection to the broker failed");
-            }
-            Some(other) => debug!(event = ?other, "broker connection event"),
-            None => bail!("the connection's event stream ended"),
-        }
-        Ok(())
-    }
-
-    /// Fails when lapin reports the connection or channel closed, which it can
-    /// do without an event when the close came from our side.
-    fn check_alive(&self) -> anyhow::Result<()> {
-        let status = self.connection.status();
-        if !status.connected() {
-            bail!("the connection to the broker is no longer open: {status:?}");
-        }
-        if !self.channel.status().connected() {
-            bail!(
-                "the channel to the broker is no longer open: {:?}",
-                self.channel.status()
-            );
-        }
-        Ok(())
-    }
-
     /// Removes the rows the broker acked from the outbox.
-    async fn flush_acked(&mut self, store: &Store) -> anyhow::Result<()> {
+    async fn flush(&mut self, store: &Store) -> anyhow::Result<()> {
         if self.acked.is_empty() {
             return Ok(());
         }
@@ -449,45 +570,6 @@ impl Session {
             .with_context(|| format!("removing {count} confirmed messages from the outbox"))
     }
 
-    /// On shutdown: waits at most the timeout for the confirms in flight,
-    /// removes what was confirmed, and closes the connection.
-    async fn finish(&mut self, store: &Store, stats: &PublisherStats) {
-        let deadline = Instant::now() + self.timeout;
-        while !self.confirms.is_empty() {
-            tokio::select! {
-                Some((seq, result)) = self.confirms.next() => {
-                    if let Err(err) = self.on_confirm(seq, result, stats) {
-                        debug!(error = %format!("{err:#}"), "confirm lost at shutdown; the message stays in the outbox");
-                        break;
-                    }
-                }
-                _ = tokio::time::sleep_until(deadline) => break,
-            }
-        }
-        let unconfirmed = self.window.in_flight();
-        if unconfirmed > 0 {
-            info!(
-                unconfirmed,
-                "stopping with messages unconfirmed; they stay in the outbox and are sent at next start"
-            );
-        }
-        if let Err(err) = self.flush_acked(store).await {
-            warn!(error = %format!("{err:#}"), "could not remove confirmed messages from the outbox; they will be sent again");
-        }
-        match bounded(
-            self.timeout,
-            "closing the connection",
-            self.connection
-                .close(200, "librarywire shutting down".into()),
-        )
-        .await
-        {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => debug!(error = %err, "closing the broker connection"),
-            Err(err) => debug!(error = %err, "closing the broker connection"),
-        }
-    }
-
     /// Event id and routing key of the oldest row in flight, for a timeout message.
     fn oldest_in_flight(&mut self) -> (String, String) {
         self.window
@@ -496,6 +578,13 @@ impl Session {
             .map(|(e, r)| (e.to_owned(), r.to_owned()))
             .unwrap_or_else(|| ("?".to_owned(), "?".to_owned()))
     }
+}
+
+/// Whether `cause` is a lapin I/O error, which already names the root cause.
+fn is_io(cause: &(dyn std::error::Error + 'static)) -> bool {
+    cause
+        .downcast_ref::<lapin::Error>()
+        .is_some_and(|e| e.is_io_error())
 }
 
 /// Counts and logs a message the broker returned as unroutable.

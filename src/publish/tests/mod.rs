@@ -219,6 +219,11 @@ async fn a_broker_outage_loses_nothing() {
         "items found during the outage wait in the outbox"
     );
     assert!(!publisher.connected());
+    // The publisher keeps trying while the broker is away.
+    eventually("reconnection attempts during the outage", || {
+        proxy.refused() >= 2
+    })
+    .await;
 
     proxy.restore();
     within("every item to arrive after the outage", async {
@@ -352,10 +357,11 @@ async fn a_blocked_connection_waits_without_reconnecting() {
     // Blocked for three times the timeout: a publisher that timed out its
     // waits would reconnect meanwhile.
     tokio::time::sleep(Duration::from_secs(3)).await;
+    let waiting: Vec<String> = outbox(&store).into_iter().map(|r| r.event_id).collect();
     assert_eq!(
-        outbox_depth(&store),
-        held.len() as u64,
-        "nothing is confirmed while blocked"
+        waiting,
+        new_event_ids(&held),
+        "nothing is confirmed while blocked, and the rows wait in the outbox"
     );
     assert_eq!(publisher.count(connections), 1, "blocked is not a failure");
     assert!(publisher.connected());
@@ -370,7 +376,13 @@ async fn a_blocked_connection_waits_without_reconnecting() {
     assert_eq!(got, new_event_ids(&held));
     eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
     assert_eq!(publisher.count(connections), 1);
+
+    // Stopping while blocked still returns, and leaves the rows in the outbox.
+    proxy.block("low on disk (test)");
+    let last = items(&src, 8..10);
+    apply(&store, &src, &last);
     publisher.stop().await;
+    assert_eq!(outbox_depth(&store), last.len() as u64);
     topology.delete().await;
 }
 
@@ -423,7 +435,8 @@ fn the_schema_accepts_real_events_and_rejects_broken_ones() {
     let good: serde_json::Value =
         serde_json::from_slice(&event::item_event(&item(&src, 2), event::EventKind::New, now).body)
             .unwrap();
-    let broken: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    type Breakage = Box<dyn Fn(&mut serde_json::Value)>;
+    let broken: Vec<(&str, Breakage)> = vec![
         (
             "missing data field",
             Box::new(|v| {

@@ -5,6 +5,7 @@
 //! RabbitMQ does under a memory or disk alarm.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -31,6 +32,8 @@ struct Shared {
     holding: watch::Sender<bool>,
     /// Frames to slip into every connection's broker-to-client stream.
     inject: broadcast::Sender<Vec<u8>>,
+    /// Connections dropped because the proxy was cut.
+    refused: AtomicU64,
 }
 
 impl Proxy {
@@ -43,6 +46,7 @@ impl Proxy {
             up: watch::channel(true).0,
             holding: watch::channel(false).0,
             inject: broadcast::channel(16).0,
+            refused: AtomicU64::new(0),
         });
         let stop = CancellationToken::new();
         let upstream = upstream.to_owned();
@@ -61,6 +65,7 @@ impl Proxy {
                     if !*shared.up.borrow() {
                         // An outage: the connection is dropped at once.
                         drop(client);
+                        shared.refused.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
                     let Ok(server) = TcpStream::connect(&upstream).await else {
@@ -86,6 +91,11 @@ impl Proxy {
         let mut live = self.shared.live.lock().unwrap();
         live.cancel();
         *live = CancellationToken::new();
+    }
+
+    /// How many connections were dropped because the proxy was cut.
+    pub(super) fn refused(&self) -> u64 {
+        self.shared.refused.load(Ordering::Relaxed)
     }
 
     /// Lets connections through again.

@@ -52,8 +52,23 @@ pub(super) async fn eventually(what: &str, mut condition: impl FnMut() -> bool) 
     .await
 }
 
+/// Sends the publisher's logs to the test output when `TEST_LOG` is set;
+/// tests are silent otherwise.
+pub(super) fn init_test_log() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "librarywire=debug".into()),
+            )
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// Connects to the real broker, or fails the test saying how to start one.
 pub(super) async fn broker() -> Connection {
+    init_test_log();
     let attempt = tokio::time::timeout(
         Duration::from_secs(10),
         Connection::connect(&broker_url(), ConnectionProperties::default()),
