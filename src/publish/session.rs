@@ -32,7 +32,7 @@ use tracing::{debug, info, warn};
 
 /// The heartbeat asked for when the URL does not set one, in seconds. A dead
 /// peer behind a silent network is noticed within about twice this.
-pub(super) const DEFAULT_HEARTBEAT_SECS: u16 = 30;
+const DEFAULT_HEARTBEAT_SECS: u16 = 30;
 
 /// How often the outbox is read even without a change notice, as a fallback,
 /// and how often the connection's state is checked while idle.
@@ -108,6 +108,29 @@ async fn bounded<F: Future>(timeout: Duration, what: &str, future: F) -> anyhow:
         .map_err(|_| anyhow!("the broker did not answer within {timeout:?} while {what}"))
 }
 
+/// Like [`bounded`] for a step on an open connection, except that the clock
+/// does not run while the broker has blocked the connection: lapin writes
+/// nothing at all then, not even a channel open, and RabbitMQ blocks a
+/// connection the moment it opens when an alarm is already on. Timing out
+/// would only reconnect into the same block.
+async fn bounded_on<F: Future>(
+    connection: &Connection,
+    timeout: Duration,
+    what: &str,
+    future: F,
+) -> anyhow::Result<F::Output> {
+    tokio::pin!(future);
+    loop {
+        match tokio::time::timeout(timeout, &mut future).await {
+            Ok(output) => return Ok(output),
+            Err(_) if connection.status().blocked() => {
+                debug!("still {what}: the broker blocks the connection");
+            }
+            Err(_) => bail!("the broker did not answer within {timeout:?} while {what}"),
+        }
+    }
+}
+
 /// Sleeps until `at`, or forever when there is nothing to wait for.
 async fn sleep_until(at: Option<Instant>) {
     match at {
@@ -136,15 +159,21 @@ impl Session {
         .await?
         .with_context(|| format!("connecting to {}", endpoint(uri)))?;
         stats.connections.fetch_add(1, Ordering::Relaxed);
-        // Subscribed before anything else happens on the connection, so no
-        // blocked notice can slip by unseen.
+        // The events only wake the loop: a `connection.blocked` that came
+        // before this subscription is still in the connection's status.
         let events = connection.events_listener().boxed();
-        let channel = bounded(timeout, "opening a channel", connection.create_channel())
-            .await?
-            .context("opening a channel")?;
+        let channel = bounded_on(
+            &connection,
+            timeout,
+            "opening a channel",
+            connection.create_channel(),
+        )
+        .await?
+        .context("opening a channel")?;
         // Durable topic, no arguments: exactly what DESIGN.md promises, so
         // operators and consumers can declare the same exchange without a clash.
-        bounded(
+        bounded_on(
+            &connection,
             timeout,
             "declaring the exchange",
             channel.exchange_declare(
@@ -164,7 +193,8 @@ impl Session {
                 settings.exchange
             )
         })?;
-        bounded(
+        bounded_on(
+            &connection,
             timeout,
             "enabling publisher confirms",
             channel.confirm_select(ConfirmSelectOptions::default()),
@@ -232,8 +262,9 @@ impl Session {
             // it emits the event, so the status is the truth; events only wake us.
             let blocked = self.connection.status().blocked();
             if self.blocked && !blocked {
-                // While blocked the broker reads nothing, so confirms could not
-                // come; they get a full timeout again from now.
+                // While blocked nothing was written (lapin holds every frame and
+                // RabbitMQ stops reading), so confirms could not come; they get
+                // a full timeout again from now.
                 self.flight.window.restart_clocks(now);
             }
             self.blocked = blocked;
@@ -243,7 +274,7 @@ impl Session {
                 self.send_ready(store, stats, shutdown).await?;
             }
             self.flight.flush(store).await?;
-            // While blocked the broker reads nothing, so a confirm cannot be late.
+            // While blocked a confirm cannot be late, for the same reason.
             let deadline = if self.blocked {
                 None
             } else {
