@@ -1,0 +1,152 @@
+//! Publish: drains the store's outbox to RabbitMQ with publisher confirms.
+//! The only module that knows lapin.
+//!
+//! - `mod.rs` (this file): the supervisor. It keeps one [`session`] alive at a
+//!   time, reconnecting with capped, jittered backoff, and owns the stats.
+//! - `session.rs`: one connection: declare, confirm mode, publish, confirms,
+//!   `connection.blocked`.
+//! - `window.rs`: the bounded set of rows in flight, with nack retries. No I/O.
+//! - `backoff.rs`: the reconnection pauses. No I/O.
+//!
+//! Architecture invariant: a row leaves the outbox only after the broker acked
+//! it. Everything else (errors, timeouts, shutdown, crashes) leaves it in
+//! place, so delivery is at least once and consumers drop duplicates by
+//! `message_id`, which is the same on every send of a row.
+
+mod backoff;
+mod session;
+mod window;
+
+#[cfg(test)]
+mod tests;
+
+use crate::config::AmqpSettings;
+use crate::store::Store;
+use backoff::Backoff;
+use session::Session;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+/// A session that stayed up this long before failing counts as a success: the
+/// next reconnection starts again from the shortest pause.
+const STABLE_SESSION: Duration = Duration::from_secs(10);
+
+/// Counters of the publisher, read by `/status` and `/metrics`.
+#[derive(Debug, Default)]
+pub struct PublisherStats {
+    /// Whether a channel to the broker is open and ready.
+    pub connected: AtomicBool,
+    /// Messages the broker confirmed (ack).
+    pub confirmed: AtomicU64,
+    /// Messages the broker refused (nack); each is sent again.
+    pub nacked: AtomicU64,
+    /// Messages returned as unroutable (`mandatory` with no bound queue).
+    pub returned: AtomicU64,
+    /// Connections made, the first one included.
+    pub connections: AtomicU64,
+}
+
+/// Checks that `url` is an AMQP URL the publisher can use, for `check-config`.
+/// The error says what is wrong; it never repeats the URL, which may hold a password.
+pub fn validate_url(url: &str) -> Result<(), String> {
+    session::parse_uri(url)
+        .map(|_| ())
+        .map_err(|e| format!("amqp.url is not a valid AMQP URL: {}", redact(&e, url)))
+}
+
+/// Runs the publisher until `shutdown` is cancelled: connects (and reconnects
+/// with capped, jittered backoff), declares the exchange, and publishes every
+/// outbox message in order, removing each only once the broker confirms it.
+pub async fn run(
+    settings: AmqpSettings,
+    store: Store,
+    stats: Arc<PublisherStats>,
+    shutdown: CancellationToken,
+) {
+    let uri = match session::parse_uri(&settings.url) {
+        Ok(uri) => uri,
+        Err(e) => {
+            // Nothing can be published with this URL, and retrying will not fix
+            // it. Items keep piling up safely in the outbox; the publisher waits
+            // for shutdown so the daemon still polls and serves.
+            error!(
+                "publisher not started: amqp.url is not a valid AMQP URL: {}",
+                redact(&e, &settings.url)
+            );
+            shutdown.cancelled().await;
+            return;
+        }
+    };
+    let endpoint = session::endpoint(&uri);
+    let mut notices = store.subscribe();
+    let mut backoff = Backoff::new(settings.max_backoff);
+    loop {
+        let opened = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            opened = Session::open(&settings, &uri, &stats) => opened,
+        };
+        let was_connected = opened.is_ok();
+        let failure = match opened {
+            Ok(mut session) => {
+                stats.connected.store(true, Ordering::Relaxed);
+                info!(
+                    %endpoint,
+                    exchange = %settings.exchange,
+                    connections = stats.connections.load(Ordering::Relaxed),
+                    "publisher connected to the broker"
+                );
+                let started = tokio::time::Instant::now();
+                let confirmed_before = stats.confirmed.load(Ordering::Relaxed);
+                let result = session.pump(&store, &mut notices, &stats, &shutdown).await;
+                stats.connected.store(false, Ordering::Relaxed);
+                // Dropping the session drops its channel and connection.
+                drop(session);
+                match result {
+                    Ok(()) => break,
+                    Err(err) if shutdown.is_cancelled() => {
+                        info!(error = %format!("{err:#}"), "publisher stopped before its session ended cleanly; unconfirmed messages stay in the outbox");
+                        break;
+                    }
+                    Err(err) => {
+                        // A session that did real work was healthy; it should not
+                        // inherit the long pauses of an earlier outage. A session
+                        // that fails at once, again and again, keeps backing off.
+                        let worked = stats.confirmed.load(Ordering::Relaxed) > confirmed_before;
+                        if worked || started.elapsed() >= STABLE_SESSION {
+                            backoff.reset();
+                        }
+                        err
+                    }
+                }
+            }
+            Err(err) => err,
+        };
+        let delay = backoff.next_delay();
+        let error = format!("{failure:#}");
+        if was_connected {
+            warn!(%endpoint, %error, retry_in = ?delay,
+                "publisher disconnected from the broker; unconfirmed messages stay in the outbox");
+        } else {
+            warn!(%endpoint, %error, retry_in = ?delay,
+                "publisher could not connect to the broker; messages wait in the outbox");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+    stats.connected.store(false, Ordering::Relaxed);
+    info!("publisher stopped");
+}
+
+/// Removes `url` (which may carry a password) from a URL parser's message.
+fn redact(message: &str, url: &str) -> String {
+    if url.is_empty() {
+        message.to_owned()
+    } else {
+        message.replace(url, "<amqp.url>")
+    }
+}

@@ -1,0 +1,749 @@
+//! One connection to the broker, from connect to the first failure (or
+//! shutdown): declare the exchange, enable confirms, then drain the outbox
+//! through the confirm window.
+//!
+//! A session never retries anything itself: any broker error ends it, and the
+//! supervisor in `mod.rs` starts a new one. Nothing is lost by ending a
+//! session, because a row leaves the outbox only after the broker's ack; the
+//! next session starts again from the lowest pending seq.
+
+use super::PublisherStats;
+use super::window::{Outcome, Window};
+use crate::config::AmqpSettings;
+use crate::store::{OutboxMessage, Store};
+use anyhow::{Context, anyhow, bail};
+use futures_util::future::BoxFuture;
+use futures_util::stream::{BoxStream, FuturesUnordered};
+use futures_util::{FutureExt, StreamExt};
+use lapin::message::BasicReturnMessage;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::uri::AMQPUri;
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Event, ExchangeKind,
+};
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// The heartbeat asked for when the URL does not set one, in seconds. A dead
+/// peer behind a silent network is noticed within about twice this.
+const DEFAULT_HEARTBEAT_SECS: u16 = 30;
+
+/// How often the outbox is read even without a change notice, as a fallback,
+/// and how often the connection's state is checked while idle.
+const FALLBACK_POLL: Duration = Duration::from_secs(1);
+
+/// The least time given to closing the connection at shutdown.
+const CLOSE_AT_LEAST: Duration = Duration::from_millis(250);
+
+/// AMQP short strings (routing keys, message ids) hold at most this many bytes.
+const SHORT_STRING_MAX: usize = 255;
+
+/// The content type of every message: structured-mode CloudEvents JSON.
+const CONTENT_TYPE: &str = "application/cloudevents+json";
+
+/// The `app_id` property of every message.
+const APP_ID: &str = "librarywire";
+
+/// AMQP delivery mode 2: the broker writes the message to disk in durable queues.
+const PERSISTENT: u8 = 2;
+
+/// Parses the configured URL, asking for the default heartbeat when it names none.
+pub(super) fn parse_uri(url: &str) -> Result<AMQPUri, String> {
+    let mut uri: AMQPUri = url.parse()?;
+    if uri.query.heartbeat.is_none() {
+        uri.query.heartbeat = Some(DEFAULT_HEARTBEAT_SECS);
+    }
+    Ok(uri)
+}
+
+/// The broker's address for logs: scheme, host, port and vhost, never the credentials.
+pub(super) fn endpoint(uri: &AMQPUri) -> String {
+    let scheme = match uri.scheme {
+        lapin::uri::AMQPScheme::AMQP => "amqp",
+        lapin::uri::AMQPScheme::AMQPS => "amqps",
+    };
+    format!(
+        "{scheme}://{}:{}/{}",
+        uri.authority.host, uri.authority.port, uri.vhost
+    )
+}
+
+/// A connection whose channel has the exchange declared and confirms enabled.
+pub(super) struct Session {
+    connection: Connection,
+    channel: Channel,
+    events: BoxStream<'static, Event>,
+    exchange: String,
+    timeout: Duration,
+    flight: Flight,
+    /// Whether the outbox may hold rows beyond the window's cursor.
+    maybe_more: bool,
+    /// Whether the store's change notices still arrive.
+    notices_open: bool,
+    /// Whether the broker had blocked the connection (`connection.blocked`)
+    /// when last looked at.
+    blocked: bool,
+}
+
+/// The rows between the outbox and the broker's confirms. Kept apart from
+/// the channel so confirms can be handled while a publish on the channel waits.
+struct Flight {
+    window: Window,
+    /// Confirms awaited, each tagged with the seq of its row.
+    pending: FuturesUnordered<BoxFuture<'static, (i64, lapin::Result<Confirmation>)>>,
+    /// Seqs acked by the broker and not yet removed from the outbox.
+    acked: Vec<i64>,
+}
+
+/// Waits for `future` at most `timeout`, naming `what` in the error.
+async fn bounded<F: Future>(timeout: Duration, what: &str, future: F) -> anyhow::Result<F::Output> {
+    tokio::time::timeout(timeout, future)
+        .await
+        .map_err(|_| anyhow!("the broker did not answer within {timeout:?} while {what}"))
+}
+
+/// Like [`bounded`] for a step on an open connection, except that the clock
+/// does not run while the broker has blocked the connection: lapin writes
+/// nothing at all then, not even a channel open, and RabbitMQ blocks a
+/// connection the moment it opens when an alarm is already on. Timing out
+/// would only reconnect into the same block.
+async fn bounded_on<F: Future>(
+    connection: &Connection,
+    timeout: Duration,
+    what: &str,
+    future: F,
+) -> anyhow::Result<F::Output> {
+    tokio::pin!(future);
+    loop {
+        match tokio::time::timeout(timeout, &mut future).await {
+            Ok(output) => return Ok(output),
+            Err(_) if connection.status().blocked() => {
+                debug!("still {what}: the broker blocks the connection");
+            }
+            Err(_) => bail!("the broker did not answer within {timeout:?} while {what}"),
+        }
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Session {
+    /// Connects, opens a channel, declares the exchange and enables confirms,
+    /// each step bounded by `settings.timeout`. Counts the connection in
+    /// `stats.connections` as soon as it is made.
+    pub(super) async fn open(
+        settings: &AmqpSettings,
+        uri: &AMQPUri,
+        stats: &PublisherStats,
+    ) -> anyhow::Result<Session> {
+        let timeout = settings.timeout;
+        let properties =
+            ConnectionProperties::default().with_connection_name("librarywire publisher".into());
+        let connection = bounded(
+            timeout,
+            "connecting",
+            Connection::connect_uri(uri.clone(), properties),
+        )
+        .await?
+        .with_context(|| format!("connecting to {}", endpoint(uri)))?;
+        stats.connections.fetch_add(1, Ordering::Relaxed);
+        // The events only wake the loop: a `connection.blocked` that came
+        // before this subscription is still in the connection's status.
+        let events = connection.events_listener().boxed();
+        let channel = bounded_on(
+            &connection,
+            timeout,
+            "opening a channel",
+            connection.create_channel(),
+        )
+        .await?
+        .context("opening a channel")?;
+        // Durable topic, no arguments: exactly what DESIGN.md promises, so
+        // operators and consumers can declare the same exchange without a clash.
+        bounded_on(
+            &connection,
+            timeout,
+            "declaring the exchange",
+            channel.exchange_declare(
+                settings.exchange.as_str().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            ),
+        )
+        .await?
+        .with_context(|| {
+            format!(
+                "declaring exchange `{}` as a durable topic exchange",
+                settings.exchange
+            )
+        })?;
+        bounded_on(
+            &connection,
+            timeout,
+            "enabling publisher confirms",
+            channel.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?
+        .context("enabling publisher confirms")?;
+        let blocked = connection.status().blocked();
+        Ok(Session {
+            connection,
+            channel,
+            events,
+            exchange: settings.exchange.clone(),
+            timeout,
+            flight: Flight {
+                window: Window::new(settings.confirm_window, settings.max_backoff),
+                pending: FuturesUnordered::new(),
+                acked: Vec::new(),
+            },
+            maybe_more: true,
+            notices_open: true,
+            blocked,
+        })
+    }
+
+    /// Drains the outbox until `shutdown` (returns `Ok`) or the first error.
+    /// On shutdown it waits a bounded time for the confirms in flight and
+    /// closes the connection; anything unconfirmed stays in the outbox.
+    pub(super) async fn pump(
+        &mut self,
+        store: &Store,
+        notices: &mut watch::Receiver<u64>,
+        stats: &PublisherStats,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let result = self
+            .pump_inner(store, notices, stats, shutdown)
+            .await
+            .map_err(|err| self.with_root_cause(err));
+        if result.is_ok() {
+            self.finish(store, stats).await;
+        } else if let Err(err) = self.flight.flush(store).await {
+            // The broker acked these before the failure; removing them spares
+            // consumers needless duplicates. If even this fails, they are sent
+            // again, which at-least-once delivery allows.
+            warn!(error = %format!("{err:#}"), "could not remove confirmed messages from the outbox; they will be sent again");
+        }
+        result
+    }
+
+    async fn pump_inner(
+        &mut self,
+        store: &Store,
+        notices: &mut watch::Receiver<u64>,
+        stats: &PublisherStats,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut fallback = tokio::time::interval(FALLBACK_POLL);
+        fallback.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+            let now = Instant::now();
+            // lapin records `connection.blocked` in the connection status before
+            // it emits the event, so the status is the truth; events only wake us.
+            let blocked = self.connection.status().blocked();
+            if self.blocked && !blocked {
+                // While blocked nothing was written (lapin holds every frame and
+                // RabbitMQ stops reading), so confirms could not come; they get
+                // a full timeout again from now.
+                self.flight.window.restart_clocks(now);
+            }
+            self.blocked = blocked;
+            self.flight.window.promote_due(now);
+            if !self.blocked {
+                self.fill(store).await?;
+                self.send_ready(store, stats, shutdown).await?;
+            }
+            self.flight.flush(store).await?;
+            // While blocked a confirm cannot be late, for the same reason.
+            let deadline = if self.blocked {
+                None
+            } else {
+                self.flight
+                    .window
+                    .oldest_send()
+                    .map(|(at, _)| at + self.timeout)
+            };
+            let retry = self.flight.window.next_retry();
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                Some((seq, result)) = self.flight.pending.next() => {
+                    self.flight.on_confirm(seq, result, stats)?;
+                }
+                changed = notices.changed(), if self.notices_open => {
+                    match changed {
+                        Ok(()) => self.maybe_more = true,
+                        // The store is gone; the fallback poll still finds any row.
+                        Err(_) => self.notices_open = false,
+                    }
+                }
+                _ = fallback.tick() => {
+                    self.maybe_more = true;
+                    self.check_alive()?;
+                }
+                event = self.events.next() => on_event(event)?,
+                _ = sleep_until(deadline) => {
+                    let (event_id, routing_key) = self.flight.oldest_in_flight();
+                    bail!(
+                        "the broker did not confirm event {event_id} (routing key {routing_key}) within {:?}",
+                        self.timeout
+                    );
+                }
+                _ = sleep_until(retry) => {}
+            }
+        }
+    }
+
+    /// Adds the connection's own error to `err`, when lapin reported one.
+    ///
+    /// When the socket dies, the call that notices first often fails with a
+    /// bare "invalid channel state"; the real cause (an I/O error, a missed
+    /// heartbeat, a close by the broker) arrives as a connection event.
+    fn with_root_cause(&mut self, err: anyhow::Error) -> anyhow::Error {
+        if err.chain().any(is_io) {
+            return err;
+        }
+        while let Some(Some(event)) = self.events.next().now_or_never() {
+            if let Event::Error(cause) = event {
+                return err.context(format!("the connection to the broker failed ({cause})"));
+            }
+        }
+        err
+    }
+
+    /// Reads new outbox rows into the window when it has room and the outbox may have more.
+    async fn fill(&mut self, store: &Store) -> anyhow::Result<()> {
+        let room = self.flight.window.room();
+        if !self.maybe_more || room == 0 {
+            return Ok(());
+        }
+        let rows = read_outbox(store, self.flight.window.cursor(), room).await?;
+        // A short read means the outbox is drained up to now; new rows come
+        // with a change notice (or the fallback poll).
+        self.maybe_more = rows.len() == room;
+        self.flight.window.take_rows(rows);
+        Ok(())
+    }
+
+    /// Publishes every ready row in seq order, each publish bounded by the timeout.
+    async fn send_ready(
+        &mut self,
+        store: &Store,
+        stats: &PublisherStats,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        while let Some(message) = self.flight.window.next_ready() {
+            if self.connection.status().blocked() {
+                break;
+            }
+            let seq = message.seq;
+            if let Some(problem) = unpublishable(message) {
+                // The broker could never take this row, so waiting for it would
+                // stall the outbox forever. It stays in the outbox (visible in its
+                // depth) and is skipped in this session; the next one logs it again.
+                tracing::error!(
+                    seq,
+                    event_id = %message.event_id,
+                    "outbox message cannot be published: {problem}; skipping it"
+                );
+                self.flight.window.skip(seq);
+                continue;
+            }
+            // A copy, so the window stays free to take confirms while the publish waits.
+            let message = message.clone();
+            let publish = self.channel.basic_publish(
+                self.exchange.as_str().into(),
+                message.routing_key.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    immediate: false,
+                },
+                &message.body,
+                properties(&message),
+            );
+            let confirm = wait_for_publish(
+                publish,
+                &self.connection,
+                &mut self.flight,
+                &mut self.events,
+                store,
+                stats,
+                self.timeout,
+                shutdown,
+            )
+            .await?
+            .with_context(|| {
+                format!(
+                    "publishing event {} with routing key {}",
+                    message.event_id, message.routing_key
+                )
+            })?;
+            self.flight.window.mark_sent(seq, Instant::now());
+            self.flight
+                .pending
+                .push(async move { (seq, confirm.await) }.boxed());
+        }
+        Ok(())
+    }
+
+    /// Fails when lapin reports the connection or channel closed, which it can
+    /// do without an event when the close came from our side.
+    fn check_alive(&self) -> anyhow::Result<()> {
+        let status = self.connection.status();
+        if !status.connected() {
+            bail!("the connection to the broker is no longer open: {status:?}");
+        }
+        if !self.channel.status().connected() {
+            bail!(
+                "the channel to the broker is no longer open: {:?}",
+                self.channel.status()
+            );
+        }
+        Ok(())
+    }
+
+    /// On shutdown: waits for the confirms in flight and closes the
+    /// connection, both within the timeout, and removes what was confirmed.
+    async fn finish(&mut self, store: &Store, stats: &PublisherStats) {
+        let deadline = Instant::now() + self.timeout;
+        while !self.flight.pending.is_empty() {
+            tokio::select! {
+                Some((seq, result)) = self.flight.pending.next() => {
+                    if let Err(err) = self.flight.on_confirm(seq, result, stats) {
+                        debug!(error = %format!("{err:#}"), "confirm lost at shutdown; the message stays in the outbox");
+                        break;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let unconfirmed = self.flight.window.in_flight();
+        if unconfirmed > 0 {
+            info!(
+                unconfirmed,
+                "stopping with messages unconfirmed; they stay in the outbox and are sent at next start"
+            );
+        }
+        if let Err(err) = self.flight.flush(store).await {
+            warn!(error = %format!("{err:#}"), "could not remove confirmed messages from the outbox; they will be sent again");
+        }
+        // The close shares the shutdown's time budget, with a little left
+        // for it even when the confirms used it all.
+        let budget = deadline
+            .saturating_duration_since(Instant::now())
+            .max(CLOSE_AT_LEAST);
+        match bounded(
+            budget,
+            "closing the connection",
+            self.connection
+                .close(200, "librarywire shutting down".into()),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => debug!(error = %err, "closing the broker connection"),
+            Err(err) => debug!(error = %err, "closing the broker connection"),
+        }
+    }
+}
+
+/// Waits for a publish to be written out, at most `timeout` — except while
+/// the broker has blocked the connection: lapin writes nothing then, so the
+/// publish legitimately waits for the unblock, however long the broker takes
+/// (shutdown still ends the wait). Meanwhile confirms of earlier publishes and
+/// connection events are handled as usual.
+#[allow(clippy::too_many_arguments)]
+async fn wait_for_publish<F: Future>(
+    publish: F,
+    connection: &Connection,
+    flight: &mut Flight,
+    events: &mut BoxStream<'static, Event>,
+    store: &Store,
+    stats: &PublisherStats,
+    timeout: Duration,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<F::Output> {
+    tokio::pin!(publish);
+    let clock = tokio::time::sleep(timeout);
+    tokio::pin!(clock);
+    loop {
+        tokio::select! {
+            biased;
+            output = &mut publish => return Ok(output),
+            Some((seq, result)) = flight.pending.next() => {
+                flight.on_confirm(seq, result, stats)?;
+                flight.flush(store).await?;
+            }
+            event = events.next() => on_event(event)?,
+            _ = &mut clock => {
+                if !connection.status().blocked() {
+                    bail!("the broker did not answer within {timeout:?} while publishing");
+                }
+                if shutdown.is_cancelled() {
+                    bail!("shutting down while the broker blocks publishing; the publish is abandoned");
+                }
+                debug!("a publish still waits for the broker to unblock the connection");
+                clock.as_mut().reset(Instant::now() + timeout);
+            }
+        }
+    }
+}
+
+/// Handles a connection event: logs blocking and unblocking, fails on an error.
+fn on_event(event: Option<Event>) -> anyhow::Result<()> {
+    match event {
+        Some(Event::ConnectionBlocked(reason)) => {
+            warn!(%reason, "the broker blocked publishing; waiting until it unblocks");
+        }
+        Some(Event::ConnectionUnblocked) => info!("the broker unblocked publishing"),
+        Some(Event::Error(err)) => {
+            return Err(err).context("the connection to the broker failed");
+        }
+        Some(other) => debug!(event = ?other, "broker connection event"),
+        None => bail!("the connection's event stream ended"),
+    }
+    Ok(())
+}
+
+impl Flight {
+    /// Handles the broker's answer for row `seq`, and every other answer
+    /// already in, so one outbox write covers them all.
+    fn on_confirm(
+        &mut self,
+        seq: i64,
+        result: lapin::Result<Confirmation>,
+        stats: &PublisherStats,
+    ) -> anyhow::Result<()> {
+        self.settle(seq, result, stats)?;
+        while let Some(Some((seq, result))) = self.pending.next().now_or_never() {
+            self.settle(seq, result, stats)?;
+        }
+        Ok(())
+    }
+
+    fn settle(
+        &mut self,
+        seq: i64,
+        result: lapin::Result<Confirmation>,
+        stats: &PublisherStats,
+    ) -> anyhow::Result<()> {
+        let now = Instant::now();
+        let (event_id, routing_key) = self
+            .window
+            .describe(seq)
+            .map(|(e, r)| (e.to_owned(), r.to_owned()))
+            .unwrap_or_default();
+        match result {
+            Ok(Confirmation::Ack(returned)) => {
+                if let Some(returned) = returned {
+                    on_returned(&returned, stats);
+                }
+                if self.window.settle(seq, Outcome::Ack, now) {
+                    self.acked.push(seq);
+                    stats.confirmed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok(Confirmation::Nack(returned)) => {
+                if let Some(returned) = returned {
+                    on_returned(&returned, stats);
+                }
+                if self.window.settle(seq, Outcome::Nack, now) {
+                    stats.nacked.fetch_add(1, Ordering::Relaxed);
+                    warn!(
+                        %event_id,
+                        %routing_key,
+                        "the broker refused (nacked) a message; it will be sent again"
+                    );
+                }
+            }
+            Ok(Confirmation::NotRequested) => {
+                bail!("the channel is not in confirm mode, so event {event_id} cannot be confirmed")
+            }
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!("waiting for the broker to confirm event {event_id} (routing key {routing_key})")
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the rows the broker acked from the outbox.
+    async fn flush(&mut self, store: &Store) -> anyhow::Result<()> {
+        if self.acked.is_empty() {
+            return Ok(());
+        }
+        let seqs = std::mem::take(&mut self.acked);
+        let count = seqs.len();
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.outbox_confirmed(&seqs))
+            .await
+            .context("the outbox task failed")?
+            .with_context(|| format!("removing {count} confirmed messages from the outbox"))
+    }
+
+    /// Event id and routing key of the oldest row in flight, for a timeout message.
+    fn oldest_in_flight(&mut self) -> (String, String) {
+        self.window
+            .oldest_send()
+            .and_then(|(_, seq)| self.window.describe(seq))
+            .map(|(e, r)| (e.to_owned(), r.to_owned()))
+            .unwrap_or_else(|| ("?".to_owned(), "?".to_owned()))
+    }
+}
+
+/// Whether `cause` is a lapin I/O error, which already names the root cause.
+fn is_io(cause: &(dyn std::error::Error + 'static)) -> bool {
+    cause
+        .downcast_ref::<lapin::Error>()
+        .is_some_and(|e| e.is_io_error())
+}
+
+/// Counts and logs a message the broker returned as unroutable.
+///
+/// `mandatory` makes the broker return a message that no queue is bound for,
+/// instead of dropping it silently; it still acks it, so the row is then
+/// removed from the outbox like any confirmed row. Sending it again would only
+/// be returned again, forever, and would hold the outbox up: the message was
+/// routed nowhere because nobody subscribed to it, which is the operators' call
+/// and is made visible here and in `stats.returned`.
+///
+/// The event id is read from the returned message itself: lapin pairs returns
+/// with confirms by arrival order, which a `multiple` ack can blur.
+fn on_returned(returned: &BasicReturnMessage, stats: &PublisherStats) {
+    stats.returned.fetch_add(1, Ordering::Relaxed);
+    let event_id = returned
+        .delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|id| id.as_str().to_owned())
+        .unwrap_or_default();
+    warn!(
+        %event_id,
+        routing_key = %returned.delivery.routing_key,
+        reply_code = returned.reply_code,
+        reply_text = %returned.reply_text,
+        "the broker returned a message as unroutable: no queue is bound for its routing key; it is not sent again"
+    );
+}
+
+/// Why `message` can never be published, if it cannot.
+fn unpublishable(message: &OutboxMessage) -> Option<String> {
+    if message.routing_key.len() > SHORT_STRING_MAX {
+        return Some(format!(
+            "its routing key is {} bytes long, over AMQP's {SHORT_STRING_MAX}",
+            message.routing_key.len()
+        ));
+    }
+    if message.event_id.len() > SHORT_STRING_MAX {
+        return Some(format!(
+            "its event id is {} bytes long, over AMQP's {SHORT_STRING_MAX}",
+            message.event_id.len()
+        ));
+    }
+    None
+}
+
+/// The AMQP properties of an outbox row, as DESIGN.md fixes them.
+fn properties(message: &OutboxMessage) -> BasicProperties {
+    // AMQP timestamps are unsigned seconds; a row from before 1970 is not a
+    // real case, and 0 is a better answer than a wrapped number.
+    let timestamp = u64::try_from(message.created_at.timestamp()).unwrap_or(0);
+    BasicProperties::default()
+        .with_delivery_mode(PERSISTENT)
+        .with_content_type(CONTENT_TYPE.into())
+        .with_message_id(message.event_id.as_str().into())
+        .with_timestamp(timestamp)
+        .with_app_id(APP_ID.into())
+}
+
+/// Reads up to `limit` outbox rows after `after`, off the async threads.
+async fn read_outbox(
+    store: &Store,
+    after: i64,
+    limit: usize,
+) -> anyhow::Result<Vec<OutboxMessage>> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.outbox_pending(after, limit))
+        .await
+        .context("the outbox task failed")?
+        .with_context(|| format!("reading the outbox after seq {after}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn heartbeat_defaults_to_thirty_seconds() {
+        let uri = parse_uri("amqp://guest:guest@127.0.0.1:5672/%2f").unwrap();
+        assert_eq!(uri.query.heartbeat, Some(30));
+        assert_eq!(endpoint(&uri), "amqp://127.0.0.1:5672//");
+    }
+
+    #[test]
+    fn heartbeat_from_the_url_wins() {
+        let uri = parse_uri("amqp://u:p@broker:5673/news?heartbeat=5").unwrap();
+        assert_eq!(uri.query.heartbeat, Some(5));
+        let shown = endpoint(&uri);
+        assert_eq!(shown, "amqp://broker:5673/news");
+        assert!(!shown.contains("u:p@"));
+    }
+
+    #[test]
+    fn bad_url_is_refused() {
+        assert!(parse_uri("http://127.0.0.1/").is_err());
+        assert!(parse_uri("not a url").is_err());
+    }
+
+    #[test]
+    fn properties_follow_the_contract() {
+        let message = OutboxMessage {
+            seq: 1,
+            event_id: "abc-r2".into(),
+            routing_key: "item.updated.ifla-news".into(),
+            body: b"{}".to_vec(),
+            created_at: chrono::Utc.with_ymd_and_hms(2021, 8, 19, 8, 0, 0).unwrap(),
+        };
+        let p = properties(&message);
+        assert_eq!(p.delivery_mode(), &Some(2));
+        assert_eq!(p.content_type().as_ref().unwrap().as_str(), CONTENT_TYPE);
+        assert_eq!(p.message_id().as_ref().unwrap().as_str(), "abc-r2");
+        assert_eq!(p.timestamp(), &Some(1_629_360_000));
+        assert_eq!(p.app_id().as_ref().unwrap().as_str(), "librarywire");
+        assert!(unpublishable(&message).is_none());
+    }
+
+    #[test]
+    fn overlong_routing_key_is_caught() {
+        let message = OutboxMessage {
+            seq: 1,
+            event_id: "abc".into(),
+            routing_key: format!("item.new.{}", "a".repeat(300)),
+            body: Vec::new(),
+            created_at: chrono::Utc::now(),
+        };
+        assert!(unpublishable(&message).unwrap().contains("routing key"));
+    }
+}
