@@ -56,6 +56,10 @@ impl Cli {
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let path = cli.config_path();
     let settings = Settings::load(&path)?;
+    // The config module checks that amqp.url is a URL; only the publisher
+    // knows what lapin accepts (vhost, heartbeat, TLS options).
+    crate::publish::validate_url(&settings.amqp.url)
+        .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
             telemetry::init(&settings.log.level);
