@@ -387,6 +387,37 @@ async fn a_blocked_connection_waits_without_reconnecting() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_exchange_is_declared_again() {
+    let topology = Topology::new("redeclare", "item.#", FieldTable::default()).await;
+    let mut received = topology.consume().await;
+    let (_dir, store) = temp_store();
+    let publisher = RunningPublisher::start(topology.settings(&broker_url()), &store);
+    let src = source("ifla-news");
+    let first = item(&src, 0);
+    apply(&store, &src, std::slice::from_ref(&first));
+    assert_eq!(message_id(&received.next().await), first.id.to_string());
+
+    // The broker closes the channel on a publish to a missing exchange; the
+    // publisher reconnects and declares it again. The queue's binding went
+    // with the exchange, so that message is returned, not lost silently.
+    topology.delete_exchange().await;
+    apply(&store, &src, &items(&src, 1..2));
+    eventually("the publisher to reconnect", || {
+        publisher.count(connections) >= 2
+    })
+    .await;
+    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
+    assert_eq!(publisher.count(returned), 1);
+
+    topology.bind("item.#").await;
+    let last = item(&src, 2);
+    apply(&store, &src, std::slice::from_ref(&last));
+    assert_eq!(message_id(&received.next().await), last.id.to_string());
+    publisher.stop().await;
+    topology.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_broker_items_wait_and_shutdown_is_prompt() {
     // Check the broker answers, so a missing broker fails here as everywhere.
     drop(broker().await);
