@@ -171,6 +171,10 @@ pub struct PollSettings {
     /// A failing source's retry delay doubles per failure up to this. Default `6h`.
     #[serde(with = "humantime_serde")]
     pub max_backoff: Duration,
+    /// A source failing without a break for this long is flagged in `/status`
+    /// and the log. Default `1day`.
+    #[serde(with = "humantime_serde")]
+    pub flag_after: Duration,
     /// Each wait is moved by a random amount up to this fraction of it, so
     /// sources spread out instead of polling in bursts. Default 0.1.
     pub jitter: f64,
@@ -189,6 +193,7 @@ impl Default for PollSettings {
             max_body: ByteSize::mb(5),
             max_interval: Duration::from_secs(6 * 3600),
             max_backoff: Duration::from_secs(6 * 3600),
+            flag_after: Duration::from_secs(24 * 3600),
             jitter: 0.1,
             user_agent: concat!(
                 "librarywire/",
@@ -242,6 +247,14 @@ pub struct SourceSettings {
     /// `feed` (the default).
     #[serde(default)]
     pub kind: SourceKind,
+    /// A WHATWG encoding label (`gbk`, `big5`, `windows-1251`, …) that wins over
+    /// what the source declares, for sources that declare it wrongly. Default: none.
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// An IANA time zone (`Asia/Shanghai`) for dates the source gives without
+    /// one. Default: none, such dates are read as UTC.
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 impl SourceSettings {
@@ -254,6 +267,18 @@ impl SourceSettings {
     /// `SourceSettings` that never went through [`Settings::load`].
     pub fn parsed_url(&self) -> Result<Url, url::ParseError> {
         Url::parse(&self.url)
+    }
+
+    /// The `encoding` override, resolved. Validation has checked the label.
+    pub fn encoding_override(&self) -> Option<&'static encoding_rs::Encoding> {
+        self.encoding
+            .as_deref()
+            .and_then(|label| encoding_rs::Encoding::for_label(label.as_bytes()))
+    }
+
+    /// The `timezone`, resolved. Validation has checked the name.
+    pub fn time_zone(&self) -> Option<chrono_tz::Tz> {
+        self.timezone.as_deref().and_then(|name| name.parse().ok())
     }
 
     /// The item-level reference to this source.
@@ -313,11 +338,13 @@ impl Settings {
                 key: display_path(e.path()),
                 message: e.inner().to_string(),
             })?;
-        settings.validate().map_err(|(key, message)| ConfigError::Key {
-            file: path.to_owned(),
-            key,
-            message,
-        })?;
+        settings
+            .validate()
+            .map_err(|(key, message)| ConfigError::Key {
+                file: path.to_owned(),
+                key,
+                message,
+            })?;
         Ok(settings)
     }
 
@@ -334,7 +361,10 @@ impl Settings {
             return Err(("server.feed_size".into(), "must be at least 1".into()));
         }
         if self.server.public_url.cannot_be_a_base() {
-            return Err(("server.public_url".into(), "must be an absolute http(s) URL".into()));
+            return Err((
+                "server.public_url".into(),
+                "must be an absolute http(s) URL".into(),
+            ));
         }
         if self.store.path.as_os_str().is_empty() {
             return Err(("store.path".into(), "must not be empty".into()));
@@ -355,6 +385,7 @@ impl Settings {
         positive("poll.connect_timeout", self.poll.connect_timeout)?;
         positive("poll.max_interval", self.poll.max_interval)?;
         positive("poll.max_backoff", self.poll.max_backoff)?;
+        positive("poll.flag_after", self.poll.flag_after)?;
         if self.poll.concurrency == 0 {
             return Err(("poll.concurrency".into(), "must be at least 1".into()));
         }
@@ -380,7 +411,10 @@ impl Settings {
                 ));
             }
             if !seen.insert(source.id.as_str()) {
-                return Err((key("id"), format!("`{}` is used by an earlier source", source.id)));
+                return Err((
+                    key("id"),
+                    format!("`{}` is used by an earlier source", source.id),
+                ));
             }
             match Url::parse(&source.url) {
                 Err(e) => {
@@ -392,13 +426,36 @@ impl Settings {
                     _ => {
                         return Err((
                             key("url"),
-                            format!("`{}`: only http, https and file URLs are supported", source.url),
+                            format!(
+                                "`{}`: only http, https and file URLs are supported",
+                                source.url
+                            ),
                         ));
                     }
                 },
             }
             if let Some(interval) = source.interval {
                 positive(&key("interval"), interval)?;
+            }
+            if let Some(label) = &source.encoding {
+                if encoding_rs::Encoding::for_label(label.as_bytes()).is_none() {
+                    return Err((
+                        key("encoding"),
+                        format!(
+                            "`{label}` is not an encoding label (try utf-8, gbk, big5, windows-1251, iso-8859-1)"
+                        ),
+                    ));
+                }
+            }
+            if let Some(name) = &source.timezone {
+                if name.parse::<chrono_tz::Tz>().is_err() {
+                    return Err((
+                        key("timezone"),
+                        format!(
+                            "`{name}` is not an IANA time zone (such as Asia/Shanghai or Europe/London)"
+                        ),
+                    ));
+                }
             }
         }
         Ok(())
@@ -445,7 +502,11 @@ fn display_path(path: &serde_path_to_error::Path) -> String {
             }
         }
     }
-    if out.is_empty() { "(top level)".to_owned() } else { out }
+    if out.is_empty() {
+        "(top level)".to_owned()
+    } else {
+        out
+    }
 }
 
 #[cfg(test)]
@@ -488,22 +549,31 @@ url = "https://www.ifla.org/news/feed/"
 
     #[test]
     fn misspelt_key_is_named() {
-        let err = load_str("[poll]\nintervall = \"5m\"\n").unwrap_err().to_string();
+        let err = load_str("[poll]\nintervall = \"5m\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("intervall"), "{err}");
         assert!(err.contains("poll"), "{err}");
     }
 
     #[test]
     fn misspelt_source_key_names_the_source_index() {
-        let err = load_str(&format!("{MINIMAL}nmae = \"x\"\n")).unwrap_err().to_string();
+        let err = load_str(&format!("{MINIMAL}nmae = \"x\"\n"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("sources[0]"), "{err}");
         assert!(err.contains("nmae"), "{err}");
     }
 
     #[test]
     fn duplicate_and_malformed_ids_are_refused() {
-        let err = load_str(&format!("{MINIMAL}{MINIMAL}")).unwrap_err().to_string();
-        assert!(err.contains("sources[1].id") && err.contains("earlier"), "{err}");
+        let err = load_str(&format!("{MINIMAL}{MINIMAL}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sources[1].id") && err.contains("earlier"),
+            "{err}"
+        );
         let err = load_str("[[sources]]\nid = \"IFLA News\"\nurl = \"https://x.org/\"\n")
             .unwrap_err()
             .to_string();
@@ -520,17 +590,40 @@ url = "https://www.ifla.org/news/feed/"
             .unwrap_err()
             .to_string();
         assert!(err.contains("sources[0].url"), "{err}");
-        let err = load_str("[[sources]]\nid = \"a\"\nurl = \"https://x.org/\"\ninterval = \"0s\"\n")
+        let err =
+            load_str("[[sources]]\nid = \"a\"\nurl = \"https://x.org/\"\ninterval = \"0s\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("sources[0].interval"), "{err}");
+        let err = load_str("[poll]\ninterval = \"0s\"\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("sources[0].interval"), "{err}");
-        let err = load_str("[poll]\ninterval = \"0s\"\n").unwrap_err().to_string();
         assert!(err.contains("poll.interval"), "{err}");
     }
 
     #[test]
+    fn encoding_and_timezone_overrides_are_checked() {
+        let s = load_str(&format!(
+            "{MINIMAL}encoding = \"GB2312\"\ntimezone = \"Asia/Shanghai\"\n"
+        ))
+        .unwrap();
+        assert_eq!(s.sources[0].encoding_override(), Some(encoding_rs::GBK));
+        assert_eq!(s.sources[0].time_zone(), Some(chrono_tz::Asia::Shanghai));
+        let err = load_str(&format!("{MINIMAL}encoding = \"klingon\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[0].encoding"), "{err}");
+        let err = load_str(&format!("{MINIMAL}timezone = \"Mars/Olympus\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[0].timezone"), "{err}");
+    }
+
+    #[test]
     fn bad_duration_names_key() {
-        let err = load_str("[poll]\ntimeout = \"soon\"\n").unwrap_err().to_string();
+        let err = load_str("[poll]\ntimeout = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("poll.timeout"), "{err}");
     }
 
@@ -539,7 +632,10 @@ url = "https://www.ifla.org/news/feed/"
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(MINIMAL.as_bytes()).unwrap();
         let env = BTreeMap::from([
-            ("LIBRARYWIRE__AMQP__URL".to_owned(), "amqp://u:p@10.0.0.1:5672/%2f".to_owned()),
+            (
+                "LIBRARYWIRE__AMQP__URL".to_owned(),
+                "amqp://u:p@10.0.0.1:5672/%2f".to_owned(),
+            ),
             ("LIBRARYWIRE__POLL__CONCURRENCY".to_owned(), "3".to_owned()),
         ]);
         let s = Settings::load_with_env(file.path(), Some(env)).unwrap();

@@ -19,5 +19,6 @@ pub mod publish;
 pub mod refresh;
 pub mod schedule;
 pub mod serve;
+pub mod status;
 pub mod store;
 pub mod telemetry;

@@ -1,0 +1,229 @@
+//! Plain text out of feed text: HTML to text, white space, bounded length.
+
+use ego_tree::iter::Edge;
+use feed_rs::model::{FeedType, Text};
+use scraper::{Html, Node};
+
+/// How a piece of feed text is to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Markup {
+    /// Literal text: `<` is a less-than sign.
+    Plain,
+    /// HTML (or XHTML) markup.
+    Html,
+}
+
+/// How to read `text` from a feed of `feed_type`.
+///
+/// feed-rs marks text it has no type for as `text/plain`. Atom and JSON Feed
+/// do say when text is plain, so there it is literal. RSS never says, and RSS
+/// publishers put HTML and entities in titles and descriptions all the time,
+/// so RSS text is read as HTML.
+pub(super) fn markup_of(text: &Text, feed_type: &FeedType) -> Markup {
+    let declared_plain =
+        text.content_type.ty().as_str() == "text" && text.content_type.subty().as_str() == "plain";
+    match feed_type {
+        FeedType::Atom | FeedType::JSON if declared_plain => Markup::Plain,
+        _ => Markup::Html,
+    }
+}
+
+/// The plain text of `s` read as `markup`, white space collapsed.
+pub(super) fn plain_text(s: &str, markup: Markup) -> String {
+    match markup {
+        Markup::Plain => collapse_whitespace(s),
+        Markup::Html => html_to_text(s),
+    }
+}
+
+/// Elements whose content is not text a reader sees.
+const HIDDEN_ELEMENTS: [&str; 6] = ["script", "style", "template", "noscript", "head", "title"];
+
+/// Elements that separate words: text on either side of them must not run
+/// together ("<p>one</p><p>two</p>" is "one two", not "onetwo").
+const BREAKING_ELEMENTS: [&str; 30] = [
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "figure",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "img",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "td",
+    "th",
+    "tr",
+];
+
+/// The text a reader sees in an HTML fragment: tags dropped, entities decoded,
+/// white space collapsed, and no script or style source.
+pub(super) fn html_to_text(html: &str) -> String {
+    // Most titles carry no markup at all; html5ever is not needed for those.
+    if !html.contains(['<', '&']) {
+        return collapse_whitespace(html);
+    }
+    let fragment = Html::parse_fragment(html);
+    let mut text = String::with_capacity(html.len());
+    let mut hidden_depth = 0usize;
+    for edge in fragment.root_element().traverse() {
+        match edge {
+            Edge::Open(node) => match node.value() {
+                Node::Text(t) if hidden_depth == 0 => text.push_str(t),
+                Node::Element(e) => {
+                    if HIDDEN_ELEMENTS.contains(&e.name()) {
+                        hidden_depth += 1;
+                    } else if BREAKING_ELEMENTS.contains(&e.name()) {
+                        text.push(' ');
+                    }
+                }
+                _ => {}
+            },
+            Edge::Close(node) => {
+                if let Node::Element(e) = node.value() {
+                    if HIDDEN_ELEMENTS.contains(&e.name()) {
+                        hidden_depth = hidden_depth.saturating_sub(1);
+                    } else if BREAKING_ELEMENTS.contains(&e.name()) {
+                        text.push(' ');
+                    }
+                }
+            }
+        }
+    }
+    collapse_whitespace(&text)
+}
+
+/// `s` with every run of white space (Unicode's, so no-break spaces too) made
+/// one space, and none at either end.
+pub(super) fn collapse_whitespace(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// `text` cut to at most `max_chars` characters, at a word boundary, with `…`
+/// (counted in the bound) when anything was cut.
+pub(super) fn truncate_at_word(text: &str, max_chars: usize) -> String {
+    if max_chars == 0 {
+        return String::new();
+    }
+    let Some((cut, _)) = text.char_indices().nth(max_chars) else {
+        return text.to_owned();
+    };
+    // Room for the ellipsis: keep at most max_chars - 1 characters of text.
+    let keep_end = text
+        .char_indices()
+        .nth(max_chars - 1)
+        .map_or(cut, |(i, _)| i);
+    let head = &text[..keep_end];
+    // Back up to the last space, unless the text is one long word (a URL, or
+    // a language written without spaces), which is better cut mid-word than
+    // cut to nothing.
+    let head = match head.rfind(char::is_whitespace) {
+        Some(space) if space >= keep_end / 2 => &head[..space],
+        _ => head,
+    };
+    let mut out = head.trim_end().to_owned();
+    out.push('…');
+    out
+}
+
+/// `text` escaped for use as HTML content.
+pub(super) fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_to_text_strips_tags_decodes_entities_and_collapses_space() {
+        assert_eq!(
+            html_to_text("  <b>Libraries</b> &amp; <i>archives</i>\n\t&#8217;24&nbsp;news "),
+            "Libraries & archives \u{2019}24 news"
+        );
+    }
+
+    #[test]
+    fn html_to_text_separates_blocks_and_hides_scripts() {
+        assert_eq!(
+            html_to_text(
+                "<p>one</p><p>two<br>three</p><script>alert(1)</script><style>p{}</style>"
+            ),
+            "one two three"
+        );
+    }
+
+    #[test]
+    fn html_to_text_keeps_a_lone_less_than_sign() {
+        assert_eq!(html_to_text("a < b and AT&T"), "a < b and AT&T");
+    }
+
+    #[test]
+    fn plain_markup_keeps_angle_brackets() {
+        assert_eq!(
+            plain_text(" <div>  is a tag ", Markup::Plain),
+            "<div> is a tag"
+        );
+        assert_eq!(plain_text(" <div>  is a tag ", Markup::Html), "is a tag");
+    }
+
+    #[test]
+    fn truncate_cuts_at_a_word_boundary_within_the_bound() {
+        let text = "The National Library of China hosted the IFLA congress";
+        let cut = truncate_at_word(text, 20);
+        assert_eq!(cut, "The National…");
+        assert!(cut.chars().count() <= 20);
+        assert_eq!(truncate_at_word(text, 200), text);
+        assert_eq!(truncate_at_word(text, text.chars().count()), text);
+    }
+
+    #[test]
+    fn truncate_cuts_one_long_word_mid_word() {
+        let cut = truncate_at_word("图书馆新闻图书馆新闻图书馆新闻", 6);
+        assert_eq!(cut, "图书馆新闻…");
+    }
+
+    #[test]
+    fn escape_html_escapes_markup_characters() {
+        assert_eq!(
+            escape_html(r#"<a href="x">Tom's & Jerry's</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;Tom&#39;s &amp; Jerry&#39;s&lt;/a&gt;"
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! `/status`: what an admin needs to see at a glance, one entry per
+//! configured source plus the publisher, built from the store.
+
+use crate::config::SourceSettings;
+use crate::publish::PublisherStats;
+use crate::store::{SourceStatus, Store, StoreError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// The health of one source, in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceState {
+    /// Never polled yet.
+    Pending,
+    /// The last poll worked.
+    Ok,
+    /// The last poll failed; it is retried with backoff.
+    Failing,
+    /// Failing without a break for longer than `poll.flag_after`: needs an admin.
+    Flagged,
+    /// It answered 410 Gone; polling stopped.
+    Gone,
+}
+
+/// One source in `/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    /// The source id.
+    pub id: String,
+    /// The display name.
+    pub name: String,
+    /// The configured URL.
+    pub url: String,
+    /// The URL last fetched, when a permanent redirect moved it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fetched_url: Option<String>,
+    /// The one-word state.
+    pub state: SourceState,
+    /// When the last poll finished.
+    pub last_attempt: Option<DateTime<Utc>>,
+    /// When a poll last worked.
+    pub last_success: Option<DateTime<Utc>>,
+    /// A one-line human reason for the last failure.
+    pub last_error: Option<String>,
+    /// Failures in a row.
+    pub consecutive_failures: u32,
+    /// When the current run of failures began.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// When it is due next; null when it is gone.
+    pub next_poll: Option<DateTime<Utc>>,
+    /// Items the store holds for it.
+    pub item_count: u64,
+}
+
+/// The publisher in `/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublisherReport {
+    /// Whether a confirmed channel to the broker is open.
+    pub connected: bool,
+    /// Messages waiting in the outbox.
+    pub outbox_depth: u64,
+    /// When the oldest waiting message was written.
+    pub oldest_pending: Option<DateTime<Utc>>,
+    /// Messages the broker confirmed since start.
+    pub confirmed: u64,
+    /// Messages the broker refused since start (each is sent again).
+    pub nacked: u64,
+    /// Messages returned unroutable since start.
+    pub returned: u64,
+    /// Connections made since start.
+    pub connections: u64,
+}
+
+/// The whole `/status` document.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// One entry per configured source, in config order.
+    pub sources: Vec<SourceReport>,
+    /// The publisher.
+    pub publisher: PublisherReport,
+}
+
+/// Builds the report. Synchronous: it reads the store.
+pub fn report(
+    store: &Store,
+    sources: &[SourceSettings],
+    publisher: &PublisherStats,
+    flag_after: Duration,
+    now: DateTime<Utc>,
+) -> Result<StatusReport, StoreError> {
+    let stored = store.source_statuses()?;
+    let sources = sources
+        .iter()
+        .map(|source| {
+            let status = stored.iter().find(|s| s.id == source.id);
+            source_report(source, status, flag_after, now)
+        })
+        .collect();
+    let (outbox_depth, oldest_pending) = store.outbox_depth()?;
+    Ok(StatusReport {
+        sources,
+        publisher: PublisherReport {
+            connected: publisher.connected.load(Ordering::Relaxed),
+            outbox_depth,
+            oldest_pending,
+            confirmed: publisher.confirmed.load(Ordering::Relaxed),
+            nacked: publisher.nacked.load(Ordering::Relaxed),
+            returned: publisher.returned.load(Ordering::Relaxed),
+            connections: publisher.connections.load(Ordering::Relaxed),
+        },
+    })
+}
+
+fn source_report(
+    source: &SourceSettings,
+    status: Option<&SourceStatus>,
+    flag_after: Duration,
+    now: DateTime<Utc>,
+) -> SourceReport {
+    let Some(status) = status.filter(|s| s.last_attempt.is_some()) else {
+        return SourceReport {
+            id: source.id.clone(),
+            name: source.display_name().to_owned(),
+            url: source.url.clone(),
+            fetched_url: None,
+            state: SourceState::Pending,
+            last_attempt: None,
+            last_success: None,
+            last_error: None,
+            consecutive_failures: 0,
+            failing_since: None,
+            next_poll: status.and_then(|s| s.next_poll),
+            item_count: status.map_or(0, |s| s.item_count),
+        };
+    };
+    let state = state_of(status, flag_after, now);
+    SourceReport {
+        id: source.id.clone(),
+        name: source.display_name().to_owned(),
+        url: source.url.clone(),
+        fetched_url: (!status.url.is_empty() && status.url != source.url)
+            .then(|| status.url.clone()),
+        state,
+        last_attempt: status.last_attempt,
+        last_success: status.last_success,
+        last_error: status.last_error.clone(),
+        consecutive_failures: status.consecutive_failures,
+        failing_since: status.failing_since,
+        next_poll: status.next_poll,
+        item_count: status.item_count,
+    }
+}
+
+/// The one-word state of a polled source.
+pub fn state_of(status: &SourceStatus, flag_after: Duration, now: DateTime<Utc>) -> SourceState {
+    if status.gone {
+        return SourceState::Gone;
+    }
+    if status.consecutive_failures == 0 {
+        return SourceState::Ok;
+    }
+    let flag_after = chrono::Duration::from_std(flag_after).unwrap_or(chrono::Duration::MAX);
+    match status.failing_since {
+        Some(since) if now - since >= flag_after => SourceState::Flagged,
+        _ => SourceState::Failing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn status(failures: u32, since_hours: Option<i64>, gone: bool) -> SourceStatus {
+        let now = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
+        SourceStatus {
+            id: "s".into(),
+            url: "https://x.org/".into(),
+            last_attempt: Some(now),
+            last_success: None,
+            last_error: (failures > 0).then(|| "HTTP 500".to_owned()),
+            consecutive_failures: failures,
+            failing_since: since_hours.map(|h| now - chrono::Duration::hours(h)),
+            gone,
+            next_poll: None,
+            item_count: 0,
+        }
+    }
+
+    #[test]
+    fn states_follow_failures_their_age_and_gone() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
+        let day = Duration::from_secs(86_400);
+        assert_eq!(state_of(&status(0, None, false), day, now), SourceState::Ok);
+        assert_eq!(
+            state_of(&status(3, Some(2), false), day, now),
+            SourceState::Failing
+        );
+        assert_eq!(
+            state_of(&status(30, Some(25), false), day, now),
+            SourceState::Flagged
+        );
+        assert_eq!(
+            state_of(&status(1, Some(1), true), day, now),
+            SourceState::Gone
+        );
+    }
+}

@@ -1,0 +1,358 @@
+//! The embedded store: SQLite through rusqlite. The only module that knows SQL.
+//!
+//! It keeps the sources' fetch state, the items, their revisions, and the
+//! outbox of messages still to be published. An item's insert or revision and
+//! its outbox message are written in one transaction.
+//!
+//! Layout: this file holds the public types and the connections; `schema`
+//! the migrations; `sources`, `items` and `outbox` one table family each.
+//!
+//! Times are stored as INTEGER unix microseconds: they sort and compare as
+//! numbers, and every time is cut to whole microseconds before it is stored
+//! *and* before it goes into an event, so an event carries the item exactly as
+//! it reads back.
+
+mod items;
+mod outbox;
+mod schema;
+mod sources;
+#[cfg(test)]
+mod tests;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+/// How long a connection waits for another one's lock before it gives up with
+/// `SQLITE_BUSY`. In WAL mode that is only the writer waiting for another
+/// process's writer, or any connection waiting through a checkpoint or
+/// recovery, so a few seconds is generous.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused or failed.
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The store's folder could not be created.
+    #[error("store: cannot create {path}: {source}")]
+    Io {
+        /// The folder.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A stored JSON column could not be read back.
+    #[error("store: bad stored JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The database file could not be opened, set up or migrated.
+    #[error("store {path}: cannot open: {source}")]
+    Open {
+        /// The database file.
+        path: String,
+        /// The cause.
+        source: rusqlite::Error,
+    },
+    /// SQLite would not put the file in WAL mode, which the store relies on
+    /// to let readers run beside the writer.
+    #[error(
+        "store {path}: journal mode is {mode:?}, not \"wal\"; keep the store on a local file system"
+    )]
+    NotWal {
+        /// The database file.
+        path: String,
+        /// The journal mode SQLite reported.
+        mode: String,
+    },
+    /// The file was written by a newer build with a schema this one does not know.
+    #[error(
+        "store {path}: schema version {found} is newer than this build knows ({known}); \
+         run a newer librarywire or point store.path elsewhere"
+    )]
+    SchemaTooNew {
+        /// The database file.
+        path: String,
+        /// The file's `user_version`.
+        found: i64,
+        /// The newest version this build can migrate to.
+        known: i64,
+    },
+    /// A stored value could not be read back into its Rust type.
+    #[error("store: {table} row {key:?}: bad {column}: {reason}")]
+    BadValue {
+        /// The table.
+        table: &'static str,
+        /// The row's key.
+        key: String,
+        /// The column.
+        column: &'static str,
+        /// What was wrong with it.
+        reason: String,
+    },
+}
+
+/// What the fetcher remembers about a source between polls.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FetchState {
+    /// The last `ETag` the source sent.
+    pub etag: Option<String>,
+    /// The last `Last-Modified` the source sent, verbatim.
+    pub last_modified: Option<String>,
+    /// Where a permanent redirect (301/308) last sent us; fetched instead of the configured URL.
+    pub permanent_url: Option<String>,
+}
+
+/// One source's state, as `/status` and the scheduler see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceStatus {
+    /// The source id.
+    pub id: String,
+    /// The URL last fetched.
+    pub url: String,
+    /// When the last poll, good or bad, finished.
+    pub last_attempt: Option<DateTime<Utc>>,
+    /// When a poll last succeeded.
+    pub last_success: Option<DateTime<Utc>>,
+    /// A one-line human reason for the last failure; cleared by a success.
+    pub last_error: Option<String>,
+    /// Failures since the last success.
+    pub consecutive_failures: u32,
+    /// When the current run of failures began; `None` while the source works.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// The source answered 410 Gone and is no longer polled.
+    pub gone: bool,
+    /// When the source is due next.
+    pub next_poll: Option<DateTime<Utc>>,
+    /// How many items of the source the store holds.
+    pub item_count: u64,
+}
+
+/// What [`Store::apply_items`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    /// Items never seen before; each got an `item.new` outbox message.
+    pub new: usize,
+    /// Stored items whose content hash changed; each got a new revision and an `item.updated` message.
+    pub updated: usize,
+    /// Stored items that are unchanged.
+    pub unchanged: usize,
+}
+
+/// A message waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// Position in the outbox; messages are published in this order.
+    pub seq: i64,
+    /// The CloudEvents id, sent as `message_id`.
+    pub event_id: String,
+    /// The routing key, `item.new.<source>` or `item.updated.<source>`.
+    pub routing_key: String,
+    /// The CloudEvents JSON body.
+    pub body: Vec<u8>,
+    /// When the message was written, as sent in the `timestamp` property.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One stored revision of an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    /// 1 for the first version.
+    pub revision: u32,
+    /// The content hash of that version.
+    pub content_hash: String,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// The store. Cheap to clone; all clones share one database.
+///
+/// It is `Send + Sync` and its methods block on SQLite: async callers run
+/// them in `tokio::task::spawn_blocking`.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Shared>,
+}
+
+/// What every clone of a [`Store`] shares.
+///
+/// Two connections, each behind its own mutex. SQLite allows one writer at a
+/// time anyway, so a single writer connection loses nothing, and its mutex
+/// queues our own writers in-process instead of having them spin on
+/// `SQLITE_BUSY`. The reader is a second connection because in WAL mode a
+/// reader sees the last committed state without waiting for the writer: the
+/// HTTP server and the publisher's outbox reads are never held up by a poll's
+/// long `apply_items` transaction. The mutexes are `std`, not tokio's,
+/// because every method is synchronous and never holds a lock across an
+/// `.await`.
+struct Shared {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    /// Bumped after every commit that added, revised or removed items.
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store at `path`, creating the file, its folder and the schema if needed.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
+        let open_error = |source| StoreError::Open {
+            path: shown.clone(),
+            source,
+        };
+
+        let mut writer = Connection::open(path).map_err(open_error)?;
+        writer.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+        let mode: String = writer
+            .pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
+            .map_err(open_error)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::NotWal { path: shown, mode });
+        }
+        // NORMAL is safe in WAL mode: a power cut can lose the last commits
+        // but never corrupts the file, and each commit skips an fsync.
+        writer
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_error)?;
+        writer
+            .pragma_update(None, "foreign_keys", true)
+            .map_err(open_error)?;
+        schema::migrate(&mut writer, &shown)?;
+
+        // Opened only after the migration, so it never sees a half-built schema.
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_error)?;
+        reader.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+        // Read-write at the file level (WAL readers need to touch the -shm
+        // file), but refusing writes, so a slip in this module shows up as an
+        // error instead of a second writer.
+        reader
+            .pragma_update(None, "query_only", true)
+            .map_err(open_error)?;
+
+        let (changes, _) = tokio::sync::watch::channel(0);
+        Ok(Store {
+            inner: Arc::new(Shared {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                reader: Mutex::new(reader),
+                changes,
+            }),
+        })
+    }
+
+    /// The database file this store was opened on.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Notified with a new value whenever items are added, revised or pruned.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+
+    /// The writer connection. A panic while it was held leaves the mutex
+    /// poisoned, but the connection itself is sound: an open transaction is
+    /// rolled back when its guard drops during the unwind. So the lock is
+    /// taken back instead of turning every later call into a panic.
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        self.inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The reader connection; see [`Store::writer`] about poisoning.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        self.inner
+            .reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Tells subscribers that the set of items changed.
+    fn notify_changed(&self) {
+        // `send_modify` updates the value even when no one subscribes yet, so
+        // a later subscriber still starts from the current count.
+        self.inner
+            .changes
+            .send_modify(|value| *value = value.wrapping_add(1));
+    }
+}
+
+/// A time as stored: unix microseconds.
+fn to_stored(time: DateTime<Utc>) -> i64 {
+    time.timestamp_micros()
+}
+
+/// `time` cut to what the store keeps, whole microseconds.
+fn truncate(time: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(time.timestamp_micros()).unwrap_or(time)
+}
+
+/// Reads a stored time back; `key` and `column` name it in the error.
+fn from_stored(
+    micros: i64,
+    table: &'static str,
+    key: &str,
+    column: &'static str,
+) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| StoreError::BadValue {
+        table,
+        key: key.to_owned(),
+        column,
+        reason: format!("{micros} is not a representable time"),
+    })
+}
+
+/// Reads an optional stored time back.
+fn from_stored_opt(
+    micros: Option<i64>,
+    table: &'static str,
+    key: &str,
+    column: &'static str,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    micros
+        .map(|m| from_stored(m, table, key, column))
+        .transpose()
+}
+
+/// Reads a stored non-negative integer back into a narrower type.
+fn narrow<T: TryFrom<i64>>(
+    value: i64,
+    table: &'static str,
+    key: &str,
+    column: &'static str,
+) -> Result<T, StoreError> {
+    T::try_from(value).map_err(|_| StoreError::BadValue {
+        table,
+        key: key.to_owned(),
+        column,
+        reason: format!("{value} is out of range"),
+    })
+}
+
+/// A `LIMIT` value: SQLite takes an i64, and anything larger means "all".
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}

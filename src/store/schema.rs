@@ -1,0 +1,140 @@
+//! The schema, as a list of migration steps tracked by `PRAGMA user_version`.
+//!
+//! Step `n` (counting from 1) moves a file from version `n - 1` to `n`. Steps
+//! are only ever appended: a released step is never edited, because files in
+//! the field already ran it.
+
+use super::StoreError;
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Every migration step, oldest first.
+const MIGRATIONS: &[&str] = &[
+    // 1: sources, items, revisions, retired items, outbox.
+    r#"
+    CREATE TABLE sources (
+        id                   TEXT PRIMARY KEY NOT NULL,
+        url                  TEXT NOT NULL,
+        etag                 TEXT,
+        last_modified        TEXT,
+        permanent_url        TEXT,
+        last_attempt         INTEGER,
+        last_success         INTEGER,
+        last_error           TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        -- When the current run of failures began; NULL while the source works.
+        failing_since        INTEGER,
+        -- 1 once the source answered 410 Gone: it is not polled again until
+        -- a restart or a config change, and /status says so.
+        gone                 INTEGER NOT NULL DEFAULT 0,
+        next_poll            INTEGER
+    );
+
+    CREATE TABLE items (
+        id                    TEXT PRIMARY KEY NOT NULL,
+        source_id             TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+        source_name           TEXT NOT NULL,
+        source_url            TEXT NOT NULL,
+        guid                  TEXT NOT NULL,
+        url                   TEXT,
+        title                 TEXT NOT NULL,
+        summary               TEXT NOT NULL,
+        content_html          TEXT,
+        authors               TEXT NOT NULL,  -- JSON array of strings
+        categories            TEXT NOT NULL,  -- JSON array of strings
+        language              TEXT,
+        published             INTEGER NOT NULL,
+        published_from_source INTEGER NOT NULL,
+        updated               INTEGER,
+        first_seen            INTEGER NOT NULL,
+        last_seen             INTEGER NOT NULL,
+        revision              INTEGER NOT NULL,
+        content_hash          TEXT NOT NULL
+    );
+    -- Serves the merged feed (`ORDER BY published DESC, id DESC LIMIT n`,
+    -- read backwards) and pruning by age.
+    CREATE INDEX items_by_published ON items(published, id);
+    -- Serves per-source counts and pruning by count per source.
+    CREATE INDEX items_by_source ON items(source_id, published, id);
+
+    CREATE TABLE item_revisions (
+        item_id      TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        revision     INTEGER NOT NULL,
+        content_hash TEXT NOT NULL,
+        title        TEXT NOT NULL,
+        url          TEXT,
+        content_html TEXT,
+        recorded_at  INTEGER NOT NULL,
+        PRIMARY KEY (item_id, revision)
+    );
+
+    -- Ids of items that retention deleted. A feed often keeps listing items
+    -- older than `store.max_age`; without this list each poll would store
+    -- them again and publish them again as `item.new`.
+    CREATE TABLE retired_items (
+        id         TEXT PRIMARY KEY NOT NULL,
+        source_id  TEXT NOT NULL,
+        retired_at INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL
+    );
+    CREATE INDEX retired_items_by_last_seen ON retired_items(last_seen);
+
+    -- AUTOINCREMENT, not a plain rowid: once the outbox is drained a plain
+    -- rowid restarts at 1, and a publisher paging with `seq > after_seq` would
+    -- skip the next messages. AUTOINCREMENT never hands out a seq twice.
+    CREATE TABLE outbox (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id    TEXT NOT NULL,
+        routing_key TEXT NOT NULL,
+        body        BLOB NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub(super) fn current_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Brings the file up to [`current_version`], one step per transaction.
+pub(super) fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
+    let open_error = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let known = current_version();
+    loop {
+        // IMMEDIATE takes the write lock before reading the version, so two
+        // processes opening one new file cannot both run the same step.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(open_error)?;
+        let found: i64 = tx
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(open_error)?;
+        if found > known {
+            return Err(StoreError::SchemaTooNew {
+                path: path.to_owned(),
+                found,
+                known,
+            });
+        }
+        if found == known {
+            return Ok(());
+        }
+        let Some(step) = usize::try_from(found).ok().and_then(|i| MIGRATIONS.get(i)) else {
+            return Err(StoreError::BadValue {
+                table: "pragma",
+                key: path.to_owned(),
+                column: "user_version",
+                reason: format!("{found} is not a schema version"),
+            });
+        };
+        tx.execute_batch(step).map_err(open_error)?;
+        // user_version lives in the file header, which is part of the
+        // transaction: the step and its version commit together or not at all.
+        tx.pragma_update(None, "user_version", found + 1)
+            .map_err(open_error)?;
+        tx.commit().map_err(open_error)?;
+    }
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real daemon against real HTTP servers on loopback,
+//! a real store in a temporary folder, and (for publishing) the real broker.
+
+mod broker;
+mod cli;
+mod daemon;
+mod helpers;
+mod hostile;
+mod publishing;
