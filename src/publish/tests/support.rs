@@ -184,6 +184,31 @@ impl Topology {
         Received { consumer }
     }
 
+    /// Deletes the exchange only, as an operator's mistake would; the queue's binding goes with it.
+    pub(super) async fn delete_exchange(&self) {
+        self.channel
+            .exchange_delete(
+                self.exchange.as_str().into(),
+                ExchangeDeleteOptions::default(),
+            )
+            .await
+            .expect("deleting the test exchange");
+    }
+
+    /// Binds the queue to the exchange again with `binding`.
+    pub(super) async fn bind(&self, binding: &str) {
+        self.channel
+            .queue_bind(
+                self.queue.as_str().into(),
+                self.exchange.as_str().into(),
+                binding.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("binding the test queue again");
+    }
+
     /// Deletes the exchange and the queue.
     pub(super) async fn delete(self) {
         let _ = self
