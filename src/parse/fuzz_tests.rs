@@ -19,8 +19,8 @@ fn now() -> DateTime<Utc> {
 /// checks as the fuzz target's.
 fn check(input: &str, item: &Item, now: DateTime<Utc>) {
     if let Some(url) = &item.url {
-        let parsed = Url::parse(url)
-            .unwrap_or_else(|e| panic!("{input}: url {url:?} is not absolute: {e}"));
+        let parsed =
+            Url::parse(url).unwrap_or_else(|e| panic!("{input}: url {url:?} is not absolute: {e}"));
         assert!(
             matches!(parsed.scheme(), "http" | "https"),
             "{input}: url {url:?} is not http(s)"

@@ -6,6 +6,8 @@
 //! [`ParseError`] an admin can act on: an empty body, an HTML page (naming
 //! the feed the page advertises, if any), or a body no feed format accepts.
 
+mod declarations;
+
 use feed_rs::model::Feed;
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 use scraper::{Html, Selector};
@@ -61,7 +63,8 @@ pub fn parse(body: &[u8], base_url: &Url) -> Result<Feed, ParseError> {
         .build();
 
     let modernized = prolog.modernized(body);
-    let err = match parser.parse(modernized.as_deref().unwrap_or(body)) {
+    let tamed = declarations::tame(modernized.as_deref().unwrap_or(body));
+    let err = match parser.parse(&*tamed) {
         Ok(feed) => return Ok(feed),
         Err(err) => err,
     };
@@ -398,5 +401,7 @@ fn describe(err: &ParseFeedError, body: &[u8], prolog: &Prolog) -> String {
     }
 }
 
+#[cfg(test)]
+mod fuzz_tests;
 #[cfg(test)]
 mod tests;
