@@ -78,6 +78,7 @@ async fn every_item_of_a_corpus_feed_arrives_once_as_the_contract_says() {
     })
     .await;
     app.stop().await;
+    queue.delete_exchange().await;
 }
 
 #[tokio::test]
@@ -155,6 +156,7 @@ async fn an_edit_gives_exactly_one_item_updated_and_a_restart_publishes_nothing_
     );
     assert_eq!(app.store.outbox_depth().unwrap().0, 0);
     app.stop().await;
+    queue.delete_exchange().await;
 }
 
 /// Kills the daemon process after the broker has the messages but before the
@@ -244,4 +246,5 @@ async fn a_crash_between_store_and_confirm_loses_nothing() {
         .status()
         .unwrap();
     assert!(restarted.wait().unwrap().success());
+    queue.delete_exchange().await;
 }
