@@ -10,7 +10,7 @@
 
 use crate::item::{Item, SourceRef};
 use crate::normalize::{SUMMARY_MAX_CHARS, normalize};
-use crate::parse::{ParseError, parse};
+use crate::parse::{ParseError, ParseOptions, parse};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -175,7 +175,7 @@ fn run_one(path: &Path, relative: &Path, now: DateTime<Utc>) -> Outcome {
         url: base.to_string(),
     };
     let run = catch_unwind(AssertUnwindSafe(|| {
-        parse(&body, &base).map(|feed| (normalize(&source, &base, &feed, now), feed.entries.len()))
+        parse(&body, &ParseOptions::new(&base)).map(|feed| (normalize(&source, &base, &feed, now), feed.entries.len()))
     }));
     match run {
         Ok(Ok((items, entries))) => Outcome::Items(items, entries),

@@ -2,7 +2,7 @@
 //! each came from) and small feeds written here for one rule each.
 
 use super::*;
-use crate::parse::parse;
+use crate::parse::{ParseOptions, parse};
 
 const FEED_URL: &str = "https://news.example.org/feeds/main.xml";
 
@@ -27,7 +27,7 @@ fn date(s: &str) -> DateTime<Utc> {
 }
 
 fn parsed(body: &[u8]) -> Feed {
-    parse(body, &feed_url()).unwrap_or_else(|e| panic!("{e}"))
+    parse(body, &ParseOptions::new(&feed_url())).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn items_of(body: &[u8]) -> Vec<Item> {
