@@ -254,10 +254,7 @@ mod tests {
             "ab c d"
         );
         assert_eq!(collapse_whitespace("\u{1} x"), "x");
-        assert_eq!(
-            html_to_text("<p>a\u{1}b</p><p>\u{1f}</p>"),
-            "ab"
-        );
+        assert_eq!(html_to_text("<p>a\u{1}b</p><p>\u{1f}</p>"), "ab");
         assert_eq!(
             without_forbidden_chars("<p>a\u{0}b\tc</p>".into()),
             "<p>ab\tc</p>"

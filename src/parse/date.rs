@@ -116,7 +116,8 @@ impl Parts {
         }
         let digits = token.trim_end_matches(|c: char| c.is_ascii_alphabetic());
         let suffix = &lower[digits.len()..];
-        if !matches!(suffix, "" | "st" | "nd" | "rd" | "th") || digits.len() > 8 {
+        let all_digits = digits.bytes().all(|b| b.is_ascii_digit());
+        if !all_digits || !matches!(suffix, "" | "st" | "nd" | "rd" | "th") || digits.len() > 8 {
             return None;
         }
         if digits.len() == 8 && suffix.is_empty() {
@@ -190,7 +191,11 @@ impl Parts {
             month_number(&field.to_ascii_lowercase()).or_else(|| number(field, 1..=2))
         };
         if first.len() == 4 {
-            return self.set_date((number(first, 4..=4)?, 4), month(middle)?, number(last, 1..=2)?);
+            return self.set_date(
+                (number(first, 4..=4)?, 4),
+                month(middle)?,
+                number(last, 1..=2)?,
+            );
         }
         let year = (number(last, 2..=4)?, last.len());
         let day: u32 = number(first, 1..=2)?;
@@ -220,7 +225,11 @@ impl Parts {
             let [(a, a_len), (b, b_len)] = self.numbers[..] else {
                 return None;
             };
-            let (year, day) = if a_len == 4 { ((a, a_len), b) } else { ((b, b_len), a) };
+            let (year, day) = if a_len == 4 {
+                ((a, a_len), b)
+            } else {
+                ((b, b_len), a)
+            };
             self.year = Some((i32::try_from(year.0).ok()?, year.1));
             self.day = Some(day);
         } else if !self.numbers.is_empty() {
@@ -320,9 +329,7 @@ fn split_at_t(token: &str) -> Option<(&str, &str)> {
 /// 2021", "Thurs, …"): a weekday, in whatever language; the date says which.
 fn drop_leading_weekday(text: &str) -> &str {
     match text.split_once(',') {
-        Some((word, rest)) if !word.is_empty() && word.chars().all(char::is_alphabetic) => {
-            rest
-        }
+        Some((word, rest)) if !word.is_empty() && word.chars().all(char::is_alphabetic) => rest,
         _ => text,
     }
 }
@@ -405,6 +412,9 @@ fn numeric_offset(text: &str) -> Option<i32> {
         _ => return None,
     };
     let digits = text[1..].replace(':', "");
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let (hours, minutes): (i32, i32) = match digits.len() {
         1 | 2 => (number(&digits, 1..=2)?, 0),
         3 => (number(&digits[..1], 1..=1)?, number(&digits[1..], 2..=2)?),
@@ -473,10 +483,16 @@ mod tests {
         check(&[
             ("2021-08-19T08:00:00Z", "2021-08-19T08:00:00Z"),
             ("2021-08-19T16:00:00+08:00", "2021-08-19T08:00:00Z"),
-            ("2021-08-19T08:00:00.123456-04:00", "2021-08-19T12:00:00.123456Z"),
+            (
+                "2021-08-19T08:00:00.123456-04:00",
+                "2021-08-19T12:00:00.123456Z",
+            ),
             ("Thu, 19 Aug 2021 08:00:00 GMT", "2021-08-19T08:00:00Z"),
             ("Thu, 19 Aug 2021 08:00:00 +0800", "2021-08-19T00:00:00Z"),
-            ("  Thu, 19 Aug 2021 08:00:00 -0000\n", "2021-08-19T08:00:00Z"),
+            (
+                "  Thu, 19 Aug 2021 08:00:00 -0000\n",
+                "2021-08-19T08:00:00Z",
+            ),
         ]);
     }
 
@@ -498,7 +514,10 @@ mod tests {
             ("19 Aug 2021 08:00:00 GMT", "2021-08-19T08:00:00Z"),
             ("Wed, 25 Aug 2012 03:25:42 GMT", "2012-08-25T03:25:42Z"),
             ("Thurs, 19 Aug 2021 08:00:00 GMT", "2021-08-19T08:00:00Z"),
-            ("Thursday, 19 August 2021 08:00:00 GMT", "2021-08-19T08:00:00Z"),
+            (
+                "Thursday, 19 August 2021 08:00:00 GMT",
+                "2021-08-19T08:00:00Z",
+            ),
             ("mer, 16 nov 2022 00:38:15 +0100", "2022-11-15T23:38:15Z"),
             ("Do, 19 Aug 2021 08:00:00 +0200", "2021-08-19T06:00:00Z"),
         ]);
@@ -519,8 +538,14 @@ mod tests {
             ("2021-08-19T16:00:00+0800", "2021-08-19T08:00:00Z"),
             ("2021-08-19 16:00 GMT+8", "2021-08-19T08:00:00Z"),
             ("2021-08-19 16:00 UTC+08:00", "2021-08-19T08:00:00Z"),
-            ("Thu, 19 Aug 2021 08:00:00 +0000 (UTC)", "2021-08-19T08:00:00Z"),
-            ("Thu, 19 Aug 2021 10:00:00 +0200 (CEST)", "2021-08-19T08:00:00Z"),
+            (
+                "Thu, 19 Aug 2021 08:00:00 +0000 (UTC)",
+                "2021-08-19T08:00:00Z",
+            ),
+            (
+                "Thu, 19 Aug 2021 10:00:00 +0200 (CEST)",
+                "2021-08-19T08:00:00Z",
+            ),
             ("19 Aug 2021 03:00 -05", "2021-08-19T08:00:00Z"),
         ]);
     }
@@ -639,9 +664,39 @@ mod tests {
             "August 19 2021 September",
             "13:00 pm 2021-08-19",
             "2021-08-19 +25:00",
+            "2021-08-19 +é1",
+            "2021-08-19 GMT+٠٨",
+            "١٩ August ٢٠٢١",
+            "20210\u{FFFD}",
+            "1\u{FFFD}9 August 2021",
             "Posted by the library on its website, about a week ago, in the morning",
         ] {
             assert_eq!(read(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn damaged_dates_never_panic() {
+        let dates = [
+            "Thu, 19 Aug 21 08:00:00 +0800",
+            "2021-08-19T16:00:00.123+08:00",
+            "20210819T080000Z",
+            "Aug. 19, 2021, 8:00 p.m. (GMT+8)",
+            "2021年8月19日 16:00",
+            "19.08.2021",
+        ];
+        let hostile = [
+            "é", "\u{FFFD}", "+", "-", ":", "T", "年", ".", "/", "(", "12345", " ",
+        ];
+        for date in dates {
+            let boundaries = date.char_indices().map(|(i, _)| i).chain([date.len()]);
+            for at in boundaries {
+                let _ = parse_date(&date[..at], Some(chrono_tz::Asia::Shanghai));
+                for insert in hostile {
+                    let damaged = format!("{}{insert}{}", &date[..at], &date[at..]);
+                    let _ = parse_date(&damaged, Some(chrono_tz::Asia::Shanghai));
+                }
+            }
         }
     }
 }

@@ -129,10 +129,7 @@ fn choose(
 }
 
 /// True when the bytes plainly say `declared` is wrong.
-fn contradicts(
-    declared: &'static Encoding,
-    evidence: &mut impl FnMut() -> Utf8Evidence,
-) -> bool {
+fn contradicts(declared: &'static Encoding, evidence: &mut impl FnMut() -> Utf8Evidence) -> bool {
     if declared == UTF_8 {
         return !evidence().is_utf8();
     }
@@ -237,9 +234,8 @@ fn http_charset(content_type: Option<&str>) -> Option<&'static Encoding> {
 fn xml_declaration(text: &[u8]) -> Option<std::ops::Range<usize>> {
     let rest = text.trim_ascii_start();
     let start = text.len() - rest.len();
-    let is_decl = rest.len() > 5
-        && rest[..5].eq_ignore_ascii_case(b"<?xml")
-        && rest[5].is_ascii_whitespace();
+    let is_decl =
+        rest.len() > 5 && rest[..5].eq_ignore_ascii_case(b"<?xml") && rest[5].is_ascii_whitespace();
     if !is_decl {
         return None;
     }
@@ -361,7 +357,11 @@ mod tests {
         let decoded = decode(&body, Some("application/rss+xml; charset=\"Big5\""), None);
         assert_eq!(decoded.encoding, BIG5);
         assert_eq!(decoded.source, EncodingSource::HttpCharset);
-        assert!(decoded.text.ends_with("<t>國家圖書館</t>"), "{}", decoded.text);
+        assert!(
+            decoded.text.ends_with("<t>國家圖書館</t>"),
+            "{}",
+            decoded.text
+        );
     }
 
     #[test]
@@ -374,7 +374,10 @@ mod tests {
             let decoded = decode(&body, content_type, None);
             assert_eq!(decoded.encoding, KOI8_R, "{content_type:?}");
             assert_eq!(decoded.source, EncodingSource::XmlDeclaration);
-            assert_eq!(decoded.text, "<?xml version='1.0' encoding='UTF-8'?><t>Привет</t>");
+            assert_eq!(
+                decoded.text,
+                "<?xml version='1.0' encoding='UTF-8'?><t>Привет</t>"
+            );
         }
     }
 
@@ -402,7 +405,11 @@ mod tests {
         assert!(decoded.text.contains("encoding=\"UTF-8\""));
 
         // Pure ASCII reads the same either way: the declaration stands.
-        let decoded = decode(b"<?xml version=\"1.0\" encoding=\"GBK\"?><t>x</t>", None, None);
+        let decoded = decode(
+            b"<?xml version=\"1.0\" encoding=\"GBK\"?><t>x</t>",
+            None,
+            None,
+        );
         assert_eq!(decoded.encoding, GBK);
     }
 
@@ -420,7 +427,9 @@ mod tests {
 
     #[test]
     fn utf8_with_one_damaged_character_stays_utf8() {
-        let mut body = "<t>Bibliothèque nationale de France — Gallica é".as_bytes().to_vec();
+        let mut body = "<t>Bibliothèque nationale de France — Gallica é"
+            .as_bytes()
+            .to_vec();
         body.extend(b"\xC3</t>");
         let decoded = decode(&body, None, None);
         assert_eq!(decoded.encoding, UTF_8);
@@ -438,13 +447,20 @@ mod tests {
             None,
         );
         assert_eq!(decoded.encoding, UTF_8);
-        assert_eq!(decoded.text, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><t>x</t>");
+        assert_eq!(
+            decoded.text,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><t>x</t>"
+        );
     }
 
     #[test]
     fn json_ignores_declared_charsets_but_not_a_bom() {
         let json = "{\"title\":\"Café\"}";
-        let decoded = decode(json.as_bytes(), Some("application/json; charset=iso-8859-1"), None);
+        let decoded = decode(
+            json.as_bytes(),
+            Some("application/json; charset=iso-8859-1"),
+            None,
+        );
         assert_eq!(decoded.encoding, UTF_8);
         assert_eq!(decoded.text, json);
 

@@ -280,7 +280,9 @@ mod tests {
     #[test]
     fn forbidden_characters_and_references_to_them_are_dropped() {
         assert_eq!(
-            repaired("<t>a\u{0}b\u{1}c\u{8}d\u{1B}e\u{FFFE}f\u{FFFF}g&#0;&#1;&#x1f;&#xD800;&#1114112;&#99999999999;h</t>"),
+            repaired(
+                "<t>a\u{0}b\u{1}c\u{8}d\u{1B}e\u{FFFE}f\u{FFFF}g&#0;&#1;&#x1f;&#xD800;&#1114112;&#99999999999;h</t>"
+            ),
             "<t>abcdefgh</t>"
         );
         // Allowed neighbours stay.
@@ -300,15 +302,13 @@ mod tests {
     fn cdata_comments_processing_instructions_and_the_doctype_are_untouched() {
         let xml = "<?xml-stylesheet href=\"a?b&c\"?><!DOCTYPE rss [ <!ENTITY a \"&b c>\"> ]\n>\
                    <!-- AT&T --><t><![CDATA[AT&T &nbsp; \u{1}]]>&nbsp;</t><![CDATA[ unclosed & ";
-        assert_eq!(
-            repaired(xml),
-            xml.replacen("]]>&nbsp;", "]]>&#xA0;", 1)
-        );
+        assert_eq!(repaired(xml), xml.replacen("]]>&nbsp;", "]]>&#xA0;", 1));
     }
 
     #[test]
     fn declared_entities_are_left_unexpanded() {
-        let xml = "<!DOCTYPE r [<!ENTITY lol \"lol\"><!ENTITY lol1 \"&lol;&lol;\">]><r>&lol1; &xxe;</r>";
+        let xml =
+            "<!DOCTYPE r [<!ENTITY lol \"lol\"><!ENTITY lol1 \"&lol;&lol;\">]><r>&lol1; &xxe;</r>";
         assert!(matches!(repair(xml), Cow::Borrowed(_)));
     }
 

@@ -63,7 +63,9 @@ fn content_is_left_unsanitized_for_normalize() {
 
 #[test]
 fn item_scoped_xml_base_resolves_that_items_link_only() {
-    let feed = parse_at_base(&testdata("node-feedparser/rss-with-item-scoped-html-base.xml"))
+    let feed = parse_at_base(&testdata(
+        "node-feedparser/rss-with-item-scoped-html-base.xml",
+    ))
     .unwrap();
     let links: Vec<_> = feed
         .entries
@@ -157,7 +159,9 @@ fn an_html_page_is_the_html_error() {
     assert_eq!(err.to_string(), "the body is an HTML page, not a feed");
 
     // A redirect page with an old HTML 2.0 doctype.
-    let err = parse_at_base(&testdata("rogue-scholar-api/sven-lieber.org_ecced9f498.html"))
+    let err = parse_at_base(&testdata(
+        "rogue-scholar-api/sven-lieber.org_ecced9f498.html",
+    ))
     .unwrap_err();
     assert!(
         matches!(err, ParseError::Html { alternate: None }),
@@ -167,8 +171,7 @@ fn an_html_page_is_the_html_error() {
 
 #[test]
 fn an_html_page_names_the_feed_it_advertises() {
-    let err = parse_at_base(&testdata("rogue-scholar-api/eve.gd_17715c510b.html"))
-    .unwrap_err();
+    let err = parse_at_base(&testdata("rogue-scholar-api/eve.gd_17715c510b.html")).unwrap_err();
     assert!(
         matches!(&err, ParseError::Html { alternate: Some(u) } if u == "https://eve.gd/feed/feed.atom"),
         "{err:?}"
@@ -245,8 +248,8 @@ fn malformed_xml_gives_feed_rs_reason() {
 
 #[test]
 fn malformed_json_gives_serde_reason() {
-    let err = parse_at_base(br#"{"version": "https://jsonfeed.org/version/1", "items": "#)
-    .unwrap_err();
+    let err =
+        parse_at_base(br#"{"version": "https://jsonfeed.org/version/1", "items": "#).unwrap_err();
     let ParseError::Malformed(reason) = &err else {
         panic!("{err:?}");
     };
@@ -273,17 +276,13 @@ fn a_feed_doctype_is_not_mistaken_for_html() {
     let netscape = r#"<?xml version="1.0"?>
 <!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" "http://my.netscape.com/publish/formats/rss-0.91.dtd">
 <!-- a comment --><rss version="0.91"><channel><title>t</title><item><title>a</title><link>http://a.example/1</link></item></channel></rss>"#;
-    assert_eq!(
-        parse_at_base(netscape.as_bytes()).unwrap().entries.len(),
-        1
-    );
+    assert_eq!(parse_at_base(netscape.as_bytes()).unwrap().entries.len(), 1);
 
     // An internal subset may hold `>`; the root after it still gets its
     // version fixed.
     let subset = r#"<!DOCTYPE rss [ <!ENTITY arrow "->"> ]><rss><channel><title>t</title><item><title>a</title><guid>g</guid></item></channel></rss>"#;
     assert_eq!(parse_at_base(subset.as_bytes()).unwrap().entries.len(), 1);
 }
-
 
 // Encodings.
 
@@ -422,10 +421,7 @@ fn real_legacy_feeds_give_cyrillic_and_french_titles() {
     let feed = parse_at_base(&testdata("miniflux/parser/encoding_WINDOWS-1251.xml")).unwrap();
     assert_eq!(feed.entries.len(), 50);
     assert_eq!(titles(&feed)[0], "Цитата #17703");
-    assert_eq!(
-        feed.description.unwrap().content,
-        "Новый цитатник Рунета"
-    );
+    assert_eq!(feed.description.unwrap().content, "Новый цитатник Рунета");
 
     // No declaration at all, and not UTF-8: windows-1252.
     let feed = parse_at_base(&testdata("miniflux/parser/no_encoding_ISO-8859-1.xml")).unwrap();
@@ -449,8 +445,9 @@ fn real_legacy_feeds_give_cyrillic_and_french_titles() {
 fn a_body_the_declared_encoding_cannot_have_says_how_it_was_read() {
     // Shift_JIS bytes declared as such, but broken off mid-tag: the error
     // names the encoding, so an admin can tell a bad guess from a bad feed.
-    let (bytes, _, _) = encoding_rs::SHIFT_JIS
-        .encode("<?xml version=\"1.0\" encoding=\"Shift_JIS\"?><rss version=\"2.0\"><channel><title>図書館");
+    let (bytes, _, _) = encoding_rs::SHIFT_JIS.encode(
+        "<?xml version=\"1.0\" encoding=\"Shift_JIS\"?><rss version=\"2.0\"><channel><title>図書館",
+    );
     let err = parse_at_base(&bytes).unwrap_err();
     assert!(
         err.to_string()
@@ -464,10 +461,7 @@ fn a_body_the_declared_encoding_cannot_have_says_how_it_was_read() {
 #[test]
 fn a_stray_ampersand_no_longer_loses_the_feed() {
     let feed = parse_at_base(&testdata("node-feedparser/saxerror.xml")).unwrap();
-    assert_eq!(
-        titles(&feed),
-        ["Good Item", "Bad Item", "Item After Error"]
-    );
+    assert_eq!(titles(&feed), ["Good Item", "Bad Item", "Item After Error"]);
     assert_eq!(
         feed.entries[1].links[0].href,
         "http://example.com/bad?foo=1&bar=2"
@@ -656,4 +650,41 @@ fn atom_and_json_feed_dates_go_through_the_same_reader() {
         feed.entries[0].published,
         Some("2021-08-19T08:00:00Z".parse().unwrap())
     );
+}
+
+// Robustness.
+
+#[test]
+fn damaged_copies_of_a_feed_never_panic() {
+    // Every prefix, and a hostile byte at every position, of a feed that
+    // exercises each stage: declaration, doctype, CDATA, references, dates.
+    let feed = "<?xml version=\"1.0\" encoding=\"GBK\"?><!DOCTYPE rss [<!ENTITY a \"b\">]>\
+        <rss version=\"2.0\"><channel><title>T&amp;t &eacute;</title>\
+        <item><title><![CDATA[x & y]]> &#150; &a;</title><guid>g</guid>\
+        <pubDate>Thu, 19 Aug 21 08:00:00 +0800</pubDate><link>http://a.example/?a=1&amp;b</link>\
+        <description>caf\u{e9} \u{56fd}\u{5bb6}</description></item></channel></rss>";
+    let (bytes, _, _) = encoding_rs::GBK.encode(feed);
+    let bytes = bytes.into_owned();
+    assert!(parse_at_base(&bytes).is_ok());
+    let hostile: [&[u8]; 10] = [
+        b"&",
+        b"<",
+        b"]]>",
+        b"\0",
+        b"\xFF",
+        b"\xEF\xBF\xBE",
+        b"&#",
+        b"\xE4",
+        b"?>",
+        b"\xFE\xFF",
+    ];
+    for cut in 0..=bytes.len() {
+        let _ = parse_at_base(&bytes[..cut]);
+        for insert in hostile {
+            let mut damaged = bytes[..cut].to_vec();
+            damaged.extend_from_slice(insert);
+            damaged.extend_from_slice(&bytes[cut..]);
+            let _ = parse_at_base(&damaged);
+        }
+    }
 }
