@@ -341,7 +341,7 @@ const MAX_TAG_SHOWN: usize = 160;
 
 /// Where `needle` first occurs in `haystack`.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 /// How many bytes of `haystack` run up to and including the first `marker`:

@@ -33,21 +33,55 @@ pub(super) fn repair(xml: &str) -> Cow<'_, str> {
         copied: 0,
     };
     let bytes = xml.as_bytes();
+    let has_controls = has_forbidden_controls(bytes);
     let mut at = 0;
-    while at < bytes.len() {
-        at = match bytes[at] {
-            b'<' => at + markup_len(&bytes[at..]),
-            b'&' => repair.reference(at),
-            b'\t' | b'\n' | b'\r' => at + 1,
-            0..=0x1F => repair.replace(at, 1, ""),
+    while let Some(found) = next_to_look_at(bytes, at, has_controls) {
+        at = match bytes[found] {
+            b'<' => found + markup_len(&bytes[found..]),
+            b'&' => repair.reference(found),
+            b'\t' | b'\n' | b'\r' => found + 1,
+            0..=0x1F => repair.replace(found, 1, ""),
             // U+FFFE and U+FFFF, in UTF-8.
-            0xEF if matches!(bytes.get(at + 1..at + 3), Some([0xBF, 0xBE | 0xBF])) => {
-                repair.replace(at, 3, "")
+            0xEF if matches!(bytes.get(found + 1..found + 3), Some([0xBF, 0xBE | 0xBF])) => {
+                repair.replace(found, 3, "")
             }
-            _ => at + 1,
+            _ => found + 1,
         };
     }
     repair.finish()
+}
+
+/// Where, from `from` on, the next byte that may need repair or starts
+/// markup to skip is: `<`, `&`, 0xEF (which starts U+FFFE and U+FFFF) and,
+/// when the text has any, forbidden control characters.
+///
+/// Every feed goes through here, so the common case (no control characters)
+/// jumps between those three bytes with memchr instead of looking at every
+/// byte.
+fn next_to_look_at(bytes: &[u8], from: usize, has_controls: bool) -> Option<usize> {
+    let rest = bytes.get(from..)?;
+    let offset = if has_controls {
+        rest.iter()
+            .position(|&b| matches!(b, b'<' | b'&' | 0xEF) || is_forbidden_control(b))
+    } else {
+        memchr::memchr3(b'<', b'&', 0xEF, rest)
+    }?;
+    Some(from + offset)
+}
+
+/// True when `bytes` has a control character XML forbids. A pass without an
+/// early exit inside each chunk, which the compiler vectorizes.
+fn has_forbidden_controls(bytes: &[u8]) -> bool {
+    bytes.chunks(256).any(|chunk| {
+        chunk
+            .iter()
+            .fold(false, |seen, &b| seen | is_forbidden_control(b))
+    })
+}
+
+/// A C0 control character other than tab, line feed and carriage return.
+fn is_forbidden_control(b: u8) -> bool {
+    (b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r')
 }
 
 /// The repaired text, built only once something changes.
@@ -284,6 +318,13 @@ mod tests {
                 "<t>a\u{0}b\u{1}c\u{8}d\u{1B}e\u{FFFE}f\u{FFFF}g&#0;&#1;&#x1f;&#xD800;&#1114112;&#99999999999;h</t>"
             ),
             "<t>abcdefgh</t>"
+        );
+        // Without control characters the scan jumps between `<`, `&` and
+        // 0xEF; the noncharacters are still found, and their neighbours in
+        // 0xEF's range (fullwidth punctuation) kept.
+        assert_eq!(
+            repaired("<t>a\u{FFFE}b\u{FFFF}c\u{FF0C}\u{FFFD}</t>"),
+            "<t>abc\u{FF0C}\u{FFFD}</t>"
         );
         // Allowed neighbours stay.
         let xml = "<t>\t\n\r\u{FFFD}\u{10000}&#9;&#xA;&#13;&#xFFFD;</t>";
