@@ -57,7 +57,7 @@ impl EncodingSource {
             EncodingSource::ByteOrderMark => "as its byte order mark says",
             EncodingSource::HttpCharset => "as the HTTP charset says",
             EncodingSource::XmlDeclaration => "as its XML declaration says",
-            EncodingSource::Default => "since it is not UTF-8 and names no encoding",
+            EncodingSource::Default => "since it is not UTF-8 and names no encoding its bytes fit",
         }
     }
 }

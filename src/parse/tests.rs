@@ -490,14 +490,24 @@ fn html_entities_and_windows_references_become_characters() {
 fn forbidden_characters_are_dropped_but_cdata_is_left_as_written() {
     let rss = "<rss version=\"2.0\"><channel><title>t\u{1}</title>\
         <item><title>Vertical\u{b}tab&#1; and form\u{c}feed&#x0;\u{fffe}</title><guid>g1</guid></item>\
-        <item><title><![CDATA[AT&T &nbsp; <b>bold</b>]]></title><guid>g2</guid></item>\
+        <item><title><![CDATA[AT&T &nbsp;\u{1} <b>bold</b>]]></title><guid>g2</guid></item>\
         </channel></rss>";
     let feed = parse_at_base(rss.as_bytes()).unwrap();
     assert_eq!(feed.title.as_ref().unwrap().content, "t");
     assert_eq!(
         titles(&feed),
-        ["Verticaltab and formfeed", "AT&T &nbsp; <b>bold</b>"]
+        ["Verticaltab and formfeed", "AT&T &nbsp;\u{1} <b>bold</b>"]
     );
+    // What CDATA carried is dropped by normalize, the last stop before the
+    // merged feed.
+    let source = crate::item::SourceRef {
+        id: "ctl".into(),
+        name: "Controls".into(),
+        url: base().to_string(),
+    };
+    let now = "2026-01-01T00:00:00Z".parse().unwrap();
+    let items = crate::normalize::normalize(&source, base(), &feed, now);
+    assert_eq!(items[1].title, "AT&T bold");
 }
 
 #[test]
