@@ -11,6 +11,10 @@
 //! accept (weekday dropped, month names long or short, month before day, a
 //! missing colon in the offset, `Z` after a space, hour 24) and more.
 //!
+//! A date without a zone is read in the source's `timezone` setting, else in
+//! UTC; a zone name that setting's zone uses (CST for Asia/Shanghai) means
+//! that zone, not what the name means elsewhere (CST is also US Central).
+//!
 //! Crates that parse "any" date were looked at: `dateparser` reads the system
 //! clock for dates without a year, reads `05/06/2021` month first and
 //! silently takes zone names it does not know (`CET`) as UTC; `dtparse`
@@ -43,7 +47,12 @@ pub(super) fn parse_date(text: &str, zone: Option<Tz>) -> Option<DateTime<Utc>> 
         return Some(date.to_utc());
     }
     if let Ok(date) = DateTime::parse_from_rfc2822(text) {
-        return Some(date.to_utc());
+        // chrono reads CST as US Central time. For a source whose own zone
+        // writes a name (CST in Asia/Shanghai, IST in Asia/Kolkata), the name
+        // is the source's zone: read by parts below.
+        if zone.is_none() || ends_in_zone_name(text).is_none() {
+            return Some(date.to_utc());
+        }
     }
     Parts::read(text)?.resolve(zone)
 }
@@ -59,6 +68,9 @@ struct Parts {
     /// `am` (false) or `pm` (true).
     pm: Option<bool>,
     offset: Option<FixedOffset>,
+    /// A zone written as a name only (`CET`, `CST`), upper case, when no
+    /// numeric offset came first.
+    zone_name: Option<String>,
     /// Numbers that were neither part of a date nor a time, in order, with
     /// their number of digits: a day and a year next to a month's name.
     numbers: Vec<(u32, usize)>,
@@ -93,12 +105,25 @@ impl Parts {
         if let Some(pm) = meridiem(&lower) {
             return set(&mut self.pm, pm);
         }
-        if let Some(offset) = zone_offset(token) {
-            // "+0000 (UTC)": a name after an offset only repeats it.
-            if self.offset.is_none() {
-                self.offset = Some(offset);
+        if let Some(name) = zone_name(token) {
+            // "+0000 (UTC)", "GMT (GMT)": a name in parentheses after a zone
+            // only repeats it.
+            let repeats =
+                token.starts_with('(') && (self.offset.is_some() || self.zone_name.is_some());
+            if !repeats {
+                set(&mut self.zone_name, name.to_ascii_uppercase())?;
             }
             return Some(());
+        }
+        if let Some(offset) = zone_offset(token) {
+            // "GMT +0800" is "GMT+0800"; after any other name, an offset
+            // contradicts it.
+            match self.zone_name.as_deref() {
+                None => {}
+                Some("GMT" | "UTC" | "UT") => self.zone_name = None,
+                Some(_) => return None,
+            }
+            return set(&mut self.offset, offset);
         }
         if !token.starts_with(|c: char| c.is_ascii_digit()) {
             return None;
@@ -249,11 +274,60 @@ impl Parts {
             time = with_meridiem(time, pm)?;
         }
         let local = date.and_time(time);
-        match self.offset {
-            Some(offset) => Some(offset.from_local_datetime(&local).single()?.to_utc()),
-            None => Some(in_zone(local, zone)),
+        if let Some(offset) = self.offset {
+            return Some(offset.from_local_datetime(&local).single()?.to_utc());
         }
+        let Some(name) = self.zone_name else {
+            return Some(in_zone(local, zone));
+        };
+        // A name the source's own zone uses means that zone, whatever the
+        // name means elsewhere; other names are read from the table.
+        if let Some(date) = zone.and_then(|zone| in_zone_named(local, zone, &name)) {
+            return Some(date);
+        }
+        let offset = FixedOffset::east_opt(named_zone(&name)?)?;
+        Some(offset.from_local_datetime(&local).single()?.to_utc())
     }
+}
+
+/// `local` in `zone`, when `zone` calls its offset at that time `name`.
+fn in_zone_named(local: NaiveDateTime, zone: Tz, name: &str) -> Option<DateTime<Utc>> {
+    use chrono_tz::OffsetName;
+    let candidates = match zone.from_local_datetime(&local) {
+        LocalResult::Single(date) => [Some(date), None],
+        LocalResult::Ambiguous(first, second) => [Some(first), Some(second)],
+        LocalResult::None => [None, None],
+    };
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|date| {
+            date.offset()
+                .abbreviation()
+                .is_some_and(|a| a.eq_ignore_ascii_case(name))
+        })
+        .map(|date| date.to_utc())
+}
+
+/// A zone written as a name: one to five ASCII letters, perhaps in
+/// parentheses (`Z`, `GMT`, `(CEST)`).
+fn zone_name(token: &str) -> Option<&str> {
+    let name = token
+        .strip_prefix('(')
+        .and_then(|t| t.strip_suffix(')'))
+        .unwrap_or(token);
+    let is_name = (1..=5).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphabetic());
+    is_name.then_some(name)
+}
+
+/// The zone name a date ends with, other than the ones that mean UTC.
+fn ends_in_zone_name(text: &str) -> Option<&str> {
+    let last = text.split_whitespace().next_back()?;
+    zone_name(last).filter(|name| {
+        !["Z", "UT", "UTC", "GMT"]
+            .iter()
+            .any(|utc| name.eq_ignore_ascii_case(utc))
+    })
 }
 
 /// `local` read as a wall-clock time in `zone` (UTC when None).
@@ -429,7 +503,9 @@ fn numeric_offset(text: &str) -> Option<i32> {
 
 /// Seconds east of UTC for the zone abbreviations feeds use. Only names with
 /// one common meaning: `CST` is RFC 822's US Central (as chrono reads it),
-/// and `IST` (India, Ireland or Israel) is not guessed.
+/// and `IST` (India, Ireland or Israel) is not guessed. A source whose
+/// `timezone` uses a name (China's CST, India's IST) gets that meaning
+/// instead: see [`in_zone_named`].
 fn named_zone(name: &str) -> Option<i32> {
     let minutes = match name {
         "Z" | "UT" | "UTC" | "GMT" | "WET" => 0,
@@ -594,6 +670,57 @@ mod tests {
             // A leap second stays within its minute.
             ("2021-08-19 23:59:60", "2021-08-19T23:59:59Z"),
         ]);
+    }
+
+    #[test]
+    fn a_zone_name_the_sources_zone_uses_means_that_zone() {
+        let shanghai = Some(chrono_tz::Asia::Shanghai);
+        // Java's Date.toString(), as Chinese CMSes print it.
+        assert_eq!(
+            parse_date("Thu Aug 19 16:00:00 CST 2021", shanghai),
+            Some(utc("2021-08-19T08:00:00Z"))
+        );
+        assert_eq!(
+            parse_date("Thu, 19 Aug 2021 16:00:00 CST", shanghai),
+            Some(utc("2021-08-19T08:00:00Z"))
+        );
+        // Elsewhere CST is RFC 822's US Central time.
+        assert_eq!(
+            parse_date("Thu, 19 Aug 2021 16:00:00 CST", None),
+            Some(utc("2021-08-19T22:00:00Z"))
+        );
+        // A name the source's zone does not use keeps its usual meaning.
+        assert_eq!(
+            parse_date("Thu, 19 Aug 2021 16:00:00 EST", shanghai),
+            Some(utc("2021-08-19T21:00:00Z"))
+        );
+        // IST is not guessed, but a source in India may write it.
+        assert_eq!(parse_date("19 Aug 2021 13:30 IST", None), None);
+        assert_eq!(
+            parse_date("19 Aug 2021 13:30 IST", Some(chrono_tz::Asia::Kolkata)),
+            Some(utc("2021-08-19T08:00:00Z"))
+        );
+        // London's summer name.
+        assert_eq!(
+            parse_date(
+                "Thu, 19 Aug 2021 09:00:00 BST",
+                Some(chrono_tz::Europe::London)
+            ),
+            Some(utc("2021-08-19T08:00:00Z"))
+        );
+        // Repeated or combined names.
+        assert_eq!(
+            parse_date("Thu, 19 Aug 2021 08:00:00 GMT (GMT)", None),
+            Some(utc("2021-08-19T08:00:00Z"))
+        );
+        assert_eq!(
+            parse_date("Thu, 19 Aug 2021 16:00:00 GMT +0800", None),
+            Some(utc("2021-08-19T08:00:00Z"))
+        );
+        assert_eq!(
+            parse_date("Thu, 19 Aug 2021 16:00:00 CET +0800", None),
+            None
+        );
     }
 
     #[test]
