@@ -11,6 +11,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
 use librarywire::item::{Item, SourceRef};
 use librarywire::normalize::SUMMARY_MAX_CHARS;
+use librarywire::parse::ParseOptions;
 use std::sync::LazyLock;
 use url::Url;
 
@@ -29,7 +30,8 @@ fn now() -> DateTime<Utc> {
 }
 
 fuzz_target!(|body: &[u8]| {
-    let Ok(feed) = librarywire::parse::parse(body, &BASE_URL) else {
+    let options = ParseOptions::new(&BASE_URL);
+    let Ok(feed) = librarywire::parse::parse(body, &options) else {
         return;
     };
     let now = now();

@@ -21,27 +21,23 @@ const QUICK_XML_PREFIX_LEN: usize = 64;
 ///
 /// The declaration that opens the body and ends within the first
 /// [`QUICK_XML_PREFIX_LEN`] bytes is kept: it is the one that names the
-/// encoding. Any other is not well-formed XML to begin with. Declarations
-/// quoted inside CDATA sections or comments are text, and are left alone.
+/// encoding. Any other is not well-formed XML to begin with.
+///
+/// Every `<?xml` counts, even one that looks quoted in a comment, a CDATA
+/// section or an attribute: in a broken body, quick-xml may well read it as
+/// markup (an unbalanced quote in a tag runs on past a `<!--`, as the fuzzer
+/// showed), and guessing its tokenizer here would only move the panic. In
+/// HTML content a `<?xml …?>` is a bogus comment that is never shown, so the
+/// rename changes nothing a reader sees.
 pub(super) fn tame(body: &[u8]) -> Cow<'_, [u8]> {
     let mut tamed: Option<Vec<u8>> = None;
-    let mut at = 0;
-    while let Some(found) = body[at..].iter().position(|&b| b == b'<') {
-        let start = at + found;
+    // memmem: one fast pass over a large feed that has no second declaration.
+    for start in memchr::memmem::find_iter(body, b"<?xml") {
         let rest = &body[start..];
-        if rest.starts_with(b"<![CDATA[") {
-            at = start + super::end_of(rest, b"]]>");
-            continue;
-        }
-        if rest.starts_with(b"<!--") {
-            at = start + super::end_of(rest, b"-->");
-            continue;
-        }
         if is_declaration(rest) && !(start == 0 && ends_within_prefix(rest)) {
             let bytes = tamed.get_or_insert_with(|| body.to_vec());
             bytes[start + 2..start + 5].copy_from_slice(b"XML");
         }
-        at = start + 1;
     }
     tamed.map_or(Cow::Borrowed(body), Cow::Owned)
 }
@@ -87,25 +83,25 @@ mod tests {
     }
 
     #[test]
-    fn later_declarations_are_made_instructions_but_quoted_ones_are_text() {
+    fn every_later_declaration_is_made_an_instruction_even_one_that_looks_quoted() {
         let body = concat!(
             r#"<?xml version="1.0"?><rss><!-- <?xml version="1.0"?> -->"#,
-            r#"<![CDATA[<?xml version="1.0" encoding="UTF-16"?>]]>"#,
+            r#"<link href="a?>x<!-- <?xml version='1.0' encoding='UTF-16'?>"/>"#,
             r#"<?xml version="1.0" encoding="ISO-8859-1"?><?xml?><?xml-stylesheet href="a"?></rss>"#,
         );
         assert_eq!(
             tamed(body),
             concat!(
-                r#"<?xml version="1.0"?><rss><!-- <?xml version="1.0"?> -->"#,
-                r#"<![CDATA[<?xml version="1.0" encoding="UTF-16"?>]]>"#,
+                r#"<?xml version="1.0"?><rss><!-- <?XML version="1.0"?> -->"#,
+                r#"<link href="a?>x<!-- <?XML version='1.0' encoding='UTF-16'?>"/>"#,
                 r#"<?XML version="1.0" encoding="ISO-8859-1"?><?XML?><?xml-stylesheet href="a"?></rss>"#,
             )
         );
     }
 
     #[test]
-    fn unclosed_sections_and_a_lone_angle_bracket_end_the_scan() {
-        for body in ["<![CDATA[ <?xml ", "<!-- <?xml ", "<", "<?xm"] {
+    fn a_declaration_cut_short_is_renamed_and_other_bodies_are_left_alone() {
+        for body in ["", "<", "<?xm", "<?xmlns?>", "{\"items\": []}"] {
             assert_eq!(tamed(body), body);
         }
         assert_eq!(tamed("<?xml"), "<?XML");

@@ -5,7 +5,7 @@
 
 use crate::item::{Item, SourceRef};
 use crate::normalize::{SUMMARY_MAX_CHARS, normalize};
-use crate::parse::parse;
+use crate::parse::{ParseOptions, parse};
 use chrono::{DateTime, TimeZone, Utc};
 use std::path::Path;
 use url::Url;
@@ -77,7 +77,7 @@ fn every_fuzz_finding_parses_and_normalizes_without_breaking_a_promise() {
         let body = std::fs::read(path).unwrap();
         // An error is a fine outcome for a broken body; a panic, a hang or a
         // bad item is not.
-        if let Ok(feed) = parse(&body, &base) {
+        if let Ok(feed) = parse(&body, &ParseOptions::new(&base)) {
             for item in normalize(&source, &base, &feed, now) {
                 check(&name, &item, now);
             }
