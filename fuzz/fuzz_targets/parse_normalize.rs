@@ -48,7 +48,10 @@ fn check(item: &Item, now: DateTime<Utc>) {
             matches!(parsed.scheme(), "http" | "https"),
             "url {url:?} is not http(s)"
         );
-        assert!(parsed.host_str().is_some_and(|h| !h.is_empty()), "url {url:?} has no host");
+        assert!(
+            parsed.host_str().is_some_and(|h| !h.is_empty()),
+            "url {url:?} has no host"
+        );
     }
     assert!(
         !item.title.to_ascii_lowercase().contains("<script"),
@@ -62,8 +65,16 @@ fn check(item: &Item, now: DateTime<Utc>) {
             "content {html:?} holds a script"
         );
     }
-    assert!(item.published <= now, "published {} after now", item.published);
-    assert!(item.updated.is_none_or(|u| u <= now), "updated {:?} after now", item.updated);
+    assert!(
+        item.published <= now,
+        "published {} after now",
+        item.published
+    );
+    assert!(
+        item.updated.is_none_or(|u| u <= now),
+        "updated {:?} after now",
+        item.updated
+    );
     let summary_chars = item.summary.chars().count();
     assert!(
         summary_chars <= SUMMARY_MAX_CHARS,
