@@ -10,12 +10,11 @@
 //! HTML page (naming the feed the page advertises, if any), or a body no feed
 //! format accepts.
 
+mod contacts;
 mod date;
+mod declarations;
 mod encoding;
 mod repair;
-
-mod contacts;
-mod declarations;
 
 use feed_rs::model::Feed;
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};
