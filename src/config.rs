@@ -228,6 +228,58 @@ pub enum SourceKind {
     /// An RSS, Atom or JSON feed.
     #[default]
     Feed,
+    /// An HTML news page read with the CSS selectors of its `[sources.page]` table.
+    Page,
+}
+
+/// `[sources.page]`: how to read items out of an HTML news page.
+///
+/// Every selector but `item` is relative to the item. A selector may end in
+/// `@attribute` (`a@href`, `time@datetime`) to read that attribute of the
+/// first match instead of its text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PageSettings {
+    /// The CSS selector of each news entry on the page. Default `article`.
+    pub item: String,
+    /// The item's title, as text. Default `h1, h2, h3, h4, a`: the first heading, else the first link.
+    pub title: String,
+    /// The item's link, usually an `href`. Relative links are resolved
+    /// against the page's URL. Default `a@href`.
+    pub link: String,
+    /// The item's date, RFC 3339 or in `date_format`. Default
+    /// `time@datetime`; an item without one is dated when first seen.
+    pub date: String,
+    /// The item's summary, as text (its HTML, sanitized, is the item's
+    /// content unless `follow` brings the article's). Default: none.
+    pub summary: Option<String>,
+    /// A chrono `strftime` format (`%d.%m.%Y`, `%B %d, %Y %H:%M`) for dates
+    /// that are not RFC 3339; read in the source's `timezone`, else UTC.
+    /// Default: none, only RFC 3339 is read.
+    pub date_format: Option<String>,
+    /// Fetch each new item's own page once, for its body (`content`) and,
+    /// when the list gives none, its date (`date`, applied to the whole
+    /// article page). Needs `content`. Default false.
+    pub follow: bool,
+    /// The selector of the article's body on the item's own page, for
+    /// `follow`; only what it picks is kept, so a site's header and footer
+    /// stay out. Default: none.
+    pub content: Option<String>,
+}
+
+impl Default for PageSettings {
+    fn default() -> Self {
+        PageSettings {
+            item: "article".to_owned(),
+            title: "h1, h2, h3, h4, a".to_owned(),
+            link: "a@href".to_owned(),
+            date: "time@datetime".to_owned(),
+            summary: None,
+            date_format: None,
+            follow: false,
+            content: None,
+        }
+    }
 }
 
 /// One `[[sources]]` entry.
@@ -244,9 +296,12 @@ pub struct SourceSettings {
     /// Time between polls of this source; defaults to `poll.interval`.
     #[serde(default, with = "humantime_serde")]
     pub interval: Option<Duration>,
-    /// `feed` (the default).
+    /// `feed` (the default) or `page`, which needs a `[sources.page]` table.
     #[serde(default)]
     pub kind: SourceKind,
+    /// The selectors of a `kind = "page"` source. Default: none.
+    #[serde(default)]
+    pub page: Option<PageSettings>,
     /// A WHATWG encoding label (`gbk`, `big5`, `windows-1251`, …) that wins over
     /// what the source declares, for sources that declare it wrongly. Default: none.
     #[serde(default)]
@@ -447,6 +502,7 @@ impl Settings {
                     ));
                 }
             }
+            validate_page(source, &key)?;
             if let Some(name) = &source.timezone {
                 if name.parse::<chrono_tz::Tz>().is_err() {
                     return Err((
@@ -465,6 +521,61 @@ impl Settings {
     pub fn source(&self, id: &str) -> Option<&SourceSettings> {
         self.sources.iter().find(|s| s.id == id)
     }
+}
+
+/// Checks a source's `kind` against its `page` table, and every selector and
+/// the date format of that table.
+fn validate_page(
+    source: &SourceSettings,
+    key: &dyn Fn(&str) -> String,
+) -> Result<(), (String, String)> {
+    let page = match (source.kind, &source.page) {
+        (SourceKind::Feed, None) => return Ok(()),
+        (SourceKind::Feed, Some(_)) => {
+            return Err((
+                key("page"),
+                "a [sources.page] table needs kind = \"page\"".to_owned(),
+            ));
+        }
+        (SourceKind::Page, None) => {
+            return Err((
+                key("kind"),
+                "kind = \"page\" needs a [sources.page] table with at least `item`".to_owned(),
+            ));
+        }
+        (SourceKind::Page, Some(page)) => page,
+    };
+    let selectors = [
+        ("item", Some(&page.item)),
+        ("title", Some(&page.title)),
+        ("link", Some(&page.link)),
+        ("date", Some(&page.date)),
+        ("summary", page.summary.as_ref()),
+        ("content", page.content.as_ref()),
+    ];
+    for (field, text) in selectors {
+        if let Some(text) = text {
+            crate::page::FieldSelector::parse(text)
+                .map_err(|message| (key(&format!("page.{field}")), message))?;
+        }
+    }
+    if page.follow && page.content.is_none() {
+        return Err((
+            key("page.content"),
+            "follow = true needs a `content` selector for the article's body".to_owned(),
+        ));
+    }
+    if let Some(format) = &page.date_format {
+        if chrono::format::StrftimeItems::new(format).parse().is_err() {
+            return Err((
+                key("page.date_format"),
+                format!(
+                    "`{format}` is not a chrono strftime format (such as %Y-%m-%d or %d.%m.%Y %H:%M)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `id` is a usable source id: `[a-z0-9-]{1,64}`.

@@ -595,6 +595,7 @@ fn fetch_state_round_trips_and_defaults() {
             gone: false,
             next_poll: Some(at(1, 600)),
             item_count: 0,
+            warning: None,
         }
     );
 

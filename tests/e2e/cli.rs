@@ -240,10 +240,25 @@ fn sigint_stops_the_daemon_with_exit_code_0() {
 fn check_config_refuses_an_amqp_url_the_publisher_cannot_use() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("amqp.toml");
-    std::fs::write(&path, "[amqp]\nurl = \"amqp://guest:secret@127.0.0.1:5672/%2f?heartbeat=often\"\n").unwrap();
-    let out = librarywire().arg("check-config").arg("--config").arg(&path).output().unwrap();
+    std::fs::write(
+        &path,
+        "[amqp]\nurl = \"amqp://guest:secret@127.0.0.1:5672/%2f?heartbeat=often\"\n",
+    )
+    .unwrap();
+    let out = librarywire()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("amqp.url") && stderr.contains(&path.display().to_string()), "{stderr}");
-    assert!(!stderr.contains("secret"), "the error does not repeat the password: {stderr}");
+    assert!(
+        stderr.contains("amqp.url") && stderr.contains(&path.display().to_string()),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("secret"),
+        "the error does not repeat the password: {stderr}"
+    );
 }

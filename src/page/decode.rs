@@ -1,0 +1,163 @@
+//! Bytes of an HTML page to text, with encoding_rs.
+//!
+//! This should share the parse stage's charset decoding once that exists
+//! (the feed side reads XML declarations, the page side `<meta charset>`);
+//! until then it is kept here, small, so the two can be merged in one place.
+
+use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+
+/// How far into the page a `<meta charset>` is looked for. The HTML spec's
+/// prescan reads 1024 bytes; real pages put long `<script>`s and comments
+/// first, so a little more is read.
+const META_PRESCAN_BYTES: usize = 4096;
+
+/// Decodes `body` and says which encoding it used.
+///
+/// In order: the source's `encoding` override (it exists for sites that
+/// declare the wrong one), a byte order mark, the HTTP `Content-Type`
+/// charset, a `<meta charset>` or `<meta http-equiv>` in the page's head,
+/// else UTF-8 when the bytes are valid UTF-8 and windows-1252 when not (what
+/// browsers fall back to for Western pages). Malformed sequences become
+/// U+FFFD rather than failing the poll.
+pub fn decode_html(
+    body: &[u8],
+    content_type: Option<&str>,
+    override_encoding: Option<&'static Encoding>,
+) -> (String, &'static Encoding) {
+    let encoding = override_encoding
+        .or_else(|| Encoding::for_bom(body).map(|(e, _)| e))
+        .or_else(|| content_type.and_then(charset_of_content_type))
+        .or_else(|| meta_charset(&body[..body.len().min(META_PRESCAN_BYTES)]))
+        .unwrap_or_else(|| {
+            if std::str::from_utf8(body).is_ok() {
+                UTF_8
+            } else {
+                WINDOWS_1252
+            }
+        });
+    // A page cannot really be UTF-16 if its markup was readable as ASCII to
+    // find the declaration; HTML says to read such a claim as UTF-8.
+    let encoding = if encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE {
+        match Encoding::for_bom(body) {
+            Some((bom, _)) => bom,
+            None => UTF_8,
+        }
+    } else {
+        encoding
+    };
+    // `decode` strips a BOM that matches, and sniffs one that overrides.
+    let (text, used, _) = encoding.decode(body);
+    (text.into_owned(), used)
+}
+
+/// The `charset` parameter of a `Content-Type` header, resolved.
+fn charset_of_content_type(content_type: &str) -> Option<&'static Encoding> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("charset") {
+            return None;
+        }
+        let value = value.trim().trim_matches(['"', '\'']);
+        Encoding::for_label(value.as_bytes())
+    })
+}
+
+/// The charset a `<meta>` tag in `head` declares: `<meta charset="gbk">` or
+/// `<meta http-equiv="Content-Type" content="text/html; charset=gbk">`.
+/// Markup is ASCII in every encoding a page can declare itself in, so the
+/// bytes are read as ASCII.
+fn meta_charset(head: &[u8]) -> Option<&'static Encoding> {
+    let lower = head.to_ascii_lowercase();
+    let mut at = 0;
+    while let Some(found) = find(&lower[at..], b"<meta") {
+        let start = at + found;
+        let end = lower[start..]
+            .iter()
+            .position(|&b| b == b'>')
+            .map_or(lower.len(), |p| start + p);
+        let tag = &lower[start..end];
+        if let Some(pos) = find(tag, b"charset") {
+            let rest = &tag[pos + b"charset".len()..];
+            let rest = rest.trim_ascii_start();
+            if let Some(rest) = rest.strip_prefix(b"=") {
+                let rest = rest.trim_ascii_start();
+                let rest = rest
+                    .strip_prefix(b"\"")
+                    .or_else(|| rest.strip_prefix(b"'"))
+                    .unwrap_or(rest);
+                let len = rest
+                    .iter()
+                    .position(|&b| {
+                        matches!(b, b'"' | b'\'' | b';' | b' ' | b'/' | b'\t' | b'\n' | b'\r')
+                    })
+                    .unwrap_or(rest.len());
+                if let Some(encoding) = Encoding::for_label(&rest[..len]) {
+                    return Some(encoding);
+                }
+            }
+        }
+        at = end.max(start + 1);
+        if at >= lower.len() {
+            break;
+        }
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gbk_is_read_from_meta_http_charset_or_the_override() {
+        let (bytes, _, _) = encoding_rs::GBK.encode("国家图书馆新闻");
+        let page = [
+            b"<html><head><meta charset=\"gbk\"></head><body>".as_slice(),
+            &bytes,
+            b"</body></html>",
+        ]
+        .concat();
+        let (text, used) = decode_html(&page, None, None);
+        assert_eq!(used, encoding_rs::GBK);
+        assert!(text.contains("国家图书馆新闻"), "{text}");
+
+        let bare = [b"<p>".as_slice(), &bytes, b"</p>"].concat();
+        let (text, _) = decode_html(&bare, Some("text/html; charset=\"GB2312\""), None);
+        assert!(text.contains("国家图书馆新闻"), "{text}");
+        let (text, _) = decode_html(&bare, None, Some(encoding_rs::GBK));
+        assert!(text.contains("国家图书馆新闻"), "{text}");
+        let (guessed, used) = decode_html(&bare, None, None);
+        assert_eq!(used, encoding_rs::WINDOWS_1252, "no declaration, not UTF-8");
+        assert!(!guessed.contains("国家"));
+    }
+
+    #[test]
+    fn http_equiv_meta_and_bom_are_read_and_the_override_wins() {
+        let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode("Новости библиотеки");
+        let page = [
+            b"<head><META HTTP-EQUIV='Content-Type' CONTENT='text/html; charset=windows-1251'>"
+                .as_slice(),
+            &bytes,
+        ]
+        .concat();
+        let (text, _) = decode_html(&page, None, None);
+        assert!(text.contains("Новости библиотеки"), "{text}");
+
+        let bom = [b"\xEF\xBB\xBF".as_slice(), "café".as_bytes()].concat();
+        let (text, used) = decode_html(&bom, Some("text/html; charset=iso-8859-1"), None);
+        assert_eq!((text.as_str(), used), ("café", UTF_8));
+
+        // A site that says UTF-8 but sends GBK: the admin's override wins.
+        let (gbk, _, _) = encoding_rs::GBK.encode("图书馆");
+        let (text, _) = decode_html(
+            &gbk,
+            Some("text/html; charset=utf-8"),
+            Some(encoding_rs::GBK),
+        );
+        assert_eq!(text, "图书馆");
+    }
+}
