@@ -288,6 +288,25 @@ async fn page_after_poll(
             let store = store.clone();
             blocking(move || store.known_ids(&ids)).await?
         };
+        let stored = {
+            let store = store.clone();
+            let known: Vec<_> = known.iter().cloned().collect();
+            blocking(move || {
+                let mut stored = std::collections::HashMap::new();
+                for id in known {
+                    if let Some(item) = store.item(id.as_str())? {
+                        stored.insert(id, item);
+                    }
+                }
+                Ok(stored)
+            })
+            .await?
+        };
+        for item in &mut polled.items {
+            if let Some(old) = stored.get(&item.id) {
+                crate::page::keep_followed(item, old);
+            }
+        }
         let held_back = follow_articles(fetcher, source, &mut polled.items, &known, now).await;
         if !held_back.is_empty() {
             polled.items.retain(|i| !held_back.contains(&i.id));

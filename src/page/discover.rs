@@ -99,21 +99,26 @@ pub fn suggest_page(html: &str) -> Option<PageSettings> {
         if element.select(&LINK).next().is_none() {
             continue;
         }
-        let signature = signature(element);
-        // A bare `div` or `p` matches half of any page.
-        if matches!(signature.as_str(), "div" | "p" | "section" | "tr" | "dd") {
-            continue;
+        let has_time = element.select(&TIME).next().is_some();
+        let has_heading = element.select(&HEADING).next().is_some();
+        for signature in signatures(element) {
+            let entry = scores.entry(signature).or_default();
+            entry.0 += 1;
+            entry.1 += usize::from(has_time);
+            entry.2 += usize::from(has_heading);
         }
-        let entry = scores.entry(signature).or_default();
-        entry.0 += 1;
-        entry.1 += usize::from(element.select(&TIME).next().is_some());
-        entry.2 += usize::from(element.select(&HEADING).next().is_some());
     }
+    // The most entries, dated and headed ones weighing more; among equals
+    // the shortest selector, which survives a site's class changes best.
     let (item, _) = scores
         .into_iter()
         .filter(|(_, (n, _, _))| *n >= 2)
         .max_by_key(|(sig, (n, dated, headed))| {
-            (n + 2 * dated + 2 * headed, std::cmp::Reverse(sig.clone()))
+            (
+                n + 4 * dated + 4 * headed,
+                std::cmp::Reverse(sig.len()),
+                std::cmp::Reverse(sig.clone()),
+            )
         })?;
     let item_selector = Selector::parse(&item).ok()?;
     let first = document.select(&item_selector).next()?;
@@ -152,21 +157,26 @@ fn in_chrome(element: ElementRef<'_>) -> bool {
         .any(|e| CHROME.contains(&e.value().name()))
 }
 
-/// `tag.class1.class2`, with only the classes that are safe to write in a
-/// selector as they are (a class with `:` or `/`, as utility CSS makes, is left out).
-fn signature(element: ElementRef<'_>) -> String {
-    let mut signature = element.value().name().to_owned();
-    for class in element.value().classes().take(3) {
+/// The selectors that could name `element` as an entry: its tag alone for
+/// `article` and `li` (a bare `div` matches half of any page), and its tag
+/// with each one of its classes that is safe to write as it is (a class with
+/// `:` or `/`, as utility CSS makes, is left out).
+fn signatures(element: ElementRef<'_>) -> Vec<String> {
+    let name = element.value().name();
+    let mut out = Vec::new();
+    if matches!(name, "article" | "li") {
+        out.push(name.to_owned());
+    }
+    for class in element.value().classes().take(6) {
         let safe = class
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             && !class.starts_with(|c: char| c.is_ascii_digit() || c == '-');
         if safe {
-            signature.push('.');
-            signature.push_str(class);
+            out.push(format!("{name}.{class}"));
         }
     }
-    signature
+    out
 }
 
 /// A suggested page config as the TOML an admin pastes into the config.

@@ -349,6 +349,22 @@ pub fn apply_article(item: &mut Item, article: Article, now: DateTime<Utc>) {
     item.content_hash = item.compute_content_hash();
 }
 
+/// For an item of a `follow = true` source that is already stored (so its
+/// page is not fetched again): keeps what its page gave last time, its
+/// body, summary and date, so that re-reading the list alone does not look
+/// like an edit. What the list itself says (title, link) still counts.
+pub fn keep_followed(item: &mut Item, stored: &Item) {
+    item.content_html.clone_from(&stored.content_html);
+    if item.summary.is_empty() {
+        item.summary.clone_from(&stored.summary);
+    }
+    if !item.published_from_source && stored.published_from_source {
+        item.published = stored.published;
+        item.published_from_source = true;
+    }
+    item.content_hash = item.compute_content_hash();
+}
+
 /// What a page poll's item count says about its selectors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct YieldVerdict {
@@ -432,6 +448,7 @@ pub fn parse_date(text: &str, format: Option<&str>, timezone: Option<Tz>) -> Opt
         return localize(date.and_hms_opt(0, 0, 0)?, timezone);
     }
     let format = format?;
+    let text = &strip_ordinals(text);
     // Try the format at every word start, so a date inside a line of text
     // is found; the text is a date line, so this is a few dozen tries.
     let starts = text
@@ -459,6 +476,30 @@ pub fn parse_date(text: &str, format: Option<&str>, timezone: Option<Tz>) -> Opt
         }
     }
     None
+}
+
+/// `text` without English ordinal suffixes on numbers ("January 8th" is
+/// "January 8"): chrono's `%d` reads no suffix, and WordPress themes write
+/// them all the time.
+fn strip_ordinals(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+        if c.is_ascii_digit() {
+            let suffix = ["st", "nd", "rd", "th"]
+                .into_iter()
+                .find(|s| rest.get(..2).is_some_and(|r| r.eq_ignore_ascii_case(s)));
+            let word_ends = rest
+                .get(2..)
+                .is_some_and(|after| !after.starts_with(|c: char| c.is_alphanumeric()));
+            if suffix.is_some() && word_ends {
+                rest = &rest[2..];
+            }
+        }
+    }
+    out
 }
 
 fn localize(naive: NaiveDateTime, timezone: Option<Tz>) -> Option<DateTime<Utc>> {
