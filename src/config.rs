@@ -730,6 +730,75 @@ url = "https://www.ifla.org/news/feed/"
         assert!(err.contains("sources[0].timezone"), "{err}");
     }
 
+    const PAGE: &str = r#"
+[[sources]]
+id = "ifla-news"
+url = "https://www.ifla.org/news/feed/"
+
+[[sources]]
+id = "nlc-en"
+url = "https://www.nlc.cn/enweb/"
+kind = "page"
+timezone = "Asia/Shanghai"
+
+[sources.page]
+item = "ul.news li"
+date = "span.date"
+date_format = "%Y-%m-%d"
+"#;
+
+    #[test]
+    fn a_page_source_loads_with_defaults_for_what_it_leaves_out() {
+        let s = load_str(PAGE).unwrap();
+        let page = s.sources[1].page.as_ref().unwrap();
+        assert_eq!(s.sources[1].kind, SourceKind::Page);
+        assert_eq!(page.item, "ul.news li");
+        assert_eq!(page.link, "a@href");
+        assert_eq!(page.title, "h1, h2, h3, h4, a");
+        assert!(!page.follow);
+        assert!(s.sources[0].page.is_none());
+    }
+
+    #[test]
+    fn a_bad_selector_is_named_by_its_key() {
+        let err = load_str(&PAGE.replace("span.date", "span..date"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[1].page.date"), "{err}");
+        assert!(err.contains("span..date"), "{err}");
+        let err = load_str(&format!("{PAGE}title = \"h2 >> a\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[1].page.title"), "{err}");
+        let err = load_str(&format!("{PAGE}follow = true\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[1].page.content"), "{err}");
+        let err = load_str(&format!("{PAGE}selector = \"li\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("selector"),
+            "unknown page keys are refused: {err}"
+        );
+        let err = load_str(&PAGE.replace("%Y-%m-%d", "%Y-%Q"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[1].page.date_format"), "{err}");
+    }
+
+    #[test]
+    fn kind_and_page_table_must_agree() {
+        let err = load_str(&PAGE.replace("kind = \"page\"\n", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[1].page"), "{err}");
+        assert!(err.contains("kind"), "{err}");
+        let no_table = PAGE.split("[sources.page]").next().unwrap();
+        let err = load_str(no_table).unwrap_err().to_string();
+        assert!(err.contains("sources[1].kind"), "{err}");
+    }
+
     #[test]
     fn bad_duration_names_key() {
         let err = load_str("[poll]\ntimeout = \"soon\"\n")
@@ -770,5 +839,28 @@ url = "https://www.ifla.org/news/feed/"
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_PATH);
         let s = Settings::load_with_env(&path, Some(BTreeMap::new())).unwrap();
         assert!(s.sources.len() >= 5);
+    }
+
+    #[test]
+    fn shipped_page_examples_are_valid_once_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_PATH);
+        let text = std::fs::read_to_string(path).unwrap();
+        let (head, examples) = text.split_once("# Page sources").unwrap();
+        let mut uncommented = head.to_owned();
+        for line in examples.lines() {
+            let code = line.strip_prefix("# ").filter(|rest| {
+                rest.starts_with('[')
+                    || rest.split_once(" = ").is_some_and(|(key, _)| {
+                        key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    })
+            });
+            uncommented.push_str(code.unwrap_or(""));
+            uncommented.push('\n');
+        }
+        let s = load_str(&uncommented).unwrap();
+        let nlc = s.source("nlc-en-news").expect("the NLC example");
+        assert_eq!(nlc.kind, SourceKind::Page);
+        assert!(nlc.page.as_ref().unwrap().follow);
+        assert!(s.source("cilip-news").is_some());
     }
 }

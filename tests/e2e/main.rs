@@ -6,4 +6,5 @@ mod cli;
 mod daemon;
 mod helpers;
 mod hostile;
+mod pages;
 mod publishing;
