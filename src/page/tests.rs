@@ -48,10 +48,13 @@ fn page_source(url: &str, page: PageSettings, timezone: Option<&str>) -> SourceS
     }
 }
 
+/// Bodies and content types by path.
+type Bodies = HashMap<String, (Vec<u8>, String)>;
+
 /// A loopback HTTP server of fixed pages that counts requests per path.
 #[derive(Clone, Default)]
 struct Pages {
-    bodies: Arc<Mutex<HashMap<String, (Vec<u8>, String)>>>,
+    bodies: Arc<Mutex<Bodies>>,
     hits: Arc<Mutex<HashMap<String, usize>>>,
 }
 
@@ -744,4 +747,51 @@ async fn a_page_whose_structure_changes_is_flagged_stale_until_it_recovers() {
     pages.set("/enweb/news/", nlc_list(9), "text/html");
     refresh(&fetcher, &store, &source, now()).await.unwrap();
     assert_eq!(store.source_status("pages").unwrap().unwrap().warning, None);
+}
+
+/// Times reading every captured page of the shared corpus, with selectors
+/// that match every `div`, `li` and `article` (far more items than any news
+/// list), as a worst case. Prints figures; asserts none (timings are not
+/// tests). Run with
+/// `cargo test --release --lib page::tests::measure -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a test"]
+fn measure_extraction_of_captured_pages() {
+    let corpus = std::env::var("LIBRARYWIRE_CORPUS").unwrap_or_else(|_| "../shared/corpus".into());
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(corpus)
+        .join("rogue-scholar-api/captured-html");
+    let page = PageSettings {
+        item: "div, li, article".into(),
+        title: "a".into(),
+        summary: Some("p".into()),
+        ..PageSettings::default()
+    };
+    let selectors = PageSelectors::compile(&page, None).unwrap();
+    let base = Url::parse("https://blog.example.org/").unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap_or_else(|e| panic!("{}: {e}", folder.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "html"))
+        .collect();
+    files.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    for path in files {
+        let body = std::fs::read(&path).unwrap();
+        let start = std::time::Instant::now();
+        let (html, _) = decode_html(&body, None, None);
+        let items = extract(&source_ref(), &selectors, &html, &base, now()).items;
+        let elapsed = start.elapsed();
+        let start = std::time::Instant::now();
+        let suggested = discover::suggest_page(&html);
+        let suggest_time = start.elapsed();
+        println!(
+            "{:>8} bytes {:>5} items {:>9.2?} extract {:>9.2?} suggest ({}) {}",
+            body.len(),
+            items.len(),
+            elapsed,
+            suggest_time,
+            suggested.map_or("none".to_owned(), |p| p.item),
+            path.file_name().unwrap().to_string_lossy()
+        );
+    }
 }
