@@ -102,7 +102,16 @@ pub fn report(
         .iter()
         .map(|source| {
             let status = stored.iter().find(|s| s.id == source.id);
-            source_report(source, status, flag_after, now)
+            // A warning about selectors means nothing for a source that an
+            // admin has since turned from a page into a feed.
+            let status = status.map(|s| match source.kind {
+                crate::config::SourceKind::Page => s.clone(),
+                crate::config::SourceKind::Feed => SourceStatus {
+                    warning: None,
+                    ..s.clone()
+                },
+            });
+            source_report(source, status.as_ref(), flag_after, now)
         })
         .collect();
     let (outbox_depth, oldest_pending) = store.outbox_depth()?;

@@ -161,3 +161,130 @@ async fn page_items_reach_the_merged_feed_and_the_outbox_and_stale_selectors_sho
     );
     app.stop().await;
 }
+
+fn librarywire() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_librarywire"));
+    command
+        .env_remove("LIBRARYWIRE_CONFIG")
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// A list page and two article pages as files, and a config that reads them.
+fn file_site(dir: &Path) -> (String, std::path::PathBuf) {
+    let list = dir.join("news/index.html");
+    std::fs::create_dir_all(list.parent().unwrap()).unwrap();
+    std::fs::write(&list, news_list(&[1, 2])).unwrap();
+    let url = url::Url::from_file_path(&list).unwrap().to_string();
+    let config = dir.join("pages.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npath = \"{}\"\n{}",
+            dir.join("store.db").display(),
+            page_source(&url).replace("follow = true\n", "")
+        ),
+    )
+    .unwrap();
+    (url, config)
+}
+
+#[test]
+fn poll_once_prints_what_the_selectors_pick() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, config) = file_site(dir.path());
+    let out = librarywire()
+        .args(["poll-once", "--source", "nlc-en-news", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("nlc-en-news: 2 items"), "{stderr}");
+    let items: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["title"], "Library news number 1");
+    // 2021-08-21 in Shanghai.
+    assert_eq!(items[0]["published"], "2021-08-20T16:00:00Z");
+    assert!(
+        !dir.path().join("store.db").exists(),
+        "poll-once stores nothing"
+    );
+}
+
+#[test]
+fn check_config_names_a_bad_selector() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, config) = file_site(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("item = \".news-list li\"", "item = \".news-list >> li\""),
+    )
+    .unwrap();
+    let out = librarywire()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("sources[0].page.item"), "{stderr}");
+    assert!(stderr.contains(".news-list >> li"), "{stderr}");
+    assert!(stderr.contains(&config.display().to_string()), "{stderr}");
+}
+
+#[test]
+fn discover_lists_advertised_feeds_or_suggests_selectors_that_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_feed = dir.path().join("with-feed.html");
+    std::fs::write(
+        &with_feed,
+        r#"<html><head><link rel="alternate" type="application/rss+xml" href="https://lib.example.org/feed/"></head></html>"#,
+    )
+    .unwrap();
+    let out = librarywire()
+        .arg("discover")
+        .arg(url::Url::from_file_path(&with_feed).unwrap().as_str())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("https://lib.example.org/feed/\tapplication/rss+xml"),
+        "{stdout}"
+    );
+
+    let (url, _) = file_site(dir.path());
+    let out = librarywire().args(["discover", &url]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("item = \"li\"") || stdout.contains("item = \".news-list"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("It picks 2 items"), "{stdout}");
+    // What it prints is a config check-config accepts.
+    let suggested = dir.path().join("suggested.toml");
+    std::fs::write(&suggested, &stdout).unwrap();
+    let out = librarywire()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&suggested)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
