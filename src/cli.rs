@@ -87,7 +87,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             telemetry::init("warn");
             poll_once(&settings, source.as_deref(), &mut std::io::stdout().lock()).await
         }
-        Command::Discover { .. } => unreachable!("handled before the config is loaded"),
+        // Handled above, before a config is needed; kept for exhaustiveness.
+        Command::Discover { url } => {
+            discover(&settings.poll, &url, &mut std::io::stdout().lock()).await
+        }
     }
 }
 

@@ -196,7 +196,7 @@ pub fn suggestion_toml(id: &str, url: &Url, page: &PageSettings) -> String {
         None => out.push_str("# summary = \"p\"\n"),
     }
     out.push_str(
-        "# date_format = \"%d.%m.%Y\"     # when dates are not RFC 3339\n# follow = true                  # fetch each new item's page for its body ...\n# content = \"article .content\"  # ... which this selector picks\n",
+        "# date_format = \"%d.%m.%Y\"      # when dates are not RFC 3339\n# follow = true                 # fetch each new item's page for its body ...\n# content = \"article .content\"  # ... which this selector picks\n",
     );
     out
 }
