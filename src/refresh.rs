@@ -321,12 +321,12 @@ async fn page_after_poll(
             );
         }
     }
-    let verdict = {
+    let previous = {
         let store = store.clone();
         let id = source.id.clone();
         blocking(move || store.page_baseline(&id)).await?
     };
-    let verdict = crate::page::judge_yield(verdict, found);
+    let verdict = crate::page::judge_yield(previous, found);
     if let Some(warning) = &verdict.warning {
         tracing::warn!(source = %source.id, url = %polled.fetched.final_url, "{warning}");
     }
