@@ -139,6 +139,25 @@ pub fn print_sources(
             humantime::format_duration(settings.poll.interval_of(source)).to_string(),
             source.url
         )?;
+        if let Some(page) = &source.page {
+            writeln!(
+                out,
+                "  {:<24} item {:?}, title {:?}, link {:?}, date {:?}{}",
+                "",
+                page.item,
+                page.title,
+                page.link,
+                page.date,
+                if page.follow {
+                    format!(
+                        ", follow with content {:?}",
+                        page.content.as_deref().unwrap_or("")
+                    )
+                } else {
+                    String::new()
+                }
+            )?;
+        }
     }
     Ok(())
 }

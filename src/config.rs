@@ -242,7 +242,7 @@ pub enum SourceKind {
 pub struct PageSettings {
     /// The CSS selector of each news entry on the page. Default `article`.
     pub item: String,
-    /// The item's title, as text. Default `h1, h2, h3, h4, a`: the first heading, else the first link.
+    /// The item's title, as text. Default `h1, h2, h3, h4, a`: the first heading or link in the item.
     pub title: String,
     /// The item's link, usually an `href`. Relative links are resolved
     /// against the page's URL. Default `a@href`.

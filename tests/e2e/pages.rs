@@ -220,6 +220,23 @@ fn poll_once_prints_what_the_selectors_pick() {
 fn check_config_names_a_bad_selector() {
     let dir = tempfile::tempdir().unwrap();
     let (_, config) = file_site(dir.path());
+    let out = librarywire()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("nlc-en-news") && stdout.contains("item \".news-list li\""),
+        "the page's selectors are shown: {stdout}"
+    );
+
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
         &config,
