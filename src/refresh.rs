@@ -6,7 +6,7 @@ use crate::config::{SourceKind, SourceSettings};
 use crate::fetch::{FetchError, FetchOutcome, Fetched, Fetcher};
 use crate::item::Item;
 use crate::normalize::normalize;
-use crate::parse::{ParseError, parse};
+use crate::parse::{ParseError, ParseOptions, parse};
 use crate::store::{ApplyOutcome, FetchState, Store, StoreError};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -116,10 +116,19 @@ pub async fn poll(
     }
     let source_ref = source.source_ref();
     let final_url = fetched.final_url.clone();
+    let content_type = fetched.content_type.clone();
+    let encoding = source.encoding_override();
+    let timezone = source.time_zone();
     // Parsing is CPU work on up to `max_body` bytes: keep it off the async
     // workers. A panic inside becomes this source's error, not the daemon's.
     let parsed = tokio::task::spawn_blocking(move || {
-        let feed = parse(&body, &final_url)?;
+        let options = ParseOptions {
+            base_url: &final_url,
+            content_type: content_type.as_deref(),
+            encoding,
+            timezone,
+        };
+        let feed = parse(&body, &options)?;
         let ttl = feed
             .ttl
             .map(|minutes| Duration::from_secs(u64::from(minutes) * 60));

@@ -258,9 +258,9 @@ impl Scheduler {
                         .await
                         .ok()
                         .flatten()
-                        .map_or(0, |s| s.consecutive_failures)
                 };
-                let failures = previous + 1;
+                let failures = previous.as_ref().map_or(0, |s| s.consecutive_failures) + 1;
+                let failing_since = previous.and_then(|s| s.failing_since).unwrap_or(now);
                 let delay = next_delay(
                     &self.poll,
                     interval,
@@ -279,6 +279,18 @@ impl Scheduler {
                     error = %reason,
                     "poll failed"
                 );
+                // A source that has failed for longer than `flag_after` is
+                // flagged in /status; say so loudly in the log too, on every
+                // failure, so it cannot go unnoticed.
+                let failing_for = (now - failing_since).to_std().unwrap_or_default();
+                if failing_for >= self.poll.flag_after {
+                    error!(
+                        source = %source.id,
+                        failing_for = %humantime::format_duration(round_secs(failing_for)),
+                        error = %reason,
+                        "source flagged: it has been failing without a break"
+                    );
+                }
                 let url = source.url.clone();
                 if let Err(e) =
                     blocking(move || store.record_failure(&id, &url, &reason, next, Utc::now()))

@@ -10,7 +10,7 @@
 
 use crate::item::{Item, SourceRef};
 use crate::normalize::{SUMMARY_MAX_CHARS, normalize};
-use crate::parse::{ParseError, parse};
+use crate::parse::{ParseError, ParseOptions, parse};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -25,6 +25,66 @@ enum Outcome {
     Error(ParseError),
     Panic(String),
 }
+
+/// Files in legacy or mislabelled encodings, and a title each must give.
+/// A wrong decoding garbles exactly these.
+const ENCODED_TITLES: &[(&str, &str)] = &[
+    (
+        "miniflux/internal/reader/parser/testdata/encoding_WINDOWS-1251.xml",
+        "Цитата #17703",
+    ),
+    (
+        // No declaration at all.
+        "miniflux/internal/reader/parser/testdata/no_encoding_ISO-8859-1.xml",
+        "La criminalité liée surtout à... l'ennui ?",
+    ),
+    (
+        "miniflux/internal/reader/parser/testdata/urdu_UTF8.xml",
+        "امریکی عسکری امداد کی بندش کی وجوہات: انڈیا سے جنگ، جوہری پروگرام اور اب دہشت گردوں کی پشت پناہی",
+    ),
+    (
+        "miniflux/internal/reader/encoding/testdata/koi8r.xml",
+        "Первая новость",
+    ),
+    (
+        // UTF-8 under an ISO-8859-1 declaration.
+        "miniflux/internal/reader/encoding/testdata/utf8-incorrect-prolog.xml",
+        "Café",
+    ),
+    (
+        // A declaration naming no known encoding.
+        "miniflux/internal/reader/encoding/testdata/invalid-prolog.xml",
+        "Café",
+    ),
+    (
+        "node-feedparser/test/feeds/iconv.xml",
+        "В Бузулуке главные стройплощадки – детсад и Ледовый дворец",
+    ),
+    (
+        // windows-1252 without a declaration.
+        "rss-parser/test/input/uolNoticias.rss",
+        "Promotoria abre inquérito para apurar suspeita de improbidade de Skaf no Sebrae-SP",
+    ),
+];
+
+/// Ill-formed files, and how many items each must give now that parsing
+/// repairs what it safely can (stray `&`, references to forbidden
+/// characters).
+const REPAIRED: &[(&str, usize)] = &[
+    ("node-feedparser/test/feeds/saxerror.xml", 3),
+    (
+        "miniflux/inline-extracted/reader/rdf/parser_test/TestParseFeedWithInvalidCharacterEntity.xml",
+        0,
+    ),
+    (
+        "miniflux/inline-extracted/reader/rss/parser_test/TestParseFeedLinkWithInvalidCharacterEntity.xml",
+        0,
+    ),
+    (
+        "miniflux/inline-extracted/reader/atom/atom_10_test/TestParseWithInvalidCharacterEntity.xml",
+        0,
+    ),
+];
 
 /// Feed-rs fixtures whose item count differs from the entry count in their
 /// `.serde.json`, and why. None does today: no fixture repeats an id.
@@ -98,6 +158,7 @@ fn every_corpus_file_gives_items_or_a_clear_error() {
     }
 
     check_captured_html(&outcomes, &mut problems);
+    check_hostile_files(&outcomes, &mut problems);
     check_feed_rs_fixtures(&root, &outcomes, &mut problems);
     assert!(
         problems.is_empty(),
@@ -175,7 +236,8 @@ fn run_one(path: &Path, relative: &Path, now: DateTime<Utc>) -> Outcome {
         url: base.to_string(),
     };
     let run = catch_unwind(AssertUnwindSafe(|| {
-        parse(&body, &base).map(|feed| (normalize(&source, &base, &feed, now), feed.entries.len()))
+        parse(&body, &ParseOptions::new(&base))
+            .map(|feed| (normalize(&source, &base, &feed, now), feed.entries.len()))
     }));
     match run {
         Ok(Ok((items, entries))) => Outcome::Items(items, entries),
@@ -253,6 +315,57 @@ fn unsafe_markup(html: &str) -> Option<String> {
                 (is_url && !scheme_ok).then(|| format!("{attr}={value:?}"))
             })
         })
+}
+
+/// The files in legacy encodings give their titles right, the ill-formed
+/// ones that can be repaired give their items, and the gzip bodies say so.
+fn check_hostile_files(outcomes: &BTreeMap<PathBuf, Outcome>, problems: &mut Vec<String>) {
+    let items_of = |path: &str| match outcomes.get(Path::new(path)) {
+        Some(Outcome::Items(items, _)) => Ok(items),
+        Some(Outcome::Error(err)) => Err(err.to_string()),
+        Some(Outcome::Panic(msg)) => Err(format!("PANIC: {msg}")),
+        None => Err("missing from the corpus".into()),
+    };
+    for (path, title) in ENCODED_TITLES {
+        match items_of(path) {
+            Ok(items) if items.iter().any(|i| i.title == *title) => {}
+            Ok(items) => problems.push(format!(
+                "{path}: no item titled {title:?}; the first is {:?}",
+                items.first().map(|i| &i.title)
+            )),
+            Err(err) => problems.push(format!("{path}: {err}")),
+        }
+    }
+    for (path, count) in REPAIRED {
+        match items_of(path) {
+            Ok(items) if items.len() == *count => {}
+            Ok(items) => problems.push(format!("{path}: {} items, expected {count}", items.len())),
+            Err(err) => problems.push(format!("{path}: not repaired: {err}")),
+        }
+    }
+    for path in [
+        "node-feedparser/test/feeds/compressed.xml",
+        "node-feedparser/test/feeds/invalid-characters-gzipped.xml",
+    ] {
+        match items_of(path) {
+            Err(err) if err.contains("gzip-compressed") => {}
+            Err(err) => problems.push(format!("{path}: an unclear error: {err}")),
+            Ok(_) => problems.push(format!("{path}: a gzip body gave items")),
+        }
+    }
+    // No item anywhere carries the replacement character: every corpus file
+    // is in an encoding that is declared or can be told from its bytes.
+    for (path, outcome) in outcomes {
+        if let Outcome::Items(items, _) = outcome {
+            if let Some(item) = items.iter().find(|i| i.title.contains('\u{FFFD}')) {
+                problems.push(format!(
+                    "{}: a title with U+FFFD: {:?}",
+                    path.display(),
+                    item.title
+                ));
+            }
+        }
+    }
 }
 
 /// Each captured home page gives the HTML error, not a panic or a feed.

@@ -67,7 +67,7 @@ pub fn normalize(source: &SourceRef, feed_url: &Url, feed: &Feed, now: DateTime<
         let mut item = Item {
             id,
             source: source.clone(),
-            guid: entry.id.clone(),
+            guid: text::without_forbidden_chars(entry.id.clone()),
             url: draft.link.as_ref().map(Url::to_string),
             title: draft.title(),
             summary: draft.summary(),
@@ -239,13 +239,18 @@ impl<'e> Draft<'e> {
     /// The sanitized HTML body, or the escaped plain text.
     fn content_html(&self) -> Option<String> {
         let (body, markup) = self.body?;
-        match markup {
-            Markup::Html => sanitize::sanitize_html(body, &self.html_base),
+        let html = match markup {
+            Markup::Html => sanitize::sanitize_html(body, &self.html_base)?,
             Markup::Plain => {
                 let body = body.trim();
-                (!body.is_empty()).then(|| text::escape_html(body))
+                if body.is_empty() {
+                    return None;
+                }
+                text::escape_html(body)
             }
-        }
+        };
+        let html = text::without_forbidden_chars(html);
+        (!html.trim().is_empty()).then_some(html)
     }
 }
 
@@ -305,6 +310,6 @@ fn unique_non_empty(values: impl Iterator<Item = String>) -> Vec<String> {
 /// A language tag as BCP 47 spells it: trimmed, lowercase, `-` not `_`
 /// (RSS feeds write `en_US`). None when empty.
 fn language_tag(raw: &str) -> Option<String> {
-    let tag = raw.trim().to_ascii_lowercase().replace('_', "-");
+    let tag = text::without_forbidden_chars(raw.trim().to_ascii_lowercase().replace('_', "-"));
     (!tag.is_empty()).then_some(tag)
 }

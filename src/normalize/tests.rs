@@ -2,7 +2,7 @@
 //! each came from) and small feeds written here for one rule each.
 
 use super::*;
-use crate::parse::parse;
+use crate::parse::{ParseOptions, parse};
 
 const FEED_URL: &str = "https://news.example.org/feeds/main.xml";
 
@@ -27,7 +27,7 @@ fn date(s: &str) -> DateTime<Utc> {
 }
 
 fn parsed(body: &[u8]) -> Feed {
-    parse(body, &feed_url()).unwrap_or_else(|e| panic!("{e}"))
+    parse(body, &ParseOptions::new(&feed_url())).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn items_of(body: &[u8]) -> Vec<Item> {
@@ -540,6 +540,29 @@ fn plain_text_content_is_escaped_not_interpreted() {
 }
 
 #[test]
+fn characters_xml_forbids_never_reach_an_item() {
+    // JSON strings may carry control characters that XML cannot; the merged
+    // feed is XML.
+    let json = r#"{"version":"https://jsonfeed.org/version/1.1","title":"t","language":"en\u0001",
+        "authors":[{"name":"A\u0002B"}],"items":[{"id":"g\u0000","title":"Title\u0007 one\u001b",
+        "url":"https://a.example/1","content_html":"<p>x\u0008y</p>","summary":"s\u000bu\u000cm",
+        "tags":["c\u0003at"]}]}"#;
+    let item = only(items_of(json.as_bytes()));
+    assert_eq!(item.title, "Title one");
+    assert_eq!(item.guid, "g");
+    assert_eq!(item.content_html.as_deref(), Some("<p>xy</p>"));
+    assert_eq!(item.summary, "s u m");
+    assert_eq!(item.authors, ["AB"]);
+    assert_eq!(item.categories, ["cat"]);
+    assert_eq!(item.language.as_deref(), Some("en"));
+
+    let plain = r#"{"version":"https://jsonfeed.org/version/1.1","title":"t",
+        "items":[{"id":"1","content_text":"a\u0001 < b"}]}"#;
+    let item = only(items_of(plain.as_bytes()));
+    assert_eq!(item.content_html.as_deref(), Some("a &lt; b"));
+}
+
+#[test]
 fn content_that_sanitizes_to_nothing_is_none() {
     let item = only(items_of(&rss(
         "",
@@ -642,6 +665,43 @@ fn a_date_before_1990_counts_as_missing() {
         "<item><guid>1</guid><title>t</title><pubDate>Mon, 01 Jan 1990 00:00:00 GMT</pubDate></item>",
     )));
     assert_eq!(item.published, date("1990-01-01T00:00:00Z"));
+}
+
+#[test]
+fn an_unreadable_date_is_the_first_seen_time_never_the_epoch() {
+    for pub_date in [
+        "",
+        "not a date",
+        "05/06/2021",
+        "0",
+        "1970-01-01T00:00:00Z",
+        "Thu, 19 Aug 2021 08:00:00 XYZ",
+        "2021-02-30",
+    ] {
+        let item = only(items_of(&rss(
+            "",
+            &format!("<item><guid>1</guid><title>t</title><pubDate>{pub_date}</pubDate></item>"),
+        )));
+        assert_eq!(item.published, now(), "{pub_date:?}");
+        assert!(!item.published_from_source, "{pub_date:?}");
+    }
+}
+
+#[test]
+fn broken_dates_that_are_still_readable_are_kept() {
+    for (pub_date, expected) in [
+        ("Thu, 19 Aug 21 08:00:00 GMT", "2021-08-19T08:00:00Z"),
+        ("Mon, 19 Aug 2021 08:00:00 EST", "2021-08-19T13:00:00Z"),
+        ("2021-08-19", "2021-08-19T00:00:00Z"),
+        ("19 August 2021 08:00 CET", "2021-08-19T07:00:00Z"),
+    ] {
+        let item = only(items_of(&rss(
+            "",
+            &format!("<item><guid>1</guid><title>t</title><pubDate>{pub_date}</pubDate></item>"),
+        )));
+        assert_eq!(item.published, date(expected), "{pub_date:?}");
+        assert!(item.published_from_source, "{pub_date:?}");
+    }
 }
 
 #[test]

@@ -112,16 +112,44 @@ pub(crate) fn html_to_text(html: &str) -> String {
 }
 
 /// `s` with every run of white space (Unicode's, so no-break spaces too) made
-/// one space, and none at either end.
+/// one space, none at either end, and no character XML forbids.
 pub(crate) fn collapse_whitespace(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for word in s.split_whitespace() {
-        if !out.is_empty() {
+        let start = out.len();
+        if start > 0 {
             out.push(' ');
         }
-        out.push_str(word);
+        if word.contains(is_forbidden_in_xml) {
+            out.extend(word.chars().filter(|&c| !is_forbidden_in_xml(c)));
+            // A word that was only control characters leaves no space.
+            if out.len() == start + usize::from(start > 0) {
+                out.truncate(start);
+            }
+        } else {
+            out.push_str(word);
+        }
     }
     out
+}
+
+/// True for the characters XML 1.0 forbids: C0 controls other than tab,
+/// line feed and carriage return, and U+FFFE and U+FFFF.
+///
+/// The merged feed is XML, and a reader that meets one of these rejects the
+/// whole feed, not just the item. Parsing drops them from XML already; JSON
+/// Feed strings and CDATA sections can still carry them.
+pub(super) fn is_forbidden_in_xml(c: char) -> bool {
+    !matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// `s` without the characters XML forbids; see [`is_forbidden_in_xml`].
+pub(crate) fn without_forbidden_chars(s: String) -> String {
+    if s.contains(is_forbidden_in_xml) {
+        s.replace(is_forbidden_in_xml, "")
+    } else {
+        s
+    }
 }
 
 /// `text` cut to at most `max_chars` characters, at a word boundary, with `…`
@@ -217,6 +245,23 @@ mod tests {
     fn truncate_cuts_one_long_word_mid_word() {
         let cut = truncate_at_word("图书馆新闻图书馆新闻图书馆新闻", 6);
         assert_eq!(cut, "图书馆新闻…");
+    }
+
+    #[test]
+    fn characters_xml_forbids_are_dropped_from_text() {
+        assert_eq!(
+            collapse_whitespace("a\u{1}b \u{2}\u{3} c\u{b}d\u{fffe} \u{ffff}"),
+            "ab c d"
+        );
+        assert_eq!(collapse_whitespace("\u{1} x"), "x");
+        assert_eq!(html_to_text("<p>a\u{1}b</p><p>\u{1f}</p>"), "ab");
+        assert_eq!(
+            without_forbidden_chars("<p>a\u{0}b\tc</p>".into()),
+            "<p>ab\tc</p>"
+        );
+        // Everything else is kept, C1 controls and astral characters too.
+        let kept = "\u{85}\u{a0}\u{d7ff}\u{e000}\u{fffd}\u{10000}\u{10ffff}";
+        assert_eq!(without_forbidden_chars(kept.into()), kept);
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! Bytes of an HTML page to text, with encoding_rs.
+//! Bytes of an HTML page to text.
 //!
-//! This should share the parse stage's charset decoding once that exists
-//! (the feed side reads XML declarations, the page side `<meta charset>`);
-//! until then it is kept here, small, so the two can be merged in one place.
+//! The choice of encoding is the parse stage's (`crate::parse::encoding`):
+//! the same order, and the same distrust of declarations the bytes
+//! contradict. What is the page's own is finding its `<meta charset>`, which
+//! stands where a feed's XML declaration stands.
 
-use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+use encoding_rs::Encoding;
 
 /// How far into the page a `<meta charset>` is looked for. The HTML spec's
 /// prescan reads 1024 bytes; real pages put long `<script>`s and comments
@@ -17,49 +18,18 @@ const META_PRESCAN_BYTES: usize = 4096;
 /// declare the wrong one), a byte order mark, the HTTP `Content-Type`
 /// charset, a `<meta charset>` or `<meta http-equiv>` in the page's head,
 /// else UTF-8 when the bytes are valid UTF-8 and windows-1252 when not (what
-/// browsers fall back to for Western pages). Malformed sequences become
-/// U+FFFD rather than failing the poll.
+/// browsers fall back to for Western pages). A declaration the bytes plainly
+/// contradict is passed over. Malformed sequences become U+FFFD rather than
+/// failing the poll.
 pub fn decode_html(
     body: &[u8],
     content_type: Option<&str>,
     override_encoding: Option<&'static Encoding>,
 ) -> (String, &'static Encoding) {
-    let encoding = override_encoding
-        .or_else(|| Encoding::for_bom(body).map(|(e, _)| e))
-        .or_else(|| content_type.and_then(charset_of_content_type))
-        .or_else(|| meta_charset(&body[..body.len().min(META_PRESCAN_BYTES)]))
-        .unwrap_or_else(|| {
-            if std::str::from_utf8(body).is_ok() {
-                UTF_8
-            } else {
-                WINDOWS_1252
-            }
-        });
-    // A page cannot really be UTF-16 if its markup was readable as ASCII to
-    // find the declaration; HTML says to read such a claim as UTF-8.
-    let encoding = if encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE {
-        match Encoding::for_bom(body) {
-            Some((bom, _)) => bom,
-            None => UTF_8,
-        }
-    } else {
-        encoding
-    };
-    // `decode` strips a BOM that matches, and sniffs one that overrides.
-    let (text, used, _) = encoding.decode(body);
+    let meta = meta_charset(&body[..body.len().min(META_PRESCAN_BYTES)]);
+    let (text, used) =
+        crate::parse::encoding::decode_html_page(body, content_type, override_encoding, meta);
     (text.into_owned(), used)
-}
-
-/// The `charset` parameter of a `Content-Type` header, resolved.
-fn charset_of_content_type(content_type: &str) -> Option<&'static Encoding> {
-    content_type.split(';').skip(1).find_map(|param| {
-        let (name, value) = param.split_once('=')?;
-        if !name.trim().eq_ignore_ascii_case("charset") {
-            return None;
-        }
-        let value = value.trim().trim_matches(['"', '\'']);
-        Encoding::for_label(value.as_bytes())
-    })
 }
 
 /// The charset a `<meta>` tag in `head` declares: `<meta charset="gbk">` or
@@ -131,6 +101,7 @@ mod tests {
         let (text, _) = decode_html(&bare, None, Some(encoding_rs::GBK));
         assert!(text.contains("国家图书馆新闻"), "{text}");
         let (guessed, used) = decode_html(&bare, None, None);
+        // Nothing declared and not UTF-8: windows-1252, as a browser does.
         assert_eq!(used, encoding_rs::WINDOWS_1252, "no declaration, not UTF-8");
         assert!(!guessed.contains("国家"));
     }
@@ -149,7 +120,7 @@ mod tests {
 
         let bom = [b"\xEF\xBB\xBF".as_slice(), "café".as_bytes()].concat();
         let (text, used) = decode_html(&bom, Some("text/html; charset=iso-8859-1"), None);
-        assert_eq!((text.as_str(), used), ("café", UTF_8));
+        assert_eq!((text.as_str(), used), ("café", encoding_rs::UTF_8));
 
         // A site that says UTF-8 but sends GBK: the admin's override wins.
         let (gbk, _, _) = encoding_rs::GBK.encode("图书馆");

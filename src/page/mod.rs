@@ -25,7 +25,9 @@ use crate::config::PageSettings;
 use crate::item::{Item, ItemId, SourceRef};
 use crate::normalize::links::canonical_url;
 use crate::normalize::sanitize::sanitize_html;
-use crate::normalize::text::{collapse_whitespace, html_to_text, truncate_at_word};
+use crate::normalize::text::{
+    collapse_whitespace, html_to_text, truncate_at_word, without_forbidden_chars,
+};
 use crate::normalize::{DERIVED_TITLE_MAX_CHARS, SUMMARY_MAX_CHARS, UNTITLED, believable};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, SubsecRound, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -284,7 +286,7 @@ pub fn extract(
             url: link.as_ref().map(Url::to_string),
             title,
             summary: truncate_at_word(&summary_text, SUMMARY_MAX_CHARS),
-            content_html: body.and_then(|b| sanitize_html(&b, &html_base)),
+            content_html: body.and_then(|b| clean_html(&b, &html_base)),
             authors: Vec::new(),
             categories: Vec::new(),
             language: document_language(&document),
@@ -325,7 +327,7 @@ pub fn extract_article(selectors: &PageSelectors, html: &str, url: &Url) -> Arti
         .and_then(|t| parse_date(&t, selectors.date_format.as_deref(), selectors.timezone))
         .and_then(|d| believable(Some(d)));
     Article {
-        content_html: body.and_then(|b| sanitize_html(&b.inner_html(), &base)),
+        content_html: body.and_then(|b| clean_html(&b.inner_html(), &base)),
         text: body.map(element_text).unwrap_or_default(),
         published,
     }
@@ -403,6 +405,13 @@ pub fn judge_yield(previous: Option<u64>, current: usize) -> YieldVerdict {
     }
 }
 
+/// `html` sanitized as normalize sanitizes feed HTML, without the characters
+/// XML forbids (the merged feed is XML); None when nothing is left.
+fn clean_html(html: &str, base: &Url) -> Option<String> {
+    let html = without_forbidden_chars(sanitize_html(html, base)?);
+    (!html.trim().is_empty()).then_some(html)
+}
+
 /// The page's `<base href>` resolved against where it came from, else that.
 fn document_base(document: &Html, fetched_from: &Url) -> Url {
     static BASE: std::sync::LazyLock<Selector> =
@@ -418,7 +427,7 @@ fn document_base(document: &Html, fetched_from: &Url) -> Url {
 /// `<html lang>`, as normalize writes language tags.
 fn document_language(document: &Html) -> Option<String> {
     let lang = document.root_element().attr("lang")?;
-    let tag = lang.trim().to_ascii_lowercase().replace('_', "-");
+    let tag = collapse_whitespace(&lang.to_ascii_lowercase().replace('_', "-"));
     (!tag.is_empty()).then_some(tag)
 }
 

@@ -795,3 +795,19 @@ fn measure_extraction_of_captured_pages() {
         );
     }
 }
+
+#[test]
+fn no_character_xml_forbids_reaches_a_page_item() {
+    let html = "<article><h2><a href=\"/a\">Bad\u{1}title</a></h2><p>Body\u{0B} text\u{FFFE}</p></article>";
+    let page = PageSettings {
+        summary: Some("p".into()),
+        ..PageSettings::default()
+    };
+    let selectors = PageSelectors::compile(&page, None).unwrap();
+    let base = Url::parse("https://lib.example.org/").unwrap();
+    let item = &extract(&source_ref(), &selectors, html, &base, now()).items[0];
+    assert_eq!(item.title, "Badtitle");
+    assert_eq!(item.summary, "Body text");
+    let body = item.content_html.as_deref().unwrap();
+    assert!(!body.contains(['\u{B}', '\u{FFFE}']), "{body:?}");
+}

@@ -95,7 +95,7 @@ impl Store {
                         content_hash,
                         ..item.clone()
                     };
-                    insert_item(&tx, &stored, now)?;
+                    write_item(&tx, &stored, now)?;
                     insert_revision(&tx, &stored, now)?;
                     enqueue(&tx, &item_event(&stored, EventKind::New, now), now)?;
                     outcome.new += 1;
@@ -135,7 +135,7 @@ impl Store {
                         content_hash,
                         ..item.clone()
                     };
-                    update_item(&tx, &stored, now)?;
+                    write_item(&tx, &stored, now)?;
                     insert_revision(&tx, &stored, now)?;
                     enqueue(&tx, &item_event(&stored, EventKind::Updated, now), now)?;
                     outcome.updated += 1;
@@ -319,48 +319,26 @@ fn is_retired(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<bool, S
     Ok(touched > 0)
 }
 
-/// Inserts a new item, first seen `now`.
-fn insert_item(conn: &Connection, item: &Item, now: DateTime<Utc>) -> Result<(), StoreError> {
+/// Writes `item` as it now is, seen `now`. A new item is first seen `now`;
+/// a stored one keeps its first-seen time.
+fn write_item(conn: &Connection, item: &Item, now: DateTime<Utc>) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO items (id, source_id, source_name, source_url, guid, url, title, summary,
                             content_html, authors, categories, language, published,
                             published_from_source, updated, revision, content_hash,
                             first_seen, last_seen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?18)",
-    )?
-    .execute(params![
-        item.id.as_str(),
-        item.source.id,
-        item.source.name,
-        item.source.url,
-        item.guid,
-        item.url,
-        item.title,
-        item.summary,
-        item.content_html,
-        serde_json::to_string(&item.authors)?,
-        serde_json::to_string(&item.categories)?,
-        item.language,
-        to_stored(item.published),
-        item.published_from_source,
-        item.updated.map(to_stored),
-        item.revision,
-        item.content_hash,
-        to_stored(now),
-    ])?;
-    Ok(())
-}
-
-/// Overwrites a stored item with its new revision, seen `now`; keeps its first-seen time.
-fn update_item(conn: &Connection, item: &Item, now: DateTime<Utc>) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE items SET source_id = ?2, source_name = ?3, source_url = ?4, guid = ?5,
-                          url = ?6, title = ?7, summary = ?8, content_html = ?9,
-                          authors = ?10, categories = ?11, language = ?12, published = ?13,
-                          published_from_source = ?14, updated = ?15, revision = ?16,
-                          content_hash = ?17, last_seen = ?18
-         WHERE id = ?1",
+                 ?18, ?18)
+         ON CONFLICT (id) DO UPDATE SET
+             source_id = excluded.source_id, source_name = excluded.source_name,
+             source_url = excluded.source_url, guid = excluded.guid, url = excluded.url,
+             title = excluded.title, summary = excluded.summary,
+             content_html = excluded.content_html, authors = excluded.authors,
+             categories = excluded.categories, language = excluded.language,
+             published = excluded.published,
+             published_from_source = excluded.published_from_source,
+             updated = excluded.updated, revision = excluded.revision,
+             content_hash = excluded.content_hash, last_seen = excluded.last_seen",
     )?
     .execute(params![
         item.id.as_str(),

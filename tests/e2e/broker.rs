@@ -31,6 +31,8 @@ pub struct Received {
 /// A queue of the test's own, bound to `exchange` with `pattern`.
 pub struct TestQueue {
     _connection: Connection,
+    channel: lapin::Channel,
+    exchange: String,
     consumer: lapin::Consumer,
 }
 
@@ -102,8 +104,22 @@ impl TestQueue {
             .unwrap();
         TestQueue {
             _connection: connection,
+            channel,
+            exchange: exchange.to_owned(),
             consumer,
         }
+    }
+
+    /// Deletes the test's exchange: durable exchanges outlive the test
+    /// otherwise, and would pile up in the broker run after run.
+    pub async fn delete_exchange(self) {
+        self.channel
+            .exchange_delete(
+                self.exchange.as_str().into(),
+                lapin::options::ExchangeDeleteOptions::default(),
+            )
+            .await
+            .unwrap();
     }
 
     /// The next message, or `None` after `wait`.

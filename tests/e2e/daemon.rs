@@ -1,6 +1,6 @@
 //! The daemon polls, stores and serves: the core issue's promises.
 
-use crate::helpers::{FeedServer, PATIENCE, TestApp, TestConfig, feed_file, wait_until};
+use crate::helpers::{FeedServer, PATIENCE, TestApp, TestConfig, feed_file, small_rss, wait_until};
 use librarywire::item::ItemId;
 use rss::validation::Validate;
 use std::collections::HashMap;
@@ -41,19 +41,6 @@ fn entry_count(bytes: &[u8]) -> usize {
     ids.sort();
     ids.dedup();
     ids.len()
-}
-
-fn small_rss(items: &[(&str, &str)]) -> String {
-    let mut xml = String::from(
-        r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Small</title><link>http://example.org/</link><description>d</description>"#,
-    );
-    for (guid, title) in items {
-        xml.push_str(&format!(
-            "<item><guid>{guid}</guid><title>{title}</title><link>http://example.org/{guid}?utm_source=rss</link><description>Body of {guid}</description><pubDate>Thu, 19 Aug 2021 08:00:00 GMT</pubDate></item>"
-        ));
-    }
-    xml.push_str("</channel></rss>");
-    xml
 }
 
 #[tokio::test]

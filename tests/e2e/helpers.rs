@@ -27,6 +27,21 @@ pub fn feed_file(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// A small RSS 2.0 feed of `(guid, title)` items, all dated 2021-08-19,
+/// whose links carry a tracking parameter the daemon must drop.
+pub fn small_rss(items: &[(&str, &str)]) -> String {
+    let mut xml = String::from(
+        r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Small</title><link>http://example.org/</link><description>d</description>"#,
+    );
+    for (guid, title) in items {
+        xml.push_str(&format!(
+            "<item><guid>{guid}</guid><title>{title}</title><link>http://example.org/{guid}?utm_source=rss</link><description>Body of {guid}</description><pubDate>Thu, 19 Aug 2021 08:00:00 GMT</pubDate></item>"
+        ));
+    }
+    xml.push_str("</channel></rss>");
+    xml
+}
+
 /// One request the feed server saw.
 #[derive(Debug, Clone)]
 pub struct Hit {

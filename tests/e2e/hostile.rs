@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const GOOD: &str = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Good</title><link>http://example.org/</link><description>d</description>
-<item><guid>g1</guid><title>Good news</title><link>http://example.org/g1</link><description><![CDATA[<p onclick="steal()">Hello<script>alert(1)</script><iframe src="http://evil.example/"></iframe><a href="javascript:alert(1)">x</a></p>]]></description></item>
+<item><guid>g1</guid><title>Good news</title><link>http://example.org/g1</link><description><![CDATA[<style>body{display:none}</style><p onclick="steal()" style="x">Hello<script>alert(1)</script><iframe src="http://evil.example/"></iframe><a href="javascript:alert(1)">x</a><a href="data:text/html;base64,PHNjcmlwdD4=">y</a><img src="x" onerror="steal()"></p>]]></description></item>
 </channel></rss>"#;
 
 /// Counts hits per path.
@@ -154,13 +154,39 @@ async fn bad_sources_get_clear_reasons_and_the_good_one_keeps_flowing() {
         .as_ref()
         .map(|s| s.content.clone())
         .unwrap_or_default();
-    for active in ["<script", "<iframe", "onclick", "javascript:"] {
+    for active in [
+        "<script",
+        "<iframe",
+        "<style",
+        "onclick",
+        "onerror",
+        "javascript:",
+        "data:",
+    ] {
         assert!(
             !content.contains(active),
             "{active} reached the merged feed: {content}"
         );
     }
     assert!(content.contains("Hello"));
+    // The message waiting for the broker carries the same sanitized item.
+    let pending = app.store.outbox_pending(0, 100).unwrap();
+    assert_eq!(pending.len(), 1, "one message, for the good item");
+    let body = String::from_utf8(pending[0].body.clone()).unwrap();
+    for active in [
+        "<script",
+        "<iframe",
+        "<style",
+        "onclick",
+        "onerror",
+        "javascript:",
+        "data:text",
+    ] {
+        assert!(
+            !body.contains(active),
+            "{active} reached the message: {body}"
+        );
+    }
 
     let client = app.client().clone();
     let status_url = app.url("/status");

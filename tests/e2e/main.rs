@@ -6,5 +6,6 @@ mod cli;
 mod daemon;
 mod helpers;
 mod hostile;
+mod limits;
 mod pages;
 mod publishing;

@@ -1,7 +1,7 @@
 //! The daemon publishes through its outbox to the real RabbitMQ.
 
 use crate::broker::{BROKER, MuteProxy, Received, TestQueue, amqp_toml, test_exchange};
-use crate::helpers::{FeedServer, PATIENCE, TestApp, TestConfig, feed_file, wait_until};
+use crate::helpers::{FeedServer, PATIENCE, TestApp, TestConfig, feed_file, small_rss, wait_until};
 use librarywire::item::ItemId;
 use librarywire::store::Store;
 use std::collections::BTreeSet;
@@ -15,19 +15,6 @@ fn schema() -> jsonschema::Validator {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/item-event.schema.json");
     let schema: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     jsonschema::validator_for(&schema).expect("the shipped schema is a valid JSON Schema")
-}
-
-fn small_rss(items: &[(&str, &str)]) -> String {
-    let mut xml = String::from(
-        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Small</title><link>http://example.org/</link><description>d</description>"#,
-    );
-    for (guid, title) in items {
-        xml.push_str(&format!(
-            "<item><guid>{guid}</guid><title>{title}</title><link>http://example.org/{guid}</link><description>Body of {guid}</description><pubDate>Thu, 19 Aug 2021 08:00:00 GMT</pubDate></item>"
-        ));
-    }
-    xml.push_str("</channel></rss>");
-    xml
 }
 
 /// Checks one message against "The message" of the contract.
@@ -91,6 +78,7 @@ async fn every_item_of_a_corpus_feed_arrives_once_as_the_contract_says() {
     })
     .await;
     app.stop().await;
+    queue.delete_exchange().await;
 }
 
 #[tokio::test]
@@ -168,6 +156,7 @@ async fn an_edit_gives_exactly_one_item_updated_and_a_restart_publishes_nothing_
     );
     assert_eq!(app.store.outbox_depth().unwrap().0, 0);
     app.stop().await;
+    queue.delete_exchange().await;
 }
 
 /// Kills the daemon process after the broker has the messages but before the
@@ -257,4 +246,5 @@ async fn a_crash_between_store_and_confirm_loses_nothing() {
         .status()
         .unwrap();
     assert!(restarted.wait().unwrap().success());
+    queue.delete_exchange().await;
 }

@@ -6,7 +6,7 @@ use super::support::{assert_valid, item, schema, schema_errors, source};
 use crate::event::{self, EventKind};
 use crate::item::SourceRef;
 use crate::normalize::normalize;
-use crate::parse::parse;
+use crate::parse::{ParseOptions, parse};
 use std::path::{Path, PathBuf};
 use url::Url;
 
@@ -144,7 +144,7 @@ fn every_corpus_item_makes_a_valid_event() {
                 .and_then(|u| u.join(&relative.to_string_lossy()))
                 .expect("a valid URL");
             // Files that are not feeds fail to parse; that is parse's business.
-            let Ok(feed) = parse(&body, &base) else {
+            let Ok(feed) = parse(&body, &ParseOptions::new(&base)) else {
                 continue;
             };
             let src = SourceRef {
