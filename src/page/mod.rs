@@ -438,8 +438,9 @@ const HTML_DATE_FORMATS: [&str; 3] = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", 
 
 /// Reads a date: RFC 3339, RFC 2822, HTML's local date-time and date forms,
 /// then `format` (chrono `strftime`), which may match anywhere in the text
-/// ("Date: 2021-08-23 | Source: NLC"). Dates without an offset are read in
-/// `timezone`, else UTC.
+/// ("Date: 2021-08-23 | Source: NLC"), then the parse stage's lenient reader
+/// of feed dates (`August 19, 2021`, `Thu, 19 Aug 21 08:00 CST`). Dates
+/// without an offset are read in `timezone`, else UTC.
 pub fn parse_date(text: &str, format: Option<&str>, timezone: Option<Tz>) -> Option<DateTime<Utc>> {
     let text = text.trim();
     if let Ok(d) = DateTime::parse_from_rfc3339(text) {
@@ -456,7 +457,12 @@ pub fn parse_date(text: &str, format: Option<&str>, timezone: Option<Tz>) -> Opt
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return localize(date.and_hms_opt(0, 0, 0)?, timezone);
     }
-    let format = format?;
+    let Some(format) = format else {
+        // No format given: the parse stage's reader of dates as feeds write
+        // them (month names, two-digit years, zone names), which only says
+        // yes when it is sure.
+        return crate::parse::date::parse_date(text, timezone);
+    };
     let text = &strip_ordinals(text);
     // Try the format at every word start, so a date inside a line of text
     // is found; the text is a date line, so this is a few dozen tries.
@@ -484,7 +490,7 @@ pub fn parse_date(text: &str, format: Option<&str>, timezone: Option<Tz>) -> Opt
             return localize(date.and_hms_opt(0, 0, 0)?, timezone);
         }
     }
-    None
+    crate::parse::date::parse_date(text, timezone)
 }
 
 /// `text` without English ordinal suffixes on numbers ("January 8th" is

@@ -287,10 +287,11 @@ fn dates_rfc3339_first_then_the_format_anywhere_in_the_text_in_the_timezone() {
     );
     assert_eq!(parse_date("yesterday", Some("%Y-%m-%d"), None), None);
     assert_eq!(
-        parse_date("20/08/2021", None, None),
-        None,
-        "no format given"
+        parse_date("August 19, 2021", None, shanghai),
+        Some(Utc.with_ymd_and_hms(2021, 8, 18, 16, 0, 0).unwrap()),
+        "without a format, the feed date reader"
     );
+    assert_eq!(parse_date("soon", None, None), None);
 
     let html = r#"<div class="n"><a href="/a">A</a><em>13.04.2023</em></div>
                   <div class="n"><a href="/b">B</a><em>soon</em></div>

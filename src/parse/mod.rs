@@ -10,7 +10,7 @@
 //! HTML page (naming the feed the page advertises, if any), or a body no feed
 //! format accepts.
 
-mod date;
+pub(crate) mod date;
 pub(crate) mod encoding;
 mod repair;
 
