@@ -1,9 +1,9 @@
-//! The command line: `run`, `check-config` and `poll-once`.
+//! The command line: `run`, `check-config`, `poll-once` and `discover`.
 
 use crate::app::Application;
 use crate::config::{DEFAULT_CONFIG_PATH, Settings};
 use crate::fetch::{Fetcher, error_chain};
-use crate::refresh::poll;
+use crate::refresh::{follow_articles, poll};
 use crate::store::FetchState;
 use crate::telemetry;
 use anyhow::{Context, bail};
@@ -41,6 +41,13 @@ pub enum Command {
         #[arg(long)]
         source: Option<String>,
     },
+    /// Fetch a page (http, https or file URL) and list the feeds it
+    /// advertises; when it advertises none, print a suggested page-source
+    /// config with guessed selectors, and what they pick.
+    Discover {
+        /// The page's URL.
+        url: String,
+    },
 }
 
 impl Cli {
@@ -55,6 +62,12 @@ impl Cli {
 /// Runs the parsed command line; the exit code says how it went.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let path = cli.config_path();
+    if let Some(Command::Discover { url }) = &cli.command {
+        // Discovering is how a config gets written, so it needs none; the
+        // poll settings (User-Agent, limits) come from it when there is one.
+        let poll = Settings::load(&path).map(|s| s.poll).unwrap_or_default();
+        return discover(&poll, url, &mut std::io::stdout().lock()).await;
+    }
     let settings = Settings::load(&path)?;
     // The config module checks that amqp.url is a URL; only the publisher
     // knows what lapin accepts (vhost, heartbeat, TLS options).
@@ -73,6 +86,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::PollOnce { source } => {
             telemetry::init("warn");
             poll_once(&settings, source.as_deref(), &mut std::io::stdout().lock()).await
+        }
+        // Handled above, before a config is needed; kept for exhaustiveness.
+        Command::Discover { url } => {
+            discover(&settings.poll, &url, &mut std::io::stdout().lock()).await
         }
     }
 }
@@ -122,6 +139,25 @@ pub fn print_sources(
             humantime::format_duration(settings.poll.interval_of(source)).to_string(),
             source.url
         )?;
+        if let Some(page) = &source.page {
+            writeln!(
+                out,
+                "  {:<24} item {:?}, title {:?}, link {:?}, date {:?}{}",
+                "",
+                page.item,
+                page.title,
+                page.link,
+                page.date,
+                if page.follow {
+                    format!(
+                        ", follow with content {:?}",
+                        page.content.as_deref().unwrap_or("")
+                    )
+                } else {
+                    String::new()
+                }
+            )?;
+        }
     }
     Ok(())
 }
@@ -152,10 +188,14 @@ pub async fn poll_once(
         .map(|source| {
             let fetcher = &fetcher;
             async move {
-                (
-                    source,
-                    poll(fetcher, source, &FetchState::default(), now).await,
-                )
+                let mut result = poll(fetcher, source, &FetchState::default(), now).await;
+                if let Ok(polled) = &mut result {
+                    // Nothing is stored, so every item is new: the admin
+                    // sees what `content` picks on each followed page.
+                    let none_known = std::collections::HashSet::new();
+                    follow_articles(fetcher, source, &mut polled.items, &none_known, now).await;
+                }
+                (source, result)
             }
         })
         .buffered(settings.poll.concurrency)
@@ -183,4 +223,86 @@ pub async fn poll_once(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `discover`: prints the feeds the page at `url` advertises, one per line,
+/// or, when it advertises none, a suggested page-source config and the first
+/// items it picks. Exit code 1 when there is neither.
+pub async fn discover(
+    poll: &crate::config::PollSettings,
+    url: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    use crate::fetch::FetchOutcome;
+    use crate::page::discover::{advertised_feeds, id_from_url, suggest_page, suggestion_toml};
+    let url = url::Url::parse(url).with_context(|| format!("`{url}` is not a URL"))?;
+    let fetcher = Fetcher::new(poll)?;
+    let fetched = fetcher
+        .fetch(&url, &FetchState::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", error_chain(&e)))?;
+    let FetchOutcome::Body(body) = &fetched.outcome else {
+        bail!("{url}: the server answered 304 to an unconditional request");
+    };
+    let (html, _) = crate::page::decode_html(body, fetched.content_type.as_deref(), None);
+    let base = fetched.final_url.clone();
+    let feeds = advertised_feeds(&html, &base);
+    if !feeds.is_empty() {
+        writeln!(
+            out,
+            "# {base} advertises {} feed(s); use one as a feed source:",
+            feeds.len()
+        )?;
+        for feed in &feeds {
+            writeln!(
+                out,
+                "{}\t{}\t{}",
+                feed.url,
+                feed.media_type,
+                feed.title.as_deref().unwrap_or("")
+            )?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(page) = suggest_page(&html) else {
+        writeln!(
+            out,
+            "# {base} advertises no feed, and no repeated structure with links was found: write the selectors by hand"
+        )?;
+        return Ok(ExitCode::FAILURE);
+    };
+    let id = id_from_url(&base);
+    writeln!(
+        out,
+        "# {base} advertises no feed. A guess at a page source; check it with\n# `librarywire poll-once --source {id}` and adjust the selectors:\n"
+    )?;
+    write!(out, "{}", suggestion_toml(&id, &url, &page))?;
+    let selectors = crate::page::PageSelectors::compile(&page, None)?;
+    let source = crate::item::SourceRef {
+        id: id.clone(),
+        name: id,
+        url: url.to_string(),
+    };
+    let extracted = crate::page::extract(&source, &selectors, &html, &base, Utc::now());
+    writeln!(
+        out,
+        "\n# It picks {} items; the first ones:",
+        extracted.items.len()
+    )?;
+    for item in extracted.items.iter().take(5) {
+        let date = if item.published_from_source {
+            item.published.to_rfc3339()
+        } else {
+            "(no date)".to_owned()
+        };
+        writeln!(
+            out,
+            "#   {} | {} | {}",
+            item.title,
+            item.url.as_deref().unwrap_or("(no link)"),
+            date
+        )?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -228,6 +228,58 @@ pub enum SourceKind {
     /// An RSS, Atom or JSON feed.
     #[default]
     Feed,
+    /// An HTML news page read with the CSS selectors of its `[sources.page]` table.
+    Page,
+}
+
+/// `[sources.page]`: how to read items out of an HTML news page.
+///
+/// Every selector but `item` is relative to the item. A selector may end in
+/// `@attribute` (`a@href`, `time@datetime`) to read that attribute of the
+/// first match instead of its text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PageSettings {
+    /// The CSS selector of each news entry on the page. Default `article`.
+    pub item: String,
+    /// The item's title, as text. Default `h1, h2, h3, h4, a`: the first heading or link in the item.
+    pub title: String,
+    /// The item's link, usually an `href`. Relative links are resolved
+    /// against the page's URL. Default `a@href`.
+    pub link: String,
+    /// The item's date, RFC 3339 or in `date_format`. Default
+    /// `time@datetime`; an item without one is dated when first seen.
+    pub date: String,
+    /// The item's summary, as text (its HTML, sanitized, is the item's
+    /// content unless `follow` brings the article's). Default: none.
+    pub summary: Option<String>,
+    /// A chrono `strftime` format (`%d.%m.%Y`, `%B %d, %Y %H:%M`) for dates
+    /// that are not RFC 3339; read in the source's `timezone`, else UTC.
+    /// Default: none, only RFC 3339 is read.
+    pub date_format: Option<String>,
+    /// Fetch each new item's own page once, for its body (`content`) and,
+    /// when the list gives none, its date (`date`, applied to the whole
+    /// article page). Needs `content`. Default false.
+    pub follow: bool,
+    /// The selector of the article's body on the item's own page, for
+    /// `follow`; only what it picks is kept, so a site's header and footer
+    /// stay out. Default: none.
+    pub content: Option<String>,
+}
+
+impl Default for PageSettings {
+    fn default() -> Self {
+        PageSettings {
+            item: "article".to_owned(),
+            title: "h1, h2, h3, h4, a".to_owned(),
+            link: "a@href".to_owned(),
+            date: "time@datetime".to_owned(),
+            summary: None,
+            date_format: None,
+            follow: false,
+            content: None,
+        }
+    }
 }
 
 /// One `[[sources]]` entry.
@@ -244,9 +296,12 @@ pub struct SourceSettings {
     /// Time between polls of this source; defaults to `poll.interval`.
     #[serde(default, with = "humantime_serde")]
     pub interval: Option<Duration>,
-    /// `feed` (the default).
+    /// `feed` (the default) or `page`, which needs a `[sources.page]` table.
     #[serde(default)]
     pub kind: SourceKind,
+    /// The selectors of a `kind = "page"` source. Default: none.
+    #[serde(default)]
+    pub page: Option<PageSettings>,
     /// A WHATWG encoding label (`gbk`, `big5`, `windows-1251`, …) that wins over
     /// what the source declares, for sources that declare it wrongly. Default: none.
     #[serde(default)]
@@ -447,6 +502,7 @@ impl Settings {
                     ));
                 }
             }
+            validate_page(source, &key)?;
             if let Some(name) = &source.timezone {
                 if name.parse::<chrono_tz::Tz>().is_err() {
                     return Err((
@@ -465,6 +521,61 @@ impl Settings {
     pub fn source(&self, id: &str) -> Option<&SourceSettings> {
         self.sources.iter().find(|s| s.id == id)
     }
+}
+
+/// Checks a source's `kind` against its `page` table, and every selector and
+/// the date format of that table.
+fn validate_page(
+    source: &SourceSettings,
+    key: &dyn Fn(&str) -> String,
+) -> Result<(), (String, String)> {
+    let page = match (source.kind, &source.page) {
+        (SourceKind::Feed, None) => return Ok(()),
+        (SourceKind::Feed, Some(_)) => {
+            return Err((
+                key("page"),
+                "a [sources.page] table needs kind = \"page\"".to_owned(),
+            ));
+        }
+        (SourceKind::Page, None) => {
+            return Err((
+                key("kind"),
+                "kind = \"page\" needs a [sources.page] table with at least `item`".to_owned(),
+            ));
+        }
+        (SourceKind::Page, Some(page)) => page,
+    };
+    let selectors = [
+        ("item", Some(&page.item)),
+        ("title", Some(&page.title)),
+        ("link", Some(&page.link)),
+        ("date", Some(&page.date)),
+        ("summary", page.summary.as_ref()),
+        ("content", page.content.as_ref()),
+    ];
+    for (field, text) in selectors {
+        if let Some(text) = text {
+            crate::page::FieldSelector::parse(text)
+                .map_err(|message| (key(&format!("page.{field}")), message))?;
+        }
+    }
+    if page.follow && page.content.is_none() {
+        return Err((
+            key("page.content"),
+            "follow = true needs a `content` selector for the article's body".to_owned(),
+        ));
+    }
+    if let Some(format) = &page.date_format {
+        if chrono::format::StrftimeItems::new(format).parse().is_err() {
+            return Err((
+                key("page.date_format"),
+                format!(
+                    "`{format}` is not a chrono strftime format (such as %Y-%m-%d or %d.%m.%Y %H:%M)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `id` is a usable source id: `[a-z0-9-]{1,64}`.
@@ -619,6 +730,75 @@ url = "https://www.ifla.org/news/feed/"
         assert!(err.contains("sources[0].timezone"), "{err}");
     }
 
+    const PAGE: &str = r#"
+[[sources]]
+id = "ifla-news"
+url = "https://www.ifla.org/news/feed/"
+
+[[sources]]
+id = "nlc-en"
+url = "https://www.nlc.cn/enweb/"
+kind = "page"
+timezone = "Asia/Shanghai"
+
+[sources.page]
+item = "ul.news li"
+date = "span.date"
+date_format = "%Y-%m-%d"
+"#;
+
+    #[test]
+    fn a_page_source_loads_with_defaults_for_what_it_leaves_out() {
+        let s = load_str(PAGE).unwrap();
+        let page = s.sources[1].page.as_ref().unwrap();
+        assert_eq!(s.sources[1].kind, SourceKind::Page);
+        assert_eq!(page.item, "ul.news li");
+        assert_eq!(page.link, "a@href");
+        assert_eq!(page.title, "h1, h2, h3, h4, a");
+        assert!(!page.follow);
+        assert!(s.sources[0].page.is_none());
+    }
+
+    #[test]
+    fn a_bad_selector_is_named_by_its_key() {
+        let err = load_str(&PAGE.replace("span.date", "span..date"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[1].page.date"), "{err}");
+        assert!(err.contains("span..date"), "{err}");
+        let err = load_str(&format!("{PAGE}title = \"h2 >> a\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[1].page.title"), "{err}");
+        let err = load_str(&format!("{PAGE}follow = true\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[1].page.content"), "{err}");
+        let err = load_str(&format!("{PAGE}selector = \"li\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("selector"),
+            "unknown page keys are refused: {err}"
+        );
+        let err = load_str(&PAGE.replace("%Y-%m-%d", "%Y-%Q"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[1].page.date_format"), "{err}");
+    }
+
+    #[test]
+    fn kind_and_page_table_must_agree() {
+        let err = load_str(&PAGE.replace("kind = \"page\"\n", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[1].page"), "{err}");
+        assert!(err.contains("kind"), "{err}");
+        let no_table = PAGE.split("[sources.page]").next().unwrap();
+        let err = load_str(no_table).unwrap_err().to_string();
+        assert!(err.contains("sources[1].kind"), "{err}");
+    }
+
     #[test]
     fn bad_duration_names_key() {
         let err = load_str("[poll]\ntimeout = \"soon\"\n")
@@ -659,5 +839,28 @@ url = "https://www.ifla.org/news/feed/"
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_PATH);
         let s = Settings::load_with_env(&path, Some(BTreeMap::new())).unwrap();
         assert!(s.sources.len() >= 5);
+    }
+
+    #[test]
+    fn shipped_page_examples_are_valid_once_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_PATH);
+        let text = std::fs::read_to_string(path).unwrap();
+        let (head, examples) = text.split_once("# Page sources").unwrap();
+        let mut uncommented = head.to_owned();
+        for line in examples.lines() {
+            let code = line.strip_prefix("# ").filter(|rest| {
+                rest.starts_with('[')
+                    || rest.split_once(" = ").is_some_and(|(key, _)| {
+                        key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    })
+            });
+            uncommented.push_str(code.unwrap_or(""));
+            uncommented.push('\n');
+        }
+        let s = load_str(&uncommented).unwrap();
+        let nlc = s.source("nlc-en-news").expect("the NLC example");
+        assert_eq!(nlc.kind, SourceKind::Page);
+        assert!(nlc.page.as_ref().unwrap().follow);
+        assert!(s.source("cilip-news").is_some());
     }
 }

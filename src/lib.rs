@@ -14,6 +14,7 @@ pub mod event;
 pub mod fetch;
 pub mod item;
 pub mod normalize;
+pub mod page;
 pub mod parse;
 pub mod publish;
 pub mod refresh;

@@ -2,7 +2,7 @@
 //! source. The scheduler decides when; this decides nothing about time but
 //! the `now` it stamps items with.
 
-use crate::config::SourceSettings;
+use crate::config::{SourceKind, SourceSettings};
 use crate::fetch::{FetchError, FetchOutcome, Fetched, Fetcher};
 use crate::item::Item;
 use crate::normalize::normalize;
@@ -34,6 +34,14 @@ pub enum RefreshError {
         /// The panic message.
         message: String,
     },
+    /// A page source's selectors cannot be used (validation should have caught it).
+    #[error("{url}: {error}")]
+    Page {
+        /// The page.
+        url: String,
+        /// Which selector, and why.
+        error: crate::page::PageError,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -49,6 +57,7 @@ impl RefreshError {
             RefreshError::Fetch(e) => e.kind(),
             RefreshError::Parse { .. } => "parse",
             RefreshError::Panic { .. } => "panic",
+            RefreshError::Page { .. } => "config",
             RefreshError::Store(_) => "store",
             RefreshError::Url(_) => "config",
         }
@@ -102,6 +111,9 @@ pub async fn poll(
         }
         FetchOutcome::Body(body) => body.clone(),
     };
+    if source.kind == SourceKind::Page {
+        return page_poll(source, fetched, body, now).await;
+    }
     let source_ref = source.source_ref();
     let final_url = fetched.final_url.clone();
     let content_type = fetched.content_type.clone();
@@ -182,7 +194,10 @@ pub async fn refresh(
         let id = source.id.clone();
         blocking(move || store.fetch_state(&id)).await?
     };
-    let polled = poll(fetcher, source, &state, now).await?;
+    let mut polled = poll(fetcher, source, &state, now).await?;
+    if source.kind == SourceKind::Page && matches!(polled.fetched.outcome, FetchOutcome::Body(_)) {
+        page_after_poll(fetcher, store, source, &mut polled, now).await?;
+    }
     let suggested_interval = match (polled.fetched.max_age, polled.ttl) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
@@ -220,4 +235,180 @@ where
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => panic!("a store task was cancelled: {e}"),
     }
+}
+
+/// The page-source branch of [`poll`]: decode the HTML and read its items
+/// with the source's selectors, on the blocking pool like parsing.
+async fn page_poll(
+    source: &SourceSettings,
+    fetched: Fetched,
+    body: bytes::Bytes,
+    now: DateTime<Utc>,
+) -> Result<Polled, RefreshError> {
+    let url_text = fetched.final_url.to_string();
+    let page = source.page.clone().unwrap_or_default();
+    let selectors =
+        crate::page::PageSelectors::compile(&page, source.time_zone()).map_err(|error| {
+            RefreshError::Page {
+                url: url_text.clone(),
+                error,
+            }
+        })?;
+    let (source_ref, base) = (source.source_ref(), fetched.final_url.clone());
+    let (content_type, encoding) = (fetched.content_type.clone(), source.encoding_override());
+    let extracted = tokio::task::spawn_blocking(move || {
+        let (html, _) = crate::page::decode_html(&body, content_type.as_deref(), encoding);
+        crate::page::extract(&source_ref, &selectors, &html, &base, now)
+    })
+    .await
+    .map_err(|join_error| RefreshError::Panic {
+        url: url_text,
+        message: panic_message(join_error),
+    })?;
+    if let Some(first) = extracted.unreadable_dates.first() {
+        tracing::warn!(
+            source = %source.id,
+            count = extracted.unreadable_dates.len(),
+            example = %first,
+            "dates the `date` selector found are neither RFC 3339 nor in `date_format`; those items are dated when first seen"
+        );
+    }
+    Ok(Polled {
+        fetched,
+        items: extracted.items,
+        ttl: None,
+    })
+}
+
+/// What a page refresh does beyond a feed's, before the store call: fetch
+/// the own pages of new items (`follow`), and judge the yield ("selectors
+/// may be stale").
+async fn page_after_poll(
+    fetcher: &Fetcher,
+    store: &Store,
+    source: &SourceSettings,
+    polled: &mut Polled,
+    now: DateTime<Utc>,
+) -> Result<(), RefreshError> {
+    let found = polled.items.len();
+    if source.page.as_ref().is_some_and(|p| p.follow) {
+        let ids: Vec<_> = polled.items.iter().map(|i| i.id.clone()).collect();
+        let known = {
+            let store = store.clone();
+            blocking(move || store.known_ids(&ids)).await?
+        };
+        let stored = {
+            let store = store.clone();
+            let known: Vec<_> = known.iter().cloned().collect();
+            blocking(move || {
+                let mut stored = std::collections::HashMap::new();
+                for id in known {
+                    if let Some(item) = store.item(id.as_str())? {
+                        stored.insert(id, item);
+                    }
+                }
+                Ok(stored)
+            })
+            .await?
+        };
+        for item in &mut polled.items {
+            if let Some(old) = stored.get(&item.id) {
+                crate::page::keep_followed(item, old);
+            }
+        }
+        let held_back = follow_articles(fetcher, source, &mut polled.items, &known, now).await;
+        if !held_back.is_empty() {
+            polled.items.retain(|i| !held_back.contains(&i.id));
+            // The page must be read in full next time for the held-back
+            // items to come back, so no validators are kept.
+            polled.fetched.state.etag = None;
+            polled.fetched.state.last_modified = None;
+            tracing::info!(
+                source = %source.id,
+                held_back = held_back.len(),
+                "more new items than one poll follows; the rest wait for the next poll"
+            );
+        }
+    }
+    let previous = {
+        let store = store.clone();
+        let id = source.id.clone();
+        blocking(move || store.page_baseline(&id)).await?
+    };
+    let verdict = crate::page::judge_yield(previous, found);
+    if let Some(warning) = &verdict.warning {
+        tracing::warn!(source = %source.id, url = %polled.fetched.final_url, "{warning}");
+    }
+    let store = store.clone();
+    let (id, url) = (source.id.clone(), polled.fetched.final_url.to_string());
+    blocking(move || {
+        store.record_page_yield(&id, &url, verdict.baseline, verdict.warning.as_deref())
+    })
+    .await?;
+    Ok(())
+}
+
+/// For a `follow = true` page source: fetches the own page of each item not
+/// in `known`, one after the other (the caller holds the source's host
+/// permit, so this stays within `poll.per_host`), at most
+/// [`crate::page::MAX_ARTICLES_PER_POLL`] of them, and puts its body and
+/// date into the item. Returns the ids of the new items it did not reach.
+///
+/// An article that cannot be fetched leaves its item as the list gave it:
+/// the list's title and link are news enough, and the item is not fetched
+/// again once stored.
+pub async fn follow_articles(
+    fetcher: &Fetcher,
+    source: &SourceSettings,
+    items: &mut [Item],
+    known: &std::collections::HashSet<crate::item::ItemId>,
+    now: DateTime<Utc>,
+) -> Vec<crate::item::ItemId> {
+    let Some(page) = source.page.as_ref().filter(|p| p.follow) else {
+        return Vec::new();
+    };
+    let Ok(selectors) = crate::page::PageSelectors::compile(page, source.time_zone()) else {
+        return Vec::new();
+    };
+    let mut followed = 0;
+    let mut held_back = Vec::new();
+    for item in items.iter_mut().filter(|i| !known.contains(&i.id)) {
+        let Some(url) = item.url.as_deref().and_then(|u| Url::parse(u).ok()) else {
+            continue;
+        };
+        if followed == crate::page::MAX_ARTICLES_PER_POLL {
+            held_back.push(item.id.clone());
+            continue;
+        }
+        followed += 1;
+        let fetched = match fetcher.fetch(&url, &FetchState::default()).await {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                tracing::warn!(source = %source.id, article = %url, error = %crate::fetch::error_chain(&e), "cannot fetch the item's page; keeping the list's entry");
+                continue;
+            }
+        };
+        let FetchOutcome::Body(body) = fetched.outcome else {
+            continue;
+        };
+        let (selectors, base) = (selectors.clone(), fetched.final_url);
+        let (content_type, encoding) = (fetched.content_type, source.encoding_override());
+        let article = tokio::task::spawn_blocking(move || {
+            let (html, _) = crate::page::decode_html(&body, content_type.as_deref(), encoding);
+            crate::page::extract_article(&selectors, &html, &base)
+        })
+        .await;
+        match article {
+            Ok(article) => {
+                if article.content_html.is_none() {
+                    tracing::warn!(source = %source.id, article = %url, "the `content` selector picks nothing on the item's page");
+                }
+                crate::page::apply_article(item, article, now);
+            }
+            Err(e) => {
+                tracing::warn!(source = %source.id, article = %url, error = %panic_message(e), "reading the item's page crashed");
+            }
+        }
+    }
+    held_back
 }

@@ -23,6 +23,9 @@ pub enum SourceState {
     Flagged,
     /// It answered 410 Gone; polling stopped.
     Gone,
+    /// Its polls work, but something about what they bring needs an admin:
+    /// a page source whose selectors may be stale. `warning` says what.
+    Stale,
 }
 
 /// One source in `/status`.
@@ -45,6 +48,9 @@ pub struct SourceReport {
     pub last_success: Option<DateTime<Utc>>,
     /// A one-line human reason for the last failure.
     pub last_error: Option<String>,
+    /// A one-line warning about a source that works but needs a look, such
+    /// as "selectors may be stale: …" for a page source.
+    pub warning: Option<String>,
     /// Failures in a row.
     pub consecutive_failures: u32,
     /// When the current run of failures began.
@@ -96,7 +102,16 @@ pub fn report(
         .iter()
         .map(|source| {
             let status = stored.iter().find(|s| s.id == source.id);
-            source_report(source, status, flag_after, now)
+            // A warning about selectors means nothing for a source that an
+            // admin has since turned from a page into a feed.
+            let status = status.map(|s| match source.kind {
+                crate::config::SourceKind::Page => s.clone(),
+                crate::config::SourceKind::Feed => SourceStatus {
+                    warning: None,
+                    ..s.clone()
+                },
+            });
+            source_report(source, status.as_ref(), flag_after, now)
         })
         .collect();
     let (outbox_depth, oldest_pending) = store.outbox_depth()?;
@@ -130,6 +145,7 @@ fn source_report(
             last_attempt: None,
             last_success: None,
             last_error: None,
+            warning: status.and_then(|s| s.warning.clone()),
             consecutive_failures: 0,
             failing_since: None,
             next_poll: status.and_then(|s| s.next_poll),
@@ -147,6 +163,7 @@ fn source_report(
         last_attempt: status.last_attempt,
         last_success: status.last_success,
         last_error: status.last_error.clone(),
+        warning: status.warning.clone(),
         consecutive_failures: status.consecutive_failures,
         failing_since: status.failing_since,
         next_poll: status.next_poll,
@@ -160,7 +177,11 @@ pub fn state_of(status: &SourceStatus, flag_after: Duration, now: DateTime<Utc>)
         return SourceState::Gone;
     }
     if status.consecutive_failures == 0 {
-        return SourceState::Ok;
+        return if status.warning.is_some() {
+            SourceState::Stale
+        } else {
+            SourceState::Ok
+        };
     }
     let flag_after = chrono::Duration::from_std(flag_after).unwrap_or(chrono::Duration::MAX);
     match status.failing_since {
@@ -187,6 +208,7 @@ mod tests {
             gone,
             next_poll: None,
             item_count: 0,
+            warning: None,
         }
     }
 
@@ -206,6 +228,20 @@ mod tests {
         assert_eq!(
             state_of(&status(1, Some(1), true), day, now),
             SourceState::Gone
+        );
+        let stale = SourceStatus {
+            warning: Some("selectors may be stale: the page yielded no items".into()),
+            ..status(0, None, false)
+        };
+        assert_eq!(state_of(&stale, day, now), SourceState::Stale);
+        let stale_and_failing = SourceStatus {
+            warning: stale.warning.clone(),
+            ..status(3, Some(2), false)
+        };
+        assert_eq!(
+            state_of(&stale_and_failing, day, now),
+            SourceState::Failing,
+            "a failure says more than a warning"
         );
     }
 }

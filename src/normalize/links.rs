@@ -51,7 +51,7 @@ fn guid_as_link(guid: &str) -> Option<Url> {
 
 /// `href` resolved against `base`, if it is an http(s) URL, with tracking
 /// parameters removed.
-pub(super) fn canonical_url(href: &str, base: &Url) -> Option<Url> {
+pub(crate) fn canonical_url(href: &str, base: &Url) -> Option<Url> {
     let href = href.trim();
     if href.is_empty() {
         return None;

@@ -6,9 +6,9 @@
 //! the pieces: [`links`] (choosing and cleaning the link), [`text`] (plain
 //! text out of HTML, bounded summaries) and [`sanitize`] (ammonia).
 
-mod links;
-mod sanitize;
-mod text;
+pub(crate) mod links;
+pub(crate) mod sanitize;
+pub(crate) mod text;
 
 #[cfg(test)]
 mod corpus_tests;
@@ -26,10 +26,10 @@ use url::Url;
 pub const SUMMARY_MAX_CHARS: usize = 500;
 
 /// Longest title made from the summary of an untitled item, in characters.
-const DERIVED_TITLE_MAX_CHARS: usize = 80;
+pub(crate) const DERIVED_TITLE_MAX_CHARS: usize = 80;
 
 /// The title of an item with neither a title nor any text.
-const UNTITLED: &str = "(untitled)";
+pub(crate) const UNTITLED: &str = "(untitled)";
 
 /// 1990-01-01T00:00:00Z, as a Unix timestamp. Dates before it are not
 /// believed: no library news item is that old, and broken feeds and CMSes
@@ -256,7 +256,7 @@ impl<'e> Draft<'e> {
 
 /// `date` in whole seconds, or None when it is missing or before 1990 (see
 /// [`EARLIEST_BELIEVABLE_DATE`]).
-fn believable(date: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+pub(crate) fn believable(date: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
     date.filter(|d| d.timestamp() >= EARLIEST_BELIEVABLE_DATE)
         .map(|d| d.trunc_subsecs(0))
 }

@@ -33,7 +33,7 @@ fn sanitizer() -> Builder<'static> {
 
 /// `html` made safe to show, with relative URLs made absolute against `base`.
 /// None when nothing is left but white space.
-pub(super) fn sanitize_html(html: &str, base: &Url) -> Option<String> {
+pub(crate) fn sanitize_html(html: &str, base: &Url) -> Option<String> {
     let cleaned = SANITIZER.with_borrow_mut(|builder| {
         builder.url_relative(UrlRelative::RewriteWithBase(base.clone()));
         builder.clean(html).to_string()

@@ -76,7 +76,7 @@ const BREAKING_ELEMENTS: [&str; 30] = [
 
 /// The text a reader sees in an HTML fragment: tags dropped, entities decoded,
 /// white space collapsed, and no script or style source.
-pub(super) fn html_to_text(html: &str) -> String {
+pub(crate) fn html_to_text(html: &str) -> String {
     // Most titles carry no markup at all; html5ever is not needed for those.
     if !html.contains(['<', '&']) {
         return collapse_whitespace(html);
@@ -113,7 +113,7 @@ pub(super) fn html_to_text(html: &str) -> String {
 
 /// `s` with every run of white space (Unicode's, so no-break spaces too) made
 /// one space, none at either end, and no character XML forbids.
-pub(super) fn collapse_whitespace(s: &str) -> String {
+pub(crate) fn collapse_whitespace(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for word in s.split_whitespace() {
         let start = out.len();
@@ -144,7 +144,7 @@ pub(super) fn is_forbidden_in_xml(c: char) -> bool {
 }
 
 /// `s` without the characters XML forbids; see [`is_forbidden_in_xml`].
-pub(super) fn without_forbidden_chars(s: String) -> String {
+pub(crate) fn without_forbidden_chars(s: String) -> String {
     if s.contains(is_forbidden_in_xml) {
         s.replace(is_forbidden_in_xml, "")
     } else {
@@ -154,7 +154,7 @@ pub(super) fn without_forbidden_chars(s: String) -> String {
 
 /// `text` cut to at most `max_chars` characters, at a word boundary, with `…`
 /// (counted in the bound) when anything was cut.
-pub(super) fn truncate_at_word(text: &str, max_chars: usize) -> String {
+pub(crate) fn truncate_at_word(text: &str, max_chars: usize) -> String {
     if max_chars == 0 {
         return String::new();
     }

@@ -35,7 +35,7 @@ const MAX_DATE_LEN: usize = 80;
 
 /// Reads a date as feeds write it. A date without a zone is read in `zone`,
 /// else in UTC. None when the text is not a date this can be sure of.
-pub(super) fn parse_date(text: &str, zone: Option<Tz>) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_date(text: &str, zone: Option<Tz>) -> Option<DateTime<Utc>> {
     let text = text.trim();
     if text.is_empty() || text.len() > MAX_DATE_LEN {
         return None;

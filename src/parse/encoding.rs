@@ -34,6 +34,31 @@ pub(super) struct Decoded<'a> {
     pub source: EncodingSource,
 }
 
+/// Decodes an HTML page for the page stage (`crate::page`), in the same
+/// order and with the same checks as a feed, with the page's own
+/// `<meta charset>` (which the caller finds) where a feed's XML declaration
+/// stands. Returns the text and the encoding it was read in.
+pub(crate) fn decode_html_page<'a>(
+    body: &'a [u8],
+    content_type: Option<&str>,
+    encoding_override: Option<&'static Encoding>,
+    meta_charset: Option<&'static Encoding>,
+) -> (Cow<'a, str>, &'static Encoding) {
+    // A page whose markup was readable as ASCII to find its <meta> is not
+    // UTF-16, whatever it says; HTML reads such a claim as UTF-8.
+    let meta_charset = meta_charset.map(|e| {
+        if e == UTF_16LE || e == UTF_16BE {
+            UTF_8
+        } else {
+            e
+        }
+    });
+    let declared = meta_charset.map(|e| (e, EncodingSource::HtmlMeta));
+    let (encoding, skip, _) = choose(body, content_type, encoding_override, declared);
+    let (text, _had_errors) = encoding.decode_without_bom_handling(&body[skip..]);
+    (text, encoding)
+}
+
 /// Where the encoding of a body came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum EncodingSource {
@@ -45,6 +70,8 @@ pub(super) enum EncodingSource {
     HttpCharset,
     /// The XML declaration's `encoding`.
     XmlDeclaration,
+    /// An HTML page's `<meta charset>` (page sources only).
+    HtmlMeta,
     /// Nothing was declared (or every declaration was contradicted).
     Default,
 }
@@ -57,6 +84,7 @@ impl EncodingSource {
             EncodingSource::ByteOrderMark => "as its byte order mark says",
             EncodingSource::HttpCharset => "as the HTTP charset says",
             EncodingSource::XmlDeclaration => "as its XML declaration says",
+            EncodingSource::HtmlMeta => "as its <meta charset> says",
             EncodingSource::Default => "since it is not UTF-8 and names no encoding its bytes fit",
         }
     }
@@ -68,7 +96,8 @@ pub(super) fn decode<'a>(
     content_type: Option<&str>,
     encoding_override: Option<&'static Encoding>,
 ) -> Decoded<'a> {
-    let (encoding, skip, source) = choose(body, content_type, encoding_override);
+    let declared = xml_declared_encoding(body).map(|e| (e, EncodingSource::XmlDeclaration));
+    let (encoding, skip, source) = choose(body, content_type, encoding_override, declared);
     // Malformed sequences become U+FFFD, as in a browser: one bad byte should
     // cost one character, not the feed.
     let (text, _had_errors) = encoding.decode_without_bom_handling(&body[skip..]);
@@ -81,10 +110,14 @@ pub(super) fn decode<'a>(
 
 /// The encoding to read `body` in, how many leading bytes (a byte order mark)
 /// to skip, and why.
+///
+/// `in_document` is what the body declares about itself: a feed's XML
+/// declaration, or an HTML page's `<meta charset>`.
 fn choose(
     body: &[u8],
     content_type: Option<&str>,
     encoding_override: Option<&'static Encoding>,
+    in_document: Option<(&'static Encoding, EncodingSource)>,
 ) -> (&'static Encoding, usize, EncodingSource) {
     let bom = Encoding::for_bom(body);
     let bom_len = bom.map_or(0, |(_, len)| len);
@@ -106,11 +139,10 @@ fn choose(
     let mut evidence = || *cached.get_or_insert_with(|| Utf8Evidence::of(body));
     if !is_json(body) {
         let declared = [
-            (http_charset(content_type), EncodingSource::HttpCharset),
-            (xml_declared_encoding(body), EncodingSource::XmlDeclaration),
+            http_charset(content_type).map(|e| (e, EncodingSource::HttpCharset)),
+            in_document,
         ];
-        for (encoding, source) in declared {
-            let Some(encoding) = encoding else { continue };
+        for (encoding, source) in declared.into_iter().flatten() {
             if !contradicts(encoding, &mut evidence) {
                 return (encoding, 0, source);
             }

@@ -11,9 +11,9 @@
 //! format accepts.
 
 mod contacts;
-mod date;
+pub(crate) mod date;
 mod declarations;
-mod encoding;
+pub(crate) mod encoding;
 mod repair;
 
 use feed_rs::model::Feed;

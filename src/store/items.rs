@@ -177,6 +177,22 @@ impl Store {
         }
     }
 
+    /// Which of `ids` the store already knows: stored, or retired by
+    /// retention (which `apply_items` would not store again either). A page
+    /// source fetches the own page of the others only.
+    pub fn known_ids(&self, ids: &[ItemId]) -> Result<HashSet<ItemId>, StoreError> {
+        let conn = self.reader();
+        let mut stored = conn.prepare_cached("SELECT 1 FROM items WHERE id = ?1")?;
+        let mut retired = conn.prepare_cached("SELECT 1 FROM retired_items WHERE id = ?1")?;
+        let mut known = HashSet::new();
+        for id in ids {
+            if stored.exists([id.as_str()])? || retired.exists([id.as_str()])? {
+                known.insert(id.clone());
+            }
+        }
+        Ok(known)
+    }
+
     /// Every revision of one item, oldest first.
     pub fn revisions(&self, id: &str) -> Result<Vec<Revision>, StoreError> {
         let conn = self.reader();

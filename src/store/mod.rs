@@ -128,6 +128,9 @@ pub struct SourceStatus {
     pub next_poll: Option<DateTime<Utc>>,
     /// How many items of the source the store holds.
     pub item_count: u64,
+    /// A warning about a working source, such as a page whose selectors may
+    /// be stale; set and cleared by [`Store::record_page_yield`].
+    pub warning: Option<String>,
 }
 
 /// What [`Store::apply_items`] did.

@@ -89,6 +89,13 @@ const MIGRATIONS: &[&str] = &[
         created_at  INTEGER NOT NULL
     );
     "#,
+    // 2: what a page source's last good poll yielded, and the warning a poor
+    // yield raised ("selectors may be stale"). Kept apart from last_error:
+    // the poll itself worked, and a success must not clear the warning.
+    r#"
+    ALTER TABLE sources ADD COLUMN page_baseline INTEGER;
+    ALTER TABLE sources ADD COLUMN warning TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 /// The columns [`status_from_row`] reads, in order.
 const STATUS_COLUMNS: &str = "s.id, s.url, s.last_attempt, s.last_success, s.last_error, \
      s.consecutive_failures, s.next_poll, s.failing_since, s.gone, \
-     (SELECT COUNT(*) FROM items AS i WHERE i.source_id = s.id)";
+     (SELECT COUNT(*) FROM items AS i WHERE i.source_id = s.id), s.warning";
 
 impl Store {
     /// The fetch state of `source_id`; the default when it was never fetched.
@@ -128,6 +128,41 @@ impl Store {
         Ok(())
     }
 
+    /// The item count a page source's polls are compared with; None before
+    /// its first poll with a body.
+    pub fn page_baseline(&self, source_id: &str) -> Result<Option<u64>, StoreError> {
+        let conn = self.reader();
+        let baseline: Option<i64> = conn
+            .prepare_cached("SELECT page_baseline FROM sources WHERE id = ?1")?
+            .query_row([source_id], |row| row.get(0))
+            .optional()?
+            .flatten();
+        baseline
+            .map(|b| narrow(b, "sources", source_id, "page_baseline"))
+            .transpose()
+    }
+
+    /// Records what a page poll yielded: the baseline later polls are
+    /// compared with, and the warning it raised (None clears it).
+    pub fn record_page_yield(
+        &self,
+        source_id: &str,
+        url: &str,
+        baseline: Option<u64>,
+        warning: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let baseline = baseline.map(|b| i64::try_from(b).unwrap_or(i64::MAX));
+        let conn = self.writer();
+        conn.prepare_cached(
+            "INSERT INTO sources (id, url, page_baseline, warning) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET
+                 page_baseline = excluded.page_baseline,
+                 warning = excluded.warning",
+        )?
+        .execute(params![source_id, url, baseline, warning])?;
+        Ok(())
+    }
+
     /// The state of every source the store knows, by id.
     pub fn source_statuses(&self) -> Result<Vec<SourceStatus>, StoreError> {
         let conn = self.reader();
@@ -183,6 +218,7 @@ fn status_from_row(row: &Row<'_>) -> Result<SourceStatus, StoreError> {
         failing_since: from_stored_opt(row.get(7)?, "sources", key, "failing_since")?,
         gone: row.get::<_, i64>(8)? != 0,
         item_count: narrow(row.get(9)?, "sources", key, "item_count")?,
+        warning: row.get(10)?,
         id,
     })
 }

@@ -595,6 +595,7 @@ fn fetch_state_round_trips_and_defaults() {
             gone: false,
             next_poll: Some(at(1, 600)),
             item_count: 0,
+            warning: None,
         }
     );
 
@@ -935,4 +936,106 @@ fn apply_timing() {
     println!(
         "apply_items, 1000 new: {new_items:?}; 1000 unchanged: {unchanged:?}; newest_items(100): {newest:?}"
     );
+}
+
+#[test]
+fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = Store::open(&path).unwrap();
+    store
+        .record_success(
+            "ifla-news",
+            "https://www.ifla.org/news/feed/",
+            &FetchState::default(),
+            at(1, 600),
+            at(1, 0),
+        )
+        .unwrap();
+    drop(store);
+    // Turn the file back into what a build with only step 1 wrote.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "ALTER TABLE sources DROP COLUMN warning;
+         ALTER TABLE sources DROP COLUMN page_baseline;
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = Store::open(&path).unwrap();
+    let status = store.source_status("ifla-news").unwrap().unwrap();
+    assert_eq!(status.last_success, Some(at(1, 0)));
+    assert_eq!(status.warning, None);
+    assert_eq!(store.page_baseline("ifla-news").unwrap(), None);
+    store
+        .record_page_yield(
+            "nlc",
+            "https://www.nlc.cn/enweb/",
+            Some(12),
+            Some("selectors may be stale: x"),
+        )
+        .unwrap();
+    assert_eq!(store.page_baseline("nlc").unwrap(), Some(12));
+    let nlc = store.source_status("nlc").unwrap().unwrap();
+    assert_eq!(nlc.warning.as_deref(), Some("selectors may be stale: x"));
+    // A successful poll does not clear a page's warning; only its next yield does.
+    store
+        .record_success(
+            "nlc",
+            "https://www.nlc.cn/enweb/",
+            &FetchState::default(),
+            at(2, 600),
+            at(2, 0),
+        )
+        .unwrap();
+    assert!(
+        store
+            .source_status("nlc")
+            .unwrap()
+            .unwrap()
+            .warning
+            .is_some()
+    );
+    store
+        .record_page_yield("nlc", "https://www.nlc.cn/enweb/", Some(11), None)
+        .unwrap();
+    assert_eq!(store.source_status("nlc").unwrap().unwrap().warning, None);
+}
+
+#[test]
+fn known_ids_are_the_stored_and_the_retired_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store.db")).unwrap();
+    let stored = ItemId::derive("ifla-news", "link:https://www.ifla.org/a");
+    let fresh = ItemId::derive("ifla-news", "link:https://www.ifla.org/b");
+    let item = Item {
+        id: stored.clone(),
+        source: ifla(),
+        guid: String::new(),
+        url: Some("https://www.ifla.org/a".into()),
+        title: "A".into(),
+        summary: String::new(),
+        content_html: None,
+        authors: vec![],
+        categories: vec![],
+        language: None,
+        published: at(1, 0),
+        published_from_source: true,
+        updated: None,
+        revision: 1,
+        content_hash: String::new(),
+    };
+    store.apply_items(&ifla(), &[item], at(1, 0)).unwrap();
+    let known = store.known_ids(&[stored.clone(), fresh.clone()]).unwrap();
+    assert!(known.contains(&stored));
+    assert!(!known.contains(&fresh));
+    // Retention deletes it; it stays known, so its page is not fetched again.
+    let pruned = store
+        .prune(std::time::Duration::from_secs(3600), 0, at(30, 0))
+        .unwrap();
+    assert_eq!(pruned, 1);
+    assert!(store.item(stored.as_str()).unwrap().is_none());
+    let known = store.known_ids(&[stored.clone(), fresh]).unwrap();
+    assert!(known.contains(&stored));
 }

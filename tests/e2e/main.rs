@@ -7,4 +7,5 @@ mod daemon;
 mod helpers;
 mod hostile;
 mod limits;
+mod pages;
 mod publishing;
