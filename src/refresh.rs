@@ -121,7 +121,7 @@ pub async fn poll(
     let timezone = source.time_zone();
     // Parsing is CPU work on up to `max_body` bytes: keep it off the async
     // workers. A panic inside becomes this source's error, not the daemon's.
-    let parsed = tokio::task::spawn_blocking(move || {
+    let parsed = contained(move || {
         let options = ParseOptions {
             base_url: &final_url,
             content_type: content_type.as_deref(),
@@ -146,22 +146,31 @@ pub async fn poll(
             url: url_text,
             error,
         }),
-        Err(join_error) => Err(RefreshError::Panic {
+        Err(message) => Err(RefreshError::Panic {
             url: url_text,
-            message: panic_message(join_error),
+            message,
         }),
     }
 }
 
-fn panic_message(error: tokio::task::JoinError) -> String {
-    match error.try_into_panic() {
-        Ok(payload) => payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_owned()),
-        Err(e) => e.to_string(),
-    }
+/// Runs CPU work on the blocking pool, and turns a panic in it into its
+/// message: parsing and extracting are the code that meets hostile bytes, and
+/// a bug there must stay one source's error.
+pub async fn contained<T, F>(work: F) -> Result<T, String>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| match error.try_into_panic() {
+            Ok(payload) => payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned()),
+            Err(e) => e.to_string(),
+        })
 }
 
 /// What one refresh of a source did.
@@ -256,14 +265,14 @@ async fn page_poll(
         })?;
     let (source_ref, base) = (source.source_ref(), fetched.final_url.clone());
     let (content_type, encoding) = (fetched.content_type.clone(), source.encoding_override());
-    let extracted = tokio::task::spawn_blocking(move || {
+    let extracted = contained(move || {
         let (html, _) = crate::page::decode_html(&body, content_type.as_deref(), encoding);
         crate::page::extract(&source_ref, &selectors, &html, &base, now)
     })
     .await
-    .map_err(|join_error| RefreshError::Panic {
+    .map_err(|message| RefreshError::Panic {
         url: url_text,
-        message: panic_message(join_error),
+        message,
     })?;
     if let Some(first) = extracted.unreadable_dates.first() {
         tracing::warn!(
@@ -393,7 +402,7 @@ pub async fn follow_articles(
         };
         let (selectors, base) = (selectors.clone(), fetched.final_url);
         let (content_type, encoding) = (fetched.content_type, source.encoding_override());
-        let article = tokio::task::spawn_blocking(move || {
+        let article = contained(move || {
             let (html, _) = crate::page::decode_html(&body, content_type.as_deref(), encoding);
             crate::page::extract_article(&selectors, &html, &base)
         })
@@ -406,9 +415,23 @@ pub async fn follow_articles(
                 crate::page::apply_article(item, article, now);
             }
             Err(e) => {
-                tracing::warn!(source = %source.id, article = %url, error = %panic_message(e), "reading the item's page crashed");
+                tracing::warn!(source = %source.id, article = %url, error = %e, "reading the item's page crashed");
             }
         }
     }
     held_back
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_in_contained_work_becomes_its_message() {
+        assert_eq!(contained(|| 2 + 2).await, Ok(4));
+        let crashed = contained(|| -> usize { panic!("bad bytes at 42") }).await;
+        assert_eq!(crashed, Err("bad bytes at 42".to_owned()));
+        let formatted = contained(|| -> usize { panic!("index {} out of range", 7) }).await;
+        assert_eq!(formatted, Err("index 7 out of range".to_owned()));
+    }
 }
