@@ -4,13 +4,30 @@ use crate::helpers::{PATIENCE, TestConfig, feed_file};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn librarywire() -> Command {
+/// The built binary, with the test's environment cleaned of admin settings.
+pub fn librarywire() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_librarywire"));
     // The tests choose their config explicitly; an admin's environment must not leak in.
     command
         .env_remove("LIBRARYWIRE_CONFIG")
         .env("RUST_LOG", "warn");
     command
+}
+
+/// Runs `check-config` on `path`, which must be refused; returns its stderr.
+pub fn refused_config(path: &std::path::Path) -> String {
+    let out = librarywire()
+        .arg("check-config")
+        .arg("--config")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "check-config accepted {}",
+        path.display()
+    );
+    String::from_utf8(out.stderr).unwrap()
 }
 
 #[test]
@@ -48,14 +65,7 @@ fn check_config_refuses_a_misspelt_key_and_names_it_and_the_file() {
     // The extra [server] table repeats one TestConfig writes; write a clean file instead.
     let path = config.dir.path().join("misspelt.toml");
     std::fs::write(&path, "[poll]\nintervall = \"5m\"\n\n[[sources]]\nid = \"a\"\nurl = \"https://example.org/feed\"\n").unwrap();
-    let out = librarywire()
-        .arg("check-config")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let stderr = refused_config(&path);
     assert!(stderr.contains("poll.intervall"), "{stderr}");
     assert!(stderr.contains(&path.display().to_string()), "{stderr}");
 }
@@ -69,14 +79,7 @@ fn check_config_refuses_a_duplicate_source_id() {
         "[[sources]]\nid = \"loc\"\nurl = \"https://a.org/\"\n[[sources]]\nid = \"loc\"\nurl = \"https://b.org/\"\n",
     )
     .unwrap();
-    let out = librarywire()
-        .arg("check-config")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let stderr = refused_config(&path);
     assert!(stderr.contains("sources[1].id"), "{stderr}");
 }
 
@@ -245,14 +248,7 @@ fn check_config_refuses_an_amqp_url_the_publisher_cannot_use() {
         "[amqp]\nurl = \"amqp://guest:secret@127.0.0.1:5672/%2f?heartbeat=often\"\n",
     )
     .unwrap();
-    let out = librarywire()
-        .arg("check-config")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let stderr = refused_config(&path);
     assert!(
         stderr.contains("amqp.url") && stderr.contains(&path.display().to_string()),
         "{stderr}"
