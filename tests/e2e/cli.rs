@@ -14,6 +14,22 @@ pub fn librarywire() -> Command {
     command
 }
 
+/// Runs `check-config` on `path`, which must be accepted; returns its stdout.
+pub fn accepted_config(path: &std::path::Path) -> String {
+    let out = librarywire()
+        .arg("check-config")
+        .arg("--config")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Runs `check-config` on `path`, which must be refused; returns its stderr.
 pub fn refused_config(path: &std::path::Path) -> String {
     let out = librarywire()
@@ -37,18 +53,7 @@ fn check_config_prints_the_sources_of_a_good_config() {
         "10m",
         "",
     );
-    let out = librarywire()
-        .arg("check-config")
-        .arg("--config")
-        .arg(&config.path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = accepted_config(&config.path);
     assert!(
         stdout.contains("ifla-news") && stdout.contains("https://www.ifla.org/news/feed/"),
         "{stdout}"

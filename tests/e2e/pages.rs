@@ -1,6 +1,7 @@
 //! Page sources end to end: a news page without a feed, read with selectors,
 //! goes through the same store, outbox and merged feed as a feed.
 
+use crate::cli::{accepted_config, librarywire, refused_config};
 use crate::helpers::{FeedServer, TestApp, TestConfig, wait_until};
 use std::path::Path;
 
@@ -162,14 +163,6 @@ async fn page_items_reach_the_merged_feed_and_the_outbox_and_stale_selectors_sho
     app.stop().await;
 }
 
-fn librarywire() -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_librarywire"));
-    command
-        .env_remove("LIBRARYWIRE_CONFIG")
-        .env("RUST_LOG", "warn");
-    command
-}
-
 /// A list page and two article pages as files, and a config that reads them.
 fn file_site(dir: &Path) -> (String, std::path::PathBuf) {
     let list = dir.join("news/index.html");
@@ -220,18 +213,7 @@ fn poll_once_prints_what_the_selectors_pick() {
 fn check_config_names_a_bad_selector() {
     let dir = tempfile::tempdir().unwrap();
     let (_, config) = file_site(dir.path());
-    let out = librarywire()
-        .arg("check-config")
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = accepted_config(&config);
     assert!(
         stdout.contains("nlc-en-news") && stdout.contains("item \".news-list li\""),
         "the page's selectors are shown: {stdout}"
@@ -243,7 +225,7 @@ fn check_config_names_a_bad_selector() {
         text.replace("item = \".news-list li\"", "item = \".news-list >> li\""),
     )
     .unwrap();
-    let stderr = crate::cli::refused_config(&config);
+    let stderr = refused_config(&config);
     assert!(stderr.contains("sources[0].page.item"), "{stderr}");
     assert!(stderr.contains(".news-list >> li"), "{stderr}");
     assert!(stderr.contains(&config.display().to_string()), "{stderr}");
