@@ -4,6 +4,7 @@ use crate::config::Settings;
 use crate::fetch::{Fetcher, error_chain};
 use crate::publish::{self, PublisherStats};
 use crate::refresh::blocking;
+use crate::reload;
 use crate::schedule::Scheduler;
 use crate::serve::{self, MergedFeed, ServeState};
 use crate::store::Store;
@@ -113,12 +114,12 @@ impl Application {
             store.clone(),
             shutdown.clone(),
         ));
+        let (_settings_tx, live) = reload::channel(settings.clone());
         let router = serve::router(ServeState {
             feed,
             store: store.clone(),
-            sources: Arc::new(settings.sources.clone()),
+            settings: live,
             publisher: publisher_stats,
-            flag_after: settings.poll.flag_after,
         });
         let server = tracker.spawn(serve::serve(listener, router, shutdown.clone()));
         tracker.close();

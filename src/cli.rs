@@ -75,7 +75,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
-            telemetry::init(&settings.log.level);
+            telemetry::init(&settings.log.level, settings.log.format);
             run(settings, shutdown_on_signal()?).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -84,7 +84,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::PollOnce { source } => {
-            telemetry::init("warn");
+            telemetry::init("warn", settings.log.format);
             poll_once(&settings, source.as_deref(), &mut std::io::stdout().lock()).await
         }
         // Handled above, before a config is needed; kept for exhaustiveness.

@@ -42,7 +42,7 @@ pub enum ConfigError {
 }
 
 /// All settings of the daemon.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The HTTP server of the merged feed.
@@ -66,7 +66,7 @@ pub struct Settings {
 }
 
 /// `[server]`: the HTTP server.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
     /// Address the server binds. Default `127.0.0.1:8080`. Port 0 picks a free port.
@@ -77,6 +77,9 @@ pub struct ServerSettings {
     pub public_url: Url,
     /// How many of the newest items the merged feed holds. Default 100.
     pub feed_size: usize,
+    /// A WebSub hub to ping whenever the merged feed changes; the feeds
+    /// advertise it with `<atom:link rel="hub">`. Default: none.
+    pub websub_hub: Option<Url>,
 }
 
 impl Default for ServerSettings {
@@ -86,12 +89,13 @@ impl Default for ServerSettings {
             title: "Library news".to_owned(),
             public_url: Url::parse("http://127.0.0.1:8080/").expect("static URL"),
             feed_size: 100,
+            websub_hub: None,
         }
     }
 }
 
 /// `[store]`: the embedded SQLite store.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
     /// Path of the SQLite file; created with its folder on first run. Default `data/librarywire.db`.
@@ -114,7 +118,7 @@ impl Default for StoreSettings {
 }
 
 /// `[amqp]`: the broker.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AmqpSettings {
     /// AMQP URI. Default `amqp://guest:guest@127.0.0.1:5672/%2f`. A `heartbeat`
@@ -146,7 +150,7 @@ impl Default for AmqpSettings {
 }
 
 /// `[poll]`: polling.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PollSettings {
     /// Default time between two polls of a source. Default `15m`.
@@ -206,19 +210,34 @@ impl Default for PollSettings {
 }
 
 /// `[log]`: logging.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
     /// A `tracing` filter such as `info` or `librarywire=debug`; `RUST_LOG` wins when set. Default `info`.
     pub level: String,
+    /// `human` (the default): one readable line per event; `json`: one JSON
+    /// object per line, for log collectors.
+    pub format: LogFormat,
 }
 
 impl Default for LogSettings {
     fn default() -> Self {
         LogSettings {
             level: "info".to_owned(),
+            format: LogFormat::Human,
         }
     }
+}
+
+/// `log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
 }
 
 /// What kind of thing a source's URL points at.
@@ -237,7 +256,7 @@ pub enum SourceKind {
 /// Every selector but `item` is relative to the item. A selector may end in
 /// `@attribute` (`a@href`, `time@datetime`) to read that attribute of the
 /// first match instead of its text.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PageSettings {
     /// The CSS selector of each news entry on the page. Default `article`.
@@ -283,7 +302,7 @@ impl Default for PageSettings {
 }
 
 /// One `[[sources]]` entry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSettings {
     /// Unique id, `[a-z0-9-]+`; used in routing keys and item ids. Required.

@@ -181,6 +181,7 @@ impl Scheduler {
             None => None,
         };
         let now = Utc::now();
+        let started = std::time::Instant::now();
         // The refresh runs as its own task so that a panic in it is caught
         // here as that source's error, and so that shutdown can abort it: the
         // store writes a poll in one transaction, so an aborted poll leaves
@@ -204,6 +205,7 @@ impl Scheduler {
                 }),
             },
         };
+        crate::metrics::poll_finished(&source.id, &result, started.elapsed());
         Some(self.record(source, interval, now, result).await)
     }
 

@@ -5,11 +5,14 @@
 //! `Last-Modified`/`If-Modified-Since` give 304s, and gzip is negotiated by
 //! tower-http.
 
-use crate::config::{ServerSettings, SourceSettings};
+mod health;
+
+use crate::config::ServerSettings;
 use crate::fetch::error_chain;
 use crate::item::Item;
 use crate::publish::PublisherStats;
 use crate::refresh::blocking;
+use crate::reload::LiveSettings;
 use crate::store::Store;
 use axum::Router;
 use axum::extract::State;
@@ -218,40 +221,58 @@ fn html_escape(text: &str) -> String {
 pub struct ServeState {
     /// The rendered merged feed.
     pub feed: Arc<MergedFeed>,
-    /// The store, read by `/status`.
+    /// The store, read by `/status`, `/readyz` and `/metrics`.
     pub store: Store,
-    /// The configured sources, for `/status`.
-    pub sources: Arc<Vec<SourceSettings>>,
-    /// The publisher's counters, for `/status`.
+    /// The settings in force; live reload replaces them.
+    pub settings: LiveSettings,
+    /// The publisher's counters, for `/status` and `/metrics`.
     pub publisher: Arc<PublisherStats>,
-    /// `poll.flag_after`.
-    pub flag_after: std::time::Duration,
 }
 
 /// The HTTP routes.
 pub fn router(state: ServeState) -> Router {
     Router::new()
         .route("/feed.xml", get(feed_xml))
-        .route("/healthz", get(healthz))
+        .route("/opml", get(opml))
         .route("/status", get(status))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .layer(CompressionLayer::new().gzip(true))
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
+/// `/opml`: the configured sources as an OPML 2.0 subscription list.
+async fn opml(State(state): State<ServeState>) -> Response {
+    let settings = state.settings.borrow().clone();
+    let body = crate::opml::render(&settings);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/x-opml; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 async fn status(State(state): State<ServeState>) -> Response {
     let ServeState {
         store,
-        sources,
+        settings,
         publisher,
-        flag_after,
         ..
     } = state;
+    let settings = settings.borrow().clone();
     let report = blocking(move || {
-        crate::status::report(&store, &sources, &publisher, flag_after, Utc::now())
+        crate::status::report(
+            &store,
+            &settings.sources,
+            &publisher,
+            settings.poll.flag_after,
+            Utc::now(),
+        )
     })
     .await;
     match report {
