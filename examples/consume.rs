@@ -114,10 +114,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_default();
         if seen.insert(id.clone()) {
             order.push_back(id.clone());
-            if order.len() > DEDUP_WINDOW {
-                if let Some(old) = order.pop_front() {
-                    seen.remove(&old);
-                }
+            if order.len() > DEDUP_WINDOW
+                && let Some(old) = order.pop_front()
+            {
+                seen.remove(&old);
             }
             let event: serde_json::Value = serde_json::from_slice(&delivery.data)?;
             let data = &event["data"];

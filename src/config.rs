@@ -511,26 +511,26 @@ impl Settings {
             if let Some(interval) = source.interval {
                 positive(&key("interval"), interval)?;
             }
-            if let Some(label) = &source.encoding {
-                if encoding_rs::Encoding::for_label(label.as_bytes()).is_none() {
-                    return Err((
-                        key("encoding"),
-                        format!(
-                            "`{label}` is not an encoding label (try utf-8, gbk, big5, windows-1251, iso-8859-1)"
-                        ),
-                    ));
-                }
+            if let Some(label) = &source.encoding
+                && encoding_rs::Encoding::for_label(label.as_bytes()).is_none()
+            {
+                return Err((
+                    key("encoding"),
+                    format!(
+                        "`{label}` is not an encoding label (try utf-8, gbk, big5, windows-1251, iso-8859-1)"
+                    ),
+                ));
             }
             validate_page(source, &key)?;
-            if let Some(name) = &source.timezone {
-                if name.parse::<chrono_tz::Tz>().is_err() {
-                    return Err((
-                        key("timezone"),
-                        format!(
-                            "`{name}` is not an IANA time zone (such as Asia/Shanghai or Europe/London)"
-                        ),
-                    ));
-                }
+            if let Some(name) = &source.timezone
+                && name.parse::<chrono_tz::Tz>().is_err()
+            {
+                return Err((
+                    key("timezone"),
+                    format!(
+                        "`{name}` is not an IANA time zone (such as Asia/Shanghai or Europe/London)"
+                    ),
+                ));
             }
         }
         Ok(())
@@ -584,15 +584,15 @@ fn validate_page(
             "follow = true needs a `content` selector for the article's body".to_owned(),
         ));
     }
-    if let Some(format) = &page.date_format {
-        if chrono::format::StrftimeItems::new(format).parse().is_err() {
-            return Err((
-                key("page.date_format"),
-                format!(
-                    "`{format}` is not a chrono strftime format (such as %Y-%m-%d or %d.%m.%Y %H:%M)"
-                ),
-            ));
-        }
+    if let Some(format) = &page.date_format
+        && chrono::format::StrftimeItems::new(format).parse().is_err()
+    {
+        return Err((
+            key("page.date_format"),
+            format!(
+                "`{format}` is not a chrono strftime format (such as %Y-%m-%d or %d.%m.%Y %H:%M)"
+            ),
+        ));
     }
     Ok(())
 }

@@ -268,11 +268,11 @@ fn check_items(path: &Path, items: &[Item], now: DateTime<Utc>, problems: &mut V
         if item.summary.chars().count() > SUMMARY_MAX_CHARS {
             problem("a summary over the bound");
         }
-        if let Some(url) = &item.url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains("utm_")
-            {
-                problem("a link that is not clean http(s)");
-            }
+        if let Some(url) = &item.url
+            && (!(url.starts_with("http://") || url.starts_with("https://"))
+                || url.contains("utm_"))
+        {
+            problem("a link that is not clean http(s)");
         }
         if item.published > now || item.updated.is_some_and(|u| u > now) {
             problem("a date in the future");
@@ -356,14 +356,14 @@ fn check_hostile_files(outcomes: &BTreeMap<PathBuf, Outcome>, problems: &mut Vec
     // No item anywhere carries the replacement character: every corpus file
     // is in an encoding that is declared or can be told from its bytes.
     for (path, outcome) in outcomes {
-        if let Outcome::Items(items, _) = outcome {
-            if let Some(item) = items.iter().find(|i| i.title.contains('\u{FFFD}')) {
-                problems.push(format!(
-                    "{}: a title with U+FFFD: {:?}",
-                    path.display(),
-                    item.title
-                ));
-            }
+        if let Outcome::Items(items, _) = outcome
+            && let Some(item) = items.iter().find(|i| i.title.contains('\u{FFFD}'))
+        {
+            problems.push(format!(
+                "{}: a title with U+FFFD: {:?}",
+                path.display(),
+                item.title
+            ));
         }
     }
 }

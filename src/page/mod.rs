@@ -342,11 +342,11 @@ pub fn apply_article(item: &mut Item, article: Article, now: DateTime<Utc>) {
     if item.summary.is_empty() && !article.text.is_empty() {
         item.summary = truncate_at_word(&article.text, SUMMARY_MAX_CHARS);
     }
-    if !item.published_from_source {
-        if let Some(date) = article.published {
-            item.published = date.min(now.trunc_subsecs(0));
-            item.published_from_source = true;
-        }
+    if !item.published_from_source
+        && let Some(date) = article.published
+    {
+        item.published = date.min(now.trunc_subsecs(0));
+        item.published_from_source = true;
     }
     item.content_hash = item.compute_content_hash();
 }

@@ -350,25 +350,25 @@ pub(super) fn item(source: &SourceRef, n: usize) -> Item {
         id: ItemId::derive(&source.id, &guid),
         source: source.clone(),
         guid,
-        url: (n % 3 != 0).then(|| format!("https://news.example.org/{}/{n}", source.id)),
+        url: (!n.is_multiple_of(3)).then(|| format!("https://news.example.org/{}/{n}", source.id)),
         title: format!("Library news {n} from {}", source.name),
         summary: format!(
             "Summary of news {n}: reading rooms, catalogues and \"quotes\" & ampersands."
         ),
-        content_html: (n % 2 == 0).then(|| format!("<p>News <b>{n}</b> in full.</p>")),
-        authors: if n % 4 == 0 {
+        content_html: (n.is_multiple_of(2)).then(|| format!("<p>News <b>{n}</b> in full.</p>")),
+        authors: if n.is_multiple_of(4) {
             Vec::new()
         } else {
             vec![format!("Author {n}"), "IFLA".to_owned()]
         },
-        categories: if n % 5 == 0 {
+        categories: if n.is_multiple_of(5) {
             Vec::new()
         } else {
             vec!["libraries".to_owned()]
         },
-        language: (n % 5 != 0).then(|| "en".to_owned()),
+        language: (!n.is_multiple_of(5)).then(|| "en".to_owned()),
         published,
-        updated: (n % 2 == 1).then(|| published + ChronoDuration::hours(1)),
+        updated: (!n.is_multiple_of(2)).then(|| published + ChronoDuration::hours(1)),
         revision: 1,
         published_from_source: true,
         content_hash: String::new(),
