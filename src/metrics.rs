@@ -312,6 +312,36 @@ fn state_label(state: SourceState) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{ApplyOutcome, FetchState};
+
+    fn refreshed(
+        not_modified: bool,
+        new: usize,
+        updated: usize,
+    ) -> Result<Refreshed, RefreshError> {
+        Ok(Refreshed {
+            not_modified,
+            items_seen: new + updated,
+            applied: ApplyOutcome {
+                new,
+                updated,
+                unchanged: 0,
+            },
+            suggested_interval: None,
+            state: FetchState::default(),
+            final_url: url::Url::parse("https://example.org/feed.xml").unwrap(),
+        })
+    }
+
+    #[test]
+    fn a_poll_has_one_outcome() {
+        assert_eq!(outcome(&refreshed(true, 0, 0)), "not_modified");
+        assert_eq!(outcome(&refreshed(false, 2, 1)), "new_items");
+        assert_eq!(outcome(&refreshed(false, 0, 1)), "updated_items");
+        assert_eq!(outcome(&refreshed(false, 0, 0)), "no_change");
+        let parse = "x".parse::<url::Url>().unwrap_err();
+        assert_eq!(outcome(&Err(RefreshError::Url(parse))), "config");
+    }
 
     #[test]
     fn state_labels_are_the_words_of_status() {
