@@ -33,6 +33,7 @@ pub struct Application {
 impl Application {
     /// Opens the store and binds the server's address.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        crate::metrics::install();
         let store = {
             let path = settings.store.path.clone();
             tokio::task::spawn_blocking(move || Store::open(&path))

@@ -1,27 +1,355 @@
 //! Metrics: counters, gauges and histograms through the `metrics` facade,
 //! rendered by the Prometheus exporter on `/metrics`.
+//!
+//! Two kinds of figures, two recorders:
+//! - what happens (polls, items, HTTP requests) is counted as it happens, by
+//!   the process-wide recorder that [`install`] sets up once;
+//! - what *is* (outbox depth, broker connection, publisher totals, source
+//!   states) is read at scrape time from the daemon that serves the scrape,
+//!   into a recorder built for that one scrape. So each daemon reports its own
+//!   store and publisher even when several share a process, as tests do.
+//!
+//! Label values are bounded: source ids come from the config, outcomes from
+//! [`RefreshError::kind`], paths from the router's route templates.
 
-use crate::refresh::{RefreshError, Refreshed};
+use crate::refresh::{RefreshError, Refreshed, blocking};
 use crate::serve::ServeState;
-use axum::extract::Request;
+use crate::status::{SourceState, StatusReport};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+use tracing::warn;
 
-/// Records one finished poll of `source`: its outcome, how long it took, the
-/// items it brought and, on success, the time of the last success.
+/// The content type of `/metrics`: the Prometheus text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Polls by source and outcome.
+pub const FETCHES: &str = "librarywire_fetches_total";
+/// How long polls took, by source.
+pub const FETCH_DURATION: &str = "librarywire_fetch_duration_seconds";
+/// Items stored new or as a new revision, by source.
+pub const ITEMS: &str = "librarywire_items_total";
+/// HTTP requests served, by route and status.
+pub const HTTP_REQUESTS: &str = "librarywire_http_requests_total";
+/// When each source's last successful poll finished.
+pub const LAST_SUCCESS: &str = "librarywire_last_success_timestamp_seconds";
+/// Failures in a row, by source.
+pub const CONSECUTIVE_FAILURES: &str = "librarywire_source_consecutive_failures";
+/// Configured sources by state.
+pub const SOURCES: &str = "librarywire_sources";
+/// Messages waiting in the outbox.
+pub const OUTBOX_DEPTH: &str = "librarywire_outbox_depth";
+/// Age of the oldest message waiting in the outbox.
+pub const OUTBOX_OLDEST_AGE: &str = "librarywire_outbox_oldest_age_seconds";
+/// Publishes by broker answer.
+pub const PUBLISHES: &str = "librarywire_publishes_total";
+/// Whether a confirmed channel to the broker is open.
+pub const BROKER_CONNECTED: &str = "librarywire_broker_connected";
+/// Connections made to the broker.
+pub const BROKER_CONNECTIONS: &str = "librarywire_broker_connections_total";
+
+/// The `route` label of a request no route matched: one value, however many
+/// paths scanners try.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Upper bounds of the fetch duration buckets, in seconds: from a fast local
+/// answer to the slowest a poll may take.
+const DURATION_BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// The process-wide recorder; `None` when another recorder was installed first.
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder, once; later calls do
+/// nothing. Until it runs, the counting functions here record nothing.
+pub fn install() {
+    global();
+}
+
+fn global() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = match PrometheusBuilder::new().set_buckets(DURATION_BUCKETS) {
+                Ok(builder) => builder,
+                Err(e) => {
+                    warn!(error = %e, "metrics disabled: bad histogram buckets");
+                    return None;
+                }
+            };
+            match builder.install_recorder() {
+                Ok(handle) => {
+                    describe_events();
+                    Some(handle)
+                }
+                Err(e) => {
+                    warn!(error = %e, "metrics of polls and requests disabled: cannot install the recorder");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+fn describe_events() {
+    describe_counter!(
+        FETCHES,
+        Unit::Count,
+        "Polls of a source by outcome: new_items, updated_items, no_change, \
+         not_modified (HTTP 304 or an unchanged file), or the kind of error"
+    );
+    describe_histogram!(
+        FETCH_DURATION,
+        Unit::Seconds,
+        "Time a poll of a source took, from fetch to stored items"
+    );
+    describe_counter!(
+        ITEMS,
+        Unit::Count,
+        "Items a source brought that were new (change=new) or changed (change=updated)"
+    );
+    describe_counter!(
+        HTTP_REQUESTS,
+        Unit::Count,
+        "HTTP requests served, by route template (unmatched for no route) and status"
+    );
+}
+
+/// The `outcome` label of one poll.
+pub fn outcome(result: &Result<Refreshed, RefreshError>) -> &'static str {
+    match result {
+        Ok(r) if r.not_modified => "not_modified",
+        Ok(r) if r.applied.new > 0 => "new_items",
+        Ok(r) if r.applied.updated > 0 => "updated_items",
+        Ok(_) => "no_change",
+        Err(e) => e.kind(),
+    }
+}
+
+/// Records one finished poll of `source`: its outcome, how long it took and
+/// the items it brought. (The time of the last success is read from the store
+/// at scrape time, so it survives restarts.)
 pub fn poll_finished(source: &str, result: &Result<Refreshed, RefreshError>, elapsed: Duration) {
-    let _ = (source, result, elapsed);
+    let source = source.to_owned();
+    counter!(FETCHES, "source" => source.clone(), "outcome" => outcome(result)).increment(1);
+    histogram!(FETCH_DURATION, "source" => source.clone()).record(elapsed.as_secs_f64());
+    if let Ok(refreshed) = result {
+        let applied = refreshed.applied;
+        counter!(ITEMS, "source" => source.clone(), "change" => "new")
+            .increment(count(applied.new));
+        counter!(ITEMS, "source" => source, "change" => "updated")
+            .increment(count(applied.updated));
+    }
+    // Polls are few, so folding the new duration samples into the histograms
+    // now is cheap, and keeps them from piling up between scrapes.
+    if let Some(handle) = HANDLE.get().and_then(Option::as_ref) {
+        handle.run_upkeep();
+    }
+}
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 /// Middleware: counts HTTP requests served, by route and status.
 pub async fn track_http(request: Request, next: Next) -> Response {
-    next.run(request).await
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    counter!(HTTP_REQUESTS, "route" => route, "status" => status).increment(1);
+    response
 }
 
 /// The `/metrics` reply: Prometheus text, with the gauges read at scrape time
 /// (outbox depth and age, broker connected, publisher counters).
 pub async fn scrape(state: &ServeState) -> Response {
-    let _ = state;
-    todo!("metrics scrape")
+    let settings = state.settings.borrow().clone();
+    let report = {
+        let (store, publisher) = (state.store.clone(), state.publisher.clone());
+        blocking(move || {
+            crate::status::report(
+                &store,
+                &settings.sources,
+                &publisher,
+                settings.poll.flag_after,
+                Utc::now(),
+            )
+        })
+        .await
+    };
+    let report = match report {
+        Ok(report) => Some(report),
+        Err(e) => {
+            // The rest still tells something; /readyz says the store is down.
+            warn!(error = %crate::fetch::error_chain(&e), "/metrics: cannot read the store; its figures are left out");
+            None
+        }
+    };
+    let mut body = global().map(PrometheusHandle::render).unwrap_or_default();
+    body.push_str(&render_state(state, report.as_ref()));
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
+        body,
+    )
+        .into_response()
+}
+
+/// Renders what is read at scrape time, through a recorder of its own.
+fn render_state(state: &ServeState, report: Option<&StatusReport>) -> String {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::with_local_recorder(&recorder, || {
+        describe_state();
+        let stats = &state.publisher;
+        gauge!(BROKER_CONNECTED).set(f64::from(u8::from(stats.connected.load(Ordering::Relaxed))));
+        counter!(BROKER_CONNECTIONS).absolute(stats.connections.load(Ordering::Relaxed));
+        for (result, total) in [
+            ("confirmed", &stats.confirmed),
+            ("nacked", &stats.nacked),
+            ("returned", &stats.returned),
+        ] {
+            counter!(PUBLISHES, "result" => result).absolute(total.load(Ordering::Relaxed));
+        }
+        let Some(report) = report else { return };
+        let publisher = &report.publisher;
+        gauge!(OUTBOX_DEPTH).set(publisher.outbox_depth as f64);
+        let age = publisher.oldest_pending.map_or(0.0, |oldest| {
+            ((Utc::now() - oldest).num_milliseconds().max(0) as f64) / 1000.0
+        });
+        gauge!(OUTBOX_OLDEST_AGE).set(age);
+        for state in ALL_STATES {
+            let n = report.sources.iter().filter(|s| s.state == state).count();
+            gauge!(SOURCES, "state" => state_label(state)).set(n as f64);
+        }
+        for source in &report.sources {
+            if let Some(success) = source.last_success {
+                let secs = success.timestamp_micros() as f64 / 1e6;
+                gauge!(LAST_SUCCESS, "source" => source.id.clone()).set(secs);
+            }
+            gauge!(CONSECUTIVE_FAILURES, "source" => source.id.clone())
+                .set(f64::from(source.consecutive_failures));
+        }
+    });
+    handle.render()
+}
+
+fn describe_state() {
+    describe_gauge!(
+        BROKER_CONNECTED,
+        "1 while a confirmed channel to the broker is open, else 0"
+    );
+    describe_counter!(
+        BROKER_CONNECTIONS,
+        Unit::Count,
+        "Connections made to the broker since start, the first one included"
+    );
+    describe_counter!(
+        PUBLISHES,
+        Unit::Count,
+        "Messages the broker answered since start: confirmed, nacked (sent again) or returned unroutable"
+    );
+    describe_gauge!(
+        OUTBOX_DEPTH,
+        Unit::Count,
+        "Messages stored and waiting for the broker's confirm"
+    );
+    describe_gauge!(
+        OUTBOX_OLDEST_AGE,
+        Unit::Seconds,
+        "Age of the oldest message waiting in the outbox; 0 when it is empty"
+    );
+    describe_gauge!(
+        SOURCES,
+        Unit::Count,
+        "Configured sources by state, as in /status"
+    );
+    describe_gauge!(
+        LAST_SUCCESS,
+        Unit::Seconds,
+        "Unix time when a poll of the source last worked"
+    );
+    describe_gauge!(
+        CONSECUTIVE_FAILURES,
+        Unit::Count,
+        "Failed polls of the source since its last success"
+    );
+}
+
+const ALL_STATES: [SourceState; 6] = [
+    SourceState::Pending,
+    SourceState::Ok,
+    SourceState::Failing,
+    SourceState::Flagged,
+    SourceState::Gone,
+    SourceState::Stale,
+];
+
+/// The `state` label: the word `/status` uses.
+fn state_label(state: SourceState) -> &'static str {
+    match state {
+        SourceState::Pending => "pending",
+        SourceState::Ok => "ok",
+        SourceState::Failing => "failing",
+        SourceState::Flagged => "flagged",
+        SourceState::Gone => "gone",
+        SourceState::Stale => "stale",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ApplyOutcome, FetchState};
+
+    fn refreshed(
+        not_modified: bool,
+        new: usize,
+        updated: usize,
+    ) -> Result<Refreshed, RefreshError> {
+        Ok(Refreshed {
+            not_modified,
+            items_seen: new + updated,
+            applied: ApplyOutcome {
+                new,
+                updated,
+                unchanged: 0,
+            },
+            suggested_interval: None,
+            state: FetchState::default(),
+            final_url: url::Url::parse("https://example.org/feed.xml").unwrap(),
+        })
+    }
+
+    #[test]
+    fn a_poll_has_one_outcome() {
+        assert_eq!(outcome(&refreshed(true, 0, 0)), "not_modified");
+        assert_eq!(outcome(&refreshed(false, 2, 1)), "new_items");
+        assert_eq!(outcome(&refreshed(false, 0, 1)), "updated_items");
+        assert_eq!(outcome(&refreshed(false, 0, 0)), "no_change");
+        let parse = "x".parse::<url::Url>().unwrap_err();
+        assert_eq!(outcome(&Err(RefreshError::Url(parse))), "config");
+    }
+
+    #[test]
+    fn state_labels_are_the_words_of_status() {
+        for state in ALL_STATES {
+            assert_eq!(
+                serde_json::to_value(state).unwrap(),
+                serde_json::Value::from(state_label(state))
+            );
+        }
+    }
 }

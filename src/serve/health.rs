@@ -1,8 +1,12 @@
 //! `/healthz`, `/readyz` and `/metrics`: what orchestrators and Prometheus ask.
 
 use super::ServeState;
+use crate::fetch::error_chain;
+use crate::refresh::blocking;
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tracing::warn;
 
 /// `/healthz`: 200 while the daemon is serving.
 pub(super) async fn healthz() -> &'static str {
@@ -12,8 +16,19 @@ pub(super) async fn healthz() -> &'static str {
 /// `/readyz`: 200 only when the store is open and answers; broker trouble
 /// does not take readiness away, since the feed still serves.
 pub(super) async fn readyz(State(state): State<ServeState>) -> Response {
-    let _ = state;
-    todo!("readyz")
+    let store = state.store.clone();
+    match blocking(move || store.ping()).await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            let reason = error_chain(&e);
+            warn!(error = %reason, "/readyz: the store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: the store does not answer: {reason}\n"),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// `/metrics`: Prometheus text format.

@@ -269,6 +269,15 @@ impl Store {
         &self.inner.path
     }
 
+    /// Checks that the store answers: one read of the schema on the reader
+    /// connection, the one the server uses. For `/readyz`.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let conn = self.reader();
+        conn.prepare_cached("SELECT COUNT(*) FROM sqlite_schema")?
+            .query_row([], |row| row.get::<_, i64>(0))?;
+        Ok(())
+    }
+
     /// Notified with a new value whenever items are added, revised or pruned.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.changes.subscribe()

@@ -1039,3 +1039,20 @@ fn known_ids_are_the_stored_and_the_retired_ones() {
     let known = store.known_ids(&[stored.clone(), fresh]).unwrap();
     assert!(known.contains(&stored));
 }
+
+#[test]
+fn ping_answers_on_a_sound_store_and_fails_once_the_file_is_junk() {
+    let (dir, store) = open_temp();
+    store.ping().unwrap();
+    // Overwritten in place by something outside, WAL index included.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let len = std::fs::metadata(&path).unwrap().len().max(4096);
+        std::fs::write(&path, vec![b'Z'; usize::try_from(len).unwrap()]).unwrap();
+    }
+    let error = store.ping().unwrap_err();
+    assert!(
+        error.to_string().contains("not a database"),
+        "the reason is SQLite's: {error}"
+    );
+}
