@@ -7,5 +7,7 @@ mod daemon;
 mod helpers;
 mod hostile;
 mod limits;
+mod opml;
 mod pages;
 mod publishing;
+mod reload;
