@@ -185,15 +185,31 @@ impl Imported {
 
 /// Reads an OPML file's bytes. `origin` names it in errors.
 ///
+/// Stray `&` and HTML entities are repaired as in feeds (see `parse::repair`).
 /// Nested outlines are flattened (their folders kept for comments); an
 /// outline without an `xmlUrl`, or with one that is not an http, https or
 /// file URL, is skipped with the reason; a URL already listed is skipped.
 pub fn import(bytes: &[u8], origin: &str) -> Result<Imported, ImportError> {
     let text = decode(bytes);
-    let document = opml::OPML::from_str(&text).map_err(|e| ImportError {
+    let fail = |message: String| ImportError {
         file: origin.to_owned(),
-        message: crate::fetch::error_chain(&e),
-    })?;
+        message,
+    };
+    // The XML reader looks for <opml> and, in anything else, only finds the
+    // end of the file; say what the file is instead.
+    match root_name(&text) {
+        Some("opml") => {}
+        Some(name) => {
+            return Err(fail(format!("its root element is <{name}>, not <opml>")));
+        }
+        None => return Err(fail("it holds no XML element".to_owned())),
+    }
+    // Readers export what their users typed: a bare `&` or an HTML entity
+    // (`&eacute;`) in a title is common. The feed parser's repair makes
+    // such text well-formed; a well-formed file is not copied.
+    let repaired = crate::parse::repair::repair(&text);
+    let document =
+        opml::OPML::from_str(&repaired).map_err(|e| fail(crate::fetch::error_chain(&e)))?;
     let mut reader = Reader::default();
     let mut folders = Vec::new();
     for outline in &document.body.outlines {
@@ -207,6 +223,31 @@ pub fn import(bytes: &[u8], origin: &str) -> Result<Imported, ImportError> {
             .filter(|t| !t.is_empty()),
         entries: reader.entries,
     })
+}
+
+/// The name of the first element, past the declaration, comments,
+/// processing instructions and the doctype.
+fn root_name(text: &str) -> Option<&str> {
+    let mut rest = text;
+    loop {
+        let start = rest.find('<')?;
+        rest = &rest[start..];
+        let skip_to = if rest.starts_with("<!--") {
+            "-->"
+        } else if rest.starts_with("<?") {
+            "?>"
+        } else if rest.starts_with("<!") {
+            ">"
+        } else {
+            let name = &rest[1..];
+            let end = name
+                .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+                .unwrap_or(name.len());
+            return Some(&name[..end]);
+        };
+        let end = rest.find(skip_to)?;
+        rest = &rest[end + skip_to.len()..];
+    }
 }
 
 /// OPML files are XML: a byte order mark wins, then UTF-8, then the
@@ -551,6 +592,21 @@ mod tests {
                 "{err}"
             );
         }
+        let rdf = "<?xml version=\"1.0\"?>\n<!-- <opml> --><!DOCTYPE x><rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" />";
+        let err = import(rdf.as_bytes(), "subs.opml").unwrap_err().to_string();
+        assert!(
+            err.ends_with("its root element is <rdf:RDF>, not <opml>"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn stray_ampersands_and_html_entities_are_repaired() {
+        let xml = r#"<opml version="1.0"><body><outline text="Biblioth&egrave;que &amp; archives & more" xmlUrl="https://b.fr/rss?a=1&b=2"/></body></opml>"#;
+        let imported = import(xml.as_bytes(), "x.opml").unwrap();
+        let feed = imported.feeds().next().unwrap();
+        assert_eq!(feed.name.as_deref(), Some("Bibliothèque & archives & more"));
+        assert_eq!(feed.url, "https://b.fr/rss?a=1&b=2");
     }
 
     #[test]

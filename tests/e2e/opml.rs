@@ -158,6 +158,13 @@ fn a_real_subscription_list_imports_to_a_loadable_config() {
             && imported.contains("# Folder: My Feeds / Another Category"),
         "{imported}"
     );
+
+    // A bare `&` in the URLs, as exporters write them: repaired, kept.
+    let imported = import(&opml_file("raw-ampersand.opml"));
+    let pasted = paste(dir.path(), &imported);
+    assert_eq!(pasted.sources.len(), 1, "{imported}");
+    assert_eq!(pasted.sources[0].url, "http://example.org/feed1/a&b");
+    assert_eq!(pasted.sources[0].display_name(), "Feed 1");
 }
 
 #[test]
@@ -194,10 +201,23 @@ fn a_broken_opml_file_is_an_error_naming_it() {
         "<?xml version=\"1.0\"?><opml version=\"2.0\"><body><outline text=\"a\"",
     )
     .unwrap();
-    for file in [
-        opml_file("raw-ampersand.opml"),
-        truncated,
-        dir.path().join("missing.opml"),
+    let rdf = dir.path().join("foaf.xml");
+    std::fs::write(
+        &rdf,
+        "<?xml version=\"1.0\"?>\n<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" />\n",
+    )
+    .unwrap();
+    let unknown_version = dir.path().join("tng.opml");
+    std::fs::write(
+        &unknown_version,
+        "<opml version=\"OPML:TNG\"><body><outline text=\"a\" xmlUrl=\"https://a.org/\"/></body></opml>",
+    )
+    .unwrap();
+    for (file, reason) in [
+        (truncated, "unexpected end of file"),
+        (rdf, "root element is <rdf:RDF>"),
+        (unknown_version, "OPML:TNG"),
+        (dir.path().join("missing.opml"), "cannot read"),
     ] {
         let out = librarywire()
             .arg("import-opml")
@@ -207,6 +227,7 @@ fn a_broken_opml_file_is_an_error_naming_it() {
         assert!(!out.status.success(), "{}", file.display());
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+        assert!(stderr.contains(reason), "{stderr}");
         assert!(out.stdout.is_empty(), "nothing half-printed");
     }
 }

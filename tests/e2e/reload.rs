@@ -225,11 +225,14 @@ async fn sighup_adds_a_source_refuses_a_broken_config_and_removes_a_source() {
     })
     .await;
     let log = daemon.log();
+    let reloaded = log
+        .lines()
+        .find(|l| l.contains("config reloaded"))
+        .unwrap_or_else(|| panic!("no reload in the log: {log}"));
     assert!(
-        log.contains("config reloaded") && log.contains("trigger=\"SIGHUP\""),
-        "{log}"
+        reloaded.contains("SIGHUP") && reloaded.contains("added=b"),
+        "{reloaded}"
     );
-    assert!(log.contains("added=b"), "{log}");
 
     // A broken config (an unknown key) is refused, naming the file and the
     // key, and the running config keeps serving and polling.
@@ -287,7 +290,7 @@ async fn sighup_adds_a_source_refuses_a_broken_config_and_removes_a_source() {
         titles.contains(&"Bravo one".to_owned()),
         "a removed source's items stay until retention: {titles:?}"
     );
-    assert!(daemon.log().contains("removed=b"));
+    assert!(daemon.log().contains("removed=b"), "{}", daemon.log());
     daemon.stop().await;
 }
 
@@ -334,7 +337,11 @@ async fn an_edited_or_replaced_config_file_reloads_without_a_signal() {
     })
     .await;
     let log = daemon.log();
-    assert!(log.contains("trigger=\"file change\""), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("config reloaded") && l.contains("file change")),
+        "{log}"
+    );
     assert!(!log.contains("config refused"), "{log}");
     daemon.stop().await;
 }
