@@ -136,8 +136,21 @@ impl Reloader {
                 return Err(e);
             }
         };
-        let running = self.sender.borrow().clone();
-        let at_restart = keep_restart_only(&running, &mut new);
+        // Compared and replaced under the channel's lock, so two reloads at
+        // once (a signal during an edit) cannot interleave.
+        let mut outcome = None;
+        self.sender.send_if_modified(|current| {
+            let at_restart = keep_restart_only(current, &mut new);
+            let changes = SourceChanges::between(current, &new);
+            let changed = **current != new;
+            if changed {
+                *current = Arc::new(new.clone());
+            }
+            outcome = Some((changes, at_restart, changed));
+            changed
+        });
+        let (changes, at_restart, changed) =
+            outcome.expect("send_if_modified runs the closure once");
         if !at_restart.is_empty() {
             warn!(
                 file = %self.path.display(),
@@ -145,8 +158,6 @@ impl Reloader {
                 "these settings take effect at the next restart; their running values stay"
             );
         }
-        let changes = SourceChanges::between(&running, &new);
-        let changed = *running != new;
         if changed {
             info!(
                 file = %self.path.display(),
@@ -158,7 +169,6 @@ impl Reloader {
                 poll_retuned = changes.poll_changed,
                 "config reloaded"
             );
-            self.sender.send_replace(Arc::new(new));
         } else {
             info!(file = %self.path.display(), trigger, "config reloaded: nothing to change");
         }
