@@ -1,19 +1,21 @@
 //! The daemon: builds every stage from the settings and runs them until shutdown.
 
 use crate::config::Settings;
-use crate::fetch::{Fetcher, error_chain};
+use crate::fetch::error_chain;
 use crate::publish::{self, PublisherStats};
 use crate::refresh::blocking;
-use crate::reload;
+use crate::reload::{self, LiveSettings, ReloadTriggers, Reloader};
 use crate::schedule::Scheduler;
 use crate::serve::{self, MergedFeed, ServeState};
 use crate::store::Store;
 use anyhow::Context;
 use chrono::Utc;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -24,6 +26,10 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// A built daemon: store open, port bound, nothing running yet.
 pub struct Application {
     settings: Settings,
+    /// The settings in force, replaced by reloads.
+    live: watch::Sender<Arc<Settings>>,
+    /// The config file to reload, and whether to watch it for changes.
+    config_file: Option<(PathBuf, bool)>,
     store: Store,
     listener: TcpListener,
     feed: Arc<MergedFeed>,
@@ -51,13 +57,45 @@ impl Application {
                 )
             })?;
         let feed = Arc::new(MergedFeed::new(settings.server.clone()));
+        let (live, _) = reload::channel(settings.clone());
         Ok(Application {
             settings,
+            live,
+            config_file: None,
             store,
             listener,
             feed,
             publisher_stats: Arc::new(PublisherStats::default()),
         })
+    }
+
+    /// Reloads the settings from `path` on SIGHUP and whenever the file
+    /// changes (see [`reload`]). Without it, the settings never change.
+    pub fn with_config_file(mut self, path: impl Into<PathBuf>) -> Application {
+        self.config_file = Some((path.into(), true));
+        self
+    }
+
+    /// Reloads only on SIGHUP, not when the file changes (for file systems
+    /// that report no changes, or admins who want to say when).
+    pub fn without_file_watching(mut self) -> Application {
+        if let Some((_, watch)) = &mut self.config_file {
+            *watch = false;
+        }
+        self
+    }
+
+    /// A handle that reloads the config file on demand, as SIGHUP does;
+    /// `None` without [`Application::with_config_file`].
+    pub fn reloader(&self) -> Option<Reloader> {
+        self.config_file
+            .as_ref()
+            .map(|(path, _)| Reloader::new(path.clone(), self.live.clone()))
+    }
+
+    /// The settings in force, as the running daemon sees them.
+    pub fn live_settings(&self) -> LiveSettings {
+        self.live.subscribe()
     }
 
     /// The address the server listens on (useful with port 0).
@@ -82,6 +120,8 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Application {
             settings,
+            live,
+            config_file,
             store,
             listener,
             feed,
@@ -99,10 +139,23 @@ impl Application {
             warn!(error = %error_chain(&e), "cannot render the merged feed at start");
         }
 
+        // The reload triggers listen before the server answers, so a SIGHUP
+        // or an edit that comes once the daemon is up is never missed.
+        let triggers = match &config_file {
+            Some((path, watch)) => Some(ReloadTriggers::start(
+                Reloader::new(path.clone(), live.clone()),
+                *watch,
+            )?),
+            None => None,
+        };
         let tracker = TaskTracker::new();
-        let fetcher = Fetcher::new(&settings.poll)?;
-        let scheduler = Arc::new(Scheduler::new(&settings, fetcher, store.clone()));
+        let scheduler = Scheduler::new(live.subscribe(), store.clone())?;
         tracker.spawn(scheduler.run(shutdown.clone()));
+        if let Some(triggers) = triggers {
+            tracker.spawn(triggers.run(shutdown.clone()));
+        }
+        // The broker settings are read once: a reload keeps them (see
+        // `reload::keep_restart_only`).
         tracker.spawn(publish::run(
             settings.amqp.clone(),
             store.clone(),
@@ -111,15 +164,14 @@ impl Application {
         ));
         tracker.spawn(feed.clone().keep_fresh(store.clone(), shutdown.clone()));
         tracker.spawn(prune_periodically(
-            settings.clone(),
+            live.subscribe(),
             store.clone(),
             shutdown.clone(),
         ));
-        let (_settings_tx, live) = reload::channel(settings.clone());
         let router = serve::router(ServeState {
             feed,
             store: store.clone(),
-            settings: live,
+            settings: live.subscribe(),
             publisher: publisher_stats,
         });
         let server = tracker.spawn(serve::serve(listener, router, shutdown.clone()));
@@ -141,18 +193,39 @@ impl Application {
     }
 }
 
-async fn prune_periodically(settings: Settings, store: Store, shutdown: CancellationToken) {
+/// Applies retention every [`PRUNE_EVERY`], with the retention settings in
+/// force, and at once when a reload changes them. A removed source's items
+/// age out here like any others.
+async fn prune_periodically(mut settings: LiveSettings, store: Store, shutdown: CancellationToken) {
+    let retention = |s: &Settings| (s.store.max_age, s.store.max_items_per_source);
+    let mut applied = retention(&settings.borrow_and_update());
     loop {
-        let (max_age, max_items) = (settings.store.max_age, settings.store.max_items_per_source);
+        let (max_age, max_items) = applied;
         let pruning = store.clone();
         match blocking(move || pruning.prune(max_age, max_items, Utc::now())).await {
             Ok(0) => {}
             Ok(n) => info!(removed = n, "retention removed old items"),
             Err(e) => warn!(error = %error_chain(&e), "retention failed"),
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+        let sleep = tokio::time::sleep(PRUNE_EVERY);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = &mut sleep => break,
+                changed = settings.changed() => {
+                    if changed.is_err() {
+                        // No more reloads: plain periodic retention.
+                        (&mut sleep).await;
+                        break;
+                    }
+                    let now_in_force = retention(&settings.borrow_and_update());
+                    if now_in_force != applied {
+                        break;
+                    }
+                }
+            }
         }
+        applied = retention(&settings.borrow());
     }
 }

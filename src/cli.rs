@@ -1,4 +1,5 @@
-//! The command line: `run`, `check-config`, `poll-once` and `discover`.
+//! The command line: `run`, `check-config`, `poll-once`, `discover` and
+//! `import-opml`.
 
 use crate::app::Application;
 use crate::config::{DEFAULT_CONFIG_PATH, Settings};
@@ -30,8 +31,13 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the daemon (the default).
-    Run,
+    /// Run the daemon (the default). It reloads its config file on SIGHUP
+    /// and when the file changes.
+    Run {
+        /// Reload only on SIGHUP, not when the file changes.
+        #[arg(long)]
+        no_watch: bool,
+    },
     /// Load and validate the config, and print the sources.
     CheckConfig,
     /// Poll every source (or one) once and print the normalized items as JSON
@@ -47,6 +53,12 @@ pub enum Command {
     Discover {
         /// The page's URL.
         url: String,
+    },
+    /// Read an OPML subscription list and print `[[sources]]` TOML for its
+    /// feeds, to review and paste into the config.
+    ImportOpml {
+        /// The OPML file.
+        file: PathBuf,
     },
 }
 
@@ -68,15 +80,21 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         let poll = Settings::load(&path).map(|s| s.poll).unwrap_or_default();
         return discover(&poll, url, &mut std::io::stdout().lock()).await;
     }
-    let settings = Settings::load(&path)?;
-    // The config module checks that amqp.url is a URL; only the publisher
-    // knows what lapin accepts (vhost, heartbeat, TLS options).
-    crate::publish::validate_url(&settings.amqp.url)
-        .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Run => {
+    if let Some(Command::ImportOpml { file }) = &cli.command {
+        // Importing is how a config gets written, so it needs none.
+        return import_opml(file, &mut std::io::stdout().lock());
+    }
+    // The same checks a reload makes, so check-config tells what a reload would do.
+    let settings = crate::reload::load_checked(&path)?;
+    match cli.command.unwrap_or(Command::Run { no_watch: false }) {
+        Command::Run { no_watch } => {
             telemetry::init(&settings.log.level, settings.log.format);
-            run(settings, shutdown_on_signal()?).await?;
+            let shutdown = shutdown_on_signal()?;
+            let mut app = Application::build(settings).await?.with_config_file(&path);
+            if no_watch {
+                app = app.without_file_watching();
+            }
+            app.run_until_stopped(shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig => {
@@ -91,10 +109,23 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Discover { url } => {
             discover(&settings.poll, &url, &mut std::io::stdout().lock()).await
         }
+        Command::ImportOpml { file } => import_opml(&file, &mut std::io::stdout().lock()),
     }
 }
 
-/// Builds and runs the daemon until `shutdown`.
+/// `import-opml`: prints `[[sources]]` TOML for the feeds of the OPML file at
+/// `file`. A file that is not OPML is an error naming it.
+pub fn import_opml(file: &std::path::Path, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let origin = file.display().to_string();
+    let imported = crate::opml::import(&bytes, &origin)?;
+    write!(out, "{}", imported.to_toml(&origin))?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds and runs the daemon until `shutdown`, with settings that never
+/// change (`librarywire run` also reloads its config file).
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     app.run_until_stopped(shutdown).await

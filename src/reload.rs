@@ -1,9 +1,22 @@
 //! Live reload: the settings in force, replaced on SIGHUP or when the config
 //! file changes, once the new file loads and validates.
+//!
+//! A refused file is logged with the message `check-config` would print and
+//! changes nothing. An accepted one is sent on the watch channel, which the
+//! scheduler, retention, `/status` and `/opml` read. What cannot change in a
+//! running process (the listening address, the store file, the broker, the
+//! log setup) keeps its running value, with a warning.
 
 use crate::config::Settings;
+use crate::schedule::SourceChanges;
+use anyhow::Context;
+use notify::Watcher;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::sync::watch;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
 
 /// The settings in force. Readers `borrow()` the current ones; the scheduler
 /// waits on `changed()`.
@@ -12,4 +25,352 @@ pub type LiveSettings = watch::Receiver<Arc<Settings>>;
 /// A channel holding `settings` as the settings in force.
 pub fn channel(settings: Settings) -> (watch::Sender<Arc<Settings>>, LiveSettings) {
     watch::channel(Arc::new(settings))
+}
+
+/// A burst of file events (an editor's save, `mv`, a long write) is one
+/// change: the file is read once the folder has been quiet this long.
+pub const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// A burst that never goes quiet is read after this long anyway.
+const DEBOUNCE_CAP: Duration = Duration::from_secs(3);
+
+/// Loads and validates a config file exactly as `check-config` does: the
+/// settings with their own checks, then the broker URL as the publisher reads
+/// it. The error names the file and the key.
+pub fn load_checked(path: &Path) -> anyhow::Result<Settings> {
+    let settings = Settings::load(path)?;
+    // The config module checks that amqp.url is a URL; only the publisher
+    // knows what lapin accepts (vhost, heartbeat, TLS options).
+    crate::publish::validate_url(&settings.amqp.url)
+        .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
+    Ok(settings)
+}
+
+/// Keeps the settings that a running daemon cannot change at their running
+/// values in `new`, and returns the keys whose new value was set aside: they
+/// take effect at the next restart.
+///
+/// The listening socket is bound, the store file is open, the publisher holds
+/// its broker session and the log subscriber is installed. Everything else is
+/// put in force: sources and `[poll]` (the scheduler), retention, and what
+/// `/status` and `/opml` show.
+pub fn keep_restart_only(running: &Settings, new: &mut Settings) -> Vec<&'static str> {
+    let mut pending = Vec::new();
+    let mut keep = |key: &'static str, differs: bool| {
+        if differs {
+            pending.push(key);
+        }
+    };
+    keep("server.listen", running.server.listen != new.server.listen);
+    keep("store.path", running.store.path != new.store.path);
+    keep("amqp.url", running.amqp.url != new.amqp.url);
+    keep("amqp.exchange", running.amqp.exchange != new.amqp.exchange);
+    keep(
+        "amqp.confirm_window",
+        running.amqp.confirm_window != new.amqp.confirm_window,
+    );
+    keep("amqp.timeout", running.amqp.timeout != new.amqp.timeout);
+    keep(
+        "amqp.max_backoff",
+        running.amqp.max_backoff != new.amqp.max_backoff,
+    );
+    keep("log.level", running.log.level != new.log.level);
+    keep("log.format", running.log.format != new.log.format);
+    new.server.listen = running.server.listen;
+    new.store.path = running.store.path.clone();
+    new.amqp = running.amqp.clone();
+    new.log = running.log.clone();
+    pending
+}
+
+/// What one accepted reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloaded {
+    /// The sources added, removed and retuned.
+    pub changes: SourceChanges,
+    /// Keys that changed in the file but take effect only at restart.
+    pub at_restart: Vec<&'static str>,
+    /// Whether the settings in force changed.
+    pub changed: bool,
+}
+
+/// Reloads one config file into the live settings.
+#[derive(Debug, Clone)]
+pub struct Reloader {
+    path: PathBuf,
+    sender: watch::Sender<Arc<Settings>>,
+}
+
+impl Reloader {
+    /// A reloader of `path` into the settings `sender` holds.
+    pub fn new(path: impl Into<PathBuf>, sender: watch::Sender<Arc<Settings>>) -> Reloader {
+        Reloader {
+            path: path.into(),
+            sender,
+        }
+    }
+
+    /// The config file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the file again, and if it is valid, puts it in force and logs
+    /// what changed. A refused file is logged at error level, with the message
+    /// `check-config` prints, and the running settings stay. `trigger` says
+    /// why, for the log.
+    pub async fn reload(&self, trigger: &str) -> anyhow::Result<Reloaded> {
+        let path = self.path.clone();
+        let loaded = tokio::task::spawn_blocking(move || load_checked(&path))
+            .await
+            .context("the config loading task failed")?;
+        let mut new = match loaded {
+            Ok(settings) => settings,
+            Err(e) => {
+                error!(
+                    file = %self.path.display(),
+                    trigger,
+                    error = %format!("{e:#}"),
+                    "config refused; the running config stays"
+                );
+                return Err(e);
+            }
+        };
+        // Compared and replaced under the channel's lock, so two reloads at
+        // once (a signal during an edit) cannot interleave.
+        let mut outcome = None;
+        self.sender.send_if_modified(|current| {
+            let at_restart = keep_restart_only(current, &mut new);
+            let changes = SourceChanges::between(current, &new);
+            let changed = **current != new;
+            if changed {
+                *current = Arc::new(new.clone());
+            }
+            outcome = Some((changes, at_restart, changed));
+            changed
+        });
+        let (changes, at_restart, changed) =
+            outcome.expect("send_if_modified runs the closure once");
+        if !at_restart.is_empty() {
+            warn!(
+                file = %self.path.display(),
+                keys = %at_restart.join(", "),
+                "these settings take effect at the next restart; their running values stay"
+            );
+        }
+        if changed {
+            info!(
+                file = %self.path.display(),
+                trigger,
+                sources = new.sources.len(),
+                added = %list(&changes.added),
+                removed = %list(&changes.removed),
+                retuned = %list(&changes.changed),
+                poll_retuned = changes.poll_changed,
+                "config reloaded"
+            );
+        } else {
+            info!(file = %self.path.display(), trigger, "config reloaded: nothing to change");
+        }
+        Ok(Reloaded {
+            changes,
+            at_restart,
+            changed,
+        })
+    }
+}
+
+fn list(ids: &[String]) -> String {
+    if ids.is_empty() {
+        "-".to_owned()
+    } else {
+        ids.join(",")
+    }
+}
+
+/// What sets off a reload: SIGHUP always, and changes to the config file
+/// unless watching is off. Built before the daemon serves, so a signal or an
+/// edit that comes once it answers is never missed.
+pub struct ReloadTriggers {
+    reloader: Reloader,
+    hangup: tokio::signal::unix::Signal,
+    /// Keeps the file watcher alive; dropped when the triggers stop.
+    watcher: Option<notify::RecommendedWatcher>,
+    file_events: Option<mpsc::UnboundedReceiver<()>>,
+}
+
+impl ReloadTriggers {
+    /// Listens for SIGHUP and, when `watch_file`, for changes to the config
+    /// file. The file's folder is watched, not the file: editors and `mv`
+    /// replace the file, which would end a watch on the file itself. When
+    /// the folder cannot be watched, SIGHUP still works, and a warning says so.
+    pub fn start(reloader: Reloader, watch_file: bool) -> anyhow::Result<ReloadTriggers> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+        let (watcher, file_events) = if watch_file {
+            match watch_folder(reloader.path()) {
+                Ok((watcher, events)) => (Some(watcher), Some(events)),
+                Err(e) => {
+                    warn!(
+                        file = %reloader.path().display(),
+                        error = %format!("{e:#}"),
+                        "cannot watch the config file; reload it with SIGHUP"
+                    );
+                    (None, None)
+                }
+            }
+        } else {
+            (None, None)
+        };
+        Ok(ReloadTriggers {
+            reloader,
+            hangup,
+            watcher,
+            file_events,
+        })
+    }
+
+    /// Reloads on every trigger until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            let trigger = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                signal = self.hangup.recv() => match signal {
+                    Some(()) => "SIGHUP",
+                    None => break,
+                },
+                event = next_event(&mut self.file_events) => match event {
+                    Some(()) => {
+                        if let Some(events) = &mut self.file_events {
+                            settle(events).await;
+                        }
+                        "file change"
+                    }
+                    None => {
+                        self.file_events = None;
+                        continue;
+                    }
+                },
+            };
+            // A refused config has been logged; the running one stays.
+            let _ = self.reloader.reload(trigger).await;
+        }
+        drop(self.watcher.take());
+    }
+}
+
+/// The next file event, or never when the file is not watched.
+async fn next_event(events: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits until no event has come for [`DEBOUNCE`] (at most [`DEBOUNCE_CAP`]).
+async fn settle(events: &mut mpsc::UnboundedReceiver<()>) {
+    let cap = tokio::time::Instant::now() + DEBOUNCE_CAP;
+    while tokio::time::Instant::now() < cap {
+        match tokio::time::timeout(DEBOUNCE, events.recv()).await {
+            Ok(Some(())) => continue,
+            Ok(None) | Err(_) => break,
+        }
+    }
+}
+
+/// Watches the folder of `path` and sends `()` for every event that creates,
+/// changes, renames or removes a file of that name.
+fn watch_folder(
+    path: &Path,
+) -> anyhow::Result<(notify::RecommendedWatcher, mpsc::UnboundedReceiver<()>)> {
+    let path =
+        std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))?;
+    let folder = path
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let name = path
+        .file_name()
+        .map(|n| n.to_owned())
+        .with_context(|| format!("{} names no file", path.display()))?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut watcher =
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+            Ok(event) => {
+                let relevant = !matches!(event.kind, notify::EventKind::Access(_))
+                    && event
+                        .paths
+                        .iter()
+                        .any(|p| p.file_name() == Some(name.as_os_str()));
+                if relevant {
+                    let _ = tx.send(());
+                }
+            }
+            Err(e) => warn!(error = %e, "the config file watcher reported an error"),
+        })
+        .context("cannot start a file watcher")?;
+    watcher
+        .watch(&folder, notify::RecursiveMode::NonRecursive)
+        .with_context(|| format!("cannot watch {}", folder.display()))?;
+    Ok((watcher, rx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_only_keys_keep_their_running_values_and_are_named() {
+        let running = Settings {
+            server: Default::default(),
+            store: Default::default(),
+            amqp: Default::default(),
+            poll: Default::default(),
+            log: Default::default(),
+            sources: Vec::new(),
+        };
+        let mut new = running.clone();
+        new.server.listen = "127.0.0.1:9999".parse().unwrap();
+        new.server.title = "New title".to_owned();
+        new.store.path = PathBuf::from("/elsewhere.db");
+        new.store.max_items_per_source = 5;
+        new.amqp.exchange = "other".to_owned();
+        new.poll.concurrency = 1;
+        let pending = keep_restart_only(&running, &mut new);
+        assert_eq!(pending, ["server.listen", "store.path", "amqp.exchange"]);
+        assert_eq!(new.server.listen, running.server.listen);
+        assert_eq!(new.store.path, running.store.path);
+        assert_eq!(new.amqp, running.amqp);
+        // What can change live does.
+        assert_eq!(new.server.title, "New title");
+        assert_eq!(new.store.max_items_per_source, 5);
+        assert_eq!(new.poll.concurrency, 1);
+    }
+
+    #[tokio::test]
+    async fn a_refused_file_leaves_the_settings_and_a_good_one_replaces_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let one = "[[sources]]\nid = \"a\"\nurl = \"https://a.org/feed\"\n";
+        std::fs::write(&path, one).unwrap();
+        let first = load_checked(&path).unwrap();
+        let (tx, live) = channel(first.clone());
+        let reloader = Reloader::new(&path, tx);
+
+        std::fs::write(&path, format!("{one}bogus = 1\n")).unwrap();
+        let err = format!("{:#}", reloader.reload("test").await.unwrap_err());
+        assert!(err.contains("sources[0].bogus"), "{err}");
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert_eq!(**live.borrow(), first);
+
+        let two = format!("{one}[[sources]]\nid = \"b\"\nurl = \"https://b.org/feed\"\n");
+        std::fs::write(&path, two).unwrap();
+        let reloaded = reloader.reload("test").await.unwrap();
+        assert!(reloaded.changed);
+        assert_eq!(reloaded.changes.added, ["b"]);
+        assert_eq!(live.borrow().sources.len(), 2);
+
+        let again = reloader.reload("test").await.unwrap();
+        assert!(!again.changed && again.changes.is_empty());
+    }
 }

@@ -5,16 +5,22 @@
 //! backed off exponentially while it fails, never earlier than its
 //! `Retry-After`, and jittered. A global semaphore caps fetches in flight and
 //! a per-host one keeps us polite to hosts that carry several sources.
+//!
+//! The scheduler follows the live settings: a reload starts tasks for added
+//! sources, stops those of removed ones and restarts changed ones
+//! ([`SourceChanges`]); a new `[poll]` restarts them all.
 
 use crate::config::{PollSettings, Settings, SourceSettings};
 use crate::fetch::{Fetcher, error_chain};
 use crate::refresh::{RefreshError, Refreshed, blocking, refresh};
-use crate::store::Store;
+use crate::reload::LiveSettings;
+use crate::store::{SourceStatus, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
@@ -80,10 +86,247 @@ enum Next {
     Never,
 }
 
-/// Polls every configured source on its own schedule until cancelled.
+/// What a new config changes for the scheduler, source by source. A pure
+/// comparison of two settings, so the reload rules can be tested alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceChanges {
+    /// Sources only the new config has, in its order: they get a task.
+    pub added: Vec<String>,
+    /// Sources only the old config had, in its order: their tasks stop; their
+    /// items stay in the store until retention removes them.
+    pub removed: Vec<String>,
+    /// Sources in both whose own settings differ, in the new order: their
+    /// tasks restart with the new settings.
+    pub changed: Vec<String>,
+    /// `[poll]` differs: every source's task restarts, on a new fetcher and
+    /// new limits.
+    pub poll_changed: bool,
+}
+
+impl SourceChanges {
+    /// The changes from `old` to `new`.
+    pub fn between(old: &Settings, new: &Settings) -> SourceChanges {
+        let added = new
+            .sources
+            .iter()
+            .filter(|s| old.source(&s.id).is_none())
+            .map(|s| s.id.clone())
+            .collect();
+        let removed = old
+            .sources
+            .iter()
+            .filter(|s| new.source(&s.id).is_none())
+            .map(|s| s.id.clone())
+            .collect();
+        let changed = new
+            .sources
+            .iter()
+            .filter(|s| old.source(&s.id).is_some_and(|o| o != *s))
+            .map(|s| s.id.clone())
+            .collect();
+        SourceChanges {
+            added,
+            removed,
+            changed,
+            poll_changed: old.poll != new.poll,
+        }
+    }
+
+    /// Whether nothing changes for the scheduler.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+            && !self.poll_changed
+    }
+
+    /// The sources of `new` whose running task restarts: the changed ones,
+    /// or, when `[poll]` changed, every source that was already there.
+    pub fn restarted<'a>(&'a self, new: &'a Settings) -> Vec<&'a str> {
+        if self.poll_changed {
+            new.sources
+                .iter()
+                .map(|s| s.id.as_str())
+                .filter(|id| !self.added.iter().any(|a| a == id))
+                .collect()
+        } else {
+            self.changed.iter().map(String::as_str).collect()
+        }
+    }
+}
+
+/// When a source's new task polls first.
+///
+/// A (re)started task resumes the stored schedule, so restarts and reloads do
+/// not hammer sources; a source never polled (or gone, whose schedule was
+/// cleared) is due at once. When a reload shortened a working source's
+/// interval, it is due no later than its last poll plus the new interval. A
+/// failing source keeps its backoff.
+pub fn first_poll_at(
+    stored: Option<&SourceStatus>,
+    interval: Duration,
+    previous_interval: Option<Duration>,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let Some(status) = stored else { return now };
+    let Some(next) = status.next_poll else {
+        return now;
+    };
+    match (previous_interval, status.last_attempt) {
+        (Some(previous), Some(last)) if interval < previous && status.consecutive_failures == 0 => {
+            let sooner =
+                last + chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::MAX);
+            next.min(sooner)
+        }
+        _ => next,
+    }
+}
+
+/// Polls every configured source on its own schedule until cancelled, and
+/// follows the live settings: a reload adds, stops and restarts source tasks.
 pub struct Scheduler {
+    settings: LiveSettings,
+    store: Store,
+    polling: Arc<Polling>,
+}
+
+/// A running source task.
+struct SourceTask {
+    /// Stops this task alone (a child of the shutdown token).
+    cancel: CancellationToken,
+    handle: JoinHandle<()>,
+}
+
+impl Scheduler {
+    /// A scheduler for the sources of the live `settings`. Fails only when
+    /// the HTTP client cannot be built.
+    pub fn new(settings: LiveSettings, store: Store) -> anyhow::Result<Scheduler> {
+        let poll = settings.borrow().poll.clone();
+        let polling = Arc::new(Polling::new(poll, store.clone())?);
+        Ok(Scheduler {
+            settings,
+            store,
+            polling,
+        })
+    }
+
+    /// Runs one task per source and applies every new config; returns when
+    /// all tasks have stopped after `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let Scheduler {
+            mut settings,
+            store,
+            mut polling,
+        } = self;
+        let mut current = settings.borrow_and_update().clone();
+        let tracker = TaskTracker::new();
+        let mut tasks: HashMap<String, SourceTask> = HashMap::new();
+        for source in &current.sources {
+            let task = spawn_source(&tracker, &polling, source.clone(), None, None, &shutdown);
+            tasks.insert(source.id.clone(), task);
+        }
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                changed = settings.changed() => {
+                    if changed.is_err() {
+                        // Nobody can send new settings any more: the ones in
+                        // force stay until shutdown.
+                        shutdown.cancelled().await;
+                        break;
+                    }
+                    let new = settings.borrow_and_update().clone();
+                    let changes = SourceChanges::between(&current, &new);
+                    if changes.poll_changed {
+                        match Polling::new(new.poll.clone(), store.clone()) {
+                            Ok(rebuilt) => polling = Arc::new(rebuilt),
+                            Err(e) => error!(error = %format!("{e:#}"), "cannot apply the new [poll] settings; the old ones stay"),
+                        }
+                    }
+                    apply(&tracker, &polling, &mut tasks, &current, &new, &changes, &shutdown);
+                    current = new;
+                }
+            }
+        }
+        tracker.close();
+        tracker.wait().await;
+    }
+}
+
+/// Starts, stops and restarts source tasks for `changes`.
+fn apply(
+    tracker: &TaskTracker,
+    polling: &Arc<Polling>,
+    tasks: &mut HashMap<String, SourceTask>,
+    old: &Settings,
+    new: &Settings,
+    changes: &SourceChanges,
+    shutdown: &CancellationToken,
+) {
+    for id in &changes.removed {
+        if let Some(task) = tasks.remove(id) {
+            // Cancelling aborts an in-flight poll: the store writes a poll
+            // in one transaction, so it leaves all of it or nothing. The
+            // source's items stay; retention ages them out.
+            task.cancel.cancel();
+            info!(source = %id, "source removed: polling stopped; its items stay until retention removes them");
+        }
+    }
+    for id in changes.restarted(new) {
+        let Some(source) = new.source(id) else {
+            continue;
+        };
+        let previous_interval = old.source(id).map(|s| old.poll.interval_of(s));
+        let before = tasks.remove(id).map(|task| {
+            task.cancel.cancel();
+            task.handle
+        });
+        info!(source = %id, "source retuned: its task restarts with the new settings");
+        let task = spawn_source(
+            tracker,
+            polling,
+            source.clone(),
+            previous_interval,
+            before,
+            shutdown,
+        );
+        tasks.insert(id.to_owned(), task);
+    }
+    for id in &changes.added {
+        let Some(source) = new.source(id) else {
+            continue;
+        };
+        info!(source = %id, "source added");
+        let task = spawn_source(tracker, polling, source.clone(), None, None, shutdown);
+        tasks.insert(id.clone(), task);
+    }
+}
+
+/// Spawns the task of one source. A restarted source's new task first waits
+/// for the old one to finish, so one source never has two polls at once.
+fn spawn_source(
+    tracker: &TaskTracker,
+    polling: &Arc<Polling>,
+    source: SourceSettings,
+    previous_interval: Option<Duration>,
+    before: Option<JoinHandle<()>>,
+    shutdown: &CancellationToken,
+) -> SourceTask {
+    let cancel = shutdown.child_token();
+    let polling = polling.clone();
+    let token = cancel.clone();
+    let handle = tracker.spawn(async move {
+        if let Some(before) = before {
+            let _ = before.await;
+        }
+        polling.source_loop(source, previous_interval, token).await;
+    });
+    SourceTask { cancel, handle }
+}
+
+/// What polling needs, built from `[poll]`: rebuilt when `[poll]` changes.
+struct Polling {
     poll: PollSettings,
-    sources: Vec<SourceSettings>,
     fetcher: Fetcher,
     store: Store,
     /// Caps fetches in flight over all sources.
@@ -93,27 +336,16 @@ pub struct Scheduler {
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
-impl Scheduler {
-    /// A scheduler for `settings.sources`.
-    pub fn new(settings: &Settings, fetcher: Fetcher, store: Store) -> Scheduler {
-        Scheduler {
-            poll: settings.poll.clone(),
-            sources: settings.sources.clone(),
+impl Polling {
+    fn new(poll: PollSettings, store: Store) -> anyhow::Result<Polling> {
+        let fetcher = Fetcher::new(&poll)?;
+        Ok(Polling {
+            global: Arc::new(Semaphore::new(poll.concurrency)),
+            poll,
             fetcher,
             store,
-            global: Arc::new(Semaphore::new(settings.poll.concurrency)),
             hosts: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Runs one task per source; returns when all have stopped after `shutdown`.
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let tracker = TaskTracker::new();
-        for source in self.sources.clone() {
-            tracker.spawn(self.clone().source_loop(source, shutdown.clone()));
-        }
-        tracker.close();
-        tracker.wait().await;
+        })
     }
 
     fn host_semaphore(&self, source: &SourceSettings) -> Option<Arc<Semaphore>> {
@@ -128,14 +360,15 @@ impl Scheduler {
         )
     }
 
-    async fn source_loop(self: Arc<Self>, source: SourceSettings, shutdown: CancellationToken) {
+    async fn source_loop(
+        self: Arc<Self>,
+        source: SourceSettings,
+        previous_interval: Option<Duration>,
+        shutdown: CancellationToken,
+    ) {
         let interval = self.poll.interval_of(&source);
-        // A restart resumes the stored schedule, so restarting often does not
-        // hammer sources; a source never polled is due at once.
-        let mut due = match self.stored_next_poll(&source).await {
-            Some(next) => next,
-            None => Utc::now(),
-        };
+        let stored = self.stored_status(&source).await;
+        let mut due = first_poll_at(stored.as_ref(), interval, previous_interval, Utc::now());
         loop {
             let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             tokio::select! {
@@ -149,11 +382,11 @@ impl Scheduler {
         }
     }
 
-    async fn stored_next_poll(&self, source: &SourceSettings) -> Option<DateTime<Utc>> {
+    async fn stored_status(&self, source: &SourceSettings) -> Option<SourceStatus> {
         let store = self.store.clone();
         let id = source.id.clone();
         match blocking(move || store.source_status(&id)).await {
-            Ok(status) => status.and_then(|s| s.next_poll),
+            Ok(status) => status,
             Err(e) => {
                 warn!(source = %source.id, error = %error_chain(&e), "cannot read the stored schedule; polling now");
                 None
@@ -389,5 +622,166 @@ mod tests {
             retry_after: Some(MIN),
         };
         assert_eq!(next_delay(&p, 10 * MIN, small, 0.5), 10 * MIN);
+    }
+
+    fn source(id: &str, url: &str) -> SourceSettings {
+        SourceSettings {
+            id: id.to_owned(),
+            name: None,
+            url: url.to_owned(),
+            interval: None,
+            kind: crate::config::SourceKind::Feed,
+            page: None,
+            encoding: None,
+            timezone: None,
+        }
+    }
+
+    fn settings(sources: Vec<SourceSettings>) -> Settings {
+        Settings {
+            server: Default::default(),
+            store: Default::default(),
+            amqp: Default::default(),
+            poll: PollSettings::default(),
+            log: Default::default(),
+            sources,
+        }
+    }
+
+    #[test]
+    fn the_same_config_changes_nothing() {
+        let a = settings(vec![
+            source("a", "https://a.org/"),
+            source("b", "https://b.org/"),
+        ]);
+        let changes = SourceChanges::between(&a, &a.clone());
+        assert!(changes.is_empty(), "{changes:?}");
+        assert!(changes.restarted(&a).is_empty());
+    }
+
+    #[test]
+    fn added_removed_and_changed_sources_are_told_apart() {
+        let old = settings(vec![
+            source("kept", "https://k.org/"),
+            source("gone", "https://g.org/"),
+            source("moved", "https://m.org/old"),
+            source("renamed", "https://r.org/"),
+        ]);
+        let mut renamed = source("renamed", "https://r.org/");
+        renamed.name = Some("Renamed".to_owned());
+        let new = settings(vec![
+            source("fresh", "https://f.org/"),
+            source("kept", "https://k.org/"),
+            source("moved", "https://m.org/new"),
+            renamed,
+        ]);
+        let changes = SourceChanges::between(&old, &new);
+        assert_eq!(changes.added, ["fresh"]);
+        assert_eq!(changes.removed, ["gone"]);
+        assert_eq!(changes.changed, ["moved", "renamed"]);
+        assert!(!changes.poll_changed);
+        assert_eq!(changes.restarted(&new), ["moved", "renamed"]);
+    }
+
+    #[test]
+    fn a_reordered_config_changes_nothing() {
+        let old = settings(vec![
+            source("a", "https://a.org/"),
+            source("b", "https://b.org/"),
+        ]);
+        let new = settings(vec![
+            source("b", "https://b.org/"),
+            source("a", "https://a.org/"),
+        ]);
+        assert!(SourceChanges::between(&old, &new).is_empty());
+    }
+
+    #[test]
+    fn a_new_poll_section_restarts_every_kept_source_but_not_the_added_ones() {
+        let old = settings(vec![
+            source("a", "https://a.org/"),
+            source("b", "https://b.org/"),
+        ]);
+        let mut new = settings(vec![
+            source("a", "https://a.org/"),
+            source("c", "https://c.org/"),
+            source("b", "https://b.org/"),
+        ]);
+        new.poll.concurrency = 3;
+        let changes = SourceChanges::between(&old, &new);
+        assert!(changes.poll_changed);
+        assert_eq!(changes.added, ["c"]);
+        assert!(changes.changed.is_empty());
+        assert_eq!(changes.restarted(&new), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_new_interval_is_a_change_of_that_source() {
+        let old = settings(vec![source("a", "https://a.org/")]);
+        let mut faster = source("a", "https://a.org/");
+        faster.interval = Some(MIN);
+        let new = settings(vec![faster]);
+        assert_eq!(SourceChanges::between(&old, &new).changed, ["a"]);
+    }
+
+    fn status(
+        last_attempt: Option<DateTime<Utc>>,
+        next_poll: Option<DateTime<Utc>>,
+        failures: u32,
+    ) -> SourceStatus {
+        SourceStatus {
+            id: "a".to_owned(),
+            url: "https://a.org/".to_owned(),
+            last_attempt,
+            last_success: last_attempt,
+            last_error: None,
+            consecutive_failures: failures,
+            failing_since: None,
+            gone: false,
+            next_poll,
+            item_count: 0,
+            warning: None,
+        }
+    }
+
+    #[test]
+    fn a_new_task_resumes_the_stored_schedule_or_polls_a_new_source_at_once() {
+        let now = Utc::now();
+        let last = now - chrono::Duration::minutes(5);
+        let next = now + chrono::Duration::minutes(55);
+        assert_eq!(first_poll_at(None, 60 * MIN, None, now), now);
+        let never = status(None, None, 0);
+        assert_eq!(first_poll_at(Some(&never), 60 * MIN, None, now), now);
+        let polled = status(Some(last), Some(next), 0);
+        assert_eq!(first_poll_at(Some(&polled), 60 * MIN, None, now), next);
+        // A longer interval keeps the stored time: it was set by the old rule
+        // and is never later than the new one asks.
+        assert_eq!(
+            first_poll_at(Some(&polled), 120 * MIN, Some(60 * MIN), now),
+            next
+        );
+    }
+
+    #[test]
+    fn a_shorter_interval_brings_the_next_poll_forward_unless_failing() {
+        let now = Utc::now();
+        let last = now - chrono::Duration::minutes(5);
+        let next = now + chrono::Duration::minutes(55);
+        let polled = status(Some(last), Some(next), 0);
+        assert_eq!(
+            first_poll_at(Some(&polled), 10 * MIN, Some(60 * MIN), now),
+            last + chrono::Duration::minutes(10)
+        );
+        // Due already: the sleep before it is zero.
+        assert_eq!(
+            first_poll_at(Some(&polled), 2 * MIN, Some(60 * MIN), now),
+            last + chrono::Duration::minutes(2)
+        );
+        let failing = status(Some(last), Some(next), 3);
+        assert_eq!(
+            first_poll_at(Some(&failing), 10 * MIN, Some(60 * MIN), now),
+            next,
+            "a failing source keeps its backoff"
+        );
     }
 }

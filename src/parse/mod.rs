@@ -14,7 +14,7 @@ mod contacts;
 pub(crate) mod date;
 mod declarations;
 pub(crate) mod encoding;
-mod repair;
+pub(crate) mod repair;
 
 use feed_rs::model::Feed;
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};

@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 
 /// `xml` repaired; borrowed unchanged when there was nothing to repair, which
 /// is the case for every well-formed feed.
-pub(super) fn repair(xml: &str) -> Cow<'_, str> {
+pub(crate) fn repair(xml: &str) -> Cow<'_, str> {
     let mut repair = Repair {
         src: xml,
         out: String::new(),

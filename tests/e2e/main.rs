@@ -8,5 +8,7 @@ mod helpers;
 mod hostile;
 mod limits;
 mod metrics;
+mod opml;
 mod pages;
 mod publishing;
+mod reload;

@@ -1,0 +1,402 @@
+//! Live reload: the built binary with a config file, changed under it. On
+//! SIGHUP and on file changes it adds, removes and retunes sources; a broken
+//! config is refused and the running one keeps serving.
+
+use crate::cli::librarywire;
+use crate::helpers::{FeedServer, PATIENCE, small_rss, wait_until};
+use librarywire::app::Application;
+use librarywire::config::Settings;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const RSS: &str = "application/rss+xml";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A full config: the server on `port`, the store beside the file, a closed
+/// broker port, every source polled each second, and `sources` as (id, url).
+/// `extra` is appended to the first source (to break it on purpose).
+fn config_text(port: u16, dir: &Path, sources: &[(&str, &str)], extra: &str) -> String {
+    let mut toml = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://news.example.org/\"\nfeed_size = 500\n\
+         [store]\npath = \"{}\"\nmax_age = \"0s\"\n\
+         [poll]\ninterval = \"1s\"\njitter = 0.0\n\
+         [amqp]\nurl = \"amqp://guest:guest@127.0.0.1:1/%2f\"\nmax_backoff = \"1s\"\n",
+        dir.join("store/librarywire.db").display()
+    );
+    for (i, (id, url)) in sources.iter().enumerate() {
+        toml.push_str(&format!(
+            "\n[[sources]]\nid = \"{id}\"\nname = \"Source {id}\"\nurl = \"{url}\"\n"
+        ));
+        if i == 0 {
+            toml.push_str(extra);
+        }
+    }
+    toml
+}
+
+/// The binary running as a daemon, its log in a file. Killed if a test
+/// fails before stopping it.
+struct Daemon {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    client: reqwest::Client,
+}
+
+impl Daemon {
+    async fn start(config: &Path, port: u16, args: &[&str]) -> Daemon {
+        let log = config.with_extension("log");
+        let mut child = librarywire()
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let client = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let url = format!("http://127.0.0.1:{port}/healthz");
+            if let Ok(reply) = client.get(&url).send().await
+                && reply.status().is_success()
+            {
+                break;
+            }
+            if let Some(exit) = child.try_wait().unwrap() {
+                panic!(
+                    "the daemon exited ({exit:?}): {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the daemon never answered /healthz"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Daemon {
+            child,
+            port,
+            log,
+            client,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("http://127.0.0.1:{}{path}", self.port))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `/status`'s sources as (id, state).
+    async fn statuses(&self) -> Vec<(String, String)> {
+        let body = self.get("/status").await.bytes().await.unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&body).expect("/status is JSON");
+        report["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["id"].as_str().unwrap().to_owned(),
+                    s["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The titles in `/feed.xml`.
+    async fn titles(&self) -> Vec<String> {
+        let body = self.get("/feed.xml").await.bytes().await.unwrap();
+        let feed = feed_rs::parser::parse(&body[..]).expect("/feed.xml parses");
+        feed.entries
+            .into_iter()
+            .filter_map(|e| e.title.map(|t| t.content))
+            .collect()
+    }
+
+    /// Stops it with SIGTERM; it must exit cleanly.
+    async fn stop(mut self) {
+        self.signal("-TERM");
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                assert!(exit.success(), "exit after SIGTERM: {exit:?}");
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the daemon did not stop"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Waits until the async `check` holds, or panics naming `what`.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn has(list: &[(String, String)], id: &str, state: &str) -> bool {
+    list.iter().any(|(i, s)| i == id && s == state)
+}
+
+async fn feeds() -> FeedServer {
+    let server = FeedServer::start().await;
+    server.set("/a.xml", small_rss(&[("a1", "Alpha one")]), RSS);
+    server.set("/b.xml", small_rss(&[("b1", "Bravo one")]), RSS);
+    server.set("/c.xml", small_rss(&[("c1", "Charlie one")]), RSS);
+    server
+}
+
+#[tokio::test]
+async fn sighup_adds_a_source_refuses_a_broken_config_and_removes_a_source() {
+    let server = feeds().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("librarywire.toml");
+    let port = free_port();
+    let (a, b) = (server.url("/a.xml"), server.url("/b.xml"));
+    std::fs::write(&path, config_text(port, dir.path(), &[("a", &a)], "")).unwrap();
+    // SIGHUP only: file watching off, so the signal alone does the reload.
+    let daemon = Daemon::start(&path, port, &["run", "--no-watch"]).await;
+    eventually("source a polled", || async {
+        has(&daemon.statuses().await, "a", "ok")
+    })
+    .await;
+
+    // Add b. The file changes, but nothing happens until SIGHUP.
+    let both = config_text(port, dir.path(), &[("a", &a), ("b", &b)], "");
+    std::fs::write(&path, &both).unwrap();
+    daemon.signal("-HUP");
+    wait_until("b's server asked", || !server.hits("/b.xml").is_empty()).await;
+    eventually("b ok in /status", || async {
+        has(&daemon.statuses().await, "b", "ok")
+    })
+    .await;
+    eventually("b's item in /feed.xml", || async {
+        daemon.titles().await.contains(&"Bravo one".to_owned())
+    })
+    .await;
+    let log = daemon.log();
+    let reloaded = log
+        .lines()
+        .find(|l| l.contains("config reloaded"))
+        .unwrap_or_else(|| panic!("no reload in the log: {log}"));
+    assert!(
+        reloaded.contains("SIGHUP") && reloaded.contains("added=b"),
+        "{reloaded}"
+    );
+
+    // A broken config (an unknown key) is refused, naming the file and the
+    // key, and the running config keeps serving and polling.
+    std::fs::write(
+        &path,
+        config_text(port, dir.path(), &[("a", &a), ("b", &b)], "bogus = 1\n"),
+    )
+    .unwrap();
+    daemon.signal("-HUP");
+    wait_until("the refusal in the log", || {
+        daemon.log().contains("config refused")
+    })
+    .await;
+    let log = daemon.log();
+    let refusal = log.lines().find(|l| l.contains("config refused")).unwrap();
+    assert!(refusal.contains("ERROR"), "{refusal}");
+    assert!(refusal.contains("sources[0].bogus"), "{refusal}");
+    assert!(refusal.contains(&path.display().to_string()), "{refusal}");
+    let statuses = daemon.statuses().await;
+    assert!(
+        has(&statuses, "a", "ok") && has(&statuses, "b", "ok"),
+        "{statuses:?}"
+    );
+    let titles = daemon.titles().await;
+    assert!(
+        titles.contains(&"Alpha one".to_owned()) && titles.contains(&"Bravo one".to_owned()),
+        "{titles:?}"
+    );
+    let b_hits = server.hits("/b.xml").len();
+    wait_until("b still polled", || server.hits("/b.xml").len() > b_hits).await;
+
+    // Remove b: its polling stops, its items stay in the feed.
+    std::fs::write(&path, config_text(port, dir.path(), &[("a", &a)], "")).unwrap();
+    daemon.signal("-HUP");
+    eventually("b gone from /status", || async {
+        let statuses = daemon.statuses().await;
+        !statuses.iter().any(|(id, _)| id == "b") && has(&statuses, "a", "ok")
+    })
+    .await;
+    // a, polled every second, is the clock: once it has been polled twice,
+    // any poll of b that was in flight at the reload is over.
+    let a_hits = server.hits("/a.xml").len();
+    wait_until("a polled twice more", || {
+        server.hits("/a.xml").len() >= a_hits + 2
+    })
+    .await;
+    let b_hits = server.hits("/b.xml").len();
+    wait_until("a polled three times more", || {
+        server.hits("/a.xml").len() >= a_hits + 5
+    })
+    .await;
+    assert_eq!(server.hits("/b.xml").len(), b_hits, "b is no longer polled");
+    let titles = daemon.titles().await;
+    assert!(
+        titles.contains(&"Bravo one".to_owned()),
+        "a removed source's items stay until retention: {titles:?}"
+    );
+    assert!(daemon.log().contains("removed=b"), "{}", daemon.log());
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn an_edited_or_replaced_config_file_reloads_without_a_signal() {
+    let server = feeds().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("librarywire.toml");
+    let port = free_port();
+    let (a, b, c) = (
+        server.url("/a.xml"),
+        server.url("/b.xml"),
+        server.url("/c.xml"),
+    );
+    std::fs::write(&path, config_text(port, dir.path(), &[("a", &a)], "")).unwrap();
+    let daemon = Daemon::start(&path, port, &[]).await;
+    eventually("source a polled", || async {
+        has(&daemon.statuses().await, "a", "ok")
+    })
+    .await;
+
+    // Edited in place.
+    std::fs::write(
+        &path,
+        config_text(port, dir.path(), &[("a", &a), ("b", &b)], ""),
+    )
+    .unwrap();
+    eventually("b ok in /status", || async {
+        has(&daemon.statuses().await, "b", "ok")
+    })
+    .await;
+    assert!(!server.hits("/b.xml").is_empty());
+
+    // Replaced, as editors and `mv` do: a new file renamed over the old one.
+    let staged = dir.path().join("librarywire.toml.new");
+    std::fs::write(
+        &staged,
+        config_text(port, dir.path(), &[("a", &a), ("b", &b), ("c", &c)], ""),
+    )
+    .unwrap();
+    std::fs::rename(&staged, &path).unwrap();
+    eventually("c's item in /feed.xml", || async {
+        daemon.titles().await.contains(&"Charlie one".to_owned())
+    })
+    .await;
+    let log = daemon.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("config reloaded") && l.contains("file change")),
+        "{log}"
+    );
+    assert!(!log.contains("config refused"), "{log}");
+    daemon.stop().await;
+}
+
+/// In process: a reload that shortens a source's interval brings its next
+/// poll forward, and a new `[poll]` section restarts every source.
+#[tokio::test]
+async fn a_shortened_interval_applies_without_waiting_out_the_old_one() {
+    let server = feeds().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("librarywire.toml");
+    let a = server.url("/a.xml");
+    let hourly = config_text(0, dir.path(), &[("a", &a)], "interval = \"1h\"\n");
+    std::fs::write(&path, &hourly).unwrap();
+    let settings = Settings::load_with_env(&path, Some(Default::default())).unwrap();
+    let app = Application::build(settings)
+        .await
+        .unwrap()
+        .with_config_file(&path)
+        .without_file_watching();
+    let reloader = app.reloader().expect("a reloader with a config file");
+    let live = app.live_settings();
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    wait_until("a's first poll", || server.hits("/a.xml").len() == 1).await;
+
+    // Only the interval changes: 1h becomes the default second.
+    std::fs::write(&path, config_text(0, dir.path(), &[("a", &a)], "")).unwrap();
+    let reloaded = reloader.reload("test").await.unwrap();
+    assert_eq!(reloaded.changes.changed, ["a"]);
+    assert!(reloaded.at_restart.is_empty(), "{:?}", reloaded.at_restart);
+    assert_eq!(live.borrow().sources[0].interval, None);
+    wait_until("a polled again on its new 1s interval", || {
+        server.hits("/a.xml").len() >= 3
+    })
+    .await;
+
+    // A new [poll] retunes everything; polling goes on.
+    std::fs::write(
+        &path,
+        config_text(0, dir.path(), &[("a", &a)], "").replace("jitter = 0.0", "jitter = 0.1"),
+    )
+    .unwrap();
+    let reloaded = reloader.reload("test").await.unwrap();
+    assert!(reloaded.changes.poll_changed);
+    let hits = server.hits("/a.xml").len();
+    wait_until("a polled after the [poll] change", || {
+        server.hits("/a.xml").len() > hits
+    })
+    .await;
+
+    shutdown.cancel();
+    tokio::time::timeout(PATIENCE, running)
+        .await
+        .expect("the daemon stops in time")
+        .unwrap()
+        .unwrap();
+}
