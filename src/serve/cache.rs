@@ -377,3 +377,80 @@ impl MergedFeed {
         Ok(rendered.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::{ItemId, SourceRef};
+    use chrono::{TimeZone, Utc};
+
+    fn item(source: &SourceRef, key: &str, day: u32) -> Item {
+        let mut item = Item {
+            id: ItemId::derive(&source.id, key),
+            source: source.clone(),
+            guid: key.into(),
+            url: Some(format!("https://example.org/{key}")),
+            title: format!("Item {key}"),
+            summary: String::new(),
+            content_html: None,
+            authors: vec![],
+            categories: vec![],
+            language: None,
+            published: Utc.with_ymd_and_hms(2024, 1, day, 0, 0, 0).unwrap(),
+            updated: None,
+            revision: 1,
+            published_from_source: true,
+            content_hash: String::new(),
+        };
+        item.content_hash = item.compute_content_hash();
+        item
+    }
+
+    /// WebSub pings follow `changes()`: it must move when the merged feed
+    /// does, and only then.
+    #[tokio::test]
+    async fn changes_move_only_when_the_merged_feed_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let source = SourceRef {
+            id: "a".into(),
+            name: "A".into(),
+            url: "https://a.example.org/".into(),
+        };
+        let settings = ServerSettings {
+            feed_size: 1,
+            ..ServerSettings::default()
+        };
+        let feed = MergedFeed::new(settings);
+        let mut changes = feed.changes();
+        store
+            .apply_items(&source, &[item(&source, "new", 10)], Utc::now())
+            .unwrap();
+
+        // The first rendering from the store is the start, not a change.
+        feed.refresh(&store).await.unwrap();
+        assert!(!changes.has_changed().unwrap());
+        let first = feed.current();
+
+        // An older item is stored, but the one-item feed stays the same.
+        store
+            .apply_items(&source, &[item(&source, "old", 1)], Utc::now())
+            .unwrap();
+        feed.refresh(&store).await.unwrap();
+        assert!(!changes.has_changed().unwrap());
+        assert_eq!(feed.current().identity.etag, first.identity.etag);
+        assert_eq!(feed.current().last_modified, first.last_modified);
+
+        store
+            .apply_items(&source, &[item(&source, "newer", 11)], Utc::now())
+            .unwrap();
+        feed.refresh(&store).await.unwrap();
+        assert!(changes.has_changed().unwrap());
+        assert_ne!(feed.current().identity.etag, first.identity.etag);
+        for format in FeedFormat::ALL {
+            let rendered = feed.merged(format);
+            assert_eq!(rendered.item_count, 1);
+            assert_ne!(rendered.identity.etag, rendered.gzip.etag);
+        }
+    }
+}

@@ -7,5 +7,6 @@ mod daemon;
 mod helpers;
 mod hostile;
 mod limits;
+mod outputs;
 mod pages;
 mod publishing;
