@@ -422,7 +422,7 @@ mod tests {
             ..ServerSettings::default()
         };
         let feed = MergedFeed::new(settings);
-        let mut changes = feed.changes();
+        let changes = feed.changes();
         store
             .apply_items(&source, &[item(&source, "new", 10)], Utc::now())
             .unwrap();
