@@ -25,8 +25,9 @@ use crate::refresh::blocking;
 use crate::reload::LiveSettings;
 use crate::store::Store;
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::Utc;
@@ -117,24 +118,23 @@ async fn status(State(state): State<ServeState>) -> Response {
     }
 }
 
-async fn merged_rss(state: State<ServeState>, query: RawQuery, headers: HeaderMap) -> Response {
-    feed(state, FeedFormat::Rss, None, query, headers).await
+async fn merged_rss(State(state): State<ServeState>, request: Request) -> Response {
+    feed(&state, FeedFormat::Rss, None, request.into_parts().0).await
 }
 
-async fn merged_atom(state: State<ServeState>, query: RawQuery, headers: HeaderMap) -> Response {
-    feed(state, FeedFormat::Atom, None, query, headers).await
+async fn merged_atom(State(state): State<ServeState>, request: Request) -> Response {
+    feed(&state, FeedFormat::Atom, None, request.into_parts().0).await
 }
 
-async fn merged_json(state: State<ServeState>, query: RawQuery, headers: HeaderMap) -> Response {
-    feed(state, FeedFormat::Json, None, query, headers).await
+async fn merged_json(State(state): State<ServeState>, request: Request) -> Response {
+    feed(&state, FeedFormat::Json, None, request.into_parts().0).await
 }
 
 /// `/sources/{id}/feed.xml`, `.atom` and `.json`: one source's items.
 async fn source_feed(
-    state: State<ServeState>,
+    State(state): State<ServeState>,
     Path((id, file)): Path<(String, String)>,
-    query: RawQuery,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
     let Some(format) = FeedFormat::from_file_name(&file) else {
         return text(
@@ -144,32 +144,31 @@ async fn source_feed(
             ),
         );
     };
-    feed(state, format, Some(id), query, headers).await
+    feed(&state, format, Some(&id), request.into_parts().0).await
 }
 
 /// Any feed endpoint. The plain merged feed takes the shortest path: no
-/// parsing, one `Arc` clone.
+/// parsing, one `Arc` clone, and the request's headers are read in place
+/// (the `Request` extractor moves them; `HeaderMap` would copy them).
+/// The body is dropped first: it is not `Sync`, and the future must be `Send`.
 async fn feed(
-    State(state): State<ServeState>,
+    state: &ServeState,
     format: FeedFormat,
-    path_source: Option<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    path_source: Option<&str>,
+    request: Parts,
 ) -> Response {
-    if path_source.is_none() && query.as_deref().is_none_or(str::is_empty) {
-        return respond::feed_response(&state.feed.merged(format), &headers);
+    let query = request.uri.query();
+    let headers = &request.headers;
+    if path_source.is_none() && query.is_none_or(str::is_empty) {
+        return respond::feed_response(&state.feed.merged(format), headers);
     }
-    let request = match FeedRequest::parse(
-        format,
-        path_source.as_deref(),
-        query.as_deref(),
-        state.feed.settings().feed_size,
-    ) {
-        Ok(request) => request,
-        Err(BadParameter(message)) => {
-            return text(StatusCode::BAD_REQUEST, format!("{message}\n"));
-        }
-    };
+    let request =
+        match FeedRequest::parse(format, path_source, query, state.feed.settings().feed_size) {
+            Ok(request) => request,
+            Err(BadParameter(message)) => {
+                return text(StatusCode::BAD_REQUEST, format!("{message}\n"));
+            }
+        };
     let settings = state.settings.borrow().clone();
     let configured = |id: &str| settings.sources.iter().any(|s| s.id == id);
     let name = |id: &str| {
@@ -184,7 +183,7 @@ async fn feed(
         .filtered(&request, &state.store, configured, name)
         .await
     {
-        Ok(rendered) => respond::feed_response(&rendered, &headers),
+        Ok(rendered) => respond::feed_response(&rendered, headers),
         Err(FeedError::UnknownSource(id)) if request.path_source.as_deref() == Some(&id) => text(
             StatusCode::NOT_FOUND,
             format!("no source {id:?}: it is neither configured nor in the store\n"),
