@@ -415,7 +415,7 @@ fn json_item(item: &Item) -> JsonItem<'_> {
         tags: item.categories.iter().map(String::as_str).collect(),
         language: item.language.as_deref(),
         librarywire: JsonExtension {
-            about: "https://github.com/librarywire/librarywire#feed-outputs",
+            about: "https://github.com/librarywire/librarywire#feeds-for-subscribers",
             source: &item.source,
         },
     }
