@@ -4,7 +4,8 @@
 //! A [`Generation`] holds what was rendered for one state of the store: the
 //! merged feed in each format, rendered by [`MergedFeed::refresh`] as soon as
 //! the store changes, and the filtered and per-source feeds, rendered on
-//! their first request and kept (at most [`FILTERED_CAPACITY`] of them) until
+//! their first request and kept (at most [`FILTERED_CAPACITY`] of them, and
+//! at most [`FILTERED_BYTES`] of bodies) until
 //! the next change. A store change starts a new generation, so nothing stale
 //! is ever served from it.
 
@@ -31,6 +32,11 @@ use tracing::warn;
 /// How many filtered or per-source renderings one generation keeps. Past
 /// that, the oldest is dropped (and rendered again if asked for again).
 pub const FILTERED_CAPACITY: usize = 256;
+
+/// How many bytes of bodies (identity and gzip) the filtered renderings of
+/// one generation may hold. A thousand-item rendering can be a few
+/// megabytes, so the entry count alone would not bound the memory.
+pub const FILTERED_BYTES: usize = 64 * 1024 * 1024;
 
 /// One body of a rendering, identity or gzip, with its validator.
 #[derive(Debug, Clone)]
@@ -63,19 +69,20 @@ pub struct Rendered {
 
 impl Rendered {
     /// Renders `items` in `format` and gzips the result. The rendering keeps
-    /// `previous`'s `Last-Modified` when its bytes are the same.
+    /// the `Last-Modified` of `previous` (an identity ETag and its time) when
+    /// its bytes are the same.
     pub fn new(
         format: FeedFormat,
         meta: &FeedMeta,
         items: &[Item],
-        previous: Option<&Rendered>,
+        previous: Option<(&headers::ETag, SystemTime)>,
     ) -> Rendered {
         let body = render(format, meta, items);
         let digest = hex::encode(&Sha256::digest(&body)[..12]);
         let gzip = variant(Bytes::from(gzip(&body)), &format!("{digest}-gz"));
         let identity = variant(Bytes::from(body), &digest);
         let last_modified = match previous {
-            Some(p) if p.identity.etag == identity.etag => p.last_modified,
+            Some((etag, time)) if *etag == identity.etag => time,
             _ => whole_seconds(SystemTime::now()),
         };
         Rendered {
@@ -92,6 +99,11 @@ impl Rendered {
     /// The identity body.
     pub fn body(&self) -> &Bytes {
         &self.identity.body
+    }
+
+    /// The bytes it keeps in memory.
+    pub fn size(&self) -> usize {
+        self.identity.body.len() + self.gzip.body.len()
     }
 }
 
@@ -144,9 +156,9 @@ struct Generation {
 struct Filtered {
     entries: HashMap<String, Arc<OnceCell<Arc<Rendered>>>>,
     order: VecDeque<String>,
-    /// The previous generation's renderings, to keep their `Last-Modified`
-    /// when the new bytes are the same.
-    previous: HashMap<String, Arc<Rendered>>,
+    /// The identity ETag and `Last-Modified` of the previous generation's
+    /// renderings, to keep the time when the new bytes are the same.
+    previous: HashMap<String, (headers::ETag, SystemTime)>,
 }
 
 impl Filtered {
@@ -154,10 +166,25 @@ impl Filtered {
         if let Some(cell) = self.entries.get(key) {
             return cell.clone();
         }
-        if self.order.len() >= FILTERED_CAPACITY
-            && let Some(oldest) = self.order.pop_front()
-        {
-            self.entries.remove(&oldest);
+        let mut bytes: usize = self
+            .entries
+            .values()
+            .filter_map(|c| c.get())
+            .map(|r| r.size())
+            .sum();
+        while self.order.len() >= FILTERED_CAPACITY || bytes > FILTERED_BYTES {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(rendered) = self
+                .entries
+                .remove(&oldest)
+                .as_deref()
+                .and_then(OnceCell::get)
+            {
+                // Saturating: a cell may have been filled since the sum.
+                bytes = bytes.saturating_sub(rendered.size());
+            }
         }
         let cell = Arc::new(OnceCell::new());
         self.entries.insert(key.to_owned(), cell.clone());
@@ -166,10 +193,13 @@ impl Filtered {
     }
 
     /// The renderings done so far, to hand to the next generation.
-    fn done(&self) -> HashMap<String, Arc<Rendered>> {
+    fn done(&self) -> HashMap<String, (headers::ETag, SystemTime)> {
         self.entries
             .iter()
-            .filter_map(|(k, cell)| cell.get().map(|r| (k.clone(), r.clone())))
+            .filter_map(|(k, cell)| {
+                let r = cell.get()?;
+                Some((k.clone(), (r.identity.etag.clone(), r.last_modified)))
+            })
             .collect()
     }
 }
@@ -267,7 +297,10 @@ impl MergedFeed {
                     format,
                     &FeedMeta::merged(&settings, format),
                     &items,
-                    Some(&old.merged[format.index()]),
+                    Some((
+                        &old.merged[format.index()].identity.etag,
+                        old.merged[format.index()].last_modified,
+                    )),
                 ))
             });
             Ok(merged)
@@ -368,7 +401,7 @@ impl MergedFeed {
                         request.format,
                         &meta,
                         &items,
-                        previous.as_deref(),
+                        previous.as_ref().map(|(etag, time)| (etag, *time)),
                     ))))
                 })
                 .await?
@@ -452,5 +485,45 @@ mod tests {
             assert_eq!(rendered.item_count, 1);
             assert_ne!(rendered.identity.etag, rendered.gzip.etag);
         }
+    }
+
+    /// A rendering of `size` zero bytes (allocated lazily by the system).
+    fn sized(size: usize) -> Arc<Rendered> {
+        let settings = ServerSettings::default();
+        let mut rendered = Rendered::new(
+            FeedFormat::Rss,
+            &FeedMeta::merged(&settings, FeedFormat::Rss),
+            &[],
+            None,
+        );
+        rendered.identity.body = Bytes::from(vec![0u8; size]);
+        Arc::new(rendered)
+    }
+
+    #[test]
+    fn filtered_renderings_are_bounded_by_count_and_by_bytes() {
+        let mut filtered = Filtered::default();
+        for n in 0..FILTERED_CAPACITY + 10 {
+            filtered.cell(&format!("k{n}")).set(sized(10)).unwrap();
+        }
+        assert_eq!(filtered.entries.len(), FILTERED_CAPACITY);
+        assert!(!filtered.entries.contains_key("k0"));
+        assert!(
+            filtered
+                .entries
+                .contains_key(&format!("k{}", FILTERED_CAPACITY + 9))
+        );
+
+        let mut filtered = Filtered::default();
+        let big = FILTERED_BYTES / 2 + 1;
+        filtered.cell("a").set(sized(big)).unwrap();
+        filtered.cell("b").set(sized(big)).unwrap();
+        // Two big ones are over the budget: the next miss drops the oldest.
+        filtered.cell("c");
+        assert!(!filtered.entries.contains_key("a"));
+        assert!(filtered.entries.contains_key("b") && filtered.entries.contains_key("c"));
+        // A hit drops nothing.
+        filtered.cell("b");
+        assert_eq!(filtered.entries.len(), 2);
     }
 }

@@ -14,7 +14,7 @@ mod render;
 mod request;
 mod respond;
 
-pub use cache::{FILTERED_CAPACITY, FeedError, MergedFeed, Rendered, Variant};
+pub use cache::{FILTERED_BYTES, FILTERED_CAPACITY, FeedError, MergedFeed, Rendered, Variant};
 pub use render::{FeedFormat, FeedMeta, RSS_CONTENT_TYPE, render, render_rss};
 pub use request::{BadParameter, FeedRequest, MAX_LIMIT, MAX_SOURCES, MAX_WORDS};
 pub use respond::accepts_gzip;
