@@ -35,6 +35,8 @@ pub struct Publisher {
     client: reqwest::Client,
     hub: Url,
     topics: Vec<String>,
+    /// The pause before the first retry ([`FIRST_RETRY`]).
+    first_retry: Duration,
 }
 
 impl Publisher {
@@ -43,25 +45,30 @@ impl Publisher {
         let Some(hub) = settings.server.websub_hub.clone() else {
             return Ok(None);
         };
+        Publisher::new(hub, &settings.server.public_url, &settings.poll.user_agent).map(Some)
+    }
+
+    /// A publisher that pings `hub` about the merged feeds under
+    /// `public_url`, sending `user_agent`.
+    pub fn new(hub: Url, public_url: &Url, user_agent: &str) -> reqwest::Result<Publisher> {
         let topics = FeedFormat::ALL
             .iter()
             .map(|format| {
-                settings
-                    .server
-                    .public_url
+                public_url
                     .join(format.file_name())
                     .map_or_else(|_| format.file_name().to_owned(), |u| u.to_string())
             })
             .collect();
         let client = reqwest::Client::builder()
-            .user_agent(settings.poll.user_agent.clone())
+            .user_agent(user_agent)
             .timeout(TIMEOUT)
             .build()?;
-        Ok(Some(Publisher {
+        Ok(Publisher {
             client,
             hub,
             topics,
-        }))
+            first_retry: FIRST_RETRY,
+        })
     }
 
     /// The topic URLs it pings for.
@@ -83,7 +90,7 @@ impl Publisher {
             .append_pair("hub.mode", "publish")
             .append_pair("hub.url", topic)
             .finish();
-        let mut pause = FIRST_RETRY;
+        let mut pause = self.first_retry;
         for attempt in 1..=ATTEMPTS {
             let sent = self
                 .client
@@ -142,7 +149,11 @@ pub async fn run(
             changed = changes.changed() => if changed.is_err() { return },
         }
         changes.borrow_and_update();
-        publisher.publish(&shutdown).await;
+        // Shutdown does not wait for a hub that is slow to answer.
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            () = publisher.publish(&shutdown) => {}
+        }
     }
 }
 
@@ -162,5 +173,69 @@ pub fn spawn(
         Err(e) => {
             warn!(error = %crate::fetch::error_chain(&e), "cannot build the WebSub client; the hub will not be pinged");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A hub on loopback that answers every request with `status`, and
+    /// counts them.
+    async fn hub(status: StatusCode) -> (Url, Arc<AtomicUsize>) {
+        let count = Arc::new(AtomicUsize::new(0));
+        let counted = count.clone();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async move { status }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url.parse().unwrap(), count)
+    }
+
+    fn publisher(hub: Url) -> Publisher {
+        let public_url = "http://127.0.0.1:8080/".parse().unwrap();
+        let mut publisher = Publisher::new(hub, &public_url, "librarywire-test").unwrap();
+        publisher.first_retry = Duration::from_millis(10);
+        publisher
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_retried_and_refusals_are_not() {
+        let (url, count) = hub(StatusCode::SERVICE_UNAVAILABLE).await;
+        publisher(url).publish(&CancellationToken::new()).await;
+        assert_eq!(count.load(Ordering::SeqCst), 3 * ATTEMPTS as usize);
+
+        let (url, count) = hub(StatusCode::BAD_REQUEST).await;
+        publisher(url).publish(&CancellationToken::new()).await;
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+
+        let (url, count) = hub(StatusCode::ACCEPTED).await;
+        let publisher = publisher(url);
+        assert_eq!(
+            publisher.topics(),
+            [
+                "http://127.0.0.1:8080/feed.xml",
+                "http://127.0.0.1:8080/feed.atom",
+                "http://127.0.0.1:8080/feed.json"
+            ]
+        );
+        publisher.publish(&CancellationToken::new()).await;
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_hub_is_given_up_on() {
+        // Port 1 on loopback refuses connections.
+        let publisher = publisher("http://127.0.0.1:1/".parse().unwrap());
+        publisher.publish(&CancellationToken::new()).await;
     }
 }
