@@ -40,7 +40,7 @@ use tracing::warn;
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ServeState {
-    /// The rendered merged feed.
+    /// Every feed, kept rendered: the merged feeds and the filtered ones.
     pub feed: Arc<MergedFeed>,
     /// The store, read by `/status`, `/readyz` and `/metrics`.
     pub store: Store,
