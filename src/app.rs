@@ -163,6 +163,7 @@ impl Application {
             shutdown.clone(),
         ));
         tracker.spawn(feed.clone().keep_fresh(store.clone(), shutdown.clone()));
+        crate::websub::spawn(&tracker, &settings, feed.changes(), shutdown.clone());
         tracker.spawn(prune_periodically(
             live.subscribe(),
             store.clone(),

@@ -21,7 +21,7 @@ use std::time::Duration;
 const RETIRED_TTL: TimeDelta = TimeDelta::days(365);
 
 /// The columns [`item_from_row`] reads, in order.
-const ITEM_COLUMNS: &str = "id, source_id, source_name, source_url, guid, url, title, summary, \
+pub(super) const ITEM_COLUMNS: &str = "id, source_id, source_name, source_url, guid, url, title, summary, \
      content_html, authors, categories, language, published, published_from_source, updated, \
      revision, content_hash";
 
@@ -383,7 +383,7 @@ fn insert_revision(conn: &Connection, item: &Item, now: DateTime<Utc>) -> Result
 }
 
 /// Reads one row selected with [`ITEM_COLUMNS`].
-fn item_from_row(row: &Row<'_>) -> Result<Item, StoreError> {
+pub(super) fn item_from_row(row: &Row<'_>) -> Result<Item, StoreError> {
     let id: String = row.get(0)?;
     let key = id.as_str();
     let json_list = |index: usize, column: &'static str| -> Result<Vec<String>, StoreError> {

@@ -14,10 +14,13 @@
 
 mod items;
 mod outbox;
+mod query;
 mod schema;
 mod sources;
 #[cfg(test)]
 mod tests;
+
+pub use query::ItemFilter;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
@@ -252,6 +255,7 @@ impl Store {
         reader
             .pragma_update(None, "query_only", true)
             .map_err(open_error)?;
+        query::register_functions(&reader).map_err(open_error)?;
 
         let (changes, _) = tokio::sync::watch::channel(0);
         Ok(Store {

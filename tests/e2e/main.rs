@@ -9,6 +9,7 @@ mod hostile;
 mod limits;
 mod metrics;
 mod opml;
+mod outputs;
 mod pages;
 mod publishing;
 mod reload;

@@ -1,0 +1,529 @@
+//! The render cache: every feed the server answers with, rendered and
+//! gzipped once, with its headers ready.
+//!
+//! A [`Generation`] holds what was rendered for one state of the store: the
+//! merged feed in each format, rendered by [`MergedFeed::refresh`] as soon as
+//! the store changes, and the filtered and per-source feeds, rendered on
+//! their first request and kept (at most [`FILTERED_CAPACITY`] of them, and
+//! at most [`FILTERED_BYTES`] of bodies) until
+//! the next change. A store change starts a new generation, so nothing stale
+//! is ever served from it.
+
+use super::render::{FeedFormat, FeedMeta, render};
+use super::request::FeedRequest;
+use crate::config::ServerSettings;
+use crate::fetch::error_chain;
+use crate::item::Item;
+use crate::refresh::blocking;
+use crate::store::{Store, StoreError};
+use axum::http::HeaderValue;
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+use tokio::sync::{OnceCell, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+/// How many filtered or per-source renderings one generation keeps. Past
+/// that, the oldest is dropped (and rendered again if asked for again).
+pub const FILTERED_CAPACITY: usize = 256;
+
+/// How many bytes of bodies (identity and gzip) the filtered renderings of
+/// one generation may hold. A thousand-item rendering can be a few
+/// megabytes, so the entry count alone would not bound the memory.
+pub const FILTERED_BYTES: usize = 64 * 1024 * 1024;
+
+/// One body of a rendering, identity or gzip, with its validator.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// The bytes sent.
+    pub body: Bytes,
+    /// The strong validator of these bytes, as parsed for comparisons.
+    pub etag: headers::ETag,
+    /// The same, ready to send.
+    pub etag_header: HeaderValue,
+}
+
+/// One rendering of a feed, ready to send: both encodings and the headers.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The format.
+    pub format: FeedFormat,
+    /// The document.
+    pub identity: Variant,
+    /// The document, gzipped. Its ETag is the identity's with `-gz`
+    /// appended: the two are different representations (RFC 9110, 8.8.3).
+    pub gzip: Variant,
+    /// When the body last changed.
+    pub last_modified: SystemTime,
+    /// `last_modified`, ready to send.
+    pub last_modified_header: HeaderValue,
+    /// How many items it holds.
+    pub item_count: usize,
+}
+
+impl Rendered {
+    /// Renders `items` in `format` and gzips the result. The rendering keeps
+    /// the `Last-Modified` of `previous` (an identity ETag and its time) when
+    /// its bytes are the same.
+    pub fn new(
+        format: FeedFormat,
+        meta: &FeedMeta,
+        items: &[Item],
+        previous: Option<(&headers::ETag, SystemTime)>,
+    ) -> Rendered {
+        let body = render(format, meta, items);
+        let digest = hex::encode(&Sha256::digest(&body)[..12]);
+        let gzip = variant(Bytes::from(gzip(&body)), &format!("{digest}-gz"));
+        let identity = variant(Bytes::from(body), &digest);
+        let last_modified = match previous {
+            Some((etag, time)) if *etag == identity.etag => time,
+            _ => whole_seconds(SystemTime::now()),
+        };
+        Rendered {
+            format,
+            identity,
+            gzip,
+            last_modified,
+            last_modified_header: HeaderValue::from_str(&httpdate::fmt_http_date(last_modified))
+                .expect("an HTTP date is a valid header value"),
+            item_count: items.len(),
+        }
+    }
+
+    /// The identity body.
+    pub fn body(&self) -> &Bytes {
+        &self.identity.body
+    }
+
+    /// The bytes it keeps in memory.
+    pub fn size(&self) -> usize {
+        self.identity.body.len() + self.gzip.body.len()
+    }
+}
+
+fn variant(body: Bytes, tag: &str) -> Variant {
+    let quoted = format!("\"{tag}\"");
+    Variant {
+        body,
+        etag: quoted.parse().expect("a quoted hex string is a valid ETag"),
+        etag_header: HeaderValue::from_str(&quoted).expect("a quoted hex string is a header"),
+    }
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    // Compressed once per rendering, so the best level costs nothing per request.
+    let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::best());
+    encoder
+        .write_all(body)
+        .and_then(|()| encoder.finish())
+        .expect("gzip into memory cannot fail")
+}
+
+/// HTTP dates have whole seconds; comparing `If-Modified-Since` against a
+/// time with nanoseconds would never match.
+fn whole_seconds(t: SystemTime) -> SystemTime {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)
+}
+
+/// What was rendered for one state of the store.
+struct Generation {
+    /// The merged feed, indexed by [`FeedFormat::index`].
+    merged: [Arc<Rendered>; 3],
+    /// Whether `merged` came from the store (and not from the empty
+    /// placeholder built before the first read).
+    from_store: bool,
+    /// Filtered and per-source renderings.
+    filtered: Mutex<Filtered>,
+}
+
+/// The filtered renderings of one generation, keyed by
+/// [`FeedRequest::canonical`].
+///
+/// Each entry is a cell that the first request fills; concurrent requests
+/// for the same feed wait on that one render instead of each rendering.
+/// Eviction is first-in first-out: simple, and with a few hundred entries
+/// and a fresh generation on every store change, good enough.
+#[derive(Default)]
+struct Filtered {
+    entries: HashMap<String, Arc<OnceCell<Arc<Rendered>>>>,
+    order: VecDeque<String>,
+    /// The identity ETag and `Last-Modified` of the previous generation's
+    /// renderings, to keep the time when the new bytes are the same.
+    previous: HashMap<String, (headers::ETag, SystemTime)>,
+}
+
+impl Filtered {
+    fn cell(&mut self, key: &str) -> Arc<OnceCell<Arc<Rendered>>> {
+        if let Some(cell) = self.entries.get(key) {
+            return cell.clone();
+        }
+        let mut bytes: usize = self
+            .entries
+            .values()
+            .filter_map(|c| c.get())
+            .map(|r| r.size())
+            .sum();
+        while self.order.len() >= FILTERED_CAPACITY || bytes > FILTERED_BYTES {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(rendered) = self
+                .entries
+                .remove(&oldest)
+                .as_deref()
+                .and_then(OnceCell::get)
+            {
+                // Saturating: a cell may have been filled since the sum.
+                bytes = bytes.saturating_sub(rendered.size());
+            }
+        }
+        let cell = Arc::new(OnceCell::new());
+        self.entries.insert(key.to_owned(), cell.clone());
+        self.order.push_back(key.to_owned());
+        cell
+    }
+
+    /// The renderings done so far, to hand to the next generation.
+    fn done(&self) -> HashMap<String, (headers::ETag, SystemTime)> {
+        self.entries
+            .iter()
+            .filter_map(|(k, cell)| {
+                let r = cell.get()?;
+                Some((k.clone(), (r.identity.etag.clone(), r.last_modified)))
+            })
+            .collect()
+    }
+}
+
+/// Why a filtered feed could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// A source id named by the path or `?source=` is neither configured
+    /// nor in the store.
+    #[error("{0}")]
+    UnknownSource(String),
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Every feed the server answers with, kept rendered in memory.
+pub struct MergedFeed {
+    settings: ServerSettings,
+    /// A std lock: it is held only to clone or swap an `Arc`, never across an
+    /// await, so readers never wait on a render.
+    current: RwLock<Arc<Generation>>,
+    /// Bumped when the merged feed's content changes: what WebSub pings on.
+    changes: watch::Sender<u64>,
+}
+
+impl MergedFeed {
+    /// An empty merged feed; [`MergedFeed::refresh`] fills it.
+    pub fn new(settings: ServerSettings) -> MergedFeed {
+        let merged = FeedFormat::ALL.map(|format| {
+            Arc::new(Rendered::new(
+                format,
+                &FeedMeta::merged(&settings, format),
+                &[],
+                None,
+            ))
+        });
+        let (changes, _) = watch::channel(0);
+        MergedFeed {
+            settings,
+            current: RwLock::new(Arc::new(Generation {
+                merged,
+                from_store: false,
+                filtered: Mutex::default(),
+            })),
+            changes,
+        }
+    }
+
+    /// The server settings the feeds are rendered with.
+    pub fn settings(&self) -> &ServerSettings {
+        &self.settings
+    }
+
+    fn generation(&self) -> Arc<Generation> {
+        self.current
+            .read()
+            .expect("merged feed lock poisoned")
+            .clone()
+    }
+
+    /// The current RSS rendering of the merged feed.
+    pub fn current(&self) -> Arc<Rendered> {
+        self.merged(FeedFormat::Rss)
+    }
+
+    /// The current rendering of the merged feed in `format`.
+    pub fn merged(&self, format: FeedFormat) -> Arc<Rendered> {
+        self.current
+            .read()
+            .expect("merged feed lock poisoned")
+            .merged[format.index()]
+        .clone()
+    }
+
+    /// Notified with a new value whenever the merged feed's content changes
+    /// (not on a store change that leaves it the same, nor on the first
+    /// rendering at start).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Renders the merged feed again from the store, in every format, and
+    /// starts a new generation. Each format keeps its `Last-Modified` when
+    /// its bytes are the same.
+    pub async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
+        let previous = self.generation();
+        let settings = self.settings.clone();
+        let store = store.clone();
+        let old = previous.clone();
+        let next = blocking(move || {
+            let items = store.newest_items(settings.feed_size)?;
+            let merged = FeedFormat::ALL.map(|format| {
+                Arc::new(Rendered::new(
+                    format,
+                    &FeedMeta::merged(&settings, format),
+                    &items,
+                    Some((
+                        &old.merged[format.index()].identity.etag,
+                        old.merged[format.index()].last_modified,
+                    )),
+                ))
+            });
+            Ok(merged)
+        })
+        .await?;
+        let changed = previous.from_store
+            && next
+                .iter()
+                .zip(&previous.merged)
+                .any(|(new, old)| new.identity.etag != old.identity.etag);
+        let filtered = Filtered {
+            previous: previous
+                .filtered
+                .lock()
+                .expect("render cache lock poisoned")
+                .done(),
+            ..Filtered::default()
+        };
+        *self.current.write().expect("merged feed lock poisoned") = Arc::new(Generation {
+            merged: next,
+            from_store: true,
+            filtered: Mutex::new(filtered),
+        });
+        if changed {
+            self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        Ok(())
+    }
+
+    /// Re-renders whenever the store changes, until `shutdown`.
+    pub async fn keep_fresh(self: Arc<Self>, store: Store, shutdown: CancellationToken) {
+        let mut changes = store.subscribe();
+        loop {
+            if let Err(e) = self.refresh(&store).await {
+                warn!(error = %error_chain(&e), "cannot render the merged feed; serving the last rendering");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                changed = changes.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+
+    /// The rendering for a filtered or per-source `request`, from the cache
+    /// or rendered now. `known_source` says whether a source id is
+    /// configured; ids it denies are looked up in the store.
+    pub async fn filtered(
+        &self,
+        request: &FeedRequest,
+        store: &Store,
+        known_source: impl Fn(&str) -> bool,
+        source_name: impl Fn(&str) -> Option<String>,
+    ) -> Result<Arc<Rendered>, FeedError> {
+        if request.is_merged() {
+            return Ok(self.merged(request.format));
+        }
+        let generation = self.generation();
+        let key = request.canonical();
+        let (cell, previous) = {
+            let mut filtered = generation
+                .filtered
+                .lock()
+                .expect("render cache lock poisoned");
+            (filtered.cell(&key), filtered.previous.get(&key).cloned())
+        };
+        let unknown: Vec<String> = request
+            .filter
+            .sources
+            .iter()
+            .filter(|id| !known_source(id))
+            .cloned()
+            .collect();
+        let path_name = request
+            .path_source
+            .as_deref()
+            .map(|id| source_name(id).unwrap_or_else(|| id.to_owned()));
+        let rendered = cell
+            .get_or_try_init(|| async {
+                let store = store.clone();
+                let request = request.clone();
+                let mut meta = FeedMeta::merged(&self.settings, request.format);
+                meta.self_url = super::render::absolute(&self.settings.public_url, &key);
+                // Only the merged feeds are pinged, so only they name the hub:
+                // a reader subscribed through a hub to a feed that is never
+                // published there would never hear of a new item.
+                meta.hub = None;
+                if let Some(name) = path_name {
+                    meta.title = format!("{}: {name}", meta.title);
+                }
+                blocking(move || {
+                    for id in &unknown {
+                        if !store.has_source(id)? {
+                            return Ok(Err(FeedError::UnknownSource(id.clone())));
+                        }
+                    }
+                    let items = store.filtered_items(&request.filter, request.limit)?;
+                    Ok(Ok(Arc::new(Rendered::new(
+                        request.format,
+                        &meta,
+                        &items,
+                        previous.as_ref().map(|(etag, time)| (etag, *time)),
+                    ))))
+                })
+                .await?
+            })
+            .await?;
+        Ok(rendered.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::{ItemId, SourceRef};
+    use chrono::{TimeZone, Utc};
+
+    fn item(source: &SourceRef, key: &str, day: u32) -> Item {
+        let mut item = Item {
+            id: ItemId::derive(&source.id, key),
+            source: source.clone(),
+            guid: key.into(),
+            url: Some(format!("https://example.org/{key}")),
+            title: format!("Item {key}"),
+            summary: String::new(),
+            content_html: None,
+            authors: vec![],
+            categories: vec![],
+            language: None,
+            published: Utc.with_ymd_and_hms(2024, 1, day, 0, 0, 0).unwrap(),
+            updated: None,
+            revision: 1,
+            published_from_source: true,
+            content_hash: String::new(),
+        };
+        item.content_hash = item.compute_content_hash();
+        item
+    }
+
+    /// WebSub pings follow `changes()`: it must move when the merged feed
+    /// does, and only then.
+    #[tokio::test]
+    async fn changes_move_only_when_the_merged_feed_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let source = SourceRef {
+            id: "a".into(),
+            name: "A".into(),
+            url: "https://a.example.org/".into(),
+        };
+        let settings = ServerSettings {
+            feed_size: 1,
+            ..ServerSettings::default()
+        };
+        let feed = MergedFeed::new(settings);
+        let changes = feed.changes();
+        store
+            .apply_items(&source, &[item(&source, "new", 10)], Utc::now())
+            .unwrap();
+
+        // The first rendering from the store is the start, not a change.
+        feed.refresh(&store).await.unwrap();
+        assert!(!changes.has_changed().unwrap());
+        let first = feed.current();
+
+        // An older item is stored, but the one-item feed stays the same.
+        store
+            .apply_items(&source, &[item(&source, "old", 1)], Utc::now())
+            .unwrap();
+        feed.refresh(&store).await.unwrap();
+        assert!(!changes.has_changed().unwrap());
+        assert_eq!(feed.current().identity.etag, first.identity.etag);
+        assert_eq!(feed.current().last_modified, first.last_modified);
+
+        store
+            .apply_items(&source, &[item(&source, "newer", 11)], Utc::now())
+            .unwrap();
+        feed.refresh(&store).await.unwrap();
+        assert!(changes.has_changed().unwrap());
+        assert_ne!(feed.current().identity.etag, first.identity.etag);
+        for format in FeedFormat::ALL {
+            let rendered = feed.merged(format);
+            assert_eq!(rendered.item_count, 1);
+            assert_ne!(rendered.identity.etag, rendered.gzip.etag);
+        }
+    }
+
+    /// A rendering of `size` zero bytes (allocated lazily by the system).
+    fn sized(size: usize) -> Arc<Rendered> {
+        let settings = ServerSettings::default();
+        let mut rendered = Rendered::new(
+            FeedFormat::Rss,
+            &FeedMeta::merged(&settings, FeedFormat::Rss),
+            &[],
+            None,
+        );
+        rendered.identity.body = Bytes::from(vec![0u8; size]);
+        Arc::new(rendered)
+    }
+
+    #[test]
+    fn filtered_renderings_are_bounded_by_count_and_by_bytes() {
+        let mut filtered = Filtered::default();
+        for n in 0..FILTERED_CAPACITY + 10 {
+            filtered.cell(&format!("k{n}")).set(sized(10)).unwrap();
+        }
+        assert_eq!(filtered.entries.len(), FILTERED_CAPACITY);
+        assert!(!filtered.entries.contains_key("k0"));
+        assert!(
+            filtered
+                .entries
+                .contains_key(&format!("k{}", FILTERED_CAPACITY + 9))
+        );
+
+        let mut filtered = Filtered::default();
+        let big = FILTERED_BYTES / 2 + 1;
+        filtered.cell("a").set(sized(big)).unwrap();
+        filtered.cell("b").set(sized(big)).unwrap();
+        // Two big ones are over the budget: the next miss drops the oldest.
+        filtered.cell("c");
+        assert!(!filtered.entries.contains_key("a"));
+        assert!(filtered.entries.contains_key("b") && filtered.entries.contains_key("c"));
+        // A hit drops nothing.
+        filtered.cell("b");
+        assert_eq!(filtered.entries.len(), 2);
+    }
+}
