@@ -162,7 +162,10 @@ impl Application {
             publisher_stats.clone(),
             shutdown.clone(),
         ));
-        tracker.spawn(feed.clone().keep_fresh(store.clone(), shutdown.clone()));
+        tracker.spawn(
+            feed.clone()
+                .keep_fresh(store.clone(), live.subscribe(), shutdown.clone()),
+        );
         crate::websub::spawn(&tracker, &settings, feed.changes(), shutdown.clone());
         tracker.spawn(prune_periodically(
             live.subscribe(),

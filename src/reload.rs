@@ -51,8 +51,9 @@ pub fn load_checked(path: &Path) -> anyhow::Result<Settings> {
 /// take effect at the next restart.
 ///
 /// The listening socket is bound, the store file is open, the publisher holds
-/// its broker session and the log subscriber is installed. Everything else is
-/// put in force: sources and `[poll]` (the scheduler), retention, and what
+/// its broker session, the WebSub pinger knows its hub and the log subscriber
+/// is installed. Everything else is put in force: sources and `[poll]` (the
+/// scheduler), retention, the feeds' title, self links and size, and what
 /// `/status` and `/opml` show.
 pub fn keep_restart_only(running: &Settings, new: &mut Settings) -> Vec<&'static str> {
     let mut pending = Vec::new();
@@ -74,9 +75,14 @@ pub fn keep_restart_only(running: &Settings, new: &mut Settings) -> Vec<&'static
         "amqp.max_backoff",
         running.amqp.max_backoff != new.amqp.max_backoff,
     );
+    keep(
+        "server.websub_hub",
+        running.server.websub_hub != new.server.websub_hub,
+    );
     keep("log.level", running.log.level != new.log.level);
     keep("log.format", running.log.format != new.log.format);
     new.server.listen = running.server.listen;
+    new.server.websub_hub = running.server.websub_hub.clone();
     new.store.path = running.store.path.clone();
     new.amqp = running.amqp.clone();
     new.log = running.log.clone();

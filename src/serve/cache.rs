@@ -15,6 +15,7 @@ use crate::config::ServerSettings;
 use crate::fetch::error_chain;
 use crate::item::Item;
 use crate::refresh::blocking;
+use crate::reload::LiveSettings;
 use crate::store::{Store, StoreError};
 use axum::http::HeaderValue;
 use bytes::Bytes;
@@ -218,7 +219,9 @@ pub enum FeedError {
 
 /// Every feed the server answers with, kept rendered in memory.
 pub struct MergedFeed {
-    settings: ServerSettings,
+    /// The server settings the feeds are rendered with; a reload may swap
+    /// them (title, `public_url`, `feed_size`). Held only to clone or swap.
+    settings: RwLock<Arc<ServerSettings>>,
     /// A std lock: it is held only to clone or swap an `Arc`, never across an
     /// await, so readers never wait on a render.
     current: RwLock<Arc<Generation>>,
@@ -239,7 +242,7 @@ impl MergedFeed {
         });
         let (changes, _) = watch::channel(0);
         MergedFeed {
-            settings,
+            settings: RwLock::new(Arc::new(settings)),
             current: RwLock::new(Arc::new(Generation {
                 merged,
                 from_store: false,
@@ -250,8 +253,25 @@ impl MergedFeed {
     }
 
     /// The server settings the feeds are rendered with.
-    pub fn settings(&self) -> &ServerSettings {
-        &self.settings
+    pub fn settings(&self) -> Arc<ServerSettings> {
+        self.settings
+            .read()
+            .expect("server settings lock poisoned")
+            .clone()
+    }
+
+    /// Takes reloaded server settings; returns whether they differ from the
+    /// ones in use (the caller then renders again).
+    fn retune(&self, settings: &ServerSettings) -> bool {
+        let mut current = self
+            .settings
+            .write()
+            .expect("server settings lock poisoned");
+        if **current == *settings {
+            return false;
+        }
+        *current = Arc::new(settings.clone());
+        true
     }
 
     fn generation(&self) -> Arc<Generation> {
@@ -287,7 +307,7 @@ impl MergedFeed {
     /// its bytes are the same.
     pub async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
         let previous = self.generation();
-        let settings = self.settings.clone();
+        let settings = self.settings();
         let store = store.clone();
         let old = previous.clone();
         let next = blocking(move || {
@@ -330,16 +350,44 @@ impl MergedFeed {
         Ok(())
     }
 
-    /// Re-renders whenever the store changes, until `shutdown`.
-    pub async fn keep_fresh(self: Arc<Self>, store: Store, shutdown: CancellationToken) {
+    /// Re-renders whenever the store changes, or a reload changes the
+    /// `[server]` settings the feeds show, until `shutdown`.
+    pub async fn keep_fresh(
+        self: Arc<Self>,
+        store: Store,
+        live: LiveSettings,
+        shutdown: CancellationToken,
+    ) {
         let mut changes = store.subscribe();
+        // `None` once the settings' sender is gone: store changes still count.
+        let mut live = Some(live);
         loop {
             if let Err(e) = self.refresh(&store).await {
                 warn!(error = %error_chain(&e), "cannot render the merged feed; serving the last rendering");
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                changed = changes.changed() => if changed.is_err() { return },
+            loop {
+                let reloaded = async {
+                    match live.as_mut() {
+                        Some(live) => live.changed().await.is_ok(),
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    changed = changes.changed() => match changed {
+                        Ok(()) => break,
+                        Err(_) => return,
+                    },
+                    open = reloaded => match (open, live.as_mut()) {
+                        (true, Some(live)) => {
+                            let server = live.borrow_and_update().server.clone();
+                            if self.retune(&server) {
+                                break;
+                            }
+                        }
+                        _ => live = None,
+                    },
+                }
             }
         }
     }
@@ -381,8 +429,9 @@ impl MergedFeed {
             .get_or_try_init(|| async {
                 let store = store.clone();
                 let request = request.clone();
-                let mut meta = FeedMeta::merged(&self.settings, request.format);
-                meta.self_url = super::render::absolute(&self.settings.public_url, &key);
+                let settings = self.settings();
+                let mut meta = FeedMeta::merged(&settings, request.format);
+                meta.self_url = super::render::absolute(&settings.public_url, &key);
                 // Only the merged feeds are pinged, so only they name the hub:
                 // a reader subscribed through a hub to a feed that is never
                 // published there would never hear of a new item.

@@ -92,18 +92,6 @@ async fn misbehaving_server(hits: Hits) -> String {
     format!("http://{addr}")
 }
 
-fn rss_bytes() -> usize {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<usize>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
 #[tokio::test]
 async fn bad_sources_get_clear_reasons_and_the_good_one_keeps_flowing() {
     let hits = Hits::default();
@@ -252,10 +240,6 @@ async fn bad_sources_get_clear_reasons_and_the_good_one_keeps_flowing() {
     assert_eq!(by_id("gone")["state"], "gone");
     assert!(by_id("gone")["next_poll"].is_null());
 
-    // Every bad source has been tried once; from here on, memory must not
-    // grow with each new round of tries.
-    let rss_settled = rss_bytes();
-
     // Retry-After is a floor: nothing asks again within the hour.
     let now = chrono::Utc::now();
     for (id, floor) in [("busy", 3500), ("unavailable", 1700)] {
@@ -296,19 +280,6 @@ async fn bad_sources_get_clear_reasons_and_the_good_one_keeps_flowing() {
             .unwrap()
             .status(),
         200
-    );
-    // A 64 MiB gzip bomb and a 3 MB body against a 1 MB cap, tried again and
-    // again: memory does not grow with the tries.
-    let grown = rss_bytes().saturating_sub(rss_settled);
-    eprintln!(
-        "RSS after the first round {} MiB, growth since {} MiB",
-        rss_settled >> 20,
-        grown >> 20
-    );
-    assert!(
-        grown < 48 << 20,
-        "memory grew by {} MiB over more rounds of bad sources",
-        grown >> 20
     );
     app.stop().await;
 }

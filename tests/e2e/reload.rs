@@ -400,3 +400,91 @@ async fn a_shortened_interval_applies_without_waiting_out_the_old_one() {
         .unwrap()
         .unwrap();
 }
+
+/// A reload that changes the feeds' `[server]` settings (title, self links,
+/// size) renders every feed again at once, with no store change.
+#[tokio::test]
+async fn a_new_server_title_and_size_reach_the_feeds_without_a_restart() {
+    let server = feeds().await;
+    server.set(
+        "/a.xml",
+        small_rss(&[("a1", "Alpha one"), ("a2", "Alpha two")]),
+        RSS,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("librarywire.toml");
+    let a = server.url("/a.xml");
+    let hourly = config_text(0, dir.path(), &[("a", &a)], "interval = \"1h\"\n");
+    std::fs::write(&path, &hourly).unwrap();
+    let settings = Settings::load_with_env(&path, Some(Default::default())).unwrap();
+    let app = Application::build(settings)
+        .await
+        .unwrap()
+        .with_config_file(&path)
+        .without_file_watching();
+    let reloader = app.reloader().expect("a reloader with a config file");
+    let base = format!("http://{}", app.local_addr());
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let client = reqwest::Client::new();
+    let get = |path: &'static str| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            client
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let mut body = String::new();
+    for _ in 0..300 {
+        body = get("/feed.xml").await;
+        if body.matches("<item>").count() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(body.matches("<item>").count(), 2, "{body}");
+    assert!(body.contains("<title>Library news</title>"), "{body}");
+
+    let retitled = hourly
+        .replace(
+            "feed_size = 500\n",
+            "feed_size = 1\ntitle = \"Reading room news\"\n",
+        )
+        .replace("http://news.example.org/", "https://feeds.example.org/");
+    std::fs::write(&path, retitled).unwrap();
+    let reloaded = reloader.reload("test").await.unwrap();
+    assert!(reloaded.changed && reloaded.at_restart.is_empty());
+    let mut renders = Vec::new();
+    for _ in 0..300 {
+        renders = vec![get("/feed.xml").await, get("/feed.atom").await];
+        if renders.iter().all(|r| r.contains("Reading room news")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let [rss, atom] = &renders[..] else {
+        unreachable!()
+    };
+    assert!(rss.contains("<title>Reading room news</title>"), "{rss}");
+    assert_eq!(rss.matches("<item>").count(), 1, "feed_size 1: {rss}");
+    assert!(rss.contains("https://feeds.example.org/feed.xml"), "{rss}");
+    assert!(atom.contains("Reading room news"), "{atom}");
+    assert!(
+        atom.contains("https://feeds.example.org/feed.atom"),
+        "{atom}"
+    );
+    assert_eq!(server.hits("/a.xml").len(), 1, "no poll was needed");
+
+    shutdown.cancel();
+    tokio::time::timeout(PATIENCE, running)
+        .await
+        .expect("the daemon stops in time")
+        .unwrap()
+        .unwrap();
+}
