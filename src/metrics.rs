@@ -12,7 +12,7 @@
 //! Label values are bounded: source ids come from the config, outcomes from
 //! [`RefreshError::kind`], paths from the router's route templates.
 
-use crate::refresh::{RefreshError, Refreshed, blocking};
+use crate::refresh::{RefreshError, Refreshed};
 use crate::serve::ServeState;
 use crate::status::{SourceState, StatusReport};
 use axum::extract::{MatchedPath, Request};
@@ -175,21 +175,7 @@ pub async fn track_http(request: Request, next: Next) -> Response {
 /// The `/metrics` reply: Prometheus text, with the gauges read at scrape time
 /// (outbox depth and age, broker connected, publisher counters).
 pub async fn scrape(state: &ServeState) -> Response {
-    let settings = state.settings.borrow().clone();
-    let report = {
-        let (store, publisher) = (state.store.clone(), state.publisher.clone());
-        blocking(move || {
-            crate::status::report(
-                &store,
-                &settings.sources,
-                &publisher,
-                settings.poll.flag_after,
-                Utc::now(),
-            )
-        })
-        .await
-    };
-    let report = match report {
+    let report = match state.status_report().await {
         Ok(report) => Some(report),
         Err(e) => {
             // The rest still tells something; /readyz says the store is down.

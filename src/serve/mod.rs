@@ -23,7 +23,8 @@ use crate::fetch::error_chain;
 use crate::publish::PublisherStats;
 use crate::refresh::blocking;
 use crate::reload::LiveSettings;
-use crate::store::Store;
+use crate::status::StatusReport;
+use crate::store::{Store, StoreError};
 use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::http::request::Parts;
@@ -87,25 +88,27 @@ async fn opml(State(state): State<ServeState>) -> Response {
         .into_response()
 }
 
+impl ServeState {
+    /// The `/status` report for the sources in force, read from the store
+    /// on the blocking pool.
+    pub async fn status_report(&self) -> Result<StatusReport, StoreError> {
+        let settings = self.settings.borrow().clone();
+        let (store, publisher) = (self.store.clone(), self.publisher.clone());
+        blocking(move || {
+            crate::status::report(
+                &store,
+                &settings.sources,
+                &publisher,
+                settings.poll.flag_after,
+                Utc::now(),
+            )
+        })
+        .await
+    }
+}
+
 async fn status(State(state): State<ServeState>) -> Response {
-    let ServeState {
-        store,
-        settings,
-        publisher,
-        ..
-    } = state;
-    let settings = settings.borrow().clone();
-    let report = blocking(move || {
-        crate::status::report(
-            &store,
-            &settings.sources,
-            &publisher,
-            settings.poll.flag_after,
-            Utc::now(),
-        )
-    })
-    .await;
-    match report {
+    match state.status_report().await {
         Ok(report) => axum::Json(report).into_response(),
         Err(e) => {
             warn!(error = %error_chain(&e), "cannot build /status");

@@ -1,6 +1,6 @@
 //! The binary itself: `check-config`, `poll-once`, and stopping on signals.
 
-use crate::helpers::{PATIENCE, TestConfig, feed_file};
+use crate::helpers::{PATIENCE, TestConfig, feed_file, free_port};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -172,14 +172,6 @@ fn poll_once_prints_items_as_json_lines_and_stores_nothing() {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn stops_cleanly_on(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let feed = dir.path().join("feed.xml");
@@ -215,23 +207,29 @@ fn stops_cleanly_on(signal: &str) {
         let _ = child.kill();
         panic!("the daemon never answered /healthz");
     }
+    let exit = stop_with(&mut child, signal);
+    assert!(exit.success(), "exit status after {signal}: {exit:?}");
+}
+
+/// Sends `signal` (`-TERM`, `-INT`) to a daemon process and waits for it to
+/// exit; kills it and fails if it does not within `PATIENCE`.
+pub fn stop_with(child: &mut std::process::Child, signal: &str) -> std::process::ExitStatus {
     let status = Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let deadline = std::time::Instant::now() + PATIENCE;
-    let exit = loop {
+    loop {
         if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
+            return exit;
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
             panic!("the daemon did not stop after {signal}");
         }
         std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(exit.success(), "exit status after {signal}: {exit:?}");
+    }
 }
 
 #[test]

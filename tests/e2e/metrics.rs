@@ -6,7 +6,9 @@
 
 use crate::broker::{BROKER, TestQueue, amqp_toml, test_exchange};
 use crate::cli::librarywire;
-use crate::helpers::{FeedServer, PATIENCE, TestApp, TestConfig, rand_suffix, small_rss};
+use crate::helpers::{
+    FeedServer, PATIENCE, TestApp, TestConfig, free_port, rand_suffix, small_rss,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 use std::process::Stdio;
@@ -650,14 +652,6 @@ async fn readyz_answers_503_with_the_reason_when_the_store_file_is_destroyed() {
     app.stop().await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Collects a child's stderr lines on a thread of its own.
 fn collect_lines(stderr: std::process::ChildStderr) -> Arc<Mutex<Vec<String>>> {
     let lines = Arc::new(Mutex::new(Vec::new()));
@@ -767,22 +761,7 @@ async fn with_log_format_json_every_log_line_is_a_json_object_and_http_requests_
     assert!(requests("/metrics", "200").unwrap() >= 1.0);
     assert_eq!(requests("/healthz", "200"), Some(1.0));
 
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + PATIENCE;
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the daemon did not stop after SIGTERM");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = crate::cli::stop_with(&mut child, "-TERM");
     assert!(exit.success(), "{exit:?}");
     // The reader thread ends at EOF, which the exit brings.
     let deadline = std::time::Instant::now() + PATIENCE;

@@ -3,7 +3,7 @@
 //! config is refused and the running one keeps serving.
 
 use crate::cli::librarywire;
-use crate::helpers::{FeedServer, PATIENCE, small_rss, wait_until};
+use crate::helpers::{FeedServer, PATIENCE, free_port, small_rss, wait_until};
 use librarywire::app::Application;
 use librarywire::config::Settings;
 use std::path::{Path, PathBuf};
@@ -12,14 +12,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const RSS: &str = "application/rss+xml";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A full config: the server on `port`, the store beside the file, a closed
 /// broker port, every source polled each second, and `sources` as (id, url).
@@ -356,16 +348,8 @@ async fn a_shortened_interval_applies_without_waiting_out_the_old_one() {
     let a = server.url("/a.xml");
     let hourly = config_text(0, dir.path(), &[("a", &a)], "interval = \"1h\"\n");
     std::fs::write(&path, &hourly).unwrap();
-    let settings = Settings::load_with_env(&path, Some(Default::default())).unwrap();
-    let app = Application::build(settings)
-        .await
-        .unwrap()
-        .with_config_file(&path)
-        .without_file_watching();
-    let reloader = app.reloader().expect("a reloader with a config file");
-    let live = app.live_settings();
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let daemon = InProcess::start(&path).await;
+    let (reloader, live) = (&daemon.reloader, &daemon.live);
     wait_until("a's first poll", || server.hits("/a.xml").len() == 1).await;
 
     // Only the interval changes: 1h becomes the default second.
@@ -393,12 +377,7 @@ async fn a_shortened_interval_applies_without_waiting_out_the_old_one() {
     })
     .await;
 
-    shutdown.cancel();
-    tokio::time::timeout(PATIENCE, running)
-        .await
-        .expect("the daemon stops in time")
-        .unwrap()
-        .unwrap();
+    daemon.stop().await;
 }
 
 /// A reload that changes the feeds' `[server]` settings (title, self links,
@@ -416,16 +395,8 @@ async fn a_new_server_title_and_size_reach_the_feeds_without_a_restart() {
     let a = server.url("/a.xml");
     let hourly = config_text(0, dir.path(), &[("a", &a)], "interval = \"1h\"\n");
     std::fs::write(&path, &hourly).unwrap();
-    let settings = Settings::load_with_env(&path, Some(Default::default())).unwrap();
-    let app = Application::build(settings)
-        .await
-        .unwrap()
-        .with_config_file(&path)
-        .without_file_watching();
-    let reloader = app.reloader().expect("a reloader with a config file");
-    let base = format!("http://{}", app.local_addr());
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let daemon = InProcess::start(&path).await;
+    let (reloader, base) = (&daemon.reloader, daemon.base.clone());
     let client = reqwest::Client::new();
     let get = |path: &'static str| {
         let (client, base) = (client.clone(), base.clone());
@@ -481,10 +452,46 @@ async fn a_new_server_title_and_size_reach_the_feeds_without_a_restart() {
     );
     assert_eq!(server.hits("/a.xml").len(), 1, "no poll was needed");
 
-    shutdown.cancel();
-    tokio::time::timeout(PATIENCE, running)
-        .await
-        .expect("the daemon stops in time")
-        .unwrap()
-        .unwrap();
+    daemon.stop().await;
+}
+
+/// The daemon in this process, reloading its file only when told to.
+struct InProcess {
+    reloader: librarywire::reload::Reloader,
+    live: librarywire::reload::LiveSettings,
+    base: String,
+    shutdown: CancellationToken,
+    running: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcess {
+    async fn start(path: &Path) -> InProcess {
+        let settings = Settings::load_with_env(path, Some(Default::default())).unwrap();
+        let app = Application::build(settings)
+            .await
+            .unwrap()
+            .with_config_file(path)
+            .without_file_watching();
+        let reloader = app.reloader().expect("a reloader with a config file");
+        let live = app.live_settings();
+        let base = format!("http://{}", app.local_addr());
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        InProcess {
+            reloader,
+            live,
+            base,
+            shutdown,
+            running,
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(PATIENCE, self.running)
+            .await
+            .expect("the daemon stops in time")
+            .unwrap()
+            .unwrap();
+    }
 }
