@@ -23,6 +23,7 @@ mod tests;
 use crate::config::AmqpSettings;
 use crate::store::Store;
 use backoff::Backoff;
+pub use session::CONFIRMED_TARGET;
 use session::Session;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -44,6 +44,10 @@ const CLOSE_AT_LEAST: Duration = Duration::from_millis(250);
 /// AMQP short strings (routing keys, message ids) hold at most this many bytes.
 const SHORT_STRING_MAX: usize = 255;
 
+/// The tracing target of the event logged at each broker ack, with the
+/// `event_id` field.
+pub const CONFIRMED_TARGET: &str = "librarywire::publish::confirmed";
+
 /// The content type of every message: structured-mode CloudEvents JSON.
 const CONTENT_TYPE: &str = "application/cloudevents+json";
 
@@ -560,6 +564,10 @@ impl Flight {
                 if self.window.settle(seq, Outcome::Ack, now) {
                     self.acked.push(seq);
                     stats.confirmed.fetch_add(1, Ordering::Relaxed);
+                    // The moment of the confirm, for tracing and for the
+                    // publish latency benchmark (`benches/publish.rs`), which
+                    // listens for this target.
+                    tracing::trace!(target: CONFIRMED_TARGET, %event_id, "the broker confirmed the event");
                 }
             }
             Ok(Confirmation::Nack(returned)) => {

@@ -1,0 +1,479 @@
+//! Section 3 of BENCHMARKS.md: publishing from the outbox to RabbitMQ with
+//! confirms, against a bare lapin publisher with the same confirm window,
+//! messages and broker in the same run; then the latency from a source
+//! answering to the broker's confirm.
+//!
+//! `cargo bench --bench publish`. Needs RabbitMQ on 127.0.0.1:5672
+//! (guest/guest, or `$LIBRARYWIRE_BENCH_AMQP`); without one it says so and
+//! measures nothing. Under `cargo test` it does a smoke run of a few hundred
+//! messages.
+
+mod common;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use chrono::Utc;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions, QueuePurgeOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use librarywire::config::{AmqpSettings, PollSettings, SourceKind, SourceSettings};
+use librarywire::fetch::Fetcher;
+use librarywire::publish::{CONFIRMED_TARGET, PublisherStats};
+use librarywire::store::{OutboxMessage, Store};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// The confirm window of both publishers: the daemon's default.
+const WINDOW: usize = 256;
+
+fn amqp_url() -> String {
+    std::env::var("LIBRARYWIRE_BENCH_AMQP")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+fn main() {
+    let measuring = common::measuring();
+    let hook = ConfirmHook::default();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(hook.clone()))
+        .expect("the only subscriber");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(run(measuring, hook));
+}
+
+async fn run(measuring: bool, hook: ConfirmHook) {
+    let connection = match tokio::time::timeout(
+        Duration::from_secs(5),
+        Connection::connect(&amqp_url(), ConnectionProperties::default()),
+    )
+    .await
+    {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return eprintln!("publish bench: no broker ({e}); nothing measured"),
+        Err(_) => return eprintln!("publish bench: no broker answer in 5 s; nothing measured"),
+    };
+    let topology = Topology::declare(&connection).await;
+    let (count, rounds, latency_samples) = if measuring {
+        (20_000, 3, 500)
+    } else {
+        (300, 1, 10)
+    };
+    throughput(&topology, count, rounds).await;
+    latency(&topology, hook, latency_samples).await;
+    topology.delete().await;
+}
+
+/// The bench's own exchange and durable queue, bound to every item event.
+struct Topology {
+    channel: Channel,
+    exchange: String,
+    queue: String,
+}
+
+impl Topology {
+    async fn declare(connection: &Connection) -> Topology {
+        let channel = connection.create_channel().await.expect("a channel");
+        let exchange = format!("librarywire-bench-{:016x}", rand::random::<u64>());
+        let queue = format!("{exchange}-q");
+        channel
+            .exchange_declare(
+                exchange.as_str().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("declaring the exchange");
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("declaring the queue");
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                exchange.as_str().into(),
+                "item.#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("binding the queue");
+        Topology {
+            channel,
+            exchange,
+            queue,
+        }
+    }
+
+    async fn purge(&self) {
+        self.channel
+            .queue_purge(self.queue.as_str().into(), QueuePurgeOptions::default())
+            .await
+            .expect("purging the queue");
+    }
+
+    async fn delete(&self) {
+        let _ = self
+            .channel
+            .queue_delete(self.queue.as_str().into(), QueueDeleteOptions::default())
+            .await;
+        let _ = self
+            .channel
+            .exchange_delete(
+                self.exchange.as_str().into(),
+                ExchangeDeleteOptions::default(),
+            )
+            .await;
+    }
+
+    fn settings(&self) -> AmqpSettings {
+        AmqpSettings {
+            url: amqp_url(),
+            exchange: self.exchange.clone(),
+            confirm_window: WINDOW,
+            ..AmqpSettings::default()
+        }
+    }
+}
+
+/// A store in a temporary folder whose outbox holds `count` item events, as
+/// polls of 200 sources would leave them.
+fn filled_store(count: usize) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let store = Store::open(&dir.path().join("bench.db")).expect("a store");
+    let sources: Vec<_> = (0..200).map(common::source).collect();
+    let per_poll = 50;
+    let mut n = 0;
+    while n < count {
+        let source = &sources[(n / per_poll) % sources.len()];
+        let take = per_poll.min(count - n);
+        let items: Vec<_> = (n..n + take)
+            .map(|i| common::item(source, i, common::epoch()))
+            .collect();
+        store
+            .apply_items(source, &items, Utc::now())
+            .expect("storing items");
+        n += take;
+    }
+    (dir, store)
+}
+
+/// The daemon's publisher draining `count` messages; returns the seconds
+/// from its start to the last confirm.
+async fn product_round(topology: &Topology, count: usize) -> f64 {
+    let (_dir, store) = filled_store(count);
+    let stats = Arc::new(PublisherStats::default());
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let task = tokio::spawn(librarywire::publish::run(
+        topology.settings(),
+        store.clone(),
+        stats.clone(),
+        shutdown.clone(),
+    ));
+    while stats.confirmed.load(Ordering::Relaxed) < count as u64 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    shutdown.cancel();
+    task.await.expect("the publisher task");
+    assert_eq!(
+        stats.returned.load(Ordering::Relaxed),
+        0,
+        "nothing is returned"
+    );
+    seconds
+}
+
+/// The bare publisher: one connection, confirms on, at most [`WINDOW`]
+/// confirms awaited, the same properties as the daemon's. Returns the
+/// seconds from connecting to the last confirm.
+async fn bare_round(topology: &Topology, messages: &[OutboxMessage]) -> f64 {
+    let started = Instant::now();
+    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        .await
+        .expect("connecting");
+    let channel = connection.create_channel().await.expect("a channel");
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirm mode");
+    let mut pending = FuturesUnordered::new();
+    for message in messages {
+        while pending.len() >= WINDOW {
+            let confirm: lapin::Result<lapin::Confirmation> =
+                pending.next().await.expect("a confirm");
+            assert!(confirm.expect("a confirm").is_ack());
+        }
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/cloudevents+json".into())
+            .with_message_id(message.event_id.as_str().into())
+            .with_timestamp(message.created_at.timestamp() as u64)
+            .with_app_id("librarywire".into());
+        let confirm = channel
+            .basic_publish(
+                topology.exchange.as_str().into(),
+                message.routing_key.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    immediate: false,
+                },
+                &message.body,
+                properties,
+            )
+            .await
+            .expect("publishing");
+        pending.push(confirm);
+    }
+    while let Some(confirm) = pending.next().await {
+        assert!(confirm.expect("a confirm").is_ack());
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = connection.close(200, "done".into()).await;
+    seconds
+}
+
+async fn throughput(topology: &Topology, count: usize, rounds: usize) {
+    // The bare publisher sends exactly the daemon's messages.
+    let (_dir, store) = filled_store(count);
+    let messages = store.outbox_pending(i64::MIN, count).expect("the outbox");
+    let sizes: Vec<usize> = messages.iter().map(|m| m.body.len()).collect();
+    let mean = sizes.iter().sum::<usize>() / sizes.len().max(1);
+    println!(
+        "publish: {count} messages per round, body {}..{} bytes (mean {mean}), window {WINDOW}, \
+         persistent, mandatory, one durable queue",
+        sizes.iter().min().unwrap_or(&0),
+        sizes.iter().max().unwrap_or(&0),
+    );
+    let (mut product, mut bare) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        topology.purge().await;
+        let b = count as f64 / bare_round(topology, &messages).await;
+        topology.purge().await;
+        let p = count as f64 / product_round(topology, count).await;
+        println!(
+            "publish round {round}: bare lapin {b:.0} msg/s, librarywire {p:.0} msg/s, ratio {:.2}",
+            p / b
+        );
+        bare.push(b);
+        product.push(p);
+    }
+    topology.purge().await;
+    let b = common::percentile(&mut bare, 50.0);
+    let p = common::percentile(&mut product, 50.0);
+    println!(
+        "publish median of {rounds}: bare lapin {b:.0} msg/s, librarywire {p:.0} msg/s, ratio {:.2}",
+        p / b
+    );
+}
+
+/// Where the hook sends each confirmed event id and when it was confirmed.
+type ConfirmSender = mpsc::UnboundedSender<(String, Instant)>;
+
+/// Receives the daemon's confirm events (see [`CONFIRMED_TARGET`]) while armed.
+#[derive(Clone, Default)]
+struct ConfirmHook {
+    armed: Arc<AtomicBool>,
+    sender: Arc<Mutex<Option<ConfirmSender>>>,
+}
+
+impl ConfirmHook {
+    fn arm(&self) -> mpsc::UnboundedReceiver<(String, Instant)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.sender.lock().unwrap() = Some(tx);
+        self.armed.store(true, Ordering::SeqCst);
+        rx
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ConfirmHook {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != CONFIRMED_TARGET || !self.armed.load(Ordering::Relaxed) {
+            return;
+        }
+        let at = Instant::now();
+        struct Id(String);
+        impl tracing::field::Visit for Id {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "event_id" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut id = Id(String::new());
+        event.record(&mut id);
+        if let Some(tx) = self.sender.lock().unwrap().as_ref() {
+            let _ = tx.send((id.0, at));
+        }
+    }
+}
+
+/// A feed server that lists the newest 20 of an ever-growing list of items,
+/// one more per request, and records when it answered each request.
+#[derive(Clone, Default)]
+struct FeedServer {
+    requests: Arc<AtomicUsize>,
+    answered: Arc<Mutex<Vec<Instant>>>,
+}
+
+async fn feed(State(server): State<FeedServer>) -> impl IntoResponse {
+    let newest = server.requests.fetch_add(1, Ordering::SeqCst);
+    let mut body = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>Bench library</title><link>https://bench.example.org/</link><description>News</description>"#,
+    );
+    for n in newest.saturating_sub(19)..=newest {
+        let minute = n % 60;
+        let hour = (n / 60) % 24;
+        body.push_str(&format!(
+            "<item><title>Reading room news {n}: extended opening hours and a new catalogue</title>\
+             <link>https://bench.example.org/news/{n}/</link><guid>https://bench.example.org/news/{n}/</guid>\
+             <pubDate>Mon, 01 Jan 2024 {hour:02}:{minute:02}:00 +0000</pubDate><dc:creator>Library staff</dc:creator>\
+             <category>news</category><description>&lt;p&gt;The reading room opens longer from next week; \
+             the new catalogue covers the manuscript collection and the digital archive. Item {n}.&lt;/p&gt;</description></item>"
+        ));
+    }
+    body.push_str("</channel></rss>");
+    server.answered.lock().unwrap().push(Instant::now());
+    ([(header::CONTENT_TYPE, "application/rss+xml")], body)
+}
+
+async fn latency(topology: &Topology, hook: ConfirmHook, samples: usize) {
+    topology.purge().await;
+    let server = FeedServer::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let addr = listener.local_addr().expect("an address");
+    let app = Router::new()
+        .route("/feed.xml", get(feed))
+        .with_state(server.clone());
+    let http = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // A consumer: the receive time is an upper bound of the confirm time.
+    let consumer_connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        .await
+        .expect("connecting");
+    let consumer_channel = consumer_connection
+        .create_channel()
+        .await
+        .expect("a channel");
+    let mut consumer = consumer_channel
+        .basic_consume(
+            topology.queue.as_str().into(),
+            "bench".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("consuming");
+
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let store = Store::open(&dir.path().join("latency.db")).expect("a store");
+    let stats = Arc::new(PublisherStats::default());
+    let shutdown = CancellationToken::new();
+    let mut confirms = hook.arm();
+    let publisher = tokio::spawn(librarywire::publish::run(
+        topology.settings(),
+        store.clone(),
+        stats.clone(),
+        shutdown.clone(),
+    ));
+    while !stats.connected.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let fetcher = Fetcher::new(&PollSettings::default()).expect("a fetcher");
+    let source = SourceSettings {
+        id: "bench".to_owned(),
+        name: Some("Bench library".to_owned()),
+        url: format!("http://{addr}/feed.xml"),
+        interval: None,
+        kind: SourceKind::Feed,
+        page: None,
+        encoding: None,
+        timezone: None,
+    };
+    let (mut to_stored, mut to_confirm, mut to_receive) = (Vec::new(), Vec::new(), Vec::new());
+    for k in 0..samples + 20 {
+        let refreshed = librarywire::refresh::refresh(&fetcher, &store, &source, Utc::now())
+            .await
+            .expect("a poll");
+        let stored = Instant::now();
+        let expected = 1;
+        assert_eq!(
+            refreshed.applied.new, expected,
+            "poll {k} stores its one new item"
+        );
+        let answered = *server.answered.lock().unwrap().last().expect("an answer");
+        let mut confirmed = None;
+        for _ in 0..expected {
+            confirmed = Some(confirms.recv().await.expect("a confirm").1);
+        }
+        let mut received = None;
+        for _ in 0..expected {
+            let delivery = consumer
+                .next()
+                .await
+                .expect("a delivery")
+                .expect("a delivery");
+            received = Some(Instant::now());
+            delivery
+                .ack(BasicAckOptions::default())
+                .await
+                .expect("an ack");
+        }
+        // The first 20 polls fill the feed's window; they are the warm-up.
+        if k >= 20 {
+            let ms = |t: Instant| t.duration_since(answered).as_secs_f64() * 1000.0;
+            to_stored.push(ms(stored));
+            to_confirm.push(ms(confirmed.expect("a confirm")));
+            to_receive.push(ms(received.expect("a delivery")));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    println!(
+        "publish latency over {samples} polls (one new item each, 20 listed), ms from the source's answer:"
+    );
+    for (what, samples) in [
+        (
+            "stored (poll path: fetch, parse, normalize, store)",
+            &mut to_stored,
+        ),
+        ("confirmed by the broker", &mut to_confirm),
+        ("received by a consumer (upper bound)", &mut to_receive),
+    ] {
+        let p50 = common::percentile(samples, 50.0);
+        let p99 = common::percentile(samples, 99.0);
+        println!("  {what}: p50 {p50:.2} ms, p99 {p99:.2} ms");
+    }
+    shutdown.cancel();
+    publisher.await.expect("the publisher task");
+    http.abort();
+    let _ = consumer_connection.close(200, "done".into()).await;
+}
