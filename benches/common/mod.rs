@@ -76,7 +76,9 @@ pub fn item(source: &SourceRef, n: usize, start: DateTime<Utc>) -> Item {
         url: Some(guid.clone()),
         guid,
         title: format!("{} {n}", words(n + 7, 7)),
-        content_html: (n % 3 == 0).then(|| format!("<p>{}</p>", words(n + 3, 15))),
+        content_html: n
+            .is_multiple_of(3)
+            .then(|| format!("<p>{}</p>", words(n + 3, 15))),
         summary,
         authors: vec![format!("Author {}", n % 97)],
         categories: vec!["news".to_owned(), words(n + 11, 1)],
