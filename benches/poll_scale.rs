@@ -11,7 +11,7 @@
 //!
 //! Run: `POLL_SCALE_URLS=urls.txt POLL_SCALE_CONCURRENCY=32 cargo bench --bench poll_scale`
 //! (one URL per line). Under `cargo test` (no `--bench` argument) it does
-//! nothing.
+//! nothing. `POLL_SCALE_CYCLES=n` runs n cycles (default 2).
 
 use chrono::Utc;
 use librarywire::config::{PollSettings, SourceKind, SourceSettings};
@@ -67,7 +67,12 @@ fn main() {
             "poll_scale: {} sources, concurrency = per_host = {concurrency}",
             sources.len()
         );
-        for cycle in 1..=2 {
+        // More than two cycles (POLL_SCALE_CYCLES) repeat the 304 cycle, for profiling it.
+        let cycles: usize = std::env::var("POLL_SCALE_CYCLES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2);
+        for cycle in 1..=cycles {
             let cpu_before = cpu_seconds();
             let started = Instant::now();
             let tally = run_cycle(&poll, &fetcher, &store, &sources).await;
