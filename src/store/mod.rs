@@ -237,6 +237,14 @@ impl Store {
         writer
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_error)?;
+        // Checkpoint every 10,000 WAL pages (~40 MB) instead of SQLite's
+        // 1,000: the checkpoint runs inside the commit that crosses the
+        // mark, holding the writer, and a longer WAL lets it write each hot
+        // index page once instead of many times. Measured in BENCHMARKS.md,
+        // section 4: a 2,000-source first cycle went from 8.9 s to 6.1 s.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 10000)
+            .map_err(open_error)?;
         writer
             .pragma_update(None, "foreign_keys", true)
             .map_err(open_error)?;

@@ -1,0 +1,198 @@
+//! Polling at scale: two full cycles over many sources through the library's
+//! own poll path, under the daemon's limits. Driven by `bench/poll-scale.sh`,
+//! which serves the feeds from a local nginx and measures the curl floor.
+//!
+//! Each source is polled the way the scheduler polls it: a permit from a
+//! global semaphore (`poll.concurrency`) and one from its host's semaphore
+//! (`poll.per_host`), [`refresh`] in its own task (stored fetch state →
+//! conditional fetch → parse → normalize → one `apply_items` transaction),
+//! then the store's `record_success`. The first cycle finds every item new;
+//! the second sends the stored validators and gets 304s.
+//!
+//! Run: `POLL_SCALE_URLS=urls.txt POLL_SCALE_CONCURRENCY=32 cargo bench --bench poll_scale`
+//! (one URL per line). Under `cargo test` (no `--bench` argument) it does
+//! nothing. `POLL_SCALE_CYCLES=n` runs n cycles (default 2).
+
+use chrono::Utc;
+use librarywire::config::{PollSettings, SourceKind, SourceSettings};
+use librarywire::fetch::{Fetcher, error_chain};
+use librarywire::refresh::{blocking, refresh};
+use librarywire::store::Store;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Semaphore;
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("poll_scale: run with `cargo bench --bench poll_scale` (see bench/poll-scale.sh)");
+        return;
+    }
+    let Ok(list) = std::env::var("POLL_SCALE_URLS") else {
+        eprintln!("poll_scale: set POLL_SCALE_URLS to a file of feed URLs, one a line");
+        std::process::exit(2);
+    };
+    let concurrency: usize = std::env::var("POLL_SCALE_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
+    let text = std::fs::read_to_string(&list)
+        .unwrap_or_else(|e| panic!("cannot read POLL_SCALE_URLS file {list}: {e}"));
+    let sources: Vec<SourceSettings> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, url)| SourceSettings {
+            id: format!("s{i}"),
+            name: None,
+            url: url.trim().to_owned(),
+            interval: None,
+            kind: SourceKind::Feed,
+            page: None,
+            encoding: None,
+            timezone: None,
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir for the store");
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(async {
+        let poll = PollSettings {
+            concurrency,
+            per_host: concurrency,
+            ..PollSettings::default()
+        };
+        let fetcher = Fetcher::new(&poll).expect("fetcher");
+        let store = Store::open(&dir.path().join("bench.db")).expect("store");
+        println!(
+            "poll_scale: {} sources, concurrency = per_host = {concurrency}",
+            sources.len()
+        );
+        // More than two cycles (POLL_SCALE_CYCLES) repeat the 304 cycle, for profiling it.
+        let cycles: usize = std::env::var("POLL_SCALE_CYCLES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2);
+        for cycle in 1..=cycles {
+            let cpu_before = cpu_seconds();
+            let started = Instant::now();
+            let tally = run_cycle(&poll, &fetcher, &store, &sources).await;
+            let wall = started.elapsed();
+            let cpu = cpu_seconds() - cpu_before;
+            println!(
+                "cycle {cycle}: wall {:.3} s, cpu {cpu:.2} s, polled {}, not modified {}, new items {}, failed {}",
+                wall.as_secs_f64(),
+                tally.polled,
+                tally.not_modified,
+                tally.new_items,
+                tally.failed
+            );
+            if let Some(first) = &tally.first_error {
+                println!("  first error: {first}");
+            }
+        }
+        println!("peak memory (VmHWM): {} KiB", vm_hwm_kib());
+    });
+}
+
+#[derive(Default)]
+struct Tally {
+    polled: usize,
+    not_modified: usize,
+    new_items: usize,
+    failed: usize,
+    first_error: Option<String>,
+}
+
+/// Polls every source once, as the scheduler would, all due at once.
+async fn run_cycle(
+    poll: &PollSettings,
+    fetcher: &Fetcher,
+    store: &Store,
+    sources: &[SourceSettings],
+) -> Tally {
+    let global = Arc::new(Semaphore::new(poll.concurrency));
+    let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for source in sources {
+        let host = source
+            .parsed_url()
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        let per_host = hosts
+            .entry(host)
+            .or_insert_with(|| Arc::new(Semaphore::new(poll.per_host)))
+            .clone();
+        let (global, fetcher, store, source) = (
+            global.clone(),
+            fetcher.clone(),
+            store.clone(),
+            source.clone(),
+        );
+        tasks.spawn(async move {
+            let _global = global.acquire_owned().await.expect("semaphore open");
+            let _host = per_host.acquire_owned().await.expect("semaphore open");
+            let now = Utc::now();
+            let task = {
+                let (fetcher, store, source) = (fetcher.clone(), store.clone(), source.clone());
+                tokio::spawn(async move { refresh(&fetcher, &store, &source, now).await })
+            };
+            let result = task.await.expect("refresh task");
+            match result {
+                Ok(refreshed) => {
+                    let next = now + chrono::Duration::minutes(15);
+                    let url = refreshed.final_url.to_string();
+                    let state = refreshed.state.clone();
+                    let id = source.id.clone();
+                    blocking(move || store.record_success(&id, &url, &state, next, Utc::now()))
+                        .await
+                        .expect("record_success");
+                    Ok((refreshed.not_modified, refreshed.applied.new))
+                }
+                Err(e) => Err(error_chain(&e)),
+            }
+        });
+    }
+    let mut tally = Tally::default();
+    while let Some(joined) = tasks.join_next().await {
+        tally.polled += 1;
+        match joined.expect("poll task") {
+            Ok((not_modified, new)) => {
+                tally.not_modified += usize::from(not_modified);
+                tally.new_items += new;
+            }
+            Err(e) => {
+                tally.failed += 1;
+                tally.first_error.get_or_insert(e);
+            }
+        }
+    }
+    tally
+}
+
+/// User plus system CPU time of this process so far, from `/proc/self/stat`.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the name.
+    // The kernel reports them in USER_HZ, 100 on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The process's peak resident memory, from `/proc/self/status`.
+fn vm_hwm_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
