@@ -4,10 +4,13 @@
 //!
 //! Each source is polled the way the scheduler polls it: a permit from a
 //! global semaphore (`poll.concurrency`) and one from its host's semaphore
-//! (`poll.per_host`), [`refresh`] in its own task (stored fetch state →
-//! conditional fetch → parse → normalize → one `apply_items` transaction),
-//! then the store's `record_success`. The first cycle finds every item new;
-//! the second sends the stored validators and gets 304s.
+//! (`poll.per_host`), `refresh_known` in its own task (the fetch state
+//! recorded by the last poll, kept in memory as the scheduler keeps it, else
+//! read from the store → conditional fetch → parse → normalize → one
+//! `apply_items` transaction), then the store's `record_success`. The first
+//! cycle finds every item new; the second sends the validators and gets 304s.
+//! `POLL_SCALE_READ_STATE=1` reads the fetch state from the store on every
+//! poll instead, as the daemon did before it kept it.
 //!
 //! Run: `POLL_SCALE_URLS=urls.txt POLL_SCALE_CONCURRENCY=32 cargo bench --bench poll_scale`
 //! (one URL per line). Under `cargo test` (no `--bench` argument) it does
@@ -16,8 +19,8 @@
 use chrono::Utc;
 use librarywire::config::{PollSettings, SourceKind, SourceSettings};
 use librarywire::fetch::{Fetcher, error_chain};
-use librarywire::refresh::{blocking, refresh};
-use librarywire::store::Store;
+use librarywire::refresh::{blocking, refresh_known};
+use librarywire::store::{FetchState, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -72,10 +75,16 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(2);
+        let keep_state = std::env::var_os("POLL_SCALE_READ_STATE").is_none();
+        println!("fetch state: {}", if keep_state { "kept in memory between polls" } else { "read from the store on every poll" });
+        let mut known = HashMap::new();
         for cycle in 1..=cycles {
             let cpu_before = cpu_seconds();
             let started = Instant::now();
-            let tally = run_cycle(&poll, &fetcher, &store, &sources).await;
+            let tally = run_cycle(&poll, &fetcher, &store, &sources, &mut known).await;
+            if !keep_state {
+                known.clear();
+            }
             let wall = started.elapsed();
             let cpu = cpu_seconds() - cpu_before;
             println!(
@@ -109,6 +118,7 @@ async fn run_cycle(
     fetcher: &Fetcher,
     store: &Store,
     sources: &[SourceSettings],
+    known: &mut HashMap<String, FetchState>,
 ) -> Tally {
     let global = Arc::new(Semaphore::new(poll.concurrency));
     let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
@@ -129,13 +139,16 @@ async fn run_cycle(
             store.clone(),
             source.clone(),
         );
+        let state = known.remove(&source.id);
         tasks.spawn(async move {
             let _global = global.acquire_owned().await.expect("semaphore open");
             let _host = per_host.acquire_owned().await.expect("semaphore open");
             let now = Utc::now();
             let task = {
                 let (fetcher, store, source) = (fetcher.clone(), store.clone(), source.clone());
-                tokio::spawn(async move { refresh(&fetcher, &store, &source, now).await })
+                tokio::spawn(
+                    async move { refresh_known(&fetcher, &store, &source, state, now).await },
+                )
             };
             let result = task.await.expect("refresh task");
             match result {
@@ -147,7 +160,12 @@ async fn run_cycle(
                     blocking(move || store.record_success(&id, &url, &state, next, Utc::now()))
                         .await
                         .expect("record_success");
-                    Ok((refreshed.not_modified, refreshed.applied.new))
+                    Ok((
+                        source.id,
+                        refreshed.state,
+                        refreshed.not_modified,
+                        refreshed.applied.new,
+                    ))
                 }
                 Err(e) => Err(error_chain(&e)),
             }
@@ -157,7 +175,8 @@ async fn run_cycle(
     while let Some(joined) = tasks.join_next().await {
         tally.polled += 1;
         match joined.expect("poll task") {
-            Ok((not_modified, new)) => {
+            Ok((id, state, not_modified, new)) => {
+                known.insert(id, state);
                 tally.not_modified += usize::from(not_modified);
                 tally.new_items += new;
             }

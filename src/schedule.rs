@@ -12,9 +12,9 @@
 
 use crate::config::{PollSettings, Settings, SourceSettings};
 use crate::fetch::{Fetcher, error_chain};
-use crate::refresh::{RefreshError, Refreshed, blocking, refresh};
+use crate::refresh::{RefreshError, Refreshed, blocking, refresh_known};
 use crate::reload::LiveSettings;
-use crate::store::{SourceStatus, Store};
+use crate::store::{FetchState, SourceStatus, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -369,15 +369,25 @@ impl Polling {
         let interval = self.poll.interval_of(&source);
         let stored = self.stored_status(&source).await;
         let mut due = first_poll_at(stored.as_ref(), interval, previous_interval, Utc::now());
+        // The fetch state this task last recorded: it is the only writer of
+        // it, so the next poll need not read it back from the store. `None`
+        // (at start, after a failure or a failed write) means read it.
+        let mut known = None;
         loop {
             let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
             }
-            match self.poll_source(&source, interval, &shutdown).await {
-                Some(Next::At(next)) => due = next,
-                Some(Next::Never) | None => return,
+            match self
+                .poll_source(&source, interval, known.take(), &shutdown)
+                .await
+            {
+                Some((Next::At(next), recorded)) => {
+                    due = next;
+                    known = recorded;
+                }
+                Some((Next::Never, _)) | None => return,
             }
         }
     }
@@ -395,13 +405,15 @@ impl Polling {
     }
 
     /// Polls once under the limits and records the result. Returns when the
-    /// source is due next, or `None` when shutdown came first.
+    /// source is due next and the fetch state recorded, or `None` when
+    /// shutdown came first.
     async fn poll_source(
         &self,
         source: &SourceSettings,
         interval: Duration,
+        known: Option<FetchState>,
         shutdown: &CancellationToken,
-    ) -> Option<Next> {
+    ) -> Option<(Next, Option<FetchState>)> {
         let _global = tokio::select! {
             _ = shutdown.cancelled() => return None,
             permit = self.global.clone().acquire_owned() => permit.ok()?,
@@ -422,7 +434,7 @@ impl Polling {
         let task = {
             let (fetcher, store, source) =
                 (self.fetcher.clone(), self.store.clone(), source.clone());
-            tokio::spawn(async move { refresh(&fetcher, &store, &source, now).await })
+            tokio::spawn(async move { refresh_known(&fetcher, &store, &source, known, now).await })
         };
         let abort = task.abort_handle();
         let result = tokio::select! {
@@ -448,7 +460,7 @@ impl Polling {
         interval: Duration,
         now: DateTime<Utc>,
         result: Result<Refreshed, RefreshError>,
-    ) -> Next {
+    ) -> (Next, Option<FetchState>) {
         let store = self.store.clone();
         let id = source.id.clone();
         match result {
@@ -473,13 +485,16 @@ impl Polling {
                 );
                 let url = refreshed.final_url.to_string();
                 let state = refreshed.state;
-                if let Err(e) =
-                    blocking(move || store.record_success(&id, &url, &state, next, Utc::now()))
-                        .await
+                let recorded = state.clone();
+                match blocking(move || store.record_success(&id, &url, &state, next, Utc::now()))
+                    .await
                 {
-                    warn!(source = %source.id, error = %error_chain(&e), "cannot record the poll");
+                    Ok(()) => (Next::At(next), Some(recorded)),
+                    Err(e) => {
+                        warn!(source = %source.id, error = %error_chain(&e), "cannot record the poll");
+                        (Next::At(next), None)
+                    }
                 }
-                Next::At(next)
             }
             Err(error) => {
                 let reason = error_chain(&error);
@@ -543,9 +558,9 @@ impl Polling {
                     if let Err(e) = blocking(move || store.mark_gone(&id)).await {
                         warn!(source = %source.id, error = %error_chain(&e), "cannot record the source as gone");
                     }
-                    return Next::Never;
+                    return (Next::Never, None);
                 }
-                Next::At(next)
+                (Next::At(next), None)
             }
         }
     }
