@@ -11,7 +11,7 @@
 # against both, alternating, RUNS times, for:
 #   200   plain GET (identity)
 #   304   If-None-Match with the ETag that server sent
-#   gzip  Accept-Encoding: gzip (the daemon compresses; nginx gzip_static)
+#   gzip  Accept-Encoding: gzip (the daemon's gzip bytes kept per rendering; nginx gzip_static)
 # and prints req/s and p99 of each, with the medians and the ratio
 # daemon/nginx last. Nothing is pinned to CPUs: wrk, nginx and the daemon
 # share the machine's cores alike.

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use tokio::sync::{OnceCell, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
@@ -38,6 +38,12 @@ pub const FILTERED_CAPACITY: usize = 256;
 /// one generation may hold. A thousand-item rendering can be a few
 /// megabytes, so the entry count alone would not bound the memory.
 pub const FILTERED_BYTES: usize = 64 * 1024 * 1024;
+
+/// The shortest time between two renderings of the merged feed. A first
+/// cycle over thousands of sources changes the store many times a second;
+/// rendering three formats (and their gzip) after each change would spend
+/// more CPU than the polls. Changes within this window share one rendering.
+pub const RENDER_EVERY: Duration = Duration::from_millis(250);
 
 /// One body of a rendering, identity or gzip, with its validator.
 #[derive(Debug, Clone)]
@@ -119,7 +125,7 @@ fn variant(body: Bytes, tag: &str) -> Variant {
 
 fn gzip(body: &[u8]) -> Vec<u8> {
     // Compressed once per rendering, so the best level costs nothing per request.
-    let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::best());
+    let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::default());
     encoder
         .write_all(body)
         .and_then(|()| encoder.finish())
@@ -362,6 +368,7 @@ impl MergedFeed {
         // `None` once the settings' sender is gone: store changes still count.
         let mut live = Some(live);
         loop {
+            let rendered_at = tokio::time::Instant::now();
             if let Err(e) = self.refresh(&store).await {
                 warn!(error = %error_chain(&e), "cannot render the merged feed; serving the last rendering");
             }
@@ -389,6 +396,12 @@ impl MergedFeed {
                     },
                 }
             }
+            // Let a burst of changes settle into one rendering.
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep_until(rendered_at + RENDER_EVERY) => {}
+            }
+            changes.borrow_and_update();
         }
     }
 
