@@ -25,7 +25,7 @@ use metrics::{
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tracing::warn;
 
@@ -149,11 +149,37 @@ pub fn poll_finished(source: &str, result: &Result<Refreshed, RefreshError>, ela
         counter!(ITEMS, "source" => source, "change" => "updated")
             .increment(count(applied.updated));
     }
-    // Polls are few, so folding the new duration samples into the histograms
-    // now is cheap, and keeps them from piling up between scrapes.
-    if let Some(handle) = HANDLE.get().and_then(Option::as_ref) {
+    // Fold the new duration samples into the histograms now and then, so
+    // they do not pile up between scrapes. Upkeep walks every histogram, one
+    // per source: doing it after every poll would make a cycle over
+    // thousands of sources quadratic.
+    if upkeep_due()
+        && let Some(handle) = HANDLE.get().and_then(Option::as_ref)
+    {
         handle.run_upkeep();
     }
+}
+
+/// How often the histograms' upkeep runs at most.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Whether `UPKEEP_EVERY` has passed since the last upkeep; claims the turn
+/// when it has, so only one caller runs it.
+fn upkeep_due() -> bool {
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    static LAST_MS: AtomicU64 = AtomicU64::new(0);
+    let now_ms = u64::try_from(
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX);
+    let last = LAST_MS.load(Ordering::Relaxed);
+    now_ms.saturating_sub(last) >= UPKEEP_EVERY.as_millis() as u64
+        && LAST_MS
+            .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
 }
 
 fn count(n: usize) -> u64 {
