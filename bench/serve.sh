@@ -37,28 +37,9 @@ cleanup() {
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# The shipped config, each source on a corpus feed (the mapping of
-# bench/poll-default-config.sh).
-feeds=(
-  rogue-scholar-api/captured-feeds/www.leidenmadtrics.nl_c8d1bc3d4e.xml
-  rogue-scholar-api/captured-feeds/tarleb.com_d4373d4b00.xml
-  rogue-scholar-api/captured-feeds/cwagen.substack.com_85adfba73a.xml
-  rogue-scholar-api/captured-feeds/blog.front-matter.io_80483374b6.xml
-  rogue-scholar-api/captured-feeds/iphylo.blogspot.com_9ae88ebc98.xml
-  rogue-scholar-api/captured-feeds/wisspub.net_7f6db621ea.xml
-  rogue-scholar-api/captured-feeds/blog.dini.de_669390d34d.xml
-  rogue-scholar-api/captured-feeds/www.leidenmadtrics.nl_41a71170bf.xml
-)
-i=0
-while IFS= read -r line; do
-  if [[ $line =~ ^url\ =\ \"https ]]; then
-    echo "url = \"file://$corpus/${feeds[$i]}\""
-    i=$((i + 1))
-  else
-    echo "$line"
-  fi
-done < config/default.toml > "$work/config.toml"
-[ "$i" -eq "${#feeds[@]}" ] || { echo "config/default.toml has $i sources, the script maps ${#feeds[@]}" >&2; exit 1; }
+# The shipped config, each source on a corpus feed.
+source bench/corpus-config.sh
+default_config_on_corpus "$corpus" "$work/config.toml"
 
 dport=$(free_port)
 LIBRARYWIRE__SERVER__LISTEN="127.0.0.1:$dport" \
