@@ -64,10 +64,7 @@ pub fn render_at(settings: &Settings, now: DateTime<Utc>) -> String {
 
 /// The URL of the feed this server makes of one source.
 pub fn source_feed_url(public_url: &Url, id: &str) -> String {
-    let path = format!("sources/{id}/feed.xml");
-    public_url
-        .join(&path)
-        .map_or_else(|_| format!("{public_url}{path}"), |u| u.to_string())
+    crate::serve::absolute(public_url, &format!("sources/{id}/feed.xml"))
 }
 
 /// Drops the characters XML 1.0 forbids (a config may hold them escaped).

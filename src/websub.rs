@@ -53,11 +53,7 @@ impl Publisher {
     pub fn new(hub: Url, public_url: &Url, user_agent: &str) -> reqwest::Result<Publisher> {
         let topics = FeedFormat::ALL
             .iter()
-            .map(|format| {
-                public_url
-                    .join(format.file_name())
-                    .map_or_else(|_| format.file_name().to_owned(), |u| u.to_string())
-            })
+            .map(|format| crate::serve::absolute(public_url, format.file_name()))
             .collect();
         let client = reqwest::Client::builder()
             .user_agent(user_agent)

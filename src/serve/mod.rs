@@ -15,7 +15,7 @@ mod request;
 mod respond;
 
 pub use cache::{FILTERED_BYTES, FILTERED_CAPACITY, FeedError, MergedFeed, Rendered, Variant};
-pub use render::{FeedFormat, FeedMeta, RSS_CONTENT_TYPE, render, render_rss};
+pub use render::{FeedFormat, FeedMeta, RSS_CONTENT_TYPE, absolute, render, render_rss};
 pub use request::{BadParameter, FeedRequest, MAX_LIMIT, MAX_SOURCES, MAX_WORDS};
 pub use respond::accepts_gzip;
 
@@ -112,11 +112,10 @@ async fn status(State(state): State<ServeState>) -> Response {
         Ok(report) => axum::Json(report).into_response(),
         Err(e) => {
             warn!(error = %error_chain(&e), "cannot build /status");
-            (
+            text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("cannot read the store: {e}\n"),
             )
-                .into_response()
         }
     }
 }
@@ -173,14 +172,8 @@ async fn feed(
             }
         };
     let settings = state.settings.borrow().clone();
-    let configured = |id: &str| settings.sources.iter().any(|s| s.id == id);
-    let name = |id: &str| {
-        settings
-            .sources
-            .iter()
-            .find(|s| s.id == id)
-            .map(|s| s.display_name().to_owned())
-    };
+    let configured = |id: &str| settings.source(id).is_some();
+    let name = |id: &str| settings.source(id).map(|s| s.display_name().to_owned());
     match state
         .feed
         .filtered(&request, &state.store, configured, name)

@@ -87,8 +87,9 @@ impl FeedMeta {
     }
 }
 
-/// `path` under `base`, as text.
-pub(super) fn absolute(base: &Url, path: &str) -> String {
+/// `path` under `base` (the server's `public_url`), as text: the one way
+/// the feeds, WebSub and OPML name this server's own URLs.
+pub fn absolute(base: &Url, path: &str) -> String {
     base.join(path)
         .map_or_else(|_| format!("{base}{path}"), |u| u.to_string())
 }
