@@ -1,6 +1,6 @@
 //! The daemon publishes through its outbox to the real RabbitMQ.
 
-use crate::broker::{BROKER, MuteProxy, Received, TestQueue, amqp_toml, test_exchange};
+use crate::broker::{BROKER, Proxy, Received, TestQueue, amqp_toml, test_exchange};
 use crate::helpers::{FeedServer, PATIENCE, TestApp, TestConfig, feed_file, small_rss, wait_until};
 use librarywire::item::ItemId;
 use librarywire::store::Store;
@@ -165,7 +165,7 @@ async fn an_edit_gives_exactly_one_item_updated_and_a_restart_publishes_nothing_
 async fn a_crash_between_store_and_confirm_loses_nothing() {
     let exchange = test_exchange("crash");
     let mut queue = TestQueue::bind(&exchange, "item.#").await;
-    let proxy = MuteProxy::start().await;
+    let proxy = Proxy::to_broker().await;
     let server = FeedServer::start().await;
     server.set("/news.xml", small_rss(&[("canary", "Canary")]), RSS);
     let url = server.url("/news.xml");
