@@ -302,6 +302,69 @@ async fn a_nack_is_counted_and_the_message_sent_again() {
     topology.delete().await;
 }
 
+/// A queue that stays full refuses the same rows again and again: each is
+/// sent again after every nack, however many, and none is dropped, sent to
+/// the queue twice or left behind; the rest of the outbox waits its turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_nacked_again_and_again_each_arrive_once() {
+    // Room for one message: the first row gets in, the window's others are
+    // refused until a consumer makes room.
+    let mut args = FieldTable::default();
+    args.insert("x-max-length".into(), AMQPValue::LongInt(1));
+    args.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("reject-publish".into()),
+    );
+    let topology = topology("nack-again", "item.#", args).await;
+    let (_dir, store) = temp_store();
+    let src = source("ifla-news");
+    let batch = items(&src, 0..10);
+    apply(&store, &src, &batch);
+    let mut settings = publisher_settings(&topology, &broker_url());
+    settings.confirm_window = 4;
+    let publisher = RunningPublisher::start(settings, &store);
+
+    // Four rows in flight at a time, one of them in the queue: the other
+    // three (then four) are each refused three times and more.
+    eventually("the broker to nack each waiting row several times", || {
+        publisher.count(nacked) >= 12
+    })
+    .await;
+    assert_eq!(publisher.count(confirmed), 1, "only the first row got in");
+    assert_eq!(
+        outbox_depth(&store),
+        9,
+        "every refused row, however often, stays in the outbox"
+    );
+
+    let mut received = topology.consume().await;
+    let expected: Vec<String> = new_event_ids(&batch);
+    let mut seen = HashSet::new();
+    within("every row to arrive once the queue has room", async {
+        while seen.len() < expected.len() {
+            let id = message_id(&received.next().await);
+            assert!(expected.contains(&id), "unexpected event {id}");
+            assert!(seen.insert(id.clone()), "event {id} arrived twice");
+        }
+    })
+    .await;
+    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
+    eventually("every row to be confirmed", || {
+        publisher.count(confirmed) == 10
+    })
+    .await;
+    assert!(
+        received
+            .drain_for(Duration::from_millis(500))
+            .await
+            .is_empty(),
+        "and nothing more"
+    );
+    assert_eq!(publisher.count(connections), 1, "nacks are not failures");
+    publisher.stop().await;
+    topology.delete().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_returned_message_is_counted_and_blocks_nothing() {
     // Only items of source `bound` have a queue; `nowhere`'s are unroutable.
