@@ -1,5 +1,5 @@
 //! The broker test kit of librarywire, shared by the publisher's unit tests
-//! (`src/publish/tests`), the end-to-end tests (`tests/e2e`) and the benches.
+//! (`src/publish/tests`) and the end-to-end tests (`tests/e2e`).
 //!
 //! - [`Proxy`]: one TCP proxy between a client and the real broker that can
 //!   cut, refuse, mute and inject, to stage what a network or a broker does.
