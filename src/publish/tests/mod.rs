@@ -30,6 +30,18 @@ fn connections(s: &PublisherStats) -> &std::sync::atomic::AtomicU64 {
     &s.connections
 }
 
+/// Arguments of a queue that holds `max` messages and makes the broker nack
+/// any publish beyond them.
+fn refusing_beyond(max: i32) -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-max-length".into(), AMQPValue::LongInt(max));
+    args.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("reject-publish".into()),
+    );
+    args
+}
+
 /// The event ids of `items` as `item.new` events, which is how the store
 /// first writes them.
 fn new_event_ids(items: &[Item]) -> Vec<String> {
@@ -254,13 +266,7 @@ async fn a_broker_outage_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nack_is_counted_and_the_message_sent_again() {
     // A queue that holds two messages and refuses more makes the broker nack.
-    let mut args = FieldTable::default();
-    args.insert("x-max-length".into(), AMQPValue::LongInt(2));
-    args.insert(
-        "x-overflow".into(),
-        AMQPValue::LongString("reject-publish".into()),
-    );
-    let topology = topology("nack", "item.#", args).await;
+    let topology = topology("nack", "item.#", refusing_beyond(2)).await;
     let (_dir, store) = temp_store();
     let src = source("ifla-news");
     let batch = items(&src, 0..6);
@@ -309,13 +315,7 @@ async fn a_nack_is_counted_and_the_message_sent_again() {
 async fn rows_nacked_again_and_again_each_arrive_once() {
     // Room for one message: the first row gets in, the window's others are
     // refused until a consumer makes room.
-    let mut args = FieldTable::default();
-    args.insert("x-max-length".into(), AMQPValue::LongInt(1));
-    args.insert(
-        "x-overflow".into(),
-        AMQPValue::LongString("reject-publish".into()),
-    );
-    let topology = topology("nack-again", "item.#", args).await;
+    let topology = topology("nack-again", "item.#", refusing_beyond(1)).await;
     let (_dir, store) = temp_store();
     let src = source("ifla-news");
     let batch = items(&src, 0..10);
