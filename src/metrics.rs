@@ -15,6 +15,7 @@
 use crate::refresh::{RefreshError, Refreshed};
 use crate::serve::ServeState;
 use crate::status::{SourceState, StatusReport};
+use crate::store::ProblemKind;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -56,6 +57,10 @@ pub const PUBLISHES: &str = "librarywire_publishes_total";
 pub const BROKER_CONNECTED: &str = "librarywire_broker_connected";
 /// Connections made to the broker.
 pub const BROKER_CONNECTIONS: &str = "librarywire_broker_connections_total";
+/// Whether publishing is paused because the store cannot remove confirmed messages.
+pub const PUBLISHER_PAUSED: &str = "librarywire_publisher_paused";
+/// Whether the store has a problem of each kind.
+pub const STORE_PROBLEM: &str = "librarywire_store_problem";
 
 /// The `route` label of a request no route matched: one value, however many
 /// paths scanners try.
@@ -227,6 +232,7 @@ fn render_state(state: &ServeState, report: Option<&StatusReport>) -> String {
         describe_state();
         let stats = &state.publisher;
         gauge!(BROKER_CONNECTED).set(f64::from(u8::from(stats.connected.load(Ordering::Relaxed))));
+        gauge!(PUBLISHER_PAUSED).set(f64::from(u8::from(stats.paused.load(Ordering::Relaxed))));
         counter!(BROKER_CONNECTIONS).absolute(stats.connections.load(Ordering::Relaxed));
         for (result, total) in [
             ("confirmed", &stats.confirmed),
@@ -234,6 +240,12 @@ fn render_state(state: &ServeState, report: Option<&StatusReport>) -> String {
             ("returned", &stats.returned),
         ] {
             counter!(PUBLISHES, "result" => result).absolute(total.load(Ordering::Relaxed));
+        }
+        // Read apart from the report, which a corrupt store may fail to give.
+        let problems = state.store.problems();
+        for kind in ProblemKind::ALL {
+            let on = problems.iter().any(|p| p.kind == kind);
+            gauge!(STORE_PROBLEM, "kind" => kind.label()).set(f64::from(u8::from(on)));
         }
         let Some(report) = report else { return };
         let publisher = &report.publisher;
@@ -267,6 +279,14 @@ fn describe_state() {
         BROKER_CONNECTIONS,
         Unit::Count,
         "Connections made to the broker since start, the first one included"
+    );
+    describe_gauge!(
+        PUBLISHER_PAUSED,
+        "1 while publishing is paused because the store cannot remove confirmed messages from the outbox (a full disk, say), else 0"
+    );
+    describe_gauge!(
+        STORE_PROBLEM,
+        "1 while the store has a problem of this kind (disk_full, read_only, write_failed, corrupt, file_deleted, file_replaced), else 0; /readyz answers 503 then"
     );
     describe_counter!(
         PUBLISHES,

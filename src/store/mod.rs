@@ -5,13 +5,16 @@
 //! its outbox message are written in one transaction.
 //!
 //! Layout: this file holds the public types and the connections; `schema`
-//! the migrations; `sources`, `items` and `outbox` one table family each.
+//! the migrations; `sources`, `items` and `outbox` one table family each;
+//! `health` what `/readyz` asks of the store (failing writes, corruption,
+//! the file's identity), which every write method reports to.
 //!
 //! Times are stored as INTEGER unix microseconds: they sort and compare as
 //! numbers, and every time is cut to whole microseconds before it is stored
 //! *and* before it goes into an event, so an event carries the item exactly as
 //! it reads back.
 
+mod health;
 mod items;
 mod outbox;
 mod query;
@@ -20,6 +23,7 @@ mod sources;
 #[cfg(test)]
 mod tests;
 
+pub use health::{Problem, ProblemKind};
 pub use query::ItemFilter;
 
 use chrono::{DateTime, Utc};
@@ -199,6 +203,8 @@ struct Shared {
     reader: Mutex<Connection>,
     /// Bumped after every commit that added, revised or removed items.
     changes: tokio::sync::watch::Sender<u64>,
+    /// Whether writes work and the file is the one opened.
+    health: health::Health,
 }
 
 impl std::fmt::Debug for Store {
@@ -272,6 +278,7 @@ impl Store {
                 writer: Mutex::new(writer),
                 reader: Mutex::new(reader),
                 changes,
+                health: health::Health::new(path),
             }),
         })
     }

@@ -37,6 +37,17 @@ impl Store {
         next_poll: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.noted(|| self.write_success(source_id, url, state, next_poll, now))
+    }
+
+    fn write_success(
+        &self,
+        source_id: &str,
+        url: &str,
+        state: &FetchState,
+        next_poll: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let conn = self.writer();
         conn.prepare_cached(
             "INSERT INTO sources (id, url, etag, last_modified, permanent_url,
@@ -77,6 +88,17 @@ impl Store {
         next_poll: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<u32, StoreError> {
+        self.noted(|| self.write_failure(source_id, url, error, next_poll, now))
+    }
+
+    fn write_failure(
+        &self,
+        source_id: &str,
+        url: &str,
+        error: &str,
+        next_poll: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
         let conn = self.writer();
         // The fetch state is left alone: the last good ETag and redirect
         // still apply once the source is back.
@@ -104,6 +126,10 @@ impl Store {
     /// Marks a source gone (it answered 410): it keeps its items and its last
     /// error, and has no next poll. A later success clears the mark.
     pub fn mark_gone(&self, source_id: &str) -> Result<(), StoreError> {
+        self.noted(|| self.write_gone(source_id))
+    }
+
+    fn write_gone(&self, source_id: &str) -> Result<(), StoreError> {
         let conn = self.writer();
         conn.prepare_cached("UPDATE sources SET gone = 1, next_poll = NULL WHERE id = ?1")?
             .execute([source_id])?;
@@ -119,6 +145,10 @@ impl Store {
         source_id: &str,
         next_poll: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.noted(|| self.write_next_poll(source_id, next_poll))
+    }
+
+    fn write_next_poll(&self, source_id: &str, next_poll: DateTime<Utc>) -> Result<(), StoreError> {
         let conn = self.writer();
         conn.prepare_cached(
             "INSERT INTO sources (id, url, next_poll) VALUES (?1, '', ?2)
@@ -145,6 +175,16 @@ impl Store {
     /// Records what a page poll yielded: the baseline later polls are
     /// compared with, and the warning it raised (None clears it).
     pub fn record_page_yield(
+        &self,
+        source_id: &str,
+        url: &str,
+        baseline: Option<u64>,
+        warning: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.noted(|| self.write_page_yield(source_id, url, baseline, warning))
+    }
+
+    fn write_page_yield(
         &self,
         source_id: &str,
         url: &str,
