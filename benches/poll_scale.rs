@@ -18,9 +18,11 @@
 
 use chrono::Utc;
 use librarywire::config::{PollSettings, SourceKind, SourceSettings};
-use librarywire::fetch::{Fetcher, error_chain};
+use librarywire::error::error_chain;
+use librarywire::fetch::FetchState;
+use librarywire::fetch::Fetcher;
 use librarywire::refresh::{blocking, refresh_known};
-use librarywire::store::{FetchState, Store};
+use librarywire::store::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;

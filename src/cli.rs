@@ -3,9 +3,9 @@
 
 use crate::app::Application;
 use crate::config::{DEFAULT_CONFIG_PATH, Settings};
-use crate::fetch::{Fetcher, error_chain};
+use crate::error::error_chain;
+use crate::fetch::{FetchState, Fetcher};
 use crate::refresh::{follow_articles, poll};
-use crate::store::FetchState;
 use crate::telemetry;
 use anyhow::{Context, bail};
 use chrono::Utc;

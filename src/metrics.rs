@@ -205,7 +205,7 @@ pub async fn scrape(state: &ServeState) -> Response {
         Ok(report) => Some(report),
         Err(e) => {
             // The rest still tells something; /readyz says the store is down.
-            warn!(error = %crate::fetch::error_chain(&e), "/metrics: cannot read the store; its figures are left out");
+            warn!(error = %crate::error::error_chain(&e), "/metrics: cannot read the store; its figures are left out");
             None
         }
     };
@@ -324,7 +324,8 @@ fn state_label(state: SourceState) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ApplyOutcome, FetchState};
+    use crate::fetch::FetchState;
+    use crate::store::ApplyOutcome;
 
     fn refreshed(
         not_modified: bool,

@@ -206,7 +206,7 @@ pub fn import(bytes: &[u8], origin: &str) -> Result<Imported, ImportError> {
     // such text well-formed; a well-formed file is not copied.
     let repaired = crate::parse::repair::repair(&text);
     let document =
-        opml::OPML::from_str(&repaired).map_err(|e| fail(crate::fetch::error_chain(&e)))?;
+        opml::OPML::from_str(&repaired).map_err(|e| fail(crate::error::error_chain(&e)))?;
     let mut reader = Reader::default();
     let mut folders = Vec::new();
     for outline in &document.body.outlines {

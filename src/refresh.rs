@@ -3,11 +3,11 @@
 //! the `now` it stamps items with.
 
 use crate::config::{SourceKind, SourceSettings};
-use crate::fetch::{FetchError, FetchOutcome, Fetched, Fetcher};
+use crate::fetch::{FetchError, FetchOutcome, FetchState, Fetched, Fetcher};
 use crate::item::Item;
 use crate::normalize::normalize;
 use crate::parse::{ParseError, ParseOptions, parse};
-use crate::store::{ApplyOutcome, FetchState, Store, StoreError};
+use crate::store::{ApplyOutcome, Store, StoreError};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 use url::Url;
@@ -410,7 +410,7 @@ pub async fn follow_articles(
         let fetched = match fetcher.fetch(&url, &FetchState::default()).await {
             Ok(fetched) => fetched,
             Err(e) => {
-                tracing::warn!(source = %source.id, article = %url, error = %crate::fetch::error_chain(&e), "cannot fetch the item's page; keeping the list's entry");
+                tracing::warn!(source = %source.id, article = %url, error = %crate::error::error_chain(&e), "cannot fetch the item's page; keeping the list's entry");
                 continue;
             }
         };

@@ -11,10 +11,11 @@
 //! ([`SourceChanges`]); a new `[poll]` restarts them all.
 
 use crate::config::{PollSettings, Settings, SourceSettings};
-use crate::fetch::{Fetcher, error_chain};
+use crate::error::error_chain;
+use crate::fetch::{FetchState, Fetcher};
 use crate::refresh::{RefreshError, Refreshed, blocking, refresh_known};
 use crate::reload::LiveSettings;
-use crate::store::{FetchState, SourceStatus, Store};
+use crate::store::{SourceStatus, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

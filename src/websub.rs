@@ -114,7 +114,7 @@ impl Publisher {
                     retry
                 }
                 Err(e) => {
-                    warn!(hub = %self.hub, topic, error = %crate::fetch::error_chain(&e), attempt, "cannot reach the WebSub hub");
+                    warn!(hub = %self.hub, topic, error = %crate::error::error_chain(&e), attempt, "cannot reach the WebSub hub");
                     true
                 }
             };
@@ -167,7 +167,7 @@ pub fn spawn(
         }
         Ok(None) => {}
         Err(e) => {
-            warn!(error = %crate::fetch::error_chain(&e), "cannot build the WebSub client; the hub will not be pinged");
+            warn!(error = %crate::error::error_chain(&e), "cannot build the WebSub client; the hub will not be pinged");
         }
     }
 }

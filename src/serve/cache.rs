@@ -12,9 +12,8 @@
 use super::render::{FeedFormat, FeedMeta, render};
 use super::request::FeedRequest;
 use crate::config::ServerSettings;
-use crate::fetch::error_chain;
+use crate::error::error_chain;
 use crate::item::Item;
-use crate::refresh::blocking;
 use crate::reload::LiveSettings;
 use crate::store::{Store, StoreError};
 use axum::http::HeaderValue;
@@ -314,24 +313,24 @@ impl MergedFeed {
     pub async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
         let previous = self.generation();
         let settings = self.settings();
-        let store = store.clone();
         let old = previous.clone();
-        let next = blocking(move || {
-            let items = store.newest_items(settings.feed_size)?;
-            let merged = FeedFormat::ALL.map(|format| {
-                Arc::new(Rendered::new(
-                    format,
-                    &FeedMeta::merged(&settings, format),
-                    &items,
-                    Some((
-                        &old.merged[format.index()].identity.etag,
-                        old.merged[format.index()].last_modified,
-                    )),
-                ))
-            });
-            Ok(merged)
-        })
-        .await?;
+        let next = store
+            .call(move |store| {
+                let items = store.newest_items(settings.feed_size)?;
+                let merged = FeedFormat::ALL.map(|format| {
+                    Arc::new(Rendered::new(
+                        format,
+                        &FeedMeta::merged(&settings, format),
+                        &items,
+                        Some((
+                            &old.merged[format.index()].identity.etag,
+                            old.merged[format.index()].last_modified,
+                        )),
+                    ))
+                });
+                Ok(merged)
+            })
+            .await?;
         let changed = previous.from_store
             && next
                 .iter()
@@ -440,7 +439,6 @@ impl MergedFeed {
             .map(|id| source_name(id).unwrap_or_else(|| id.to_owned()));
         let rendered = cell
             .get_or_try_init(|| async {
-                let store = store.clone();
                 let request = request.clone();
                 let settings = self.settings();
                 let mut meta = FeedMeta::merged(&settings, request.format);
@@ -452,21 +450,22 @@ impl MergedFeed {
                 if let Some(name) = path_name {
                     meta.title = format!("{}: {name}", meta.title);
                 }
-                blocking(move || {
-                    for id in &unknown {
-                        if !store.has_source(id)? {
-                            return Ok(Err(FeedError::UnknownSource(id.clone())));
+                store
+                    .call(move |store| {
+                        for id in &unknown {
+                            if !store.has_source(id)? {
+                                return Ok(Err(FeedError::UnknownSource(id.clone())));
+                            }
                         }
-                    }
-                    let items = store.filtered_items(&request.filter, request.limit)?;
-                    Ok(Ok(Arc::new(Rendered::new(
-                        request.format,
-                        &meta,
-                        &items,
-                        previous.as_ref().map(|(etag, time)| (etag, *time)),
-                    ))))
-                })
-                .await?
+                        let items = store.filtered_items(&request.filter, request.limit)?;
+                        Ok(Ok(Arc::new(Rendered::new(
+                            request.format,
+                            &meta,
+                            &items,
+                            previous.as_ref().map(|(etag, time)| (etag, *time)),
+                        ))))
+                    })
+                    .await?
             })
             .await?;
         Ok(rendered.clone())

@@ -97,17 +97,6 @@ pub enum StoreError {
     },
 }
 
-/// What the fetcher remembers about a source between polls.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FetchState {
-    /// The last `ETag` the source sent.
-    pub etag: Option<String>,
-    /// The last `Last-Modified` the source sent, verbatim.
-    pub last_modified: Option<String>,
-    /// Where a permanent redirect (301/308) last sent us; fetched instead of the configured URL.
-    pub permanent_url: Option<String>,
-}
-
 /// One source's state, as `/status` and the scheduler see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceStatus {
@@ -274,6 +263,26 @@ impl Store {
                 changes,
             }),
         })
+    }
+
+    /// Runs `work` on this store on tokio's blocking pool, the way async code
+    /// calls the store: its methods block on SQLite, and an async worker
+    /// must not wait on a lock or a disk.
+    ///
+    /// A panic in `work` is raised again here rather than turned into an
+    /// error value that would hide the bug; the store's own code does not
+    /// panic on data.
+    pub async fn call<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.clone();
+        match tokio::task::spawn_blocking(move || work(&store)).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("a store task was cancelled: {e}"),
+        }
     }
 
     /// The database file this store was opened on.

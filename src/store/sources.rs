@@ -1,7 +1,8 @@
 //! Sources: fetch state between polls, and the status `/status` and the
 //! scheduler read.
 
-use super::{FetchState, SourceStatus, Store, StoreError, from_stored_opt, narrow, to_stored};
+use super::{SourceStatus, Store, StoreError, from_stored_opt, narrow, to_stored};
+use crate::fetch::FetchState;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 

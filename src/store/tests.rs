@@ -1,6 +1,7 @@
 //! Store tests, each on a fresh file in its own temporary folder.
 
 use super::*;
+use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
 use chrono::TimeZone;
 use std::sync::atomic::{AtomicBool, Ordering};
