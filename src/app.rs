@@ -1,9 +1,9 @@
 //! The daemon: builds every stage from the settings and runs them until shutdown.
 
-use crate::config::Settings;
+use crate::config::{LiveSettings, Settings};
 use crate::error::error_chain;
 use crate::publish::{self, PublisherStats};
-use crate::reload::{self, LiveSettings, ReloadTriggers, Reloader};
+use crate::reload::{ReloadTriggers, Reloader};
 use crate::schedule::Scheduler;
 use crate::serve::{self, MergedFeed, ServeState};
 use crate::store::Store;
@@ -56,7 +56,7 @@ impl Application {
                 )
             })?;
         let feed = Arc::new(MergedFeed::new(settings.server.clone()));
-        let (live, _) = reload::channel(settings.clone());
+        let (live, _) = crate::config::live(settings.clone());
         Ok(Application {
             settings,
             live,

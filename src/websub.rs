@@ -10,7 +10,7 @@
 //!
 //! This module and `fetch.rs` are the daemon's two HTTP clients.
 
-use crate::config::Settings;
+use crate::config::{ServerSettings, Settings};
 use crate::serve::FeedFormat;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -45,15 +45,15 @@ impl Publisher {
         let Some(hub) = settings.server.websub_hub.clone() else {
             return Ok(None);
         };
-        Publisher::new(hub, &settings.server.public_url, &settings.poll.user_agent).map(Some)
+        Publisher::new(hub, &settings.server, &settings.poll.user_agent).map(Some)
     }
 
-    /// A publisher that pings `hub` about the merged feeds under
-    /// `public_url`, sending `user_agent`.
-    pub fn new(hub: Url, public_url: &Url, user_agent: &str) -> reqwest::Result<Publisher> {
+    /// A publisher that pings `hub` about the merged feeds of `server`
+    /// (under its `public_url`), sending `user_agent`.
+    pub fn new(hub: Url, server: &ServerSettings, user_agent: &str) -> reqwest::Result<Publisher> {
         let topics = FeedFormat::ALL
             .iter()
-            .map(|format| crate::serve::absolute(public_url, format.file_name()))
+            .map(|format| server.url(format.file_name()))
             .collect();
         let client = reqwest::Client::builder()
             .user_agent(user_agent)
@@ -198,8 +198,11 @@ mod tests {
     }
 
     fn publisher(hub: Url) -> Publisher {
-        let public_url = "http://127.0.0.1:8080/".parse().unwrap();
-        let mut publisher = Publisher::new(hub, &public_url, "librarywire-test").unwrap();
+        let server = ServerSettings {
+            public_url: "http://127.0.0.1:8080/".parse().unwrap(),
+            ..ServerSettings::default()
+        };
+        let mut publisher = Publisher::new(hub, &server, "librarywire-test").unwrap();
         publisher.first_retry = Duration::from_millis(10);
         publisher
     }

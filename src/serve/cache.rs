@@ -11,10 +11,9 @@
 
 use super::render::{FeedFormat, FeedMeta, render};
 use super::request::FeedRequest;
-use crate::config::ServerSettings;
+use crate::config::{LiveSettings, ServerSettings};
 use crate::error::error_chain;
 use crate::item::Item;
-use crate::reload::LiveSettings;
 use crate::store::{Store, StoreError};
 use axum::http::HeaderValue;
 use bytes::Bytes;
@@ -442,7 +441,7 @@ impl MergedFeed {
                 let request = request.clone();
                 let settings = self.settings();
                 let mut meta = FeedMeta::merged(&settings, request.format);
-                meta.self_url = super::render::absolute(&settings.public_url, &key);
+                meta.self_url = settings.url(&key);
                 // Only the merged feeds are pinged, so only they name the hub:
                 // a reader subscribed through a hub to a feed that is never
                 // published there would never hear of a new item.

@@ -15,13 +15,13 @@ mod request;
 mod respond;
 
 pub use cache::{FILTERED_BYTES, FILTERED_CAPACITY, FeedError, MergedFeed, Rendered, Variant};
-pub use render::{FeedFormat, FeedMeta, RSS_CONTENT_TYPE, absolute, render, render_rss};
+pub use render::{FeedFormat, FeedMeta, RSS_CONTENT_TYPE, render, render_rss};
 pub use request::{BadParameter, FeedRequest, MAX_LIMIT, MAX_SOURCES, MAX_WORDS};
 pub use respond::accepts_gzip;
 
+use crate::config::LiveSettings;
 use crate::error::error_chain;
 use crate::publish::PublisherStats;
-use crate::reload::LiveSettings;
 use crate::status::StatusReport;
 use crate::store::{Store, StoreError};
 use axum::Router;

@@ -458,7 +458,7 @@ async fn a_new_server_title_and_size_reach_the_feeds_without_a_restart() {
 /// The daemon in this process, reloading its file only when told to.
 struct InProcess {
     reloader: librarywire::reload::Reloader,
-    live: librarywire::reload::LiveSettings,
+    live: librarywire::config::LiveSettings,
     base: String,
     shutdown: CancellationToken,
     running: tokio::task::JoinHandle<anyhow::Result<()>>,
