@@ -9,11 +9,16 @@
 //! The scheduler follows the live settings: a reload starts tasks for added
 //! sources, stops those of removed ones and restarts changed ones
 //! ([`SourceChanges`]); a new `[poll]` restarts them all.
+//!
+//! It decides when, and supervises the tasks; what a poll does and stores
+//! is refresh's ([`SourcePoller`]), which asks [`next_delay`] when the
+//! source is due next.
 
 use crate::config::{LiveSettings, PollSettings, Settings, SourceSettings};
 use crate::error::error_chain;
-use crate::fetch::{FetchState, Fetcher};
-use crate::refresh::{RefreshError, Refreshed, blocking, refresh_known};
+use crate::fetch::Fetcher;
+pub use crate::refresh::PollResult;
+use crate::refresh::{NextDelay, PollReport, SourcePoller};
 use crate::reload::SourceChanges;
 use crate::store::{SourceStatus, Store};
 use chrono::{DateTime, Utc};
@@ -26,21 +31,40 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-/// How one poll went, as far as timing the next one is concerned.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum PollResult {
-    /// The poll worked; the source may have suggested a longer wait.
-    Success {
-        /// The source's `Cache-Control: max-age` or `<ttl>`, whichever is longer.
-        suggested: Option<Duration>,
+/// Where the scheduler reads the time of day.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    /// The system's clock: what the daemon runs on.
+    System,
+    /// The time of day that follows tokio's clock from `wall` at `at`: a
+    /// test that pauses tokio's time and lets it run moves this clock too,
+    /// so that the scheduler's sleeps and the times it stores agree.
+    Tokio {
+        /// The time of day at `at`.
+        wall: DateTime<Utc>,
+        /// The tokio instant `wall` was read at.
+        at: tokio::time::Instant,
     },
-    /// The poll failed.
-    Failure {
-        /// Failures in a row, this one included (1 or more).
-        failures: u32,
-        /// The source's `Retry-After`, if it sent one.
-        retry_after: Option<Duration>,
-    },
+}
+
+impl Clock {
+    /// A clock that reads `wall` now and then moves with tokio's time.
+    pub fn following_tokio(wall: DateTime<Utc>) -> Clock {
+        Clock::Tokio {
+            wall,
+            at: tokio::time::Instant::now(),
+        }
+    }
+
+    /// The time of day.
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Tokio { wall, at } => {
+                *wall + chrono::Duration::from_std(at.elapsed()).unwrap_or(chrono::Duration::MAX)
+            }
+        }
+    }
 }
 
 /// How long to wait before the next poll of a source with `interval`.
@@ -79,14 +103,6 @@ pub fn next_delay(
     }
 }
 
-/// What comes after a poll.
-enum Next {
-    /// Poll again at this time.
-    At(DateTime<Utc>),
-    /// Stop polling this source (it is gone).
-    Never,
-}
-
 /// When a source's new task polls first.
 ///
 /// A (re)started task resumes the stored schedule, so restarts and reloads do
@@ -119,6 +135,7 @@ pub fn first_poll_at(
 pub struct Scheduler {
     settings: LiveSettings,
     store: Store,
+    clock: Clock,
     polling: Arc<Polling>,
 }
 
@@ -130,16 +147,27 @@ struct SourceTask {
 }
 
 impl Scheduler {
-    /// A scheduler for the sources of the live `settings`. Fails only when
-    /// the HTTP client cannot be built.
+    /// A scheduler for the sources of the live `settings`, on the system
+    /// clock. Fails only when the HTTP client cannot be built.
     pub fn new(settings: LiveSettings, store: Store) -> anyhow::Result<Scheduler> {
         let poll = settings.borrow().poll.clone();
-        let polling = Arc::new(Polling::new(poll, store.clone())?);
+        let clock = Clock::System;
+        let polling = Arc::new(Polling::new(poll, store.clone(), clock)?);
         Ok(Scheduler {
             settings,
             store,
+            clock,
             polling,
         })
+    }
+
+    /// The same scheduler on `clock` (tests: [`Clock::following_tokio`]).
+    pub fn with_clock(mut self, clock: Clock) -> Scheduler {
+        self.clock = clock;
+        Arc::get_mut(&mut self.polling)
+            .expect("only a scheduler that has not started holds its polling")
+            .clock = clock;
+        self
     }
 
     /// Runs one task per source and applies every new config; returns when
@@ -148,6 +176,7 @@ impl Scheduler {
         let Scheduler {
             mut settings,
             store,
+            clock,
             mut polling,
         } = self;
         let mut current = settings.borrow_and_update().clone();
@@ -170,7 +199,7 @@ impl Scheduler {
                     let new = settings.borrow_and_update().clone();
                     let changes = SourceChanges::between(&current, &new);
                     if changes.poll_changed {
-                        match Polling::new(new.poll.clone(), store.clone()) {
+                        match Polling::new(new.poll.clone(), store.clone(), clock) {
                             Ok(rebuilt) => polling = Arc::new(rebuilt),
                             Err(e) => error!(error = %format!("{e:#}"), "cannot apply the new [poll] settings; the old ones stay"),
                         }
@@ -261,6 +290,7 @@ struct Polling {
     poll: PollSettings,
     fetcher: Fetcher,
     store: Store,
+    clock: Clock,
     /// Caps fetches in flight over all sources.
     global: Arc<Semaphore>,
     /// One semaphore per host. A std mutex: it is held only to look up or
@@ -269,13 +299,14 @@ struct Polling {
 }
 
 impl Polling {
-    fn new(poll: PollSettings, store: Store) -> anyhow::Result<Polling> {
+    fn new(poll: PollSettings, store: Store, clock: Clock) -> anyhow::Result<Polling> {
         let fetcher = Fetcher::new(&poll)?;
         Ok(Polling {
             global: Arc::new(Semaphore::new(poll.concurrency)),
             poll,
             fetcher,
             store,
+            clock,
             hosts: Mutex::new(HashMap::new()),
         })
     }
@@ -292,6 +323,9 @@ impl Polling {
         )
     }
 
+    /// One source's task: waits until the source is due, polls it under the
+    /// limits, and goes on with the time the poll stored, until the source
+    /// is gone or `shutdown`.
     async fn source_loop(
         self: Arc<Self>,
         source: SourceSettings,
@@ -300,34 +334,37 @@ impl Polling {
     ) {
         let interval = self.poll.interval_of(&source);
         let stored = self.stored_status(&source).await;
-        let mut due = first_poll_at(stored.as_ref(), interval, previous_interval, Utc::now());
-        // The fetch state this task last recorded: it is the only writer of
-        // it, so the next poll need not read it back from the store. `None`
-        // (at start, after a failure or a failed write) means read it.
-        let mut known = None;
+        let mut due = first_poll_at(
+            stored.as_ref(),
+            interval,
+            previous_interval,
+            self.clock.now(),
+        );
+        let next: NextDelay = {
+            let poll = self.poll.clone();
+            Arc::new(move |result| next_delay(&poll, interval, result, rand::random()))
+        };
+        let mut poller = SourcePoller::new(source, self.poll.flag_after);
         loop {
-            let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            let wait = (due - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
             }
-            match self
-                .poll_source(&source, interval, known.take(), &shutdown)
-                .await
-            {
-                Some((Next::At(next), recorded)) => {
-                    due = next;
-                    known = recorded;
-                }
-                Some((Next::Never, _)) | None => return,
+            match self.poll_source(&mut poller, &next, &shutdown).await {
+                Some(PollReport {
+                    next_poll: Some(next_poll),
+                    ..
+                }) => due = next_poll,
+                // Gone (a 410), or shutdown came first.
+                Some(_) | None => return,
             }
         }
     }
 
     async fn stored_status(&self, source: &SourceSettings) -> Option<SourceStatus> {
-        let store = self.store.clone();
         let id = source.id.clone();
-        match blocking(move || store.source_status(&id)).await {
+        match self.store.call(move |store| store.source_status(&id)).await {
             Ok(status) => status,
             Err(e) => {
                 warn!(source = %source.id, error = %error_chain(&e), "cannot read the stored schedule; polling now");
@@ -336,170 +373,31 @@ impl Polling {
         }
     }
 
-    /// Polls once under the limits and records the result. Returns when the
-    /// source is due next and the fetch state recorded, or `None` when
-    /// shutdown came first.
+    /// Polls once under the limits; refresh records it. `None` when
+    /// shutdown came first: dropping the refresh aborts it.
     async fn poll_source(
         &self,
-        source: &SourceSettings,
-        interval: Duration,
-        known: Option<FetchState>,
+        poller: &mut SourcePoller,
+        next: &NextDelay,
         shutdown: &CancellationToken,
-    ) -> Option<(Next, Option<FetchState>)> {
+    ) -> Option<PollReport> {
         let _global = tokio::select! {
             _ = shutdown.cancelled() => return None,
             permit = self.global.clone().acquire_owned() => permit.ok()?,
         };
-        let _host = match self.host_semaphore(source) {
+        let _host = match self.host_semaphore(poller.settings()) {
             Some(semaphore) => tokio::select! {
                 _ = shutdown.cancelled() => return None,
                 permit = semaphore.acquire_owned() => Some(permit.ok()?),
             },
             None => None,
         };
-        let now = Utc::now();
-        let started = std::time::Instant::now();
-        // The refresh runs as its own task so that a panic in it is caught
-        // here as that source's error, and so that shutdown can abort it: the
-        // store writes a poll in one transaction, so an aborted poll leaves
-        // either all of it or none.
-        let task = {
-            let (fetcher, store, source) =
-                (self.fetcher.clone(), self.store.clone(), source.clone());
-            tokio::spawn(async move { refresh_known(&fetcher, &store, &source, known, now).await })
-        };
-        let abort = task.abort_handle();
-        let result = tokio::select! {
-            _ = shutdown.cancelled() => {
-                abort.abort();
-                return None;
-            }
-            joined = task => match joined {
-                Ok(result) => result,
-                Err(e) => Err(RefreshError::Panic {
-                    url: source.url.clone(),
-                    message: e.to_string(),
-                }),
-            },
-        };
-        crate::metrics::poll_finished(&source.id, &result, started.elapsed());
-        Some(self.record(source, interval, now, result).await)
-    }
-
-    async fn record(
-        &self,
-        source: &SourceSettings,
-        interval: Duration,
-        now: DateTime<Utc>,
-        result: Result<Refreshed, RefreshError>,
-    ) -> (Next, Option<FetchState>) {
-        let store = self.store.clone();
-        let id = source.id.clone();
-        match result {
-            Ok(refreshed) => {
-                let delay = next_delay(
-                    &self.poll,
-                    interval,
-                    PollResult::Success {
-                        suggested: refreshed.suggested_interval,
-                    },
-                    rand::random(),
-                );
-                let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-                info!(
-                    source = %source.id,
-                    not_modified = refreshed.not_modified,
-                    seen = refreshed.items_seen,
-                    new = refreshed.applied.new,
-                    updated = refreshed.applied.updated,
-                    next_in = %humantime::format_duration(round_secs(delay)),
-                    "polled"
-                );
-                let url = refreshed.final_url.to_string();
-                let state = refreshed.state;
-                let recorded = state.clone();
-                match blocking(move || store.record_success(&id, &url, &state, next, Utc::now()))
-                    .await
-                {
-                    Ok(()) => (Next::At(next), Some(recorded)),
-                    Err(e) => {
-                        warn!(source = %source.id, error = %error_chain(&e), "cannot record the poll");
-                        (Next::At(next), None)
-                    }
-                }
-            }
-            Err(error) => {
-                let reason = error_chain(&error);
-                let retry_after = error.retry_after();
-                let gone = error.is_gone();
-                // The failure count lives in the store, so backoff survives restarts.
-                let previous = {
-                    let store = store.clone();
-                    let id = id.clone();
-                    blocking(move || store.source_status(&id))
-                        .await
-                        .ok()
-                        .flatten()
-                };
-                let failures = previous.as_ref().map_or(0, |s| s.consecutive_failures) + 1;
-                let failing_since = previous.and_then(|s| s.failing_since).unwrap_or(now);
-                let delay = next_delay(
-                    &self.poll,
-                    interval,
-                    PollResult::Failure {
-                        failures,
-                        retry_after,
-                    },
-                    rand::random(),
-                );
-                let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-                warn!(
-                    source = %source.id,
-                    kind = error.kind(),
-                    failures,
-                    retry_in = %humantime::format_duration(round_secs(delay)),
-                    error = %reason,
-                    "poll failed"
-                );
-                // A source that has failed for longer than `flag_after` is
-                // flagged in /status; say so loudly in the log too, on every
-                // failure, so it cannot go unnoticed.
-                let failing_for = (now - failing_since).to_std().unwrap_or_default();
-                if failing_for >= self.poll.flag_after {
-                    error!(
-                        source = %source.id,
-                        failing_for = %humantime::format_duration(round_secs(failing_for)),
-                        error = %reason,
-                        "source flagged: it has been failing without a break"
-                    );
-                }
-                let url = source.url.clone();
-                if let Err(e) =
-                    blocking(move || store.record_failure(&id, &url, &reason, next, Utc::now()))
-                        .await
-                {
-                    warn!(source = %source.id, error = %error_chain(&e), "cannot record the failure");
-                }
-                if gone {
-                    // 410 says the feed was removed on purpose: asking again
-                    // is noise. The source stays listed, flagged, with its
-                    // items, until the admin edits the config or restarts.
-                    error!(source = %source.id, "the source answered 410 Gone; polling stopped");
-                    let store = self.store.clone();
-                    let id = source.id.clone();
-                    if let Err(e) = blocking(move || store.mark_gone(&id)).await {
-                        warn!(source = %source.id, error = %error_chain(&e), "cannot record the source as gone");
-                    }
-                    return (Next::Never, None);
-                }
-                (Next::At(next), None)
-            }
+        let now = self.clock.now();
+        tokio::select! {
+            _ = shutdown.cancelled() => None,
+            report = poller.refresh(&self.fetcher, &self.store, now, next) => Some(report),
         }
     }
-}
-
-fn round_secs(d: Duration) -> Duration {
-    Duration::from_secs(d.as_secs())
 }
 
 #[cfg(test)]

@@ -29,7 +29,15 @@ pub(super) async fn readyz(State(state): State<ServeState>) -> Response {
     }
 }
 
-/// `/metrics`: Prometheus text format.
+/// `/metrics`: Prometheus text format, with what the store says now.
 pub(super) async fn metrics(State(state): State<ServeState>) -> Response {
-    crate::metrics::scrape(&state).await
+    let report = match state.status_report().await {
+        Ok(report) => Some(report),
+        Err(e) => {
+            // The rest still tells something; /readyz says the store is down.
+            warn!(error = %error_chain(&e), "/metrics: cannot read the store; its figures are left out");
+            None
+        }
+    };
+    crate::metrics::scrape(report.as_ref(), &state.publisher)
 }

@@ -68,6 +68,47 @@ fn retitled(mut item: Item, title: &str) -> Item {
     item
 }
 
+/// The steps of [`Store::record_poll`] one at a time, on the writer, for
+/// the tests of each step's rule.
+impl Store {
+    fn record_success(
+        &self,
+        source_id: &str,
+        url: &str,
+        state: &FetchState,
+        next_poll: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sources::record_success(&self.writer(), source_id, url, state, next_poll, now)
+    }
+
+    fn record_failure(
+        &self,
+        source_id: &str,
+        url: &str,
+        error: &str,
+        next_poll: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        sources::record_failure(&self.writer(), source_id, url, error, next_poll, now)
+            .map(|(failures, _)| failures)
+    }
+
+    fn mark_gone(&self, source_id: &str) -> Result<(), StoreError> {
+        sources::mark_gone(&self.writer(), source_id)
+    }
+
+    fn record_page_yield(
+        &self,
+        source_id: &str,
+        url: &str,
+        baseline: Option<u64>,
+        warning: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sources::record_page_yield(&self.writer(), source_id, url, baseline, warning)
+    }
+}
+
 fn open_temp() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store.db")).unwrap();
