@@ -530,3 +530,198 @@ mod tests {
         );
     }
 }
+
+/// The scheduler's loop on tokio's paused clock: file sources (read on the
+/// blocking pool, which holds paused time still while it works, and with no
+/// socket timeout to fire), a real store, and [`Clock::following_tokio`], so
+/// every stored time is exact.
+#[cfg(test)]
+mod loop_tests {
+    use super::*;
+    use crate::config::SourceKind;
+    use chrono::TimeZone;
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    fn wall() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    fn at(minutes: i64) -> Option<DateTime<Utc>> {
+        Some(wall() + chrono::Duration::minutes(minutes))
+    }
+
+    fn rss(guids: &[&str]) -> String {
+        let items: String = guids
+            .iter()
+            .map(|g| format!("<item><guid>{g}</guid><title>Item {g}</title></item>"))
+            .collect();
+        format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>")
+    }
+
+    fn settings(url: String, interval: Duration) -> Settings {
+        Settings {
+            server: Default::default(),
+            store: Default::default(),
+            amqp: Default::default(),
+            poll: PollSettings {
+                interval,
+                jitter: 0.0,
+                max_backoff: 60 * MIN,
+                ..PollSettings::default()
+            },
+            log: Default::default(),
+            sources: vec![SourceSettings {
+                id: "f".to_owned(),
+                name: None,
+                url,
+                interval: None,
+                kind: SourceKind::Feed,
+                page: None,
+                encoding: None,
+                timezone: None,
+            }],
+        }
+    }
+
+    /// A scheduler over `settings` on the paused clock, running.
+    fn spawn_scheduler(
+        settings: Settings,
+        store: &Store,
+    ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+        let (_sender, live) = crate::config::live(settings);
+        let scheduler = Scheduler::new(live, store.clone())
+            .unwrap()
+            .with_clock(Clock::following_tokio(wall()));
+        let shutdown = CancellationToken::new();
+        let run = tokio::spawn(scheduler.run(shutdown.clone()));
+        (shutdown, run)
+    }
+
+    /// Lets tokio's paused time run until `minutes` after `start`.
+    async fn until(start: tokio::time::Instant, minutes: u32) {
+        tokio::time::sleep_until(start + minutes * MIN).await;
+    }
+
+    fn status(store: &Store) -> SourceStatus {
+        store
+            .source_status("f")
+            .unwrap()
+            .expect("the source was polled")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_working_source_is_polled_once_per_interval() {
+        let start = tokio::time::Instant::now();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feed.xml");
+        std::fs::write(&path, rss(&["a"])).unwrap();
+        let url = url::Url::from_file_path(&path).unwrap().to_string();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let (shutdown, run) = spawn_scheduler(settings(url, 10 * MIN), &store);
+
+        until(start, 5).await;
+        let first = status(&store);
+        assert_eq!(first.last_success, at(0), "due at once, polled at once");
+        assert_eq!(first.next_poll, at(10));
+        assert_eq!(first.item_count, 1);
+        // The file gains an item between two polls: the next poll, and
+        // not an earlier one, brings it.
+        std::fs::write(&path, rss(&["a", "b"])).unwrap();
+        until(start, 9).await;
+        assert_eq!(status(&store).item_count, 1, "not polled before it is due");
+        until(start, 15).await;
+        assert_eq!(status(&store).item_count, 2);
+        assert_eq!(status(&store).last_success, at(10));
+
+        until(start, 35).await;
+        let later = status(&store);
+        assert_eq!(later.last_attempt, at(30));
+        assert_eq!(later.next_poll, at(40));
+        assert_eq!(later.consecutive_failures, 0);
+        shutdown.cancel();
+        run.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_source_backs_off_and_comes_back_on_its_interval() {
+        let start = tokio::time::Instant::now();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feed.xml");
+        let url = url::Url::from_file_path(&path).unwrap().to_string();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let (shutdown, run) = spawn_scheduler(settings(url, 10 * MIN), &store);
+
+        // Missing: polled at 0, 10, 30 and 70 minutes (10, 20, 40 and then
+        // the 60-minute cap between tries).
+        until(start, 100).await;
+        let failing = status(&store);
+        assert_eq!(failing.consecutive_failures, 4);
+        assert_eq!(failing.last_attempt, at(70));
+        assert_eq!(failing.failing_since, at(0));
+        assert_eq!(failing.next_poll, at(130));
+        assert_eq!(failing.last_success, None);
+
+        std::fs::write(&path, rss(&["a"])).unwrap();
+        until(start, 135).await;
+        let back = status(&store);
+        assert_eq!(back.consecutive_failures, 0);
+        assert_eq!(back.last_success, at(130));
+        assert_eq!(back.next_poll, at(140), "back on its interval");
+        assert_eq!(back.item_count, 1);
+        shutdown.cancel();
+        run.await.unwrap();
+    }
+
+    /// The scheduler passes a source's `Retry-After` (here an HTTP date) on
+    /// to the next poll's time. Real time and a real server: a socket's
+    /// timeouts must not fire on a paused clock.
+    #[tokio::test]
+    async fn a_retry_after_date_puts_the_next_poll_after_it() {
+        let later = std::time::SystemTime::now() + Duration::from_secs(2 * 3600);
+        let date = httpdate::fmt_http_date(later);
+        let app = axum::Router::new().route(
+            "/feed.xml",
+            axum::routing::get(move || {
+                let date = date.clone();
+                async move {
+                    (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        [("retry-after", date)],
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/feed.xml", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let (_sender, live) = crate::config::live(settings(url, Duration::from_secs(1)));
+        let shutdown = CancellationToken::new();
+        let run = tokio::spawn(
+            Scheduler::new(live, store.clone())
+                .unwrap()
+                .run(shutdown.clone()),
+        );
+        let failed = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                match store.source_status("f").unwrap() {
+                    Some(status) if status.consecutive_failures > 0 => break status,
+                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+        })
+        .await
+        .expect("the source's failure is recorded");
+        let next = failed.next_poll.expect("a failing source is due again");
+        let floor = chrono::DateTime::<Utc>::from(later) - chrono::Duration::seconds(5);
+        assert!(
+            next >= floor,
+            "due at {next}, before the Retry-After of {}",
+            chrono::DateTime::<Utc>::from(later)
+        );
+        shutdown.cancel();
+        run.await.unwrap();
+    }
+}
