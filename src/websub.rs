@@ -231,10 +231,41 @@ mod tests {
         assert_eq!(count.load(Ordering::SeqCst), 3);
     }
 
+    /// A hub that takes each connection and closes it before any answer:
+    /// every ping fails in transport, is tried `ATTEMPTS` times, and then
+    /// given up, well within the deadline.
     #[tokio::test]
     async fn an_unreachable_hub_is_given_up_on() {
-        // Port 1 on loopback refuses connections.
-        let publisher = publisher("http://127.0.0.1:1/".parse().unwrap());
-        publisher.publish(&CancellationToken::new()).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        let closing = publisher(url.parse().unwrap());
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            closing.publish(&CancellationToken::new()),
+        )
+        .await
+        .expect("the pings are given up, not retried forever");
+        assert_eq!(
+            connections.load(Ordering::SeqCst),
+            3 * ATTEMPTS as usize,
+            "each of the three topics is tried ATTEMPTS times"
+        );
+
+        // Nothing listens at all: also given up.
+        let refused = publisher("http://127.0.0.1:1/".parse().unwrap());
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            refused.publish(&CancellationToken::new()),
+        )
+        .await
+        .expect("a refused connection is given up too");
     }
 }

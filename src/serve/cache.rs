@@ -547,6 +547,69 @@ mod tests {
         }
     }
 
+    /// Store changes within [`RENDER_EVERY`] of a rendering share the next
+    /// one, which comes when the window ends: on tokio's paused clock (the
+    /// store's work on the blocking pool holds it still), so the pacing is
+    /// exact.
+    #[tokio::test(start_paused = true)]
+    async fn changes_within_the_render_window_share_one_rendering() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let source = SourceRef {
+            id: "a".into(),
+            name: "A".into(),
+            url: "https://a.example.org/".into(),
+        };
+        let feed = Arc::new(MergedFeed::new(ServerSettings::default()));
+        let renderings = feed.changes();
+        let (_sender, live) = crate::config::live(crate::config::Settings {
+            server: ServerSettings::default(),
+            store: Default::default(),
+            amqp: Default::default(),
+            poll: Default::default(),
+            log: Default::default(),
+            sources: Vec::new(),
+        });
+        let shutdown = CancellationToken::new();
+        let fresh = tokio::spawn(
+            feed.clone()
+                .keep_fresh(store.clone(), live, shutdown.clone()),
+        );
+        let start = tokio::time::Instant::now();
+        // The first rendering, of the empty store, is not a change.
+        tokio::time::sleep_until(start + Duration::from_secs(1)).await;
+        assert_eq!(*renderings.borrow(), 0);
+
+        // Five polls 20 ms apart: the first renders at once (the window since
+        // the last rendering is long over), the other four wait for the
+        // window to end and are rendered together.
+        let burst = start + Duration::from_secs(1);
+        for day in 1..=5 {
+            store
+                .apply_items(
+                    &source,
+                    &[item(&source, &format!("i{day}"), day)],
+                    Utc::now(),
+                )
+                .unwrap();
+            tokio::time::sleep_until(burst + Duration::from_millis(20) * day).await;
+        }
+        assert_eq!(*renderings.borrow(), 1, "the first change rendered at once");
+        assert_eq!(feed.current().item_count, 1);
+        tokio::time::sleep_until(burst + RENDER_EVERY - Duration::from_millis(10)).await;
+        assert_eq!(
+            feed.current().item_count,
+            1,
+            "no rendering inside the window"
+        );
+        tokio::time::sleep_until(burst + RENDER_EVERY + Duration::from_millis(10)).await;
+        assert_eq!(feed.current().item_count, 5);
+        tokio::time::sleep_until(burst + Duration::from_secs(5)).await;
+        assert_eq!(*renderings.borrow(), 2, "one rendering for the other four");
+        shutdown.cancel();
+        fresh.await.unwrap();
+    }
+
     /// A rendering of `size` zero bytes (allocated lazily by the system).
     fn sized(size: usize) -> Arc<Rendered> {
         let settings = ServerSettings::default();
