@@ -109,8 +109,11 @@ mod tests {
         )
     }
 
+    /// Request headers, by name and value.
+    type Headers = Vec<(header::HeaderName, String)>;
+
     /// The status `feed_response` answers a GET with these headers.
-    fn status(rendered: &Rendered, headers: &[(header::HeaderName, String)]) -> StatusCode {
+    fn status(rendered: &Rendered, headers: &Headers) -> StatusCode {
         let mut request = HeaderMap::new();
         for (name, value) in headers {
             request.append(name, value.parse().unwrap());
@@ -133,7 +136,7 @@ mod tests {
         let gzip = (header::ACCEPT_ENCODING, "gzip".to_owned());
         let (ok, not_modified) = (StatusCode::OK, StatusCode::NOT_MODIFIED);
 
-        let cases: Vec<(&str, Vec<(header::HeaderName, String)>, StatusCode)> = vec![
+        let cases: Vec<(&str, Headers, StatusCode)> = vec![
             ("no validator", vec![], ok),
             ("its own ETag", vec![inm(&identity)], not_modified),
             (
