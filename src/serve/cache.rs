@@ -499,10 +499,8 @@ mod tests {
         item
     }
 
-    /// WebSub pings follow `changes()`: it must move when the merged feed
-    /// does, and only then.
-    #[tokio::test]
-    async fn changes_move_only_when_the_merged_feed_does() {
+    /// A fresh store, and the source whose items the tests store in it.
+    fn store_of_one_source() -> (tempfile::TempDir, Store, SourceRef) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.db")).unwrap();
         let source = SourceRef {
@@ -510,6 +508,14 @@ mod tests {
             name: "A".into(),
             url: "https://a.example.org/".into(),
         };
+        (dir, store, source)
+    }
+
+    /// WebSub pings follow `changes()`: it must move when the merged feed
+    /// does, and only then.
+    #[tokio::test]
+    async fn changes_move_only_when_the_merged_feed_does() {
+        let (_dir, store, source) = store_of_one_source();
         let settings = ServerSettings {
             feed_size: 1,
             ..ServerSettings::default()
@@ -553,13 +559,7 @@ mod tests {
     /// exact.
     #[tokio::test(start_paused = true)]
     async fn changes_within_the_render_window_share_one_rendering() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
-        let source = SourceRef {
-            id: "a".into(),
-            name: "A".into(),
-            url: "https://a.example.org/".into(),
-        };
+        let (_dir, store, source) = store_of_one_source();
         let feed = Arc::new(MergedFeed::new(ServerSettings::default()));
         let renderings = feed.changes();
         let (_sender, live) = crate::config::live(crate::config::Settings {

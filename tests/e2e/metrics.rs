@@ -650,6 +650,22 @@ async fn readyz_answers_503_with_the_reason_when_the_store_file_is_destroyed() {
     app.stop().await;
 }
 
+/// The binary running `config` on `port`, logging at info level to a pipe,
+/// with `env` set.
+fn logging_daemon(config: &TestConfig, port: u16, env: &[(&str, &str)]) -> DaemonProcess {
+    let mut command = librarywire();
+    command
+        .arg("run")
+        .arg("--config")
+        .arg(&config.path)
+        .env("LIBRARYWIRE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    DaemonProcess::spawn(&mut command)
+}
+
 /// Collects a child's stderr lines on a thread of its own.
 fn collect_lines(stderr: std::process::ChildStderr) -> Arc<Mutex<Vec<String>>> {
     let lines = Arc::new(Mutex::new(Vec::new()));
@@ -678,17 +694,7 @@ async fn with_log_format_json_every_log_line_is_a_json_object_and_http_requests_
         "",
     );
     let port = free_port();
-    let mut daemon = DaemonProcess::spawn(
-        librarywire()
-            .arg("run")
-            .arg("--config")
-            .arg(&config.path)
-            .env("LIBRARYWIRE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-            .env("LIBRARYWIRE__LOG__FORMAT", "json")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
+    let mut daemon = logging_daemon(&config, port, &[("LIBRARYWIRE__LOG__FORMAT", "json")]);
     let lines = collect_lines(daemon.child().stderr.take().unwrap());
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
@@ -799,16 +805,7 @@ async fn with_log_format_json_every_log_line_is_a_json_object_and_http_requests_
 async fn logs_are_human_lines_by_default() {
     let config = TestConfig::new(&[("dead", "http://127.0.0.1:1/feed.xml")], "1h", "");
     let port = free_port();
-    let mut daemon = DaemonProcess::spawn(
-        librarywire()
-            .arg("run")
-            .arg("--config")
-            .arg(&config.path)
-            .env("LIBRARYWIRE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
+    let mut daemon = logging_daemon(&config, port, &[]);
     let lines = collect_lines(daemon.child().stderr.take().unwrap());
     let failed = eventually("a failure in the log", || {
         let lines = lines.lock().unwrap();
