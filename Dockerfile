@@ -6,10 +6,12 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, in their own layer: it is rebuilt only when
 # Cargo.toml, Cargo.lock or the benches change, not on every source edit.
-# The manifest names the benches, so cargo wants their files even though
-# it does not build them here.
+# The manifest names the benches and the tests' kit (a dev-dependency and a
+# workspace member), so cargo wants their files even though it does not
+# build them here.
 COPY Cargo.toml Cargo.lock ./
 COPY benches benches
+COPY testkit testkit
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked \
     && rm -rf src

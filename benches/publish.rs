@@ -39,6 +39,19 @@ use tracing_subscriber::layer::SubscriberExt;
 /// The confirm window of both publishers: the daemon's default.
 const WINDOW: usize = 256;
 
+/// How long any one wait of the bench may take. A publisher that stops
+/// confirming then fails the run, and `cargo test`'s smoke run with it,
+/// instead of hanging it; a round of the measured run takes seconds.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Awaits `future`, giving up on the run after [`PATIENCE`] with `what`.
+async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
+    match tokio::time::timeout(PATIENCE, future).await {
+        Ok(output) => output,
+        Err(_) => panic!("publish bench: gave up after {PATIENCE:?} waiting for {what}"),
+    }
+}
+
 fn amqp_url() -> String {
     std::env::var("LIBRARYWIRE_BENCH_AMQP")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
@@ -197,12 +210,20 @@ async fn product_round(topology: &Topology, count: usize) -> f64 {
         stats.clone(),
         shutdown.clone(),
     ));
-    while stats.confirmed.load(Ordering::Relaxed) < count as u64 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    within(
+        "the daemon's publisher to have every message confirmed",
+        async {
+            while stats.confirmed.load(Ordering::Relaxed) < count as u64 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        },
+    )
+    .await;
     let seconds = started.elapsed().as_secs_f64();
     shutdown.cancel();
-    task.await.expect("the publisher task");
+    within("the publisher to stop", task)
+        .await
+        .expect("the publisher task");
     assert_eq!(
         stats.returned.load(Ordering::Relaxed),
         0,
@@ -275,7 +296,12 @@ async fn throughput(topology: &Topology, count: usize, rounds: usize) {
     let (mut product, mut bare) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
         topology.purge().await;
-        let b = count as f64 / bare_round(topology, &messages).await;
+        let b = count as f64
+            / within(
+                "the bare publisher to have every message confirmed",
+                bare_round(topology, &messages),
+            )
+            .await;
         topology.purge().await;
         let p = count as f64 / product_round(topology, count).await;
         println!(
@@ -405,9 +431,12 @@ async fn latency(topology: &Topology, hook: ConfirmHook, samples: usize) {
         stats.clone(),
         shutdown.clone(),
     ));
-    while !stats.connected.load(Ordering::Relaxed) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    within("the publisher to connect", async {
+        while !stats.connected.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
     let fetcher = Fetcher::new(&PollSettings::default()).expect("a fetcher");
     let source = SourceSettings {
         id: "bench".to_owned(),
@@ -433,12 +462,16 @@ async fn latency(topology: &Topology, hook: ConfirmHook, samples: usize) {
         let answered = *server.answered.lock().unwrap().last().expect("an answer");
         let mut confirmed = None;
         for _ in 0..expected {
-            confirmed = Some(confirms.recv().await.expect("a confirm").1);
+            confirmed = Some(
+                within("the broker's confirm of a poll's item", confirms.recv())
+                    .await
+                    .expect("a confirm")
+                    .1,
+            );
         }
         let mut received = None;
         for _ in 0..expected {
-            let delivery = consumer
-                .next()
+            let delivery = within("the consumer to receive a poll's item", consumer.next())
                 .await
                 .expect("a delivery")
                 .expect("a delivery");
@@ -473,7 +506,9 @@ async fn latency(topology: &Topology, hook: ConfirmHook, samples: usize) {
         println!("  {what}: p50 {p50:.2} ms, p99 {p99:.2} ms");
     }
     shutdown.cancel();
-    publisher.await.expect("the publisher task");
+    within("the publisher to stop", publisher)
+        .await
+        .expect("the publisher task");
     http.abort();
     let _ = consumer_connection.close(200, "done".into()).await;
 }

@@ -3,8 +3,11 @@
 //!
 //! - `mod.rs` (this file): the supervisor. It keeps one [`session`] alive at a
 //!   time, reconnecting with capped, jittered backoff, and owns the stats.
-//! - `session.rs`: one connection: declare, confirm mode, publish, confirms,
-//!   `connection.blocked`.
+//! - `session.rs`: one connection and the rows in flight on it: declare,
+//!   confirm mode, publish, confirms, `connection.blocked`.
+//! - `message.rs`: the AMQP side of the message contract (properties, the
+//!   limits on routing keys and ids). No I/O.
+//! - `uri.rs`: `amqp.url` parsed, and shown without credentials. No I/O.
 //! - `window.rs`: the bounded set of rows in flight, with nack retries. No I/O.
 //! - `backoff.rs`: the reconnection pauses. No I/O.
 //!
@@ -14,7 +17,9 @@
 //! `message_id`, which is the same on every send of a row.
 
 mod backoff;
+mod message;
 mod session;
+mod uri;
 mod window;
 
 #[cfg(test)]
@@ -30,6 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
+use uri::redact;
 
 /// A session that stayed up this long before failing counts as a success: the
 /// next reconnection starts again from the shortest pause.
@@ -53,7 +59,7 @@ pub struct PublisherStats {
 /// Checks that `url` is an AMQP URL the publisher can use, for `check-config`.
 /// The error says what is wrong; it never repeats the URL, which may hold a password.
 pub fn validate_url(url: &str) -> Result<(), String> {
-    session::parse_uri(url)
+    uri::parse_uri(url)
         .map(|_| ())
         .map_err(|e| format!("amqp.url is not a valid AMQP URL: {}", redact(&e, url)))
 }
@@ -67,7 +73,7 @@ pub async fn run(
     stats: Arc<PublisherStats>,
     shutdown: CancellationToken,
 ) {
-    let uri = match session::parse_uri(&settings.url) {
+    let uri = match uri::parse_uri(&settings.url) {
         Ok(uri) => uri,
         Err(e) => {
             // Nothing can be published with this URL, and retrying will not fix
@@ -81,13 +87,13 @@ pub async fn run(
             return;
         }
     };
-    let endpoint = session::endpoint(&uri);
+    let endpoint = uri::endpoint(&uri);
     let mut notices = store.subscribe();
     let mut backoff = Backoff::new(settings.max_backoff);
     loop {
         let opened = tokio::select! {
             _ = shutdown.cancelled() => break,
-            opened = Session::open(&settings, &uri, &stats) => opened,
+            opened = Session::open(&settings, &uri, &store, &stats) => opened,
         };
         let was_connected = opened.is_ok();
         let failure = match opened {
@@ -101,7 +107,7 @@ pub async fn run(
                 );
                 let started = tokio::time::Instant::now();
                 let confirmed_before = stats.confirmed.load(Ordering::Relaxed);
-                let result = session.pump(&store, &mut notices, &stats, &shutdown).await;
+                let result = session.pump(&mut notices, &shutdown).await;
                 stats.connected.store(false, Ordering::Relaxed);
                 // Dropping the session drops its channel and connection.
                 drop(session);
@@ -141,13 +147,4 @@ pub async fn run(
     }
     stats.connected.store(false, Ordering::Relaxed);
     info!("publisher stopped");
-}
-
-/// Removes `url` (which may carry a password) from a URL parser's message.
-fn redact(message: &str, url: &str) -> String {
-    if url.is_empty() {
-        message.to_owned()
-    } else {
-        message.replace(url, "<amqp.url>")
-    }
 }

@@ -8,6 +8,8 @@
 //! next session starts again from the lowest pending seq.
 
 use super::PublisherStats;
+use super::message::{properties, unpublishable};
+use super::uri::endpoint;
 use super::window::{Outcome, Window};
 use crate::config::AmqpSettings;
 use crate::store::{OutboxMessage, Store};
@@ -20,19 +22,16 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareO
 use lapin::types::FieldTable;
 use lapin::uri::AMQPUri;
 use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Event, ExchangeKind,
+    Channel, Confirmation, Connection, ConnectionProperties, Event, ExchangeKind, PublisherConfirm,
 };
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
-
-/// The heartbeat asked for when the URL does not set one, in seconds. A dead
-/// peer behind a silent network is noticed within about twice this.
-const DEFAULT_HEARTBEAT_SECS: u16 = 30;
 
 /// How often the outbox is read even without a change notice, as a fallback,
 /// and how often the connection's state is checked while idle.
@@ -41,51 +40,31 @@ const FALLBACK_POLL: Duration = Duration::from_secs(1);
 /// The least time given to closing the connection at shutdown.
 const CLOSE_AT_LEAST: Duration = Duration::from_millis(250);
 
-/// AMQP short strings (routing keys, message ids) hold at most this many bytes.
-const SHORT_STRING_MAX: usize = 255;
-
 /// The tracing target of the event logged at each broker ack, with the
 /// `event_id` field.
 pub const CONFIRMED_TARGET: &str = "librarywire::publish::confirmed";
 
-/// The content type of every message: structured-mode CloudEvents JSON.
-const CONTENT_TYPE: &str = "application/cloudevents+json";
-
-/// The `app_id` property of every message.
-const APP_ID: &str = "librarywire";
-
-/// AMQP delivery mode 2: the broker writes the message to disk in durable queues.
-const PERSISTENT: u8 = 2;
-
-/// Parses the configured URL, asking for the default heartbeat when it names none.
-pub(super) fn parse_uri(url: &str) -> Result<AMQPUri, String> {
-    let mut uri: AMQPUri = url.parse()?;
-    if uri.query.heartbeat.is_none() {
-        uri.query.heartbeat = Some(DEFAULT_HEARTBEAT_SECS);
-    }
-    Ok(uri)
-}
-
-/// The broker's address for logs: scheme, host, port and vhost, never the credentials.
-pub(super) fn endpoint(uri: &AMQPUri) -> String {
-    let scheme = match uri.scheme {
-        lapin::uri::AMQPScheme::AMQP => "amqp",
-        lapin::uri::AMQPScheme::AMQPS => "amqps",
-    };
-    format!(
-        "{scheme}://{}:{}/{}",
-        uri.authority.host, uri.authority.port, uri.vhost
-    )
-}
-
-/// A connection whose channel has the exchange declared and confirms enabled.
+/// A connection whose channel has the exchange declared and confirms enabled,
+/// and the outbox rows in flight on it.
+///
+/// The rows in flight live beside the connection, in one struct, because
+/// every wait on the broker must also take confirms and connection events:
+/// a publish that waits for lapin to write it out still settles the confirms
+/// of earlier publishes meanwhile.
 pub(super) struct Session {
     connection: Connection,
     channel: Channel,
     events: BoxStream<'static, Event>,
+    store: Store,
+    stats: Arc<PublisherStats>,
     exchange: String,
     timeout: Duration,
-    flight: Flight,
+    /// Every row taken from the outbox and not yet confirmed.
+    window: Window,
+    /// Confirms awaited, each tagged with the seq of its row.
+    pending: FuturesUnordered<BoxFuture<'static, (i64, lapin::Result<Confirmation>)>>,
+    /// Seqs acked by the broker and not yet removed from the outbox.
+    acked: Vec<i64>,
     /// Whether the outbox may hold rows beyond the window's cursor.
     maybe_more: bool,
     /// Whether the store's change notices still arrive.
@@ -93,16 +72,6 @@ pub(super) struct Session {
     /// Whether the broker had blocked the connection (`connection.blocked`)
     /// when last looked at.
     blocked: bool,
-}
-
-/// The rows between the outbox and the broker's confirms. Kept apart from
-/// the channel so confirms can be handled while a publish on the channel waits.
-struct Flight {
-    window: Window,
-    /// Confirms awaited, each tagged with the seq of its row.
-    pending: FuturesUnordered<BoxFuture<'static, (i64, lapin::Result<Confirmation>)>>,
-    /// Seqs acked by the broker and not yet removed from the outbox.
-    acked: Vec<i64>,
 }
 
 /// Waits for `future` at most `timeout`, naming `what` in the error.
@@ -150,7 +119,8 @@ impl Session {
     pub(super) async fn open(
         settings: &AmqpSettings,
         uri: &AMQPUri,
-        stats: &PublisherStats,
+        store: &Store,
+        stats: &Arc<PublisherStats>,
     ) -> anyhow::Result<Session> {
         let timeout = settings.timeout;
         let properties =
@@ -210,13 +180,13 @@ impl Session {
             connection,
             channel,
             events,
+            store: store.clone(),
+            stats: stats.clone(),
             exchange: settings.exchange.clone(),
             timeout,
-            flight: Flight {
-                window: Window::new(settings.confirm_window, settings.max_backoff),
-                pending: FuturesUnordered::new(),
-                acked: Vec::new(),
-            },
+            window: Window::new(settings.confirm_window, settings.max_backoff),
+            pending: FuturesUnordered::new(),
+            acked: Vec::new(),
             maybe_more: true,
             notices_open: true,
             blocked,
@@ -228,18 +198,16 @@ impl Session {
     /// closes the connection; anything unconfirmed stays in the outbox.
     pub(super) async fn pump(
         &mut self,
-        store: &Store,
         notices: &mut watch::Receiver<u64>,
-        stats: &PublisherStats,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
         let result = self
-            .pump_inner(store, notices, stats, shutdown)
+            .pump_inner(notices, shutdown)
             .await
             .map_err(|err| self.with_root_cause(err));
         if result.is_ok() {
-            self.finish(store, stats).await;
-        } else if let Err(err) = self.flight.flush(store).await {
+            self.finish().await;
+        } else if let Err(err) = self.flush().await {
             // The broker acked these before the failure; removing them spares
             // consumers needless duplicates. If even this fails, they are sent
             // again, which at-least-once delivery allows.
@@ -250,9 +218,7 @@ impl Session {
 
     async fn pump_inner(
         &mut self,
-        store: &Store,
         notices: &mut watch::Receiver<u64>,
-        stats: &PublisherStats,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
         let mut fallback = tokio::time::interval(FALLBACK_POLL);
@@ -269,29 +235,26 @@ impl Session {
                 // While blocked nothing was written (lapin holds every frame and
                 // RabbitMQ stops reading), so confirms could not come; they get
                 // a full timeout again from now.
-                self.flight.window.restart_clocks(now);
+                self.window.restart_clocks(now);
             }
             self.blocked = blocked;
-            self.flight.window.promote_due(now);
+            self.window.promote_due(now);
             if !self.blocked {
-                self.fill(store).await?;
-                self.send_ready(store, stats, shutdown).await?;
+                self.fill().await?;
+                self.send_ready(shutdown).await?;
             }
-            self.flight.flush(store).await?;
+            self.flush().await?;
             // While blocked a confirm cannot be late, for the same reason.
             let deadline = if self.blocked {
                 None
             } else {
-                self.flight
-                    .window
-                    .oldest_send()
-                    .map(|(at, _)| at + self.timeout)
+                self.window.oldest_send().map(|(at, _)| at + self.timeout)
             };
-            let retry = self.flight.window.next_retry();
+            let retry = self.window.next_retry();
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                Some((seq, result)) = self.flight.pending.next() => {
-                    self.flight.on_confirm(seq, result, stats)?;
+                Some((seq, result)) = self.pending.next() => {
+                    self.on_confirm(seq, result)?;
                 }
                 changed = notices.changed(), if self.notices_open => {
                     match changed {
@@ -306,7 +269,7 @@ impl Session {
                 }
                 event = self.events.next() => on_event(event)?,
                 _ = sleep_until(deadline) => {
-                    let (event_id, routing_key) = self.flight.oldest_in_flight();
+                    let (event_id, routing_key) = self.oldest_in_flight();
                     bail!(
                         "the broker did not confirm event {event_id} (routing key {routing_key}) within {:?}",
                         self.timeout
@@ -335,27 +298,22 @@ impl Session {
     }
 
     /// Reads new outbox rows into the window when it has room and the outbox may have more.
-    async fn fill(&mut self, store: &Store) -> anyhow::Result<()> {
-        let room = self.flight.window.room();
+    async fn fill(&mut self) -> anyhow::Result<()> {
+        let room = self.window.room();
         if !self.maybe_more || room == 0 {
             return Ok(());
         }
-        let rows = read_outbox(store, self.flight.window.cursor(), room).await?;
+        let rows = read_outbox(&self.store, self.window.cursor(), room).await?;
         // A short read means the outbox is drained up to now; new rows come
         // with a change notice (or the fallback poll).
         self.maybe_more = rows.len() == room;
-        self.flight.window.take_rows(rows);
+        self.window.take_rows(rows);
         Ok(())
     }
 
     /// Publishes every ready row in seq order, each publish bounded by the timeout.
-    async fn send_ready(
-        &mut self,
-        store: &Store,
-        stats: &PublisherStats,
-        shutdown: &CancellationToken,
-    ) -> anyhow::Result<()> {
-        while let Some(message) = self.flight.window.next_ready() {
+    async fn send_ready(&mut self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        while let Some(message) = self.window.next_ready() {
             if self.connection.status().blocked() {
                 break;
             }
@@ -369,44 +327,73 @@ impl Session {
                     event_id = %message.event_id,
                     "outbox message cannot be published: {problem}; skipping it"
                 );
-                self.flight.window.skip(seq);
+                self.window.skip(seq);
                 continue;
             }
             // A copy, so the window stays free to take confirms while the publish waits.
             let message = message.clone();
-            let publish = self.channel.basic_publish(
-                self.exchange.as_str().into(),
-                message.routing_key.as_str().into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    immediate: false,
-                },
-                &message.body,
-                properties(&message),
-            );
-            let confirm = wait_for_publish(
-                publish,
-                &self.connection,
-                &mut self.flight,
-                &mut self.events,
-                store,
-                stats,
-                self.timeout,
-                shutdown,
-            )
-            .await?
-            .with_context(|| {
-                format!(
-                    "publishing event {} with routing key {}",
-                    message.event_id, message.routing_key
-                )
-            })?;
-            self.flight.window.mark_sent(seq, Instant::now());
-            self.flight
-                .pending
+            let confirm = self.publish(&message, shutdown).await?;
+            self.window.mark_sent(seq, Instant::now());
+            self.pending
                 .push(async move { (seq, confirm.await) }.boxed());
         }
         Ok(())
+    }
+
+    /// Publishes `message` and waits for it to be written out, at most the
+    /// timeout — except while the broker has blocked the connection: lapin
+    /// writes nothing then, so the publish legitimately waits for the unblock,
+    /// however long the broker takes (shutdown still ends the wait). Meanwhile
+    /// confirms of earlier publishes and connection events are handled as usual.
+    async fn publish(
+        &mut self,
+        message: &OutboxMessage,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<PublisherConfirm> {
+        // A handle of its own, so the publish does not hold `self` while the
+        // confirms that come meanwhile are settled.
+        let channel = self.channel.clone();
+        let publish = channel.basic_publish(
+            self.exchange.as_str().into(),
+            message.routing_key.as_str().into(),
+            BasicPublishOptions {
+                mandatory: true,
+                immediate: false,
+            },
+            &message.body,
+            properties(message),
+        );
+        tokio::pin!(publish);
+        let timeout = self.timeout;
+        let clock = tokio::time::sleep(timeout);
+        tokio::pin!(clock);
+        let written = loop {
+            tokio::select! {
+                biased;
+                output = &mut publish => break output,
+                Some((seq, result)) = self.pending.next() => {
+                    self.on_confirm(seq, result)?;
+                    self.flush().await?;
+                }
+                event = self.events.next() => on_event(event)?,
+                _ = &mut clock => {
+                    if !self.connection.status().blocked() {
+                        bail!("the broker did not answer within {timeout:?} while publishing");
+                    }
+                    if shutdown.is_cancelled() {
+                        bail!("shutting down while the broker blocks publishing; the publish is abandoned");
+                    }
+                    debug!("a publish still waits for the broker to unblock the connection");
+                    clock.as_mut().reset(Instant::now() + timeout);
+                }
+            }
+        };
+        written.with_context(|| {
+            format!(
+                "publishing event {} with routing key {}",
+                message.event_id, message.routing_key
+            )
+        })
     }
 
     /// Fails when lapin reports the connection or channel closed, which it can
@@ -427,12 +414,12 @@ impl Session {
 
     /// On shutdown: waits for the confirms in flight and closes the
     /// connection, both within the timeout, and removes what was confirmed.
-    async fn finish(&mut self, store: &Store, stats: &PublisherStats) {
+    async fn finish(&mut self) {
         let deadline = Instant::now() + self.timeout;
-        while !self.flight.pending.is_empty() {
+        while !self.pending.is_empty() {
             tokio::select! {
-                Some((seq, result)) = self.flight.pending.next() => {
-                    if let Err(err) = self.flight.on_confirm(seq, result, stats) {
+                Some((seq, result)) = self.pending.next() => {
+                    if let Err(err) = self.on_confirm(seq, result) {
                         debug!(error = %format!("{err:#}"), "confirm lost at shutdown; the message stays in the outbox");
                         break;
                     }
@@ -440,14 +427,14 @@ impl Session {
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
-        let unconfirmed = self.flight.window.in_flight();
+        let unconfirmed = self.window.in_flight();
         if unconfirmed > 0 {
             info!(
                 unconfirmed,
                 "stopping with messages unconfirmed; they stay in the outbox and are sent at next start"
             );
         }
-        if let Err(err) = self.flight.flush(store).await {
+        if let Err(err) = self.flush().await {
             warn!(error = %format!("{err:#}"), "could not remove confirmed messages from the outbox; they will be sent again");
         }
         // The close shares the shutdown's time budget, with a little left
@@ -468,88 +455,18 @@ impl Session {
             Err(err) => debug!(error = %err, "closing the broker connection"),
         }
     }
-}
 
-/// Waits for a publish to be written out, at most `timeout` — except while
-/// the broker has blocked the connection: lapin writes nothing then, so the
-/// publish legitimately waits for the unblock, however long the broker takes
-/// (shutdown still ends the wait). Meanwhile confirms of earlier publishes and
-/// connection events are handled as usual.
-#[allow(clippy::too_many_arguments)]
-async fn wait_for_publish<F: Future>(
-    publish: F,
-    connection: &Connection,
-    flight: &mut Flight,
-    events: &mut BoxStream<'static, Event>,
-    store: &Store,
-    stats: &PublisherStats,
-    timeout: Duration,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<F::Output> {
-    tokio::pin!(publish);
-    let clock = tokio::time::sleep(timeout);
-    tokio::pin!(clock);
-    loop {
-        tokio::select! {
-            biased;
-            output = &mut publish => return Ok(output),
-            Some((seq, result)) = flight.pending.next() => {
-                flight.on_confirm(seq, result, stats)?;
-                flight.flush(store).await?;
-            }
-            event = events.next() => on_event(event)?,
-            _ = &mut clock => {
-                if !connection.status().blocked() {
-                    bail!("the broker did not answer within {timeout:?} while publishing");
-                }
-                if shutdown.is_cancelled() {
-                    bail!("shutting down while the broker blocks publishing; the publish is abandoned");
-                }
-                debug!("a publish still waits for the broker to unblock the connection");
-                clock.as_mut().reset(Instant::now() + timeout);
-            }
-        }
-    }
-}
-
-/// Handles a connection event: logs blocking and unblocking, fails on an error.
-fn on_event(event: Option<Event>) -> anyhow::Result<()> {
-    match event {
-        Some(Event::ConnectionBlocked(reason)) => {
-            warn!(%reason, "the broker blocked publishing; waiting until it unblocks");
-        }
-        Some(Event::ConnectionUnblocked) => info!("the broker unblocked publishing"),
-        Some(Event::Error(err)) => {
-            return Err(err).context("the connection to the broker failed");
-        }
-        Some(other) => debug!(event = ?other, "broker connection event"),
-        None => bail!("the connection's event stream ended"),
-    }
-    Ok(())
-}
-
-impl Flight {
     /// Handles the broker's answer for row `seq`, and every other answer
     /// already in, so one outbox write covers them all.
-    fn on_confirm(
-        &mut self,
-        seq: i64,
-        result: lapin::Result<Confirmation>,
-        stats: &PublisherStats,
-    ) -> anyhow::Result<()> {
-        self.settle(seq, result, stats)?;
+    fn on_confirm(&mut self, seq: i64, result: lapin::Result<Confirmation>) -> anyhow::Result<()> {
+        self.settle(seq, result)?;
         while let Some(Some((seq, result))) = self.pending.next().now_or_never() {
-            self.settle(seq, result, stats)?;
+            self.settle(seq, result)?;
         }
         Ok(())
     }
 
-    fn settle(
-        &mut self,
-        seq: i64,
-        result: lapin::Result<Confirmation>,
-        stats: &PublisherStats,
-    ) -> anyhow::Result<()> {
+    fn settle(&mut self, seq: i64, result: lapin::Result<Confirmation>) -> anyhow::Result<()> {
         let now = Instant::now();
         let (event_id, routing_key) = self
             .window
@@ -559,11 +476,11 @@ impl Flight {
         match result {
             Ok(Confirmation::Ack(returned)) => {
                 if let Some(returned) = returned {
-                    on_returned(&returned, stats);
+                    on_returned(&returned, &self.stats);
                 }
                 if self.window.settle(seq, Outcome::Ack, now) {
                     self.acked.push(seq);
-                    stats.confirmed.fetch_add(1, Ordering::Relaxed);
+                    self.stats.confirmed.fetch_add(1, Ordering::Relaxed);
                     // The moment of the confirm, for tracing and for the
                     // publish latency benchmark (`benches/publish.rs`), which
                     // listens for this target.
@@ -572,10 +489,10 @@ impl Flight {
             }
             Ok(Confirmation::Nack(returned)) => {
                 if let Some(returned) = returned {
-                    on_returned(&returned, stats);
+                    on_returned(&returned, &self.stats);
                 }
                 if self.window.settle(seq, Outcome::Nack, now) {
-                    stats.nacked.fetch_add(1, Ordering::Relaxed);
+                    self.stats.nacked.fetch_add(1, Ordering::Relaxed);
                     warn!(
                         %event_id,
                         %routing_key,
@@ -596,13 +513,13 @@ impl Flight {
     }
 
     /// Removes the rows the broker acked from the outbox.
-    async fn flush(&mut self, store: &Store) -> anyhow::Result<()> {
+    async fn flush(&mut self) -> anyhow::Result<()> {
         if self.acked.is_empty() {
             return Ok(());
         }
         let seqs = std::mem::take(&mut self.acked);
         let count = seqs.len();
-        let store = store.clone();
+        let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.outbox_confirmed(&seqs))
             .await
             .context("the outbox task failed")?
@@ -617,6 +534,22 @@ impl Flight {
             .map(|(e, r)| (e.to_owned(), r.to_owned()))
             .unwrap_or_else(|| ("?".to_owned(), "?".to_owned()))
     }
+}
+
+/// Handles a connection event: logs blocking and unblocking, fails on an error.
+fn on_event(event: Option<Event>) -> anyhow::Result<()> {
+    match event {
+        Some(Event::ConnectionBlocked(reason)) => {
+            warn!(%reason, "the broker blocked publishing; waiting until it unblocks");
+        }
+        Some(Event::ConnectionUnblocked) => info!("the broker unblocked publishing"),
+        Some(Event::Error(err)) => {
+            return Err(err).context("the connection to the broker failed");
+        }
+        Some(other) => debug!(event = ?other, "broker connection event"),
+        None => bail!("the connection's event stream ended"),
+    }
+    Ok(())
 }
 
 /// Whether `cause` is a lapin I/O error, which already names the root cause.
@@ -655,36 +588,6 @@ fn on_returned(returned: &BasicReturnMessage, stats: &PublisherStats) {
     );
 }
 
-/// Why `message` can never be published, if it cannot.
-fn unpublishable(message: &OutboxMessage) -> Option<String> {
-    if message.routing_key.len() > SHORT_STRING_MAX {
-        return Some(format!(
-            "its routing key is {} bytes long, over AMQP's {SHORT_STRING_MAX}",
-            message.routing_key.len()
-        ));
-    }
-    if message.event_id.len() > SHORT_STRING_MAX {
-        return Some(format!(
-            "its event id is {} bytes long, over AMQP's {SHORT_STRING_MAX}",
-            message.event_id.len()
-        ));
-    }
-    None
-}
-
-/// The AMQP properties of an outbox row, as DESIGN.md fixes them.
-fn properties(message: &OutboxMessage) -> BasicProperties {
-    // AMQP timestamps are unsigned seconds; a row from before 1970 is not a
-    // real case, and 0 is a better answer than a wrapped number.
-    let timestamp = u64::try_from(message.created_at.timestamp()).unwrap_or(0);
-    BasicProperties::default()
-        .with_delivery_mode(PERSISTENT)
-        .with_content_type(CONTENT_TYPE.into())
-        .with_message_id(message.event_id.as_str().into())
-        .with_timestamp(timestamp)
-        .with_app_id(APP_ID.into())
-}
-
 /// Reads up to `limit` outbox rows after `after`, off the async threads.
 async fn read_outbox(
     store: &Store,
@@ -696,62 +599,4 @@ async fn read_outbox(
         .await
         .context("the outbox task failed")?
         .with_context(|| format!("reading the outbox after seq {after}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn heartbeat_defaults_to_thirty_seconds() {
-        let uri = parse_uri("amqp://guest:guest@127.0.0.1:5672/%2f").unwrap();
-        assert_eq!(uri.query.heartbeat, Some(30));
-        assert_eq!(endpoint(&uri), "amqp://127.0.0.1:5672//");
-    }
-
-    #[test]
-    fn heartbeat_from_the_url_wins() {
-        let uri = parse_uri("amqp://u:p@broker:5673/news?heartbeat=5").unwrap();
-        assert_eq!(uri.query.heartbeat, Some(5));
-        let shown = endpoint(&uri);
-        assert_eq!(shown, "amqp://broker:5673/news");
-        assert!(!shown.contains("u:p@"));
-    }
-
-    #[test]
-    fn bad_url_is_refused() {
-        assert!(parse_uri("http://127.0.0.1/").is_err());
-        assert!(parse_uri("not a url").is_err());
-    }
-
-    #[test]
-    fn properties_follow_the_contract() {
-        let message = OutboxMessage {
-            seq: 1,
-            event_id: "abc-r2".into(),
-            routing_key: "item.updated.ifla-news".into(),
-            body: b"{}".to_vec(),
-            created_at: chrono::Utc.with_ymd_and_hms(2021, 8, 19, 8, 0, 0).unwrap(),
-        };
-        let p = properties(&message);
-        assert_eq!(p.delivery_mode(), &Some(2));
-        assert_eq!(p.content_type().as_ref().unwrap().as_str(), CONTENT_TYPE);
-        assert_eq!(p.message_id().as_ref().unwrap().as_str(), "abc-r2");
-        assert_eq!(p.timestamp(), &Some(1_629_360_000));
-        assert_eq!(p.app_id().as_ref().unwrap().as_str(), "librarywire");
-        assert!(unpublishable(&message).is_none());
-    }
-
-    #[test]
-    fn overlong_routing_key_is_caught() {
-        let message = OutboxMessage {
-            seq: 1,
-            event_id: "abc".into(),
-            routing_key: format!("item.new.{}", "a".repeat(300)),
-            body: Vec::new(),
-            created_at: chrono::Utc::now(),
-        };
-        assert!(unpublishable(&message).unwrap().contains("routing key"));
-    }
 }

@@ -1,12 +1,14 @@
 //! The daemon publishes through its outbox to the real RabbitMQ.
 
-use crate::broker::{BROKER, MuteProxy, Received, TestQueue, amqp_toml, test_exchange};
+use crate::broker::{BROKER, Proxy, Received, TestQueue, amqp_toml, test_exchange};
 use crate::helpers::{FeedServer, PATIENCE, TestApp, TestConfig, feed_file, small_rss, wait_until};
+use librarywire::app::Application;
 use librarywire::item::ItemId;
 use librarywire::store::Store;
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 const RSS: &str = "application/rss+xml";
 
@@ -165,7 +167,7 @@ async fn an_edit_gives_exactly_one_item_updated_and_a_restart_publishes_nothing_
 async fn a_crash_between_store_and_confirm_loses_nothing() {
     let exchange = test_exchange("crash");
     let mut queue = TestQueue::bind(&exchange, "item.#").await;
-    let proxy = MuteProxy::start().await;
+    let proxy = Proxy::to_broker().await;
     let server = FeedServer::start().await;
     server.set("/news.xml", small_rss(&[("canary", "Canary")]), RSS);
     let url = server.url("/news.xml");
@@ -246,5 +248,91 @@ async fn a_crash_between_store_and_confirm_loses_nothing() {
         .status()
         .unwrap();
     assert!(restarted.wait().unwrap().success());
+    queue.delete_exchange().await;
+}
+
+/// Stops the daemon the way SIGTERM does while confirms are on their way:
+/// the rows the broker acknowledges during the stop are removed before the
+/// daemon exits, so the next start sends none of them again.
+#[tokio::test]
+async fn rows_confirmed_while_stopping_are_removed_before_exit() {
+    let exchange = test_exchange("graceful");
+    let mut queue = TestQueue::bind(&exchange, "item.#").await;
+    let proxy = Proxy::to_broker().await;
+    let server = FeedServer::start().await;
+    server.set("/news.xml", small_rss(&[("canary", "Canary")]), RSS);
+    let url = server.url("/news.xml");
+    // A long broker timeout, so the held confirms are never given up on
+    // while the test stages the stop, however loaded the machine.
+    let amqp = format!(
+        "[amqp]\nurl = \"{}\"\nexchange = \"{exchange}\"\ntimeout = \"20s\"\nmax_backoff = \"1s\"\n",
+        proxy.url()
+    );
+    let config = TestConfig::new(&[("news", &url)], "1s", &amqp);
+    let app = Application::build(config.settings())
+        .await
+        .expect("the daemon builds");
+    let store = app.store();
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    assert_eq!(queue.take(1).await[0].body["data"]["title"], "Canary");
+    wait_until("the canary's row to be removed", || {
+        store.outbox_depth().unwrap().0 == 0
+    })
+    .await;
+
+    // The broker takes the next three messages, but its confirms are held back.
+    proxy.mute();
+    let news = [
+        ("canary", "Canary"),
+        ("one", "One"),
+        ("two", "Two"),
+        ("three", "Three"),
+    ];
+    server.set("/news.xml", small_rss(&news), RSS);
+    let sent = queue.take(3).await;
+    assert_eq!(
+        store.outbox_depth().unwrap().0,
+        3,
+        "stored, published, not confirmed"
+    );
+
+    // The stop begins before the confirms come; they come during it.
+    shutdown.cancel();
+    proxy.unmute();
+    tokio::time::timeout(PATIENCE, daemon)
+        .await
+        .expect("the daemon stops in time")
+        .expect("the daemon task does not panic")
+        .expect("the daemon stops cleanly");
+    assert_eq!(
+        store.outbox_depth().unwrap().0,
+        0,
+        "the rows confirmed during the stop were removed before the daemon returned"
+    );
+    drop(store);
+
+    // The next start, straight to the broker, has nothing to send again.
+    let mut settings = config.settings();
+    settings.amqp.url = BROKER.to_owned();
+    let polls_before = server.hits("/news.xml").len();
+    let app = TestApp::spawn(settings).await;
+    // Polls of one source never overlap: once the second poll after the
+    // start has begun, the first one has been stored.
+    wait_until("two polls after the restart", || {
+        server.hits("/news.xml").len() >= polls_before + 2
+    })
+    .await;
+    let again = queue.drain_for(Duration::from_secs(1)).await;
+    let again_ids: Vec<_> = again.iter().map(|m| m.message_id.clone()).collect();
+    assert!(
+        again.is_empty(),
+        "a restart sent again {again_ids:?} (first sent: {:?})",
+        sent.iter()
+            .map(|m| m.message_id.clone())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(app.store.outbox_depth().unwrap().0, 0);
+    app.stop().await;
     queue.delete_exchange().await;
 }

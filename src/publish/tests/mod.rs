@@ -6,7 +6,6 @@
 //! If the broker does not answer, every broker test fails and says how to
 //! start one (`rabbitmq-server -detached`).
 
-mod proxy;
 mod schema;
 mod support;
 
@@ -14,7 +13,6 @@ use super::PublisherStats;
 use crate::event;
 use crate::item::Item;
 use lapin::types::{AMQPValue, FieldTable};
-use proxy::Proxy;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use support::*;
@@ -32,6 +30,18 @@ fn connections(s: &PublisherStats) -> &std::sync::atomic::AtomicU64 {
     &s.connections
 }
 
+/// Arguments of a queue that holds `max` messages and makes the broker nack
+/// any publish beyond them.
+fn refusing_beyond(max: i32) -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-max-length".into(), AMQPValue::LongInt(max));
+    args.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("reject-publish".into()),
+    );
+    args
+}
+
 /// The event ids of `items` as `item.new` events, which is how the store
 /// first writes them.
 fn new_event_ids(items: &[Item]) -> Vec<String> {
@@ -40,7 +50,7 @@ fn new_event_ids(items: &[Item]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_item_arrives_once_as_the_contract_says() {
-    let topology = Topology::new("contract", "item.#", FieldTable::default()).await;
+    let topology = topology("contract", "item.#", FieldTable::default()).await;
     let mut received = topology.consume().await;
     let (_dir, store) = temp_store();
     let ifla = source("ifla-news");
@@ -54,7 +64,7 @@ async fn every_item_arrives_once_as_the_contract_says() {
         "the store wrote one outbox row per new item"
     );
 
-    let publisher = RunningPublisher::start(topology.settings(&broker_url()), &store);
+    let publisher = RunningPublisher::start(publisher_settings(&topology, &broker_url()), &store);
     let deliveries = received.take(rows.len()).await;
     let schema = schema();
     let mut seen = HashSet::new();
@@ -116,7 +126,7 @@ async fn every_item_arrives_once_as_the_contract_says() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_drains_in_seq_order() {
-    let topology = Topology::new("order", "item.#", FieldTable::default()).await;
+    let topology = topology("order", "item.#", FieldTable::default()).await;
     let mut received = topology.consume().await;
     let (_dir, store) = temp_store();
     // Polls of three sources interleave, and the backlog is many windows long.
@@ -129,7 +139,7 @@ async fn a_backlog_drains_in_seq_order() {
     let expected: Vec<String> = outbox(&store).into_iter().map(|r| r.event_id).collect();
     assert_eq!(expected.len(), 300);
 
-    let publisher = RunningPublisher::start(topology.settings(&broker_url()), &store);
+    let publisher = RunningPublisher::start(publisher_settings(&topology, &broker_url()), &store);
     let got: Vec<String> = received
         .take(expected.len())
         .await
@@ -144,10 +154,10 @@ async fn a_backlog_drains_in_seq_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_gives_exactly_one_updated_event() {
-    let topology = Topology::new("edit", "item.#", FieldTable::default()).await;
+    let topology = topology("edit", "item.#", FieldTable::default()).await;
     let mut received = topology.consume().await;
     let (_dir, store) = temp_store();
-    let publisher = RunningPublisher::start(topology.settings(&broker_url()), &store);
+    let publisher = RunningPublisher::start(publisher_settings(&topology, &broker_url()), &store);
     let schema = schema();
     let ifla = source("ifla-news");
     let original = item(&ifla, 1);
@@ -188,11 +198,11 @@ async fn an_edit_gives_exactly_one_updated_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_loses_nothing() {
-    let topology = Topology::new("outage", "item.#", FieldTable::default()).await;
+    let topology = topology("outage", "item.#", FieldTable::default()).await;
     let mut received = topology.consume().await;
     let proxy = Proxy::start(BROKER_ADDR).await;
     let (_dir, store) = temp_store();
-    let publisher = RunningPublisher::start(topology.settings(&proxy.url()), &store);
+    let publisher = RunningPublisher::start(publisher_settings(&topology, &proxy.url()), &store);
     let src = source("ifla-news");
     let mut expected = HashSet::new();
 
@@ -256,18 +266,12 @@ async fn a_broker_outage_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nack_is_counted_and_the_message_sent_again() {
     // A queue that holds two messages and refuses more makes the broker nack.
-    let mut args = FieldTable::default();
-    args.insert("x-max-length".into(), AMQPValue::LongInt(2));
-    args.insert(
-        "x-overflow".into(),
-        AMQPValue::LongString("reject-publish".into()),
-    );
-    let topology = Topology::new("nack", "item.#", args).await;
+    let topology = topology("nack", "item.#", refusing_beyond(2)).await;
     let (_dir, store) = temp_store();
     let src = source("ifla-news");
     let batch = items(&src, 0..6);
     apply(&store, &src, &batch);
-    let publisher = RunningPublisher::start(topology.settings(&broker_url()), &store);
+    let publisher = RunningPublisher::start(publisher_settings(&topology, &broker_url()), &store);
 
     eventually("the broker to nack a message", || {
         publisher.count(nacked) >= 1
@@ -304,10 +308,67 @@ async fn a_nack_is_counted_and_the_message_sent_again() {
     topology.delete().await;
 }
 
+/// A queue that stays full refuses the same rows again and again: each is
+/// sent again after every nack, however many, and none is dropped, sent to
+/// the queue twice or left behind; the rest of the outbox waits its turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_nacked_again_and_again_each_arrive_once() {
+    // Room for one message: the first row gets in, the window's others are
+    // refused until a consumer makes room.
+    let topology = topology("nack-again", "item.#", refusing_beyond(1)).await;
+    let (_dir, store) = temp_store();
+    let src = source("ifla-news");
+    let batch = items(&src, 0..10);
+    apply(&store, &src, &batch);
+    let mut settings = publisher_settings(&topology, &broker_url());
+    settings.confirm_window = 4;
+    let publisher = RunningPublisher::start(settings, &store);
+
+    // Four rows in flight at a time, one of them in the queue: the other
+    // three (then four) are each refused three times and more.
+    eventually("the broker to nack each waiting row several times", || {
+        publisher.count(nacked) >= 12
+    })
+    .await;
+    assert_eq!(publisher.count(confirmed), 1, "only the first row got in");
+    assert_eq!(
+        outbox_depth(&store),
+        9,
+        "every refused row, however often, stays in the outbox"
+    );
+
+    let mut received = topology.consume().await;
+    let expected: Vec<String> = new_event_ids(&batch);
+    let mut seen = HashSet::new();
+    within("every row to arrive once the queue has room", async {
+        while seen.len() < expected.len() {
+            let id = message_id(&received.next().await);
+            assert!(expected.contains(&id), "unexpected event {id}");
+            assert!(seen.insert(id.clone()), "event {id} arrived twice");
+        }
+    })
+    .await;
+    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
+    eventually("every row to be confirmed", || {
+        publisher.count(confirmed) == 10
+    })
+    .await;
+    assert!(
+        received
+            .drain_for(Duration::from_millis(500))
+            .await
+            .is_empty(),
+        "and nothing more"
+    );
+    assert_eq!(publisher.count(connections), 1, "nacks are not failures");
+    publisher.stop().await;
+    topology.delete().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_returned_message_is_counted_and_blocks_nothing() {
     // Only items of source `bound` have a queue; `nowhere`'s are unroutable.
-    let topology = Topology::new("returned", "item.*.bound", FieldTable::default()).await;
+    let topology = topology("returned", "item.*.bound", FieldTable::default()).await;
     let mut received = topology.consume().await;
     let (_dir, store) = temp_store();
     let nowhere = source("nowhere");
@@ -315,7 +376,7 @@ async fn a_returned_message_is_counted_and_blocks_nothing() {
     apply(&store, &nowhere, &items(&nowhere, 0..3));
     let routable = items(&bound, 0..3);
     apply(&store, &bound, &routable);
-    let publisher = RunningPublisher::start(topology.settings(&broker_url()), &store);
+    let publisher = RunningPublisher::start(publisher_settings(&topology, &broker_url()), &store);
 
     let got: Vec<String> = received.take(3).await.iter().map(message_id).collect();
     assert_eq!(
@@ -340,11 +401,11 @@ async fn a_returned_message_is_counted_and_blocks_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_connection_waits_without_reconnecting() {
-    let topology = Topology::new("blocked", "item.#", FieldTable::default()).await;
+    let topology = topology("blocked", "item.#", FieldTable::default()).await;
     let mut received = topology.consume().await;
     let proxy = Proxy::start(BROKER_ADDR).await;
     let (_dir, store) = temp_store();
-    let mut settings = topology.settings(&proxy.url());
+    let mut settings = publisher_settings(&topology, &proxy.url());
     settings.timeout = Duration::from_secs(1);
     let publisher = RunningPublisher::start(settings, &store);
     let src = source("ifla-news");
@@ -389,10 +450,10 @@ async fn a_blocked_connection_waits_without_reconnecting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_exchange_is_declared_again() {
-    let topology = Topology::new("redeclare", "item.#", FieldTable::default()).await;
+    let topology = topology("redeclare", "item.#", FieldTable::default()).await;
     let mut received = topology.consume().await;
     let (_dir, store) = temp_store();
-    let publisher = RunningPublisher::start(topology.settings(&broker_url()), &store);
+    let publisher = RunningPublisher::start(publisher_settings(&topology, &broker_url()), &store);
     let src = source("ifla-news");
     let first = item(&src, 0);
     apply(&store, &src, std::slice::from_ref(&first));

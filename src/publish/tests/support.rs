@@ -1,38 +1,24 @@
-//! Helpers of the broker tests: a connection to the real RabbitMQ, a private
-//! exchange and queue per test, a consumer, a store in a temporary folder, a
-//! running publisher, test items and the event schema.
+//! Helpers of the broker tests: a connection to the real RabbitMQ and a
+//! private exchange and queue per test (from `librarywire_testkit`, shared
+//! with the end-to-end tests), publisher settings for them, a store in a
+//! temporary folder, a running publisher, test items and the event schema.
 
 use crate::config::AmqpSettings;
 use crate::item::{Item, ItemId, SourceRef};
 use crate::publish::{PublisherStats, run};
 use crate::store::{OutboxMessage, Store};
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
-use futures_util::StreamExt;
-use lapin::message::Delivery;
-use lapin::options::{
-    BasicConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
-};
+use lapin::Connection;
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
+pub(super) use librarywire_testkit::{
+    BROKER_ADDR, PATIENCE, Proxy, TestQueue, broker_url, message_id, unique,
+};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-/// The broker every test uses, directly or through a proxy.
-pub(super) const BROKER_ADDR: &str = "127.0.0.1:5672";
-
-/// The URL of the broker.
-pub(super) fn broker_url() -> String {
-    format!("amqp://guest:guest@{BROKER_ADDR}/%2f")
-}
-
-/// How long a test waits for something that should happen well before.
-/// Only a guard against hanging: no test asserts how fast anything is.
-pub(super) const PATIENCE: Duration = Duration::from_secs(30);
 
 /// Awaits `future`, failing the test with `what` if it takes longer than [`PATIENCE`].
 pub(super) async fn within<F: Future>(what: &str, future: F) -> F::Output {
@@ -69,195 +55,25 @@ pub(super) fn init_test_log() {
 /// Connects to the real broker, or fails the test saying how to start one.
 pub(super) async fn broker() -> Connection {
     init_test_log();
-    let attempt = tokio::time::timeout(
-        Duration::from_secs(10),
-        Connection::connect(&broker_url(), ConnectionProperties::default()),
-    )
-    .await;
-    match attempt {
-        Ok(Ok(connection)) => connection,
-        Ok(Err(err)) => no_broker(&err.to_string()),
-        Err(_) => no_broker("no answer within 10 s"),
+    librarywire_testkit::connect(&broker_url()).await
+}
+
+/// Publisher settings for `topology` at `url`, with short waits so failures
+/// are noticed quickly in tests.
+pub(super) fn publisher_settings(topology: &TestQueue, url: &str) -> AmqpSettings {
+    AmqpSettings {
+        url: url.to_owned(),
+        exchange: topology.exchange.clone(),
+        confirm_window: 16,
+        timeout: Duration::from_secs(3),
+        max_backoff: Duration::from_millis(400),
     }
 }
 
-fn no_broker(why: &str) -> ! {
-    panic!(
-        "RabbitMQ is not answering on {BROKER_ADDR} ({why}). These tests need a real broker \
-         (guest/guest): start one with `rabbitmq-server -detached`, check it with \
-         `rabbitmqctl status`, and run the tests again."
-    )
-}
-
-/// A random suffix, so parallel tests never share an exchange or a queue.
-pub(super) fn unique(tag: &str) -> String {
-    format!("librarywire-test-{tag}-{:016x}", rand::random::<u64>())
-}
-
-/// One test's exchange and queue on the real broker, and the connection that owns them.
-pub(super) struct Topology {
-    connection: Connection,
-    channel: Channel,
-    /// The exchange the publisher under test publishes to.
-    pub exchange: String,
-    /// The queue bound to it.
-    pub queue: String,
-}
-
-impl Topology {
-    /// Declares a private exchange (exactly as the publisher declares it) and an
-    /// exclusive queue with `queue_args`, bound with `binding`.
-    pub(super) async fn new(tag: &str, binding: &str, queue_args: FieldTable) -> Topology {
-        let connection = broker().await;
-        let channel = connection.create_channel().await.expect("test channel");
-        let exchange = unique(tag);
-        let queue = format!("{exchange}-q");
-        channel
-            .exchange_declare(
-                exchange.as_str().into(),
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..ExchangeDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("declaring the test exchange");
-        channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
-                queue_args,
-            )
-            .await
-            .expect("declaring the test queue");
-        channel
-            .queue_bind(
-                queue.as_str().into(),
-                exchange.as_str().into(),
-                binding.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("binding the test queue");
-        Topology {
-            connection,
-            channel,
-            exchange,
-            queue,
-        }
-    }
-
-    /// Publisher settings for this topology at `url`, with short waits so
-    /// failures are noticed quickly in tests.
-    pub(super) fn settings(&self, url: &str) -> AmqpSettings {
-        AmqpSettings {
-            url: url.to_owned(),
-            exchange: self.exchange.clone(),
-            confirm_window: 16,
-            timeout: Duration::from_secs(3),
-            max_backoff: Duration::from_millis(400),
-        }
-    }
-
-    /// Starts consuming the queue (auto-ack).
-    pub(super) async fn consume(&self) -> Received {
-        let consumer = self
-            .channel
-            .basic_consume(
-                self.queue.as_str().into(),
-                "librarywire-test".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..BasicConsumeOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("consuming the test queue");
-        Received { consumer }
-    }
-
-    /// Deletes the exchange only, as an operator's mistake would; the queue's binding goes with it.
-    pub(super) async fn delete_exchange(&self) {
-        self.channel
-            .exchange_delete(
-                self.exchange.as_str().into(),
-                ExchangeDeleteOptions::default(),
-            )
-            .await
-            .expect("deleting the test exchange");
-    }
-
-    /// Binds the queue to the exchange again with `binding`.
-    pub(super) async fn bind(&self, binding: &str) {
-        self.channel
-            .queue_bind(
-                self.queue.as_str().into(),
-                self.exchange.as_str().into(),
-                binding.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("binding the test queue again");
-    }
-
-    /// Deletes the exchange and the queue.
-    pub(super) async fn delete(self) {
-        let _ = self
-            .channel
-            .queue_delete(self.queue.as_str().into(), QueueDeleteOptions::default())
-            .await;
-        let _ = self
-            .channel
-            .exchange_delete(
-                self.exchange.as_str().into(),
-                ExchangeDeleteOptions::default(),
-            )
-            .await;
-        let _ = self.connection.close(200, "test done".into()).await;
-    }
-}
-
-/// Messages arriving in a test queue.
-pub(super) struct Received {
-    consumer: Consumer,
-}
-
-impl Received {
-    /// The next message, failing the test if none comes within [`PATIENCE`].
-    pub(super) async fn next(&mut self) -> Delivery {
-        within("the next message from the broker", self.consumer.next())
-            .await
-            .expect("the test consumer was cancelled")
-            .expect("the test consumer failed")
-    }
-
-    /// The next `n` messages.
-    pub(super) async fn take(&mut self, n: usize) -> Vec<Delivery> {
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            out.push(self.next().await);
-        }
-        out
-    }
-}
-
-/// The `message_id` of a delivery.
-pub(super) fn message_id(delivery: &Delivery) -> String {
-    delivery
-        .properties
-        .message_id()
-        .as_ref()
-        .map(|id| id.as_str().to_owned())
-        .unwrap_or_else(|| panic!("a delivery without message_id: {delivery:?}"))
+/// A fresh exchange and queue on the real broker for one test.
+pub(super) async fn topology(tag: &str, binding: &str, queue_args: FieldTable) -> TestQueue {
+    init_test_log();
+    TestQueue::new(tag, binding, queue_args).await
 }
 
 /// A publisher running in the background.

@@ -1,9 +1,13 @@
-//! A TCP proxy between the publisher and the real broker, to stage what a
-//! network or a broker does to a client: it can cut every live connection and
-//! refuse new ones (an outage), and it can tell the client the broker blocked
-//! it (`connection.blocked`) while holding back what the client sends, as
-//! RabbitMQ does under a memory or disk alarm.
+//! A TCP proxy between a client and the real broker, to stage what a network
+//! or a broker does to a client:
+//! - **refuse** new connections (they are closed at once), and **cut** every
+//!   live one too: an outage;
+//! - **mute** the broker: what it sends (confirms, heartbeats) is held back,
+//!   while what the client sends still reaches it, as on a one-way partition;
+//! - **inject** `connection.blocked` into the broker's stream while holding
+//!   back what the client sends, as RabbitMQ does under a memory or disk alarm.
 
+use crate::broker::BROKER_ADDR;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 /// The end of every AMQP frame.
 const FRAME_END: u8 = 0xCE;
 
-/// A running proxy; it stops when dropped.
-pub(super) struct Proxy {
+/// A running proxy; it stops, and closes every connection, when dropped.
+pub struct Proxy {
     addr: SocketAddr,
     shared: Arc<Shared>,
     stop: CancellationToken,
@@ -30,22 +34,33 @@ struct Shared {
     up: watch::Sender<bool>,
     /// Whether the client's bytes are held back (the broker "blocked" it).
     holding: watch::Sender<bool>,
+    /// Whether the broker's bytes are held back (the broker is muted).
+    muted: watch::Sender<bool>,
     /// Frames to slip into every connection's broker-to-client stream.
     inject: broadcast::Sender<Vec<u8>>,
-    /// Connections dropped because the proxy was cut.
+    /// Connections let through to the broker.
+    accepted: AtomicU64,
+    /// Connections closed at once because the proxy refused them.
     refused: AtomicU64,
 }
 
 impl Proxy {
-    /// Listens on a free local port and forwards to `upstream`.
-    pub(super) async fn start(upstream: &str) -> Proxy {
+    /// A proxy to the test broker on [`BROKER_ADDR`].
+    pub async fn to_broker() -> Proxy {
+        Proxy::start(BROKER_ADDR).await
+    }
+
+    /// Listens on a free loopback port and forwards to `upstream`.
+    pub async fn start(upstream: &str) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy bind");
         let addr = listener.local_addr().expect("proxy address");
         let shared = Arc::new(Shared {
             live: Mutex::new(CancellationToken::new()),
             up: watch::channel(true).0,
             holding: watch::channel(false).0,
+            muted: watch::channel(false).0,
             inject: broadcast::channel(16).0,
+            accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
         });
         let stop = CancellationToken::new();
@@ -63,7 +78,6 @@ impl Proxy {
                         },
                     };
                     if !*shared.up.borrow() {
-                        // An outage: the connection is dropped at once.
                         drop(client);
                         shared.refused.fetch_add(1, Ordering::Relaxed);
                         continue;
@@ -71,6 +85,7 @@ impl Proxy {
                     let Ok(server) = TcpStream::connect(&upstream).await else {
                         continue;
                     };
+                    shared.accepted.fetch_add(1, Ordering::Relaxed);
                     let live = shared.live.lock().unwrap().child_token();
                     tokio::spawn(forward(client, server, shared.clone(), live));
                 }
@@ -80,38 +95,64 @@ impl Proxy {
         Proxy { addr, shared, stop }
     }
 
-    /// An AMQP URL that reaches the broker through this proxy.
-    pub(super) fn url(&self) -> String {
+    /// Where the proxy listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// An AMQP URL (guest/guest, the default vhost) that reaches the broker through this proxy.
+    pub fn url(&self) -> String {
         format!("amqp://guest:guest@{}/%2f", self.addr)
     }
 
-    /// Kills every live connection and drops new ones until [`Proxy::restore`].
-    pub(super) fn cut(&self) {
+    /// Closes new connections at once until [`Proxy::restore`]; live ones go on.
+    pub fn refuse(&self) {
         self.shared.up.send_replace(false);
+    }
+
+    /// An outage: kills every live connection and refuses new ones until [`Proxy::restore`].
+    pub fn cut(&self) {
+        self.refuse();
         let mut live = self.shared.live.lock().unwrap();
         live.cancel();
         *live = CancellationToken::new();
     }
 
-    /// How many connections were dropped because the proxy was cut.
-    pub(super) fn refused(&self) -> u64 {
-        self.shared.refused.load(Ordering::Relaxed)
-    }
-
     /// Lets connections through again.
-    pub(super) fn restore(&self) {
+    pub fn restore(&self) {
         self.shared.up.send_replace(true);
     }
 
-    /// Sends `connection.blocked` to every live client and holds back what
-    /// the clients send until [`Proxy::unblock`].
-    pub(super) fn block(&self, reason: &str) {
+    /// How many connections were let through to the broker.
+    pub fn connections(&self) -> u64 {
+        self.shared.accepted.load(Ordering::Relaxed)
+    }
+
+    /// How many connections were closed at once because the proxy refused them.
+    pub fn refused(&self) -> u64 {
+        self.shared.refused.load(Ordering::Relaxed)
+    }
+
+    /// Holds back everything the broker sends (confirms included) until
+    /// [`Proxy::unmute`]; what the clients send still reaches the broker.
+    pub fn mute(&self) {
+        self.shared.muted.send_replace(true);
+    }
+
+    /// Releases what the broker sent while muted, in order, and lets the rest through.
+    pub fn unmute(&self) {
+        self.shared.muted.send_replace(false);
+    }
+
+    /// Injects `connection.blocked` into every live connection and holds
+    /// back what the clients send until [`Proxy::unblock`].
+    pub fn block(&self, reason: &str) {
         self.shared.holding.send_replace(true);
         let _ = self.shared.inject.send(blocked_frame(reason));
     }
 
-    /// Sends `connection.unblocked` and releases what the clients sent meanwhile.
-    pub(super) fn unblock(&self) {
+    /// Injects `connection.unblocked` and releases what the clients sent meanwhile.
+    pub fn unblock(&self) {
         let _ = self.shared.inject.send(method_frame(10, 61, &[]));
         self.shared.holding.send_replace(false);
     }
@@ -135,11 +176,12 @@ async fn forward(
     let (frames_tx, frames_rx) = mpsc::channel(64);
     let inject = shared.inject.subscribe();
     let holding = shared.holding.subscribe();
+    let muted = shared.muted.subscribe();
     tokio::select! {
         _ = live.cancelled() => {}
         _ = client_to_server(client_read, server_write, holding) => {}
         _ = read_frames(server_read, frames_tx) => {}
-        _ = write_frames(client_write, frames_rx, inject) => {}
+        _ = write_frames(client_write, frames_rx, inject, muted) => {}
     }
     // Dropping the halves closes both sockets: the client sees its broker vanish.
 }
@@ -185,11 +227,13 @@ async fn read_frames(mut from: OwnedReadHalf, frames: mpsc::Sender<Vec<u8>>) {
     }
 }
 
-/// Writes the broker's frames and any injected ones to the client.
+/// Writes the broker's frames and any injected ones to the client, holding
+/// them while `muted` is set.
 async fn write_frames(
     mut to: OwnedWriteHalf,
     mut frames: mpsc::Receiver<Vec<u8>>,
     mut inject: broadcast::Receiver<Vec<u8>>,
+    mut muted: watch::Receiver<bool>,
 ) {
     loop {
         let frame = tokio::select! {
@@ -203,6 +247,9 @@ async fn write_frames(
                 Err(broadcast::error::RecvError::Closed) => return,
             },
         };
+        if muted.wait_for(|muted| !*muted).await.is_err() {
+            return;
+        }
         if to.write_all(&frame).await.is_err() {
             return;
         }
