@@ -1,8 +1,7 @@
 //! `/healthz`, `/readyz` and `/metrics`: what orchestrators and Prometheus ask.
 
 use super::ServeState;
-use crate::fetch::error_chain;
-use crate::refresh::blocking;
+use crate::error::error_chain;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -16,8 +15,7 @@ pub(super) async fn healthz() -> &'static str {
 /// `/readyz`: 200 only when the store is open and answers; broker trouble
 /// does not take readiness away, since the feed still serves.
 pub(super) async fn readyz(State(state): State<ServeState>) -> Response {
-    let store = state.store.clone();
-    match blocking(move || store.ping()).await {
+    match state.store.call(|store| store.ping()).await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => {
             let reason = error_chain(&e);
@@ -31,7 +29,15 @@ pub(super) async fn readyz(State(state): State<ServeState>) -> Response {
     }
 }
 
-/// `/metrics`: Prometheus text format.
+/// `/metrics`: Prometheus text format, with what the store says now.
 pub(super) async fn metrics(State(state): State<ServeState>) -> Response {
-    crate::metrics::scrape(&state).await
+    let report = match state.status_report().await {
+        Ok(report) => Some(report),
+        Err(e) => {
+            // The rest still tells something; /readyz says the store is down.
+            warn!(error = %error_chain(&e), "/metrics: cannot read the store; its figures are left out");
+            None
+        }
+    };
+    crate::metrics::scrape(report.as_ref(), &state.publisher)
 }
