@@ -4,13 +4,14 @@
 //!
 //! Each source is polled the way the scheduler polls it: a permit from a
 //! global semaphore (`poll.concurrency`) and one from its host's semaphore
-//! (`poll.per_host`), `refresh_known` in its own task (the fetch state
-//! recorded by the last poll, kept in memory as the scheduler keeps it, else
-//! read from the store → conditional fetch → parse → normalize → one
-//! `apply_items` transaction), then the store's `record_success`. The first
-//! cycle finds every item new; the second sends the validators and gets 304s.
-//! `POLL_SCALE_READ_STATE=1` reads the fetch state from the store on every
-//! poll instead, as the daemon did before it kept it.
+//! (`poll.per_host`), then `SourcePoller::refresh` (the fetch state recorded
+//! by the last poll, kept in memory as a source's task keeps it, else read
+//! from the store → conditional fetch → parse → normalize → one
+//! `record_poll` transaction with the items and the source's new state). The
+//! first cycle finds every item new; the second sends the validators and
+//! gets 304s. `POLL_SCALE_READ_STATE=1` starts every poll from a new
+//! `SourcePoller`, which reads the fetch state from the store, as the daemon
+//! did before it kept it.
 //!
 //! Run: `POLL_SCALE_URLS=urls.txt POLL_SCALE_CONCURRENCY=32 cargo bench --bench poll_scale`
 //! (one URL per line). Under `cargo test` (no `--bench` argument) it does
@@ -18,9 +19,10 @@
 
 use chrono::Utc;
 use librarywire::config::{PollSettings, SourceKind, SourceSettings};
-use librarywire::fetch::{Fetcher, error_chain};
-use librarywire::refresh::{blocking, refresh_known};
-use librarywire::store::{FetchState, Store};
+use librarywire::error::error_chain;
+use librarywire::fetch::Fetcher;
+use librarywire::refresh::{NextDelay, SourcePoller};
+use librarywire::store::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -118,8 +120,9 @@ async fn run_cycle(
     fetcher: &Fetcher,
     store: &Store,
     sources: &[SourceSettings],
-    known: &mut HashMap<String, FetchState>,
+    known: &mut HashMap<String, SourcePoller>,
 ) -> Tally {
+    let next: NextDelay = Arc::new(|_| std::time::Duration::from_secs(15 * 60));
     let global = Arc::new(Semaphore::new(poll.concurrency));
     let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -133,52 +136,27 @@ async fn run_cycle(
             .entry(host)
             .or_insert_with(|| Arc::new(Semaphore::new(poll.per_host)))
             .clone();
-        let (global, fetcher, store, source) = (
-            global.clone(),
-            fetcher.clone(),
-            store.clone(),
-            source.clone(),
-        );
-        let state = known.remove(&source.id);
+        let (global, fetcher, store, next) =
+            (global.clone(), fetcher.clone(), store.clone(), next.clone());
+        let mut poller = known
+            .remove(&source.id)
+            .unwrap_or_else(|| SourcePoller::new(source.clone(), poll.flag_after));
         tasks.spawn(async move {
             let _global = global.acquire_owned().await.expect("semaphore open");
             let _host = per_host.acquire_owned().await.expect("semaphore open");
-            let now = Utc::now();
-            let task = {
-                let (fetcher, store, source) = (fetcher.clone(), store.clone(), source.clone());
-                tokio::spawn(
-                    async move { refresh_known(&fetcher, &store, &source, state, now).await },
-                )
-            };
-            let result = task.await.expect("refresh task");
-            match result {
-                Ok(refreshed) => {
-                    let next = now + chrono::Duration::minutes(15);
-                    let url = refreshed.final_url.to_string();
-                    let state = refreshed.state.clone();
-                    let id = source.id.clone();
-                    blocking(move || store.record_success(&id, &url, &state, next, Utc::now()))
-                        .await
-                        .expect("record_success");
-                    Ok((
-                        source.id,
-                        refreshed.state,
-                        refreshed.not_modified,
-                        refreshed.applied.new,
-                    ))
-                }
-                Err(e) => Err(error_chain(&e)),
-            }
+            let report = poller.refresh(&fetcher, &store, Utc::now(), &next).await;
+            (poller, report.result.map_err(|e| error_chain(&e)))
         });
     }
     let mut tally = Tally::default();
     while let Some(joined) = tasks.join_next().await {
         tally.polled += 1;
-        match joined.expect("poll task") {
-            Ok((id, state, not_modified, new)) => {
-                known.insert(id, state);
-                tally.not_modified += usize::from(not_modified);
-                tally.new_items += new;
+        let (poller, result) = joined.expect("poll task");
+        known.insert(poller.settings().id.clone(), poller);
+        match result {
+            Ok(refreshed) => {
+                tally.not_modified += usize::from(refreshed.not_modified);
+                tally.new_items += refreshed.applied.new;
             }
             Err(e) => {
                 tally.failed += 1;

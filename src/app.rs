@@ -1,10 +1,9 @@
 //! The daemon: builds every stage from the settings and runs them until shutdown.
 
-use crate::config::Settings;
-use crate::fetch::error_chain;
+use crate::config::{LiveSettings, Settings};
+use crate::error::error_chain;
 use crate::publish::{self, PublisherStats};
-use crate::refresh::blocking;
-use crate::reload::{self, LiveSettings, ReloadTriggers, Reloader};
+use crate::reload::{ReloadTriggers, Reloader};
 use crate::schedule::Scheduler;
 use crate::serve::{self, MergedFeed, ServeState};
 use crate::store::Store;
@@ -57,7 +56,7 @@ impl Application {
                 )
             })?;
         let feed = Arc::new(MergedFeed::new(settings.server.clone()));
-        let (live, _) = reload::channel(settings.clone());
+        let (live, _) = crate::config::live(settings.clone());
         Ok(Application {
             settings,
             live,
@@ -205,8 +204,10 @@ async fn prune_periodically(mut settings: LiveSettings, store: Store, shutdown: 
     let mut applied = retention(&settings.borrow_and_update());
     loop {
         let (max_age, max_items) = applied;
-        let pruning = store.clone();
-        match blocking(move || pruning.prune(max_age, max_items, Utc::now())).await {
+        match store
+            .call(move |store| store.prune(max_age, max_items, Utc::now()))
+            .await
+        {
             Ok(0) => {}
             Ok(n) => info!(removed = n, "retention removed old items"),
             Err(e) => warn!(error = %error_chain(&e), "retention failed"),

@@ -3,9 +3,9 @@
 
 use crate::app::Application;
 use crate::config::{DEFAULT_CONFIG_PATH, Settings};
-use crate::fetch::{Fetcher, error_chain};
-use crate::refresh::{follow_articles, poll};
-use crate::store::FetchState;
+use crate::error::error_chain;
+use crate::fetch::{FetchState, Fetcher};
+use crate::refresh::SourcePoller;
 use crate::telemetry;
 use anyhow::{Context, bail};
 use chrono::Utc;
@@ -219,14 +219,10 @@ pub async fn poll_once(
         .map(|source| {
             let fetcher = &fetcher;
             async move {
-                let mut result = poll(fetcher, source, &FetchState::default(), now).await;
-                if let Ok(polled) = &mut result {
-                    // Nothing is stored, so every item is new: the admin
-                    // sees what `content` picks on each followed page.
-                    let none_known = std::collections::HashSet::new();
-                    follow_articles(fetcher, source, &mut polled.items, &none_known, now).await;
-                }
-                (source, result)
+                // Nothing is stored, so every item is new: the admin sees
+                // what `content` picks on each followed page.
+                let poller = SourcePoller::new(source.clone(), settings.poll.flag_after);
+                (source, poller.preview(fetcher, now).await)
             }
         })
         .buffered(settings.poll.concurrency)

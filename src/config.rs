@@ -9,8 +9,20 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use url::Url;
+
+/// The settings in force while the daemon runs. Readers `borrow()` the
+/// current ones; the scheduler, retention and the renderer wait on
+/// `changed()`. Only a reload (`reload::Reloader`) sends new ones.
+pub type LiveSettings = watch::Receiver<Arc<Settings>>;
+
+/// A channel holding `settings` as the settings in force, and its first reader.
+pub fn live(settings: Settings) -> (watch::Sender<Arc<Settings>>, LiveSettings) {
+    watch::channel(Arc::new(settings))
+}
 
 /// Where the config comes from when neither `--config` nor `LIBRARYWIRE_CONFIG` says.
 pub const DEFAULT_CONFIG_PATH: &str = "config/default.toml";
@@ -80,6 +92,16 @@ pub struct ServerSettings {
     /// A WebSub hub to ping whenever the merged feed changes; the feeds
     /// advertise it with `<atom:link rel="hub">`. Default: none.
     pub websub_hub: Option<Url>,
+}
+
+impl ServerSettings {
+    /// The URL of `path` on this server, under `public_url`, as text: the one
+    /// way the feeds, WebSub and OPML name this server's own URLs.
+    pub fn url(&self, path: &str) -> String {
+        self.public_url
+            .join(path)
+            .map_or_else(|_| format!("{}{path}", self.public_url), |u| u.to_string())
+    }
 }
 
 impl Default for ServerSettings {
@@ -643,6 +665,22 @@ fn display_path(path: &serde_path_to_error::Path) -> String {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn the_servers_own_urls_sit_under_its_public_url() {
+        let server = ServerSettings {
+            public_url: Url::parse("https://news.example.org/wire/").unwrap(),
+            ..ServerSettings::default()
+        };
+        assert_eq!(
+            server.url("feed.xml"),
+            "https://news.example.org/wire/feed.xml"
+        );
+        assert_eq!(
+            server.url("sources/ifla/feed.atom?limit=5"),
+            "https://news.example.org/wire/sources/ifla/feed.atom?limit=5"
+        );
+    }
 
     fn load_str(toml: &str) -> Result<Settings, ConfigError> {
         let mut file = tempfile::NamedTempFile::new().unwrap();

@@ -7,7 +7,7 @@
 //! (`Cache-Control: max-age`, `Retry-After`) the scheduler needs.
 
 use crate::config::PollSettings;
-use crate::store::FetchState;
+use crate::error::error_chain;
 use bytes::{Bytes, BytesMut};
 use headers::HeaderMapExt;
 use reqwest::StatusCode;
@@ -113,6 +113,18 @@ impl FetchError {
             FetchError::Unsupported(_) => "unsupported",
         }
     }
+}
+
+/// What the fetcher remembers about a source between polls; the store keeps
+/// it, and the next fetch sends it back as a conditional request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FetchState {
+    /// The last `ETag` the source sent.
+    pub etag: Option<String>,
+    /// The last `Last-Modified` the source sent, verbatim.
+    pub last_modified: Option<String>,
+    /// Where a permanent redirect (301/308) last sent us; fetched instead of the configured URL.
+    pub permanent_url: Option<String>,
 }
 
 /// What one fetch brought.
@@ -393,22 +405,6 @@ impl Fetcher {
             reason: error_chain(&error),
         }
     }
-}
-
-/// An error and its causes on one line, `a: b: c`, skipping causes that
-/// repeat their parent's text (reqwest and hyper often do).
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {

@@ -10,12 +10,12 @@
 //!   store and publisher even when several share a process, as tests do.
 //!
 //! Label values are bounded: source ids come from the config, outcomes from
-//! [`RefreshError::kind`], paths from the router's route templates.
+//! `refresh::outcome_label`, paths from the router's route templates. This
+//! module takes plain figures: it knows no stage.
 
-use crate::refresh::{RefreshError, Refreshed};
-use crate::serve::ServeState;
+use crate::publish::PublisherStats;
 use crate::status::{SourceState, StatusReport};
-use crate::store::ProblemKind;
+use crate::store::{Problem, ProblemKind};
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -129,30 +129,23 @@ fn describe_events() {
     );
 }
 
-/// The `outcome` label of one poll.
-pub fn outcome(result: &Result<Refreshed, RefreshError>) -> &'static str {
-    match result {
-        Ok(r) if r.not_modified => "not_modified",
-        Ok(r) if r.applied.new > 0 => "new_items",
-        Ok(r) if r.applied.updated > 0 => "updated_items",
-        Ok(_) => "no_change",
-        Err(e) => e.kind(),
-    }
-}
-
-/// Records one finished poll of `source`: its outcome, how long it took and
-/// the items it brought. (The time of the last success is read from the store
-/// at scrape time, so it survives restarts.)
-pub fn poll_finished(source: &str, result: &Result<Refreshed, RefreshError>, elapsed: Duration) {
+/// Records one finished poll of `source`: its `outcome` label (from a
+/// bounded set: `refresh::outcome_label`), how long it took, and for a poll
+/// that worked how many items it stored `(new, updated)`. (The time of the
+/// last success is read from the store at scrape time, so it survives
+/// restarts.)
+pub fn poll_finished(
+    source: &str,
+    outcome: &'static str,
+    stored: Option<(usize, usize)>,
+    elapsed: Duration,
+) {
     let source = source.to_owned();
-    counter!(FETCHES, "source" => source.clone(), "outcome" => outcome(result)).increment(1);
+    counter!(FETCHES, "source" => source.clone(), "outcome" => outcome).increment(1);
     histogram!(FETCH_DURATION, "source" => source.clone()).record(elapsed.as_secs_f64());
-    if let Ok(refreshed) = result {
-        let applied = refreshed.applied;
-        counter!(ITEMS, "source" => source.clone(), "change" => "new")
-            .increment(count(applied.new));
-        counter!(ITEMS, "source" => source, "change" => "updated")
-            .increment(count(applied.updated));
+    if let Some((new, updated)) = stored {
+        counter!(ITEMS, "source" => source.clone(), "change" => "new").increment(count(new));
+        counter!(ITEMS, "source" => source, "change" => "updated").increment(count(updated));
     }
     // Fold the new duration samples into the histograms now and then, so
     // they do not pile up between scrapes. Upkeep walks every histogram, one
@@ -203,19 +196,18 @@ pub async fn track_http(request: Request, next: Next) -> Response {
     response
 }
 
-/// The `/metrics` reply: Prometheus text, with the gauges read at scrape time
-/// (outbox depth and age, broker connected, publisher counters).
-pub async fn scrape(state: &ServeState) -> Response {
-    let report = match state.status_report().await {
-        Ok(report) => Some(report),
-        Err(e) => {
-            // The rest still tells something; /readyz says the store is down.
-            warn!(error = %crate::fetch::error_chain(&e), "/metrics: cannot read the store; its figures are left out");
-            None
-        }
-    };
+/// The `/metrics` reply: Prometheus text, with the gauges of what *is*
+/// taken from `report` (outbox depth and age, source states; `None` when
+/// the store could not be read, and those figures are left out) and
+/// `publisher` (broker connected, publisher counters), as the caller read
+/// them at scrape time, and the store's `problems`.
+pub fn scrape(
+    report: Option<&StatusReport>,
+    problems: &[Problem],
+    publisher: &PublisherStats,
+) -> Response {
     let mut body = global().map(PrometheusHandle::render).unwrap_or_default();
-    body.push_str(&render_state(state, report.as_ref()));
+    body.push_str(&render_state(publisher, report, problems));
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
@@ -225,12 +217,15 @@ pub async fn scrape(state: &ServeState) -> Response {
 }
 
 /// Renders what is read at scrape time, through a recorder of its own.
-fn render_state(state: &ServeState, report: Option<&StatusReport>) -> String {
+fn render_state(
+    stats: &PublisherStats,
+    report: Option<&StatusReport>,
+    problems: &[Problem],
+) -> String {
     let recorder = PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
     metrics::with_local_recorder(&recorder, || {
         describe_state();
-        let stats = &state.publisher;
         gauge!(BROKER_CONNECTED).set(f64::from(u8::from(stats.connected.load(Ordering::Relaxed))));
         gauge!(PUBLISHER_PAUSED).set(f64::from(u8::from(stats.paused.load(Ordering::Relaxed))));
         counter!(BROKER_CONNECTIONS).absolute(stats.connections.load(Ordering::Relaxed));
@@ -241,8 +236,6 @@ fn render_state(state: &ServeState, report: Option<&StatusReport>) -> String {
         ] {
             counter!(PUBLISHES, "result" => result).absolute(total.load(Ordering::Relaxed));
         }
-        // Read apart from the report, which a corrupt store may fail to give.
-        let problems = state.store.problems();
         for kind in ProblemKind::ALL {
             let on = problems.iter().any(|p| p.kind == kind);
             gauge!(STORE_PROBLEM, "kind" => kind.label()).set(f64::from(u8::from(on)));
@@ -344,36 +337,6 @@ fn state_label(state: SourceState) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ApplyOutcome, FetchState};
-
-    fn refreshed(
-        not_modified: bool,
-        new: usize,
-        updated: usize,
-    ) -> Result<Refreshed, RefreshError> {
-        Ok(Refreshed {
-            not_modified,
-            items_seen: new + updated,
-            applied: ApplyOutcome {
-                new,
-                updated,
-                unchanged: 0,
-            },
-            suggested_interval: None,
-            state: FetchState::default(),
-            final_url: url::Url::parse("https://example.org/feed.xml").unwrap(),
-        })
-    }
-
-    #[test]
-    fn a_poll_has_one_outcome() {
-        assert_eq!(outcome(&refreshed(true, 0, 0)), "not_modified");
-        assert_eq!(outcome(&refreshed(false, 2, 1)), "new_items");
-        assert_eq!(outcome(&refreshed(false, 0, 1)), "updated_items");
-        assert_eq!(outcome(&refreshed(false, 0, 0)), "no_change");
-        let parse = "x".parse::<url::Url>().unwrap_err();
-        assert_eq!(outcome(&Err(RefreshError::Url(parse))), "config");
-    }
 
     #[test]
     fn state_labels_are_the_words_of_status() {

@@ -5,7 +5,7 @@
 //! outlines to sources and back. No I/O: the caller reads the file or serves
 //! the text.
 
-use crate::config::{Settings, SourceKind, is_valid_source_id};
+use crate::config::{ServerSettings, Settings, SourceKind, is_valid_source_id};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use url::Url;
@@ -30,7 +30,7 @@ pub fn render_at(settings: &Settings, now: DateTime<Utc>) -> String {
             let (xml_url, html_url) = match source.kind {
                 SourceKind::Feed => (source.url.clone(), None),
                 SourceKind::Page => (
-                    source_feed_url(&settings.server.public_url, &source.id),
+                    source_feed_url(&settings.server, &source.id),
                     Some(source.url.clone()),
                 ),
             };
@@ -63,8 +63,8 @@ pub fn render_at(settings: &Settings, now: DateTime<Utc>) -> String {
 }
 
 /// The URL of the feed this server makes of one source.
-pub fn source_feed_url(public_url: &Url, id: &str) -> String {
-    crate::serve::absolute(public_url, &format!("sources/{id}/feed.xml"))
+pub fn source_feed_url(server: &ServerSettings, id: &str) -> String {
+    server.url(&format!("sources/{id}/feed.xml"))
 }
 
 /// Drops the characters XML 1.0 forbids (a config may hold them escaped).
@@ -206,7 +206,7 @@ pub fn import(bytes: &[u8], origin: &str) -> Result<Imported, ImportError> {
     // such text well-formed; a well-formed file is not copied.
     let repaired = crate::parse::repair::repair(&text);
     let document =
-        opml::OPML::from_str(&repaired).map_err(|e| fail(crate::fetch::error_chain(&e)))?;
+        opml::OPML::from_str(&repaired).map_err(|e| fail(crate::error::error_chain(&e)))?;
     let mut reader = Reader::default();
     let mut folders = Vec::new();
     for outline in &document.body.outlines {

@@ -8,7 +8,6 @@
 //! log setup) keeps its running value, with a warning.
 
 use crate::config::Settings;
-use crate::schedule::SourceChanges;
 use anyhow::Context;
 use notify::Watcher;
 use std::path::{Path, PathBuf};
@@ -17,15 +16,6 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
-
-/// The settings in force. Readers `borrow()` the current ones; the scheduler
-/// waits on `changed()`.
-pub type LiveSettings = watch::Receiver<Arc<Settings>>;
-
-/// A channel holding `settings` as the settings in force.
-pub fn channel(settings: Settings) -> (watch::Sender<Arc<Settings>>, LiveSettings) {
-    watch::channel(Arc::new(settings))
-}
 
 /// A burst of file events (an editor's save, `mv`, a long write) is one
 /// change: the file is read once the folder has been quiet this long.
@@ -87,6 +77,75 @@ pub fn keep_restart_only(running: &Settings, new: &mut Settings) -> Vec<&'static
     new.amqp = running.amqp.clone();
     new.log = running.log.clone();
     pending
+}
+
+/// What a new config changes for the scheduler, source by source. A pure
+/// comparison of two settings, so the reload rules can be tested alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceChanges {
+    /// Sources only the new config has, in its order: they get a task.
+    pub added: Vec<String>,
+    /// Sources only the old config had, in its order: their tasks stop; their
+    /// items stay in the store until retention removes them.
+    pub removed: Vec<String>,
+    /// Sources in both whose own settings differ, in the new order: their
+    /// tasks restart with the new settings.
+    pub changed: Vec<String>,
+    /// `[poll]` differs: every source's task restarts, on a new fetcher and
+    /// new limits.
+    pub poll_changed: bool,
+}
+
+impl SourceChanges {
+    /// The changes from `old` to `new`.
+    pub fn between(old: &Settings, new: &Settings) -> SourceChanges {
+        let added = new
+            .sources
+            .iter()
+            .filter(|s| old.source(&s.id).is_none())
+            .map(|s| s.id.clone())
+            .collect();
+        let removed = old
+            .sources
+            .iter()
+            .filter(|s| new.source(&s.id).is_none())
+            .map(|s| s.id.clone())
+            .collect();
+        let changed = new
+            .sources
+            .iter()
+            .filter(|s| old.source(&s.id).is_some_and(|o| o != *s))
+            .map(|s| s.id.clone())
+            .collect();
+        SourceChanges {
+            added,
+            removed,
+            changed,
+            poll_changed: old.poll != new.poll,
+        }
+    }
+
+    /// Whether nothing changes for the scheduler.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+            && !self.poll_changed
+    }
+
+    /// The sources of `new` whose running task restarts: the changed ones,
+    /// or, when `[poll]` changed, every source that was already there.
+    pub fn restarted<'a>(&'a self, new: &'a Settings) -> Vec<&'a str> {
+        if self.poll_changed {
+            new.sources
+                .iter()
+                .map(|s| s.id.as_str())
+                .filter(|id| !self.added.iter().any(|a| a == id))
+                .collect()
+        } else {
+            self.changed.iter().map(String::as_str).collect()
+        }
+    }
 }
 
 /// What one accepted reload did.
@@ -324,6 +383,109 @@ fn watch_folder(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{PollSettings, SourceSettings};
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    fn source(id: &str, url: &str) -> SourceSettings {
+        SourceSettings {
+            id: id.to_owned(),
+            name: None,
+            url: url.to_owned(),
+            interval: None,
+            kind: crate::config::SourceKind::Feed,
+            page: None,
+            encoding: None,
+            timezone: None,
+        }
+    }
+
+    fn settings(sources: Vec<SourceSettings>) -> Settings {
+        Settings {
+            server: Default::default(),
+            store: Default::default(),
+            amqp: Default::default(),
+            poll: PollSettings::default(),
+            log: Default::default(),
+            sources,
+        }
+    }
+
+    #[test]
+    fn the_same_config_changes_nothing() {
+        let a = settings(vec![
+            source("a", "https://a.org/"),
+            source("b", "https://b.org/"),
+        ]);
+        let changes = SourceChanges::between(&a, &a.clone());
+        assert!(changes.is_empty(), "{changes:?}");
+        assert!(changes.restarted(&a).is_empty());
+    }
+
+    #[test]
+    fn added_removed_and_changed_sources_are_told_apart() {
+        let old = settings(vec![
+            source("kept", "https://k.org/"),
+            source("gone", "https://g.org/"),
+            source("moved", "https://m.org/old"),
+            source("renamed", "https://r.org/"),
+        ]);
+        let mut renamed = source("renamed", "https://r.org/");
+        renamed.name = Some("Renamed".to_owned());
+        let new = settings(vec![
+            source("fresh", "https://f.org/"),
+            source("kept", "https://k.org/"),
+            source("moved", "https://m.org/new"),
+            renamed,
+        ]);
+        let changes = SourceChanges::between(&old, &new);
+        assert_eq!(changes.added, ["fresh"]);
+        assert_eq!(changes.removed, ["gone"]);
+        assert_eq!(changes.changed, ["moved", "renamed"]);
+        assert!(!changes.poll_changed);
+        assert_eq!(changes.restarted(&new), ["moved", "renamed"]);
+    }
+
+    #[test]
+    fn a_reordered_config_changes_nothing() {
+        let old = settings(vec![
+            source("a", "https://a.org/"),
+            source("b", "https://b.org/"),
+        ]);
+        let new = settings(vec![
+            source("b", "https://b.org/"),
+            source("a", "https://a.org/"),
+        ]);
+        assert!(SourceChanges::between(&old, &new).is_empty());
+    }
+
+    #[test]
+    fn a_new_poll_section_restarts_every_kept_source_but_not_the_added_ones() {
+        let old = settings(vec![
+            source("a", "https://a.org/"),
+            source("b", "https://b.org/"),
+        ]);
+        let mut new = settings(vec![
+            source("a", "https://a.org/"),
+            source("c", "https://c.org/"),
+            source("b", "https://b.org/"),
+        ]);
+        new.poll.concurrency = 3;
+        let changes = SourceChanges::between(&old, &new);
+        assert!(changes.poll_changed);
+        assert_eq!(changes.added, ["c"]);
+        assert!(changes.changed.is_empty());
+        assert_eq!(changes.restarted(&new), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_new_interval_is_a_change_of_that_source() {
+        let old = settings(vec![source("a", "https://a.org/")]);
+        let mut faster = source("a", "https://a.org/");
+        faster.interval = Some(MIN);
+        let new = settings(vec![faster]);
+        assert_eq!(SourceChanges::between(&old, &new).changed, ["a"]);
+    }
 
     #[test]
     fn restart_only_keys_keep_their_running_values_and_are_named() {
@@ -360,7 +522,7 @@ mod tests {
         let one = "[[sources]]\nid = \"a\"\nurl = \"https://a.org/feed\"\n";
         std::fs::write(&path, one).unwrap();
         let first = load_checked(&path).unwrap();
-        let (tx, live) = channel(first.clone());
+        let (tx, live) = crate::config::live(first.clone());
         let reloader = Reloader::new(&path, tx);
 
         std::fs::write(&path, format!("{one}bogus = 1\n")).unwrap();

@@ -9,12 +9,18 @@
 //! The scheduler follows the live settings: a reload starts tasks for added
 //! sources, stops those of removed ones and restarts changed ones
 //! ([`SourceChanges`]); a new `[poll]` restarts them all.
+//!
+//! It decides when, and supervises the tasks; what a poll does and stores
+//! is refresh's ([`SourcePoller`]), which asks [`next_delay`] when the
+//! source is due next.
 
-use crate::config::{PollSettings, Settings, SourceSettings};
-use crate::fetch::{Fetcher, error_chain};
-use crate::refresh::{RefreshError, Refreshed, blocking, refresh_known};
-use crate::reload::LiveSettings;
-use crate::store::{FetchState, SourceStatus, Store};
+use crate::config::{LiveSettings, PollSettings, Settings, SourceSettings};
+use crate::error::error_chain;
+use crate::fetch::Fetcher;
+pub use crate::refresh::PollResult;
+use crate::refresh::{NextDelay, PollReport, SourcePoller};
+use crate::reload::SourceChanges;
+use crate::store::{SourceStatus, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,21 +31,40 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-/// How one poll went, as far as timing the next one is concerned.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum PollResult {
-    /// The poll worked; the source may have suggested a longer wait.
-    Success {
-        /// The source's `Cache-Control: max-age` or `<ttl>`, whichever is longer.
-        suggested: Option<Duration>,
+/// Where the scheduler reads the time of day.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    /// The system's clock: what the daemon runs on.
+    System,
+    /// The time of day that follows tokio's clock from `wall` at `at`: a
+    /// test that pauses tokio's time and lets it run moves this clock too,
+    /// so that the scheduler's sleeps and the times it stores agree.
+    Tokio {
+        /// The time of day at `at`.
+        wall: DateTime<Utc>,
+        /// The tokio instant `wall` was read at.
+        at: tokio::time::Instant,
     },
-    /// The poll failed.
-    Failure {
-        /// Failures in a row, this one included (1 or more).
-        failures: u32,
-        /// The source's `Retry-After`, if it sent one.
-        retry_after: Option<Duration>,
-    },
+}
+
+impl Clock {
+    /// A clock that reads `wall` now and then moves with tokio's time.
+    pub fn following_tokio(wall: DateTime<Utc>) -> Clock {
+        Clock::Tokio {
+            wall,
+            at: tokio::time::Instant::now(),
+        }
+    }
+
+    /// The time of day.
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Tokio { wall, at } => {
+                *wall + chrono::Duration::from_std(at.elapsed()).unwrap_or(chrono::Duration::MAX)
+            }
+        }
+    }
 }
 
 /// How long to wait before the next poll of a source with `interval`.
@@ -78,83 +103,6 @@ pub fn next_delay(
     }
 }
 
-/// What comes after a poll.
-enum Next {
-    /// Poll again at this time.
-    At(DateTime<Utc>),
-    /// Stop polling this source (it is gone).
-    Never,
-}
-
-/// What a new config changes for the scheduler, source by source. A pure
-/// comparison of two settings, so the reload rules can be tested alone.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SourceChanges {
-    /// Sources only the new config has, in its order: they get a task.
-    pub added: Vec<String>,
-    /// Sources only the old config had, in its order: their tasks stop; their
-    /// items stay in the store until retention removes them.
-    pub removed: Vec<String>,
-    /// Sources in both whose own settings differ, in the new order: their
-    /// tasks restart with the new settings.
-    pub changed: Vec<String>,
-    /// `[poll]` differs: every source's task restarts, on a new fetcher and
-    /// new limits.
-    pub poll_changed: bool,
-}
-
-impl SourceChanges {
-    /// The changes from `old` to `new`.
-    pub fn between(old: &Settings, new: &Settings) -> SourceChanges {
-        let added = new
-            .sources
-            .iter()
-            .filter(|s| old.source(&s.id).is_none())
-            .map(|s| s.id.clone())
-            .collect();
-        let removed = old
-            .sources
-            .iter()
-            .filter(|s| new.source(&s.id).is_none())
-            .map(|s| s.id.clone())
-            .collect();
-        let changed = new
-            .sources
-            .iter()
-            .filter(|s| old.source(&s.id).is_some_and(|o| o != *s))
-            .map(|s| s.id.clone())
-            .collect();
-        SourceChanges {
-            added,
-            removed,
-            changed,
-            poll_changed: old.poll != new.poll,
-        }
-    }
-
-    /// Whether nothing changes for the scheduler.
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty()
-            && self.removed.is_empty()
-            && self.changed.is_empty()
-            && !self.poll_changed
-    }
-
-    /// The sources of `new` whose running task restarts: the changed ones,
-    /// or, when `[poll]` changed, every source that was already there.
-    pub fn restarted<'a>(&'a self, new: &'a Settings) -> Vec<&'a str> {
-        if self.poll_changed {
-            new.sources
-                .iter()
-                .map(|s| s.id.as_str())
-                .filter(|id| !self.added.iter().any(|a| a == id))
-                .collect()
-        } else {
-            self.changed.iter().map(String::as_str).collect()
-        }
-    }
-}
-
 /// When a source's new task polls first.
 ///
 /// A (re)started task resumes the stored schedule, so restarts and reloads do
@@ -187,6 +135,7 @@ pub fn first_poll_at(
 pub struct Scheduler {
     settings: LiveSettings,
     store: Store,
+    clock: Clock,
     polling: Arc<Polling>,
 }
 
@@ -198,16 +147,27 @@ struct SourceTask {
 }
 
 impl Scheduler {
-    /// A scheduler for the sources of the live `settings`. Fails only when
-    /// the HTTP client cannot be built.
+    /// A scheduler for the sources of the live `settings`, on the system
+    /// clock. Fails only when the HTTP client cannot be built.
     pub fn new(settings: LiveSettings, store: Store) -> anyhow::Result<Scheduler> {
         let poll = settings.borrow().poll.clone();
-        let polling = Arc::new(Polling::new(poll, store.clone())?);
+        let clock = Clock::System;
+        let polling = Arc::new(Polling::new(poll, store.clone(), clock)?);
         Ok(Scheduler {
             settings,
             store,
+            clock,
             polling,
         })
+    }
+
+    /// The same scheduler on `clock` (tests: [`Clock::following_tokio`]).
+    pub fn with_clock(mut self, clock: Clock) -> Scheduler {
+        self.clock = clock;
+        Arc::get_mut(&mut self.polling)
+            .expect("only a scheduler that has not started holds its polling")
+            .clock = clock;
+        self
     }
 
     /// Runs one task per source and applies every new config; returns when
@@ -216,6 +176,7 @@ impl Scheduler {
         let Scheduler {
             mut settings,
             store,
+            clock,
             mut polling,
         } = self;
         let mut current = settings.borrow_and_update().clone();
@@ -238,7 +199,7 @@ impl Scheduler {
                     let new = settings.borrow_and_update().clone();
                     let changes = SourceChanges::between(&current, &new);
                     if changes.poll_changed {
-                        match Polling::new(new.poll.clone(), store.clone()) {
+                        match Polling::new(new.poll.clone(), store.clone(), clock) {
                             Ok(rebuilt) => polling = Arc::new(rebuilt),
                             Err(e) => error!(error = %format!("{e:#}"), "cannot apply the new [poll] settings; the old ones stay"),
                         }
@@ -329,6 +290,7 @@ struct Polling {
     poll: PollSettings,
     fetcher: Fetcher,
     store: Store,
+    clock: Clock,
     /// Caps fetches in flight over all sources.
     global: Arc<Semaphore>,
     /// One semaphore per host. A std mutex: it is held only to look up or
@@ -337,13 +299,14 @@ struct Polling {
 }
 
 impl Polling {
-    fn new(poll: PollSettings, store: Store) -> anyhow::Result<Polling> {
+    fn new(poll: PollSettings, store: Store, clock: Clock) -> anyhow::Result<Polling> {
         let fetcher = Fetcher::new(&poll)?;
         Ok(Polling {
             global: Arc::new(Semaphore::new(poll.concurrency)),
             poll,
             fetcher,
             store,
+            clock,
             hosts: Mutex::new(HashMap::new()),
         })
     }
@@ -360,6 +323,9 @@ impl Polling {
         )
     }
 
+    /// One source's task: waits until the source is due, polls it under the
+    /// limits, and goes on with the time the poll stored, until the source
+    /// is gone or `shutdown`.
     async fn source_loop(
         self: Arc<Self>,
         source: SourceSettings,
@@ -368,34 +334,37 @@ impl Polling {
     ) {
         let interval = self.poll.interval_of(&source);
         let stored = self.stored_status(&source).await;
-        let mut due = first_poll_at(stored.as_ref(), interval, previous_interval, Utc::now());
-        // The fetch state this task last recorded: it is the only writer of
-        // it, so the next poll need not read it back from the store. `None`
-        // (at start, after a failure or a failed write) means read it.
-        let mut known = None;
+        let mut due = first_poll_at(
+            stored.as_ref(),
+            interval,
+            previous_interval,
+            self.clock.now(),
+        );
+        let next: NextDelay = {
+            let poll = self.poll.clone();
+            Arc::new(move |result| next_delay(&poll, interval, result, rand::random()))
+        };
+        let mut poller = SourcePoller::new(source, self.poll.flag_after);
         loop {
-            let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            let wait = (due - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
             }
-            match self
-                .poll_source(&source, interval, known.take(), &shutdown)
-                .await
-            {
-                Some((Next::At(next), recorded)) => {
-                    due = next;
-                    known = recorded;
-                }
-                Some((Next::Never, _)) | None => return,
+            match self.poll_source(&mut poller, &next, &shutdown).await {
+                Some(PollReport {
+                    next_poll: Some(next_poll),
+                    ..
+                }) => due = next_poll,
+                // Gone (a 410), or shutdown came first.
+                Some(_) | None => return,
             }
         }
     }
 
     async fn stored_status(&self, source: &SourceSettings) -> Option<SourceStatus> {
-        let store = self.store.clone();
         let id = source.id.clone();
-        match blocking(move || store.source_status(&id)).await {
+        match self.store.call(move |store| store.source_status(&id)).await {
             Ok(status) => status,
             Err(e) => {
                 warn!(source = %source.id, error = %error_chain(&e), "cannot read the stored schedule; polling now");
@@ -404,170 +373,31 @@ impl Polling {
         }
     }
 
-    /// Polls once under the limits and records the result. Returns when the
-    /// source is due next and the fetch state recorded, or `None` when
-    /// shutdown came first.
+    /// Polls once under the limits; refresh records it. `None` when
+    /// shutdown came first: dropping the refresh aborts it.
     async fn poll_source(
         &self,
-        source: &SourceSettings,
-        interval: Duration,
-        known: Option<FetchState>,
+        poller: &mut SourcePoller,
+        next: &NextDelay,
         shutdown: &CancellationToken,
-    ) -> Option<(Next, Option<FetchState>)> {
+    ) -> Option<PollReport> {
         let _global = tokio::select! {
             _ = shutdown.cancelled() => return None,
             permit = self.global.clone().acquire_owned() => permit.ok()?,
         };
-        let _host = match self.host_semaphore(source) {
+        let _host = match self.host_semaphore(poller.settings()) {
             Some(semaphore) => tokio::select! {
                 _ = shutdown.cancelled() => return None,
                 permit = semaphore.acquire_owned() => Some(permit.ok()?),
             },
             None => None,
         };
-        let now = Utc::now();
-        let started = std::time::Instant::now();
-        // The refresh runs as its own task so that a panic in it is caught
-        // here as that source's error, and so that shutdown can abort it: the
-        // store writes a poll in one transaction, so an aborted poll leaves
-        // either all of it or none.
-        let task = {
-            let (fetcher, store, source) =
-                (self.fetcher.clone(), self.store.clone(), source.clone());
-            tokio::spawn(async move { refresh_known(&fetcher, &store, &source, known, now).await })
-        };
-        let abort = task.abort_handle();
-        let result = tokio::select! {
-            _ = shutdown.cancelled() => {
-                abort.abort();
-                return None;
-            }
-            joined = task => match joined {
-                Ok(result) => result,
-                Err(e) => Err(RefreshError::Panic {
-                    url: source.url.clone(),
-                    message: e.to_string(),
-                }),
-            },
-        };
-        crate::metrics::poll_finished(&source.id, &result, started.elapsed());
-        Some(self.record(source, interval, now, result).await)
-    }
-
-    async fn record(
-        &self,
-        source: &SourceSettings,
-        interval: Duration,
-        now: DateTime<Utc>,
-        result: Result<Refreshed, RefreshError>,
-    ) -> (Next, Option<FetchState>) {
-        let store = self.store.clone();
-        let id = source.id.clone();
-        match result {
-            Ok(refreshed) => {
-                let delay = next_delay(
-                    &self.poll,
-                    interval,
-                    PollResult::Success {
-                        suggested: refreshed.suggested_interval,
-                    },
-                    rand::random(),
-                );
-                let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-                info!(
-                    source = %source.id,
-                    not_modified = refreshed.not_modified,
-                    seen = refreshed.items_seen,
-                    new = refreshed.applied.new,
-                    updated = refreshed.applied.updated,
-                    next_in = %humantime::format_duration(round_secs(delay)),
-                    "polled"
-                );
-                let url = refreshed.final_url.to_string();
-                let state = refreshed.state;
-                let recorded = state.clone();
-                match blocking(move || store.record_success(&id, &url, &state, next, Utc::now()))
-                    .await
-                {
-                    Ok(()) => (Next::At(next), Some(recorded)),
-                    Err(e) => {
-                        warn!(source = %source.id, error = %error_chain(&e), "cannot record the poll");
-                        (Next::At(next), None)
-                    }
-                }
-            }
-            Err(error) => {
-                let reason = error_chain(&error);
-                let retry_after = error.retry_after();
-                let gone = error.is_gone();
-                // The failure count lives in the store, so backoff survives restarts.
-                let previous = {
-                    let store = store.clone();
-                    let id = id.clone();
-                    blocking(move || store.source_status(&id))
-                        .await
-                        .ok()
-                        .flatten()
-                };
-                let failures = previous.as_ref().map_or(0, |s| s.consecutive_failures) + 1;
-                let failing_since = previous.and_then(|s| s.failing_since).unwrap_or(now);
-                let delay = next_delay(
-                    &self.poll,
-                    interval,
-                    PollResult::Failure {
-                        failures,
-                        retry_after,
-                    },
-                    rand::random(),
-                );
-                let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-                warn!(
-                    source = %source.id,
-                    kind = error.kind(),
-                    failures,
-                    retry_in = %humantime::format_duration(round_secs(delay)),
-                    error = %reason,
-                    "poll failed"
-                );
-                // A source that has failed for longer than `flag_after` is
-                // flagged in /status; say so loudly in the log too, on every
-                // failure, so it cannot go unnoticed.
-                let failing_for = (now - failing_since).to_std().unwrap_or_default();
-                if failing_for >= self.poll.flag_after {
-                    error!(
-                        source = %source.id,
-                        failing_for = %humantime::format_duration(round_secs(failing_for)),
-                        error = %reason,
-                        "source flagged: it has been failing without a break"
-                    );
-                }
-                let url = source.url.clone();
-                if let Err(e) =
-                    blocking(move || store.record_failure(&id, &url, &reason, next, Utc::now()))
-                        .await
-                {
-                    warn!(source = %source.id, error = %error_chain(&e), "cannot record the failure");
-                }
-                if gone {
-                    // 410 says the feed was removed on purpose: asking again
-                    // is noise. The source stays listed, flagged, with its
-                    // items, until the admin edits the config or restarts.
-                    error!(source = %source.id, "the source answered 410 Gone; polling stopped");
-                    let store = self.store.clone();
-                    let id = source.id.clone();
-                    if let Err(e) = blocking(move || store.mark_gone(&id)).await {
-                        warn!(source = %source.id, error = %error_chain(&e), "cannot record the source as gone");
-                    }
-                    return (Next::Never, None);
-                }
-                (Next::At(next), None)
-            }
+        let now = self.clock.now();
+        tokio::select! {
+            _ = shutdown.cancelled() => None,
+            report = poller.refresh(&self.fetcher, &self.store, now, next) => Some(report),
         }
     }
-}
-
-fn round_secs(d: Duration) -> Duration {
-    Duration::from_secs(d.as_secs())
 }
 
 #[cfg(test)]
@@ -639,106 +469,6 @@ mod tests {
         assert_eq!(next_delay(&p, 10 * MIN, small, 0.5), 10 * MIN);
     }
 
-    fn source(id: &str, url: &str) -> SourceSettings {
-        SourceSettings {
-            id: id.to_owned(),
-            name: None,
-            url: url.to_owned(),
-            interval: None,
-            kind: crate::config::SourceKind::Feed,
-            page: None,
-            encoding: None,
-            timezone: None,
-        }
-    }
-
-    fn settings(sources: Vec<SourceSettings>) -> Settings {
-        Settings {
-            server: Default::default(),
-            store: Default::default(),
-            amqp: Default::default(),
-            poll: PollSettings::default(),
-            log: Default::default(),
-            sources,
-        }
-    }
-
-    #[test]
-    fn the_same_config_changes_nothing() {
-        let a = settings(vec![
-            source("a", "https://a.org/"),
-            source("b", "https://b.org/"),
-        ]);
-        let changes = SourceChanges::between(&a, &a.clone());
-        assert!(changes.is_empty(), "{changes:?}");
-        assert!(changes.restarted(&a).is_empty());
-    }
-
-    #[test]
-    fn added_removed_and_changed_sources_are_told_apart() {
-        let old = settings(vec![
-            source("kept", "https://k.org/"),
-            source("gone", "https://g.org/"),
-            source("moved", "https://m.org/old"),
-            source("renamed", "https://r.org/"),
-        ]);
-        let mut renamed = source("renamed", "https://r.org/");
-        renamed.name = Some("Renamed".to_owned());
-        let new = settings(vec![
-            source("fresh", "https://f.org/"),
-            source("kept", "https://k.org/"),
-            source("moved", "https://m.org/new"),
-            renamed,
-        ]);
-        let changes = SourceChanges::between(&old, &new);
-        assert_eq!(changes.added, ["fresh"]);
-        assert_eq!(changes.removed, ["gone"]);
-        assert_eq!(changes.changed, ["moved", "renamed"]);
-        assert!(!changes.poll_changed);
-        assert_eq!(changes.restarted(&new), ["moved", "renamed"]);
-    }
-
-    #[test]
-    fn a_reordered_config_changes_nothing() {
-        let old = settings(vec![
-            source("a", "https://a.org/"),
-            source("b", "https://b.org/"),
-        ]);
-        let new = settings(vec![
-            source("b", "https://b.org/"),
-            source("a", "https://a.org/"),
-        ]);
-        assert!(SourceChanges::between(&old, &new).is_empty());
-    }
-
-    #[test]
-    fn a_new_poll_section_restarts_every_kept_source_but_not_the_added_ones() {
-        let old = settings(vec![
-            source("a", "https://a.org/"),
-            source("b", "https://b.org/"),
-        ]);
-        let mut new = settings(vec![
-            source("a", "https://a.org/"),
-            source("c", "https://c.org/"),
-            source("b", "https://b.org/"),
-        ]);
-        new.poll.concurrency = 3;
-        let changes = SourceChanges::between(&old, &new);
-        assert!(changes.poll_changed);
-        assert_eq!(changes.added, ["c"]);
-        assert!(changes.changed.is_empty());
-        assert_eq!(changes.restarted(&new), ["a", "b"]);
-    }
-
-    #[test]
-    fn a_new_interval_is_a_change_of_that_source() {
-        let old = settings(vec![source("a", "https://a.org/")]);
-        let mut faster = source("a", "https://a.org/");
-        faster.interval = Some(MIN);
-        let new = settings(vec![faster]);
-        assert_eq!(SourceChanges::between(&old, &new).changed, ["a"]);
-    }
-
     fn status(
         last_attempt: Option<DateTime<Utc>>,
         next_poll: Option<DateTime<Utc>>,
@@ -798,5 +528,200 @@ mod tests {
             next,
             "a failing source keeps its backoff"
         );
+    }
+}
+
+/// The scheduler's loop on tokio's paused clock: file sources (read on the
+/// blocking pool, which holds paused time still while it works, and with no
+/// socket timeout to fire), a real store, and [`Clock::following_tokio`], so
+/// every stored time is exact.
+#[cfg(test)]
+mod loop_tests {
+    use super::*;
+    use crate::config::SourceKind;
+    use chrono::TimeZone;
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    fn wall() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    fn at(minutes: i64) -> Option<DateTime<Utc>> {
+        Some(wall() + chrono::Duration::minutes(minutes))
+    }
+
+    fn rss(guids: &[&str]) -> String {
+        let items: String = guids
+            .iter()
+            .map(|g| format!("<item><guid>{g}</guid><title>Item {g}</title></item>"))
+            .collect();
+        format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>")
+    }
+
+    fn settings(url: String, interval: Duration) -> Settings {
+        Settings {
+            server: Default::default(),
+            store: Default::default(),
+            amqp: Default::default(),
+            poll: PollSettings {
+                interval,
+                jitter: 0.0,
+                max_backoff: 60 * MIN,
+                ..PollSettings::default()
+            },
+            log: Default::default(),
+            sources: vec![SourceSettings {
+                id: "f".to_owned(),
+                name: None,
+                url,
+                interval: None,
+                kind: SourceKind::Feed,
+                page: None,
+                encoding: None,
+                timezone: None,
+            }],
+        }
+    }
+
+    /// A scheduler over `settings` on the paused clock, running.
+    fn spawn_scheduler(
+        settings: Settings,
+        store: &Store,
+    ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+        let (_sender, live) = crate::config::live(settings);
+        let scheduler = Scheduler::new(live, store.clone())
+            .unwrap()
+            .with_clock(Clock::following_tokio(wall()));
+        let shutdown = CancellationToken::new();
+        let run = tokio::spawn(scheduler.run(shutdown.clone()));
+        (shutdown, run)
+    }
+
+    /// Lets tokio's paused time run until `minutes` after `start`.
+    async fn until(start: tokio::time::Instant, minutes: u32) {
+        tokio::time::sleep_until(start + minutes * MIN).await;
+    }
+
+    fn status(store: &Store) -> SourceStatus {
+        store
+            .source_status("f")
+            .unwrap()
+            .expect("the source was polled")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_working_source_is_polled_once_per_interval() {
+        let start = tokio::time::Instant::now();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feed.xml");
+        std::fs::write(&path, rss(&["a"])).unwrap();
+        let url = url::Url::from_file_path(&path).unwrap().to_string();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let (shutdown, run) = spawn_scheduler(settings(url, 10 * MIN), &store);
+
+        until(start, 5).await;
+        let first = status(&store);
+        assert_eq!(first.last_success, at(0), "due at once, polled at once");
+        assert_eq!(first.next_poll, at(10));
+        assert_eq!(first.item_count, 1);
+        // The file gains an item between two polls: the next poll, and
+        // not an earlier one, brings it.
+        std::fs::write(&path, rss(&["a", "b"])).unwrap();
+        until(start, 9).await;
+        assert_eq!(status(&store).item_count, 1, "not polled before it is due");
+        until(start, 15).await;
+        assert_eq!(status(&store).item_count, 2);
+        assert_eq!(status(&store).last_success, at(10));
+
+        until(start, 35).await;
+        let later = status(&store);
+        assert_eq!(later.last_attempt, at(30));
+        assert_eq!(later.next_poll, at(40));
+        assert_eq!(later.consecutive_failures, 0);
+        shutdown.cancel();
+        run.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_source_backs_off_and_comes_back_on_its_interval() {
+        let start = tokio::time::Instant::now();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feed.xml");
+        let url = url::Url::from_file_path(&path).unwrap().to_string();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let (shutdown, run) = spawn_scheduler(settings(url, 10 * MIN), &store);
+
+        // Missing: polled at 0, 10, 30 and 70 minutes (10, 20, 40 and then
+        // the 60-minute cap between tries).
+        until(start, 100).await;
+        let failing = status(&store);
+        assert_eq!(failing.consecutive_failures, 4);
+        assert_eq!(failing.last_attempt, at(70));
+        assert_eq!(failing.failing_since, at(0));
+        assert_eq!(failing.next_poll, at(130));
+        assert_eq!(failing.last_success, None);
+
+        std::fs::write(&path, rss(&["a"])).unwrap();
+        until(start, 135).await;
+        let back = status(&store);
+        assert_eq!(back.consecutive_failures, 0);
+        assert_eq!(back.last_success, at(130));
+        assert_eq!(back.next_poll, at(140), "back on its interval");
+        assert_eq!(back.item_count, 1);
+        shutdown.cancel();
+        run.await.unwrap();
+    }
+
+    /// The scheduler passes a source's `Retry-After` (here an HTTP date) on
+    /// to the next poll's time. Real time and a real server: a socket's
+    /// timeouts must not fire on a paused clock.
+    #[tokio::test]
+    async fn a_retry_after_date_puts_the_next_poll_after_it() {
+        let later = std::time::SystemTime::now() + Duration::from_secs(2 * 3600);
+        let date = httpdate::fmt_http_date(later);
+        let app = axum::Router::new().route(
+            "/feed.xml",
+            axum::routing::get(move || {
+                let date = date.clone();
+                async move {
+                    (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        [("retry-after", date)],
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/feed.xml", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let (_sender, live) = crate::config::live(settings(url, Duration::from_secs(1)));
+        let shutdown = CancellationToken::new();
+        let run = tokio::spawn(
+            Scheduler::new(live, store.clone())
+                .unwrap()
+                .run(shutdown.clone()),
+        );
+        let failed = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                match store.source_status("f").unwrap() {
+                    Some(status) if status.consecutive_failures > 0 => break status,
+                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+        })
+        .await
+        .expect("the source's failure is recorded");
+        let next = failed.next_poll.expect("a failing source is due again");
+        let floor = chrono::DateTime::<Utc>::from(later) - chrono::Duration::seconds(5);
+        assert!(
+            next >= floor,
+            "due at {next}, before the Retry-After of {}",
+            chrono::DateTime::<Utc>::from(later)
+        );
+        shutdown.cancel();
+        run.await.unwrap();
     }
 }

@@ -204,11 +204,18 @@ pub fn state_of(status: &SourceStatus, flag_after: Duration, now: DateTime<Utc>)
             SourceState::Ok
         };
     }
-    let flag_after = chrono::Duration::from_std(flag_after).unwrap_or(chrono::Duration::MAX);
     match status.failing_since {
-        Some(since) if now - since >= flag_after => SourceState::Flagged,
+        Some(since) if is_flagged(since, flag_after, now) => SourceState::Flagged,
         _ => SourceState::Failing,
     }
+}
+
+/// Whether a source that has been failing without a break since `since` is
+/// flagged at `now`: after `flag_after` (`poll.flag_after`) of failures. The
+/// one rule for `/status` and for the poll's loud log line.
+pub fn is_flagged(since: DateTime<Utc>, flag_after: Duration, now: DateTime<Utc>) -> bool {
+    let flag_after = chrono::Duration::from_std(flag_after).unwrap_or(chrono::Duration::MAX);
+    now - since >= flag_after
 }
 
 #[cfg(test)]

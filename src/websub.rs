@@ -10,7 +10,7 @@
 //!
 //! This module and `fetch.rs` are the daemon's two HTTP clients.
 
-use crate::config::Settings;
+use crate::config::{ServerSettings, Settings};
 use crate::serve::FeedFormat;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -45,15 +45,15 @@ impl Publisher {
         let Some(hub) = settings.server.websub_hub.clone() else {
             return Ok(None);
         };
-        Publisher::new(hub, &settings.server.public_url, &settings.poll.user_agent).map(Some)
+        Publisher::new(hub, &settings.server, &settings.poll.user_agent).map(Some)
     }
 
-    /// A publisher that pings `hub` about the merged feeds under
-    /// `public_url`, sending `user_agent`.
-    pub fn new(hub: Url, public_url: &Url, user_agent: &str) -> reqwest::Result<Publisher> {
+    /// A publisher that pings `hub` about the merged feeds of `server`
+    /// (under its `public_url`), sending `user_agent`.
+    pub fn new(hub: Url, server: &ServerSettings, user_agent: &str) -> reqwest::Result<Publisher> {
         let topics = FeedFormat::ALL
             .iter()
-            .map(|format| crate::serve::absolute(public_url, format.file_name()))
+            .map(|format| server.url(format.file_name()))
             .collect();
         let client = reqwest::Client::builder()
             .user_agent(user_agent)
@@ -114,7 +114,7 @@ impl Publisher {
                     retry
                 }
                 Err(e) => {
-                    warn!(hub = %self.hub, topic, error = %crate::fetch::error_chain(&e), attempt, "cannot reach the WebSub hub");
+                    warn!(hub = %self.hub, topic, error = %crate::error::error_chain(&e), attempt, "cannot reach the WebSub hub");
                     true
                 }
             };
@@ -167,7 +167,7 @@ pub fn spawn(
         }
         Ok(None) => {}
         Err(e) => {
-            warn!(error = %crate::fetch::error_chain(&e), "cannot build the WebSub client; the hub will not be pinged");
+            warn!(error = %crate::error::error_chain(&e), "cannot build the WebSub client; the hub will not be pinged");
         }
     }
 }
@@ -198,8 +198,11 @@ mod tests {
     }
 
     fn publisher(hub: Url) -> Publisher {
-        let public_url = "http://127.0.0.1:8080/".parse().unwrap();
-        let mut publisher = Publisher::new(hub, &public_url, "librarywire-test").unwrap();
+        let server = ServerSettings {
+            public_url: "http://127.0.0.1:8080/".parse().unwrap(),
+            ..ServerSettings::default()
+        };
+        let mut publisher = Publisher::new(hub, &server, "librarywire-test").unwrap();
         publisher.first_retry = Duration::from_millis(10);
         publisher
     }
@@ -228,10 +231,41 @@ mod tests {
         assert_eq!(count.load(Ordering::SeqCst), 3);
     }
 
+    /// A hub that takes each connection and closes it before any answer:
+    /// every ping fails in transport, is tried `ATTEMPTS` times, and then
+    /// given up, well within the deadline.
     #[tokio::test]
     async fn an_unreachable_hub_is_given_up_on() {
-        // Port 1 on loopback refuses connections.
-        let publisher = publisher("http://127.0.0.1:1/".parse().unwrap());
-        publisher.publish(&CancellationToken::new()).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        let closing = publisher(url.parse().unwrap());
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            closing.publish(&CancellationToken::new()),
+        )
+        .await
+        .expect("the pings are given up, not retried forever");
+        assert_eq!(
+            connections.load(Ordering::SeqCst),
+            3 * ATTEMPTS as usize,
+            "each of the three topics is tried ATTEMPTS times"
+        );
+
+        // Nothing listens at all: also given up.
+        let refused = publisher("http://127.0.0.1:1/".parse().unwrap());
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            refused.publish(&CancellationToken::new()),
+        )
+        .await
+        .expect("a refused connection is given up too");
     }
 }

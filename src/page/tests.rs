@@ -4,9 +4,10 @@
 
 use super::*;
 use crate::config::{PageSettings, PollSettings, SourceKind, SourceSettings};
+use crate::fetch::FetchState;
 use crate::fetch::Fetcher;
 use crate::refresh::{poll, refresh};
-use crate::store::{FetchState, Store};
+use crate::store::Store;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{Uri, header};

@@ -16,6 +16,7 @@
 
 use super::PublisherStats;
 use super::backoff::Backoff;
+use crate::error::error_chain;
 use crate::store::Store;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -87,15 +88,9 @@ impl Acked {
         }
         let seqs = self.seqs.clone();
         let count = seqs.len();
-        let store = store.clone();
-        let result = tokio::task::spawn_blocking(move || store.outbox_confirmed(&seqs)).await;
-        let failure = match result {
-            Ok(Ok(())) => None,
-            Ok(Err(err)) => Some(crate::fetch::error_chain(&err)),
-            Err(err) => Some(format!("the outbox task failed: {err}")),
-        };
-        match failure {
-            None => {
+        let result = store.call(move |store| store.outbox_confirmed(&seqs)).await;
+        match result.map_err(|err| error_chain(&err)) {
+            Ok(()) => {
                 self.seqs.clear();
                 if let Some(trouble) = self.trouble.take() {
                     self.backoff.reset();
@@ -108,7 +103,7 @@ impl Acked {
                     );
                 }
             }
-            Some(reason) => {
+            Err(reason) => {
                 let pause = self.backoff.next_delay();
                 let now = Instant::now();
                 match &mut self.trouble {

@@ -621,9 +621,8 @@ async fn read_outbox(
     after: i64,
     limit: usize,
 ) -> anyhow::Result<Vec<OutboxMessage>> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || store.outbox_pending(after, limit))
+    store
+        .call(move |store| store.outbox_pending(after, limit))
         .await
-        .context("the outbox task failed")?
         .with_context(|| format!("reading the outbox after seq {after}"))
 }

@@ -11,11 +11,9 @@
 
 use super::render::{FeedFormat, FeedMeta, render};
 use super::request::FeedRequest;
-use crate::config::ServerSettings;
-use crate::fetch::error_chain;
+use crate::config::{LiveSettings, ServerSettings};
+use crate::error::error_chain;
 use crate::item::Item;
-use crate::refresh::blocking;
-use crate::reload::LiveSettings;
 use crate::store::{Store, StoreError};
 use axum::http::HeaderValue;
 use bytes::Bytes;
@@ -314,24 +312,24 @@ impl MergedFeed {
     pub async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
         let previous = self.generation();
         let settings = self.settings();
-        let store = store.clone();
         let old = previous.clone();
-        let next = blocking(move || {
-            let items = store.newest_items(settings.feed_size)?;
-            let merged = FeedFormat::ALL.map(|format| {
-                Arc::new(Rendered::new(
-                    format,
-                    &FeedMeta::merged(&settings, format),
-                    &items,
-                    Some((
-                        &old.merged[format.index()].identity.etag,
-                        old.merged[format.index()].last_modified,
-                    )),
-                ))
-            });
-            Ok(merged)
-        })
-        .await?;
+        let next = store
+            .call(move |store| {
+                let items = store.newest_items(settings.feed_size)?;
+                let merged = FeedFormat::ALL.map(|format| {
+                    Arc::new(Rendered::new(
+                        format,
+                        &FeedMeta::merged(&settings, format),
+                        &items,
+                        Some((
+                            &old.merged[format.index()].identity.etag,
+                            old.merged[format.index()].last_modified,
+                        )),
+                    ))
+                });
+                Ok(merged)
+            })
+            .await?;
         let changed = previous.from_store
             && next
                 .iter()
@@ -440,11 +438,10 @@ impl MergedFeed {
             .map(|id| source_name(id).unwrap_or_else(|| id.to_owned()));
         let rendered = cell
             .get_or_try_init(|| async {
-                let store = store.clone();
                 let request = request.clone();
                 let settings = self.settings();
                 let mut meta = FeedMeta::merged(&settings, request.format);
-                meta.self_url = super::render::absolute(&settings.public_url, &key);
+                meta.self_url = settings.url(&key);
                 // Only the merged feeds are pinged, so only they name the hub:
                 // a reader subscribed through a hub to a feed that is never
                 // published there would never hear of a new item.
@@ -452,21 +449,22 @@ impl MergedFeed {
                 if let Some(name) = path_name {
                     meta.title = format!("{}: {name}", meta.title);
                 }
-                blocking(move || {
-                    for id in &unknown {
-                        if !store.has_source(id)? {
-                            return Ok(Err(FeedError::UnknownSource(id.clone())));
+                store
+                    .call(move |store| {
+                        for id in &unknown {
+                            if !store.has_source(id)? {
+                                return Ok(Err(FeedError::UnknownSource(id.clone())));
+                            }
                         }
-                    }
-                    let items = store.filtered_items(&request.filter, request.limit)?;
-                    Ok(Ok(Arc::new(Rendered::new(
-                        request.format,
-                        &meta,
-                        &items,
-                        previous.as_ref().map(|(etag, time)| (etag, *time)),
-                    ))))
-                })
-                .await?
+                        let items = store.filtered_items(&request.filter, request.limit)?;
+                        Ok(Ok(Arc::new(Rendered::new(
+                            request.format,
+                            &meta,
+                            &items,
+                            previous.as_ref().map(|(etag, time)| (etag, *time)),
+                        ))))
+                    })
+                    .await?
             })
             .await?;
         Ok(rendered.clone())
@@ -501,10 +499,8 @@ mod tests {
         item
     }
 
-    /// WebSub pings follow `changes()`: it must move when the merged feed
-    /// does, and only then.
-    #[tokio::test]
-    async fn changes_move_only_when_the_merged_feed_does() {
+    /// A fresh store, and the source whose items the tests store in it.
+    fn store_of_one_source() -> (tempfile::TempDir, Store, SourceRef) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.db")).unwrap();
         let source = SourceRef {
@@ -512,6 +508,14 @@ mod tests {
             name: "A".into(),
             url: "https://a.example.org/".into(),
         };
+        (dir, store, source)
+    }
+
+    /// WebSub pings follow `changes()`: it must move when the merged feed
+    /// does, and only then.
+    #[tokio::test]
+    async fn changes_move_only_when_the_merged_feed_does() {
+        let (_dir, store, source) = store_of_one_source();
         let settings = ServerSettings {
             feed_size: 1,
             ..ServerSettings::default()
@@ -547,6 +551,63 @@ mod tests {
             assert_eq!(rendered.item_count, 1);
             assert_ne!(rendered.identity.etag, rendered.gzip.etag);
         }
+    }
+
+    /// Store changes within [`RENDER_EVERY`] of a rendering share the next
+    /// one, which comes when the window ends: on tokio's paused clock (the
+    /// store's work on the blocking pool holds it still), so the pacing is
+    /// exact.
+    #[tokio::test(start_paused = true)]
+    async fn changes_within_the_render_window_share_one_rendering() {
+        let (_dir, store, source) = store_of_one_source();
+        let feed = Arc::new(MergedFeed::new(ServerSettings::default()));
+        let renderings = feed.changes();
+        let (_sender, live) = crate::config::live(crate::config::Settings {
+            server: ServerSettings::default(),
+            store: Default::default(),
+            amqp: Default::default(),
+            poll: Default::default(),
+            log: Default::default(),
+            sources: Vec::new(),
+        });
+        let shutdown = CancellationToken::new();
+        let fresh = tokio::spawn(
+            feed.clone()
+                .keep_fresh(store.clone(), live, shutdown.clone()),
+        );
+        let start = tokio::time::Instant::now();
+        // The first rendering, of the empty store, is not a change.
+        tokio::time::sleep_until(start + Duration::from_secs(1)).await;
+        assert_eq!(*renderings.borrow(), 0);
+
+        // Five polls 20 ms apart: the first renders at once (the window since
+        // the last rendering is long over), the other four wait for the
+        // window to end and are rendered together.
+        let burst = start + Duration::from_secs(1);
+        for day in 1..=5 {
+            store
+                .apply_items(
+                    &source,
+                    &[item(&source, &format!("i{day}"), day)],
+                    Utc::now(),
+                )
+                .unwrap();
+            tokio::time::sleep_until(burst + Duration::from_millis(20) * day).await;
+        }
+        assert_eq!(*renderings.borrow(), 1, "the first change rendered at once");
+        assert_eq!(feed.current().item_count, 1);
+        tokio::time::sleep_until(burst + RENDER_EVERY - Duration::from_millis(10)).await;
+        assert_eq!(
+            feed.current().item_count,
+            1,
+            "no rendering inside the window"
+        );
+        tokio::time::sleep_until(burst + RENDER_EVERY + Duration::from_millis(10)).await;
+        assert_eq!(feed.current().item_count, 5);
+        tokio::time::sleep_until(burst + Duration::from_secs(5)).await;
+        assert_eq!(*renderings.borrow(), 2, "one rendering for the other four");
+        shutdown.cancel();
+        fresh.await.unwrap();
     }
 
     /// A rendering of `size` zero bytes (allocated lazily by the system).

@@ -1,8 +1,7 @@
 //! `/healthz`, `/readyz` and `/metrics`: what orchestrators and Prometheus ask.
 
 use super::ServeState;
-use crate::fetch::error_chain;
-use crate::refresh::blocking;
+use crate::error::error_chain;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -19,8 +18,11 @@ pub(super) async fn healthz() -> &'static str {
 /// The store logs each of its problems once when it begins; a probe asking
 /// every few seconds adds nothing to the log.
 pub(super) async fn readyz(State(state): State<ServeState>) -> Response {
-    let store = state.store.clone();
-    match blocking(move || store.ping().map(|()| store.problems())).await {
+    match state
+        .store
+        .call(|store| store.ping().map(|()| store.problems()))
+        .await
+    {
         Ok(problems) if problems.is_empty() => (StatusCode::OK, "ready\n").into_response(),
         Ok(problems) => {
             let reasons: Vec<&str> = problems.iter().map(|p| p.reason.as_str()).collect();
@@ -42,7 +44,21 @@ pub(super) async fn readyz(State(state): State<ServeState>) -> Response {
     }
 }
 
-/// `/metrics`: Prometheus text format.
+/// `/metrics`: Prometheus text format, with what the store says now.
 pub(super) async fn metrics(State(state): State<ServeState>) -> Response {
-    crate::metrics::scrape(&state).await
+    let report = match state.status_report().await {
+        Ok(report) => Some(report),
+        Err(e) => {
+            // The rest still tells something; /readyz says the store is down.
+            warn!(error = %error_chain(&e), "/metrics: cannot read the store; its figures are left out");
+            None
+        }
+    };
+    // Read apart from the report, which a corrupt store may fail to give.
+    let problems = state
+        .store
+        .call(|store| Ok(store.problems()))
+        .await
+        .unwrap_or_default();
+    crate::metrics::scrape(report.as_ref(), &problems, &state.publisher)
 }

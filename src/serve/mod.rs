@@ -15,14 +15,13 @@ mod request;
 mod respond;
 
 pub use cache::{FILTERED_BYTES, FILTERED_CAPACITY, FeedError, MergedFeed, Rendered, Variant};
-pub use render::{FeedFormat, FeedMeta, RSS_CONTENT_TYPE, absolute, render, render_rss};
+pub use render::{FeedFormat, FeedMeta, RSS_CONTENT_TYPE, render, render_rss};
 pub use request::{BadParameter, FeedRequest, MAX_LIMIT, MAX_SOURCES, MAX_WORDS};
 pub use respond::accepts_gzip;
 
-use crate::fetch::error_chain;
+use crate::config::LiveSettings;
+use crate::error::error_chain;
 use crate::publish::PublisherStats;
-use crate::refresh::blocking;
-use crate::reload::LiveSettings;
 use crate::status::StatusReport;
 use crate::store::{Store, StoreError};
 use axum::Router;
@@ -93,17 +92,18 @@ impl ServeState {
     /// on the blocking pool.
     pub async fn status_report(&self) -> Result<StatusReport, StoreError> {
         let settings = self.settings.borrow().clone();
-        let (store, publisher) = (self.store.clone(), self.publisher.clone());
-        blocking(move || {
-            crate::status::report(
-                &store,
-                &settings.sources,
-                &publisher,
-                settings.poll.flag_after,
-                Utc::now(),
-            )
-        })
-        .await
+        let publisher = self.publisher.clone();
+        self.store
+            .call(move |store| {
+                crate::status::report(
+                    store,
+                    &settings.sources,
+                    &publisher,
+                    settings.poll.flag_after,
+                    Utc::now(),
+                )
+            })
+            .await
     }
 }
 

@@ -81,17 +81,10 @@ impl FeedMeta {
         FeedMeta {
             title: settings.title.clone(),
             home: settings.public_url.clone(),
-            self_url: absolute(&settings.public_url, format.file_name()),
+            self_url: settings.url(format.file_name()),
             hub: settings.websub_hub.clone(),
         }
     }
-}
-
-/// `path` under `base` (the server's `public_url`), as text: the one way
-/// the feeds, WebSub and OPML name this server's own URLs.
-pub fn absolute(base: &Url, path: &str) -> String {
-    base.join(path)
-        .map_or_else(|_| format!("{base}{path}"), |u| u.to_string())
 }
 
 /// Renders `items` (newest first) in `format`.

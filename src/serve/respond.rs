@@ -98,6 +98,112 @@ mod tests {
         headers
     }
 
+    fn rendered() -> Rendered {
+        let settings = crate::config::ServerSettings::default();
+        let format = super::super::FeedFormat::Rss;
+        Rendered::new(
+            format,
+            &super::super::FeedMeta::merged(&settings, format),
+            &[],
+            None,
+        )
+    }
+
+    /// Request headers, by name and value.
+    type Headers = Vec<(header::HeaderName, String)>;
+
+    /// The status `feed_response` answers a GET with these headers.
+    fn status(rendered: &Rendered, headers: &Headers) -> StatusCode {
+        let mut request = HeaderMap::new();
+        for (name, value) in headers {
+            request.append(name, value.parse().unwrap());
+        }
+        feed_response(rendered, &request).status()
+    }
+
+    /// The 304 decision, case by case: which validator is compared with
+    /// which variant, and which header wins.
+    #[test]
+    fn not_modified_only_when_the_clients_copy_is_this_variant() {
+        let r = rendered();
+        let identity = r.identity.etag_header.to_str().unwrap().to_owned();
+        let gzipped = r.gzip.etag_header.to_str().unwrap().to_owned();
+        let modified = httpdate::fmt_http_date(r.last_modified);
+        let before = httpdate::fmt_http_date(r.last_modified - std::time::Duration::from_secs(60));
+        let after = httpdate::fmt_http_date(r.last_modified + std::time::Duration::from_secs(60));
+        let inm = |v: &str| (header::IF_NONE_MATCH, v.to_owned());
+        let ims = |v: &str| (header::IF_MODIFIED_SINCE, v.to_owned());
+        let gzip = (header::ACCEPT_ENCODING, "gzip".to_owned());
+        let (ok, not_modified) = (StatusCode::OK, StatusCode::NOT_MODIFIED);
+
+        let cases: Vec<(&str, Headers, StatusCode)> = vec![
+            ("no validator", vec![], ok),
+            ("its own ETag", vec![inm(&identity)], not_modified),
+            (
+                "its ETag, weak",
+                vec![inm(&format!("W/{identity}"))],
+                not_modified,
+            ),
+            (
+                "one of a list",
+                vec![inm(&format!("\"x\", {identity}"))],
+                not_modified,
+            ),
+            ("any", vec![inm("*")], not_modified),
+            ("another ETag", vec![inm("\"other\"")], ok),
+            ("the gzip ETag for identity", vec![inm(&gzipped)], ok),
+            (
+                "the gzip ETag for gzip",
+                vec![gzip.clone(), inm(&gzipped)],
+                not_modified,
+            ),
+            (
+                "the identity ETag for gzip",
+                vec![gzip.clone(), inm(&identity)],
+                ok,
+            ),
+            ("not modified since", vec![ims(&modified)], not_modified),
+            ("since later", vec![ims(&after)], not_modified),
+            ("modified since", vec![ims(&before)], ok),
+            (
+                "If-None-Match wins over If-Modified-Since",
+                vec![inm("\"other\""), ims(&after)],
+                ok,
+            ),
+            (
+                "a matching ETag with an old date",
+                vec![inm(&identity), ims(&before)],
+                not_modified,
+            ),
+            (
+                "an unreadable If-None-Match",
+                vec![inm("not a tag"), ims(&after)],
+                ok,
+            ),
+        ];
+        for (what, headers, expected) in cases {
+            assert_eq!(status(&r, &headers), expected, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_304_has_the_validators_and_no_body() {
+        let r = rendered();
+        let identity = r.identity.etag_header.clone();
+        let mut request = HeaderMap::new();
+        request.insert(header::IF_NONE_MATCH, identity.clone());
+        let response = feed_response(&r, &request);
+        assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(response.headers()[header::ETAG], identity);
+        assert!(response.headers().contains_key(header::LAST_MODIFIED));
+        assert!(!response.headers().contains_key(header::CONTENT_TYPE));
+        let full = feed_response(&r, &HeaderMap::new());
+        assert_eq!(
+            full.headers()[header::CONTENT_TYPE],
+            r.format.content_type()
+        );
+    }
+
     #[test]
     fn gzip_is_chosen_only_when_allowed() {
         assert!(!accepts_gzip(&HeaderMap::new()));

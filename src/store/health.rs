@@ -127,7 +127,7 @@ impl Health {
             return;
         };
         let path = self.path.display();
-        let cause = crate::fetch::error_chain(err);
+        let cause = crate::error::error_chain(err);
         if kind == ProblemKind::Corrupt {
             if state.corrupt.is_none() {
                 let reason = format!(

@@ -69,88 +69,12 @@ impl Store {
         items: &[Item],
         now: DateTime<Utc>,
     ) -> Result<ApplyOutcome, StoreError> {
-        let now = truncate(now);
-        let mut outcome = ApplyOutcome::default();
         let mut conn = self.writer();
         // IMMEDIATE: take the write lock at the start instead of upgrading a
         // read lock later, which another process's writer could refuse with
         // SQLITE_BUSY half-way through the poll.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        ensure_source(&tx, &source.id, &source.url)?;
-
-        let mut seen = HashSet::with_capacity(items.len());
-        for item in items {
-            if !seen.insert(item.id.as_str()) {
-                tracing::warn!(
-                    source = %source.id,
-                    item = %item.id,
-                    "the source lists one item twice; keeping the first"
-                );
-                continue;
-            }
-            let content_hash = if item.content_hash.is_empty() {
-                item.compute_content_hash()
-            } else {
-                item.content_hash.clone()
-            };
-            match stored_version(&tx, item.id.as_str())? {
-                None if is_retired(&tx, item.id.as_str(), now)? => outcome.unchanged += 1,
-                None => {
-                    let stored = Item {
-                        source: source.clone(),
-                        published: truncate(item.published),
-                        updated: item.updated.map(truncate),
-                        revision: 1,
-                        content_hash,
-                        ..item.clone()
-                    };
-                    write_item(&tx, &stored, now)?;
-                    insert_revision(&tx, &stored, now)?;
-                    enqueue(&tx, &item_event(&stored, EventKind::New, now), now)?;
-                    outcome.new += 1;
-                }
-                Some(old) if old.content_hash == content_hash => {
-                    tx.prepare_cached("UPDATE items SET last_seen = ?2 WHERE id = ?1")?
-                        .execute(params![item.id.as_str(), to_stored(now)])?;
-                    outcome.unchanged += 1;
-                }
-                Some(old) => {
-                    let key = item.id.as_str();
-                    let revision = narrow::<u32>(old.revision, "items", key, "revision")?
-                        .checked_add(1)
-                        .ok_or_else(|| StoreError::BadValue {
-                            table: "items",
-                            key: key.to_owned(),
-                            column: "revision",
-                            reason: "no revision number is left".to_owned(),
-                        })?;
-                    // A dated version sets the date; an undated one keeps
-                    // whatever is stored, which is either the source's own
-                    // date from an earlier poll or the first-seen time.
-                    let (published, published_from_source) = if item.published_from_source {
-                        (truncate(item.published), true)
-                    } else {
-                        (
-                            from_stored(old.published, "items", key, "published")?,
-                            old.published_from_source,
-                        )
-                    };
-                    let stored = Item {
-                        source: source.clone(),
-                        published,
-                        published_from_source,
-                        updated: item.updated.map(truncate),
-                        revision,
-                        content_hash,
-                        ..item.clone()
-                    };
-                    write_item(&tx, &stored, now)?;
-                    insert_revision(&tx, &stored, now)?;
-                    enqueue(&tx, &item_event(&stored, EventKind::Updated, now), now)?;
-                    outcome.updated += 1;
-                }
-            }
-        }
+        let outcome = apply_in(&tx, source, items, now)?;
         tx.commit()?;
         drop(conn);
         if outcome.new + outcome.updated > 0 {
@@ -284,6 +208,94 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// The body of [`Store::apply_items`], inside the caller's transaction: the
+/// one place that writes a poll's items, their revisions and their outbox
+/// messages. The caller commits, then notifies.
+pub(super) fn apply_in(
+    tx: &Connection,
+    source: &SourceRef,
+    items: &[Item],
+    now: DateTime<Utc>,
+) -> Result<ApplyOutcome, StoreError> {
+    let now = truncate(now);
+    let mut outcome = ApplyOutcome::default();
+    ensure_source(tx, &source.id, &source.url)?;
+    let mut seen = HashSet::with_capacity(items.len());
+    for item in items {
+        if !seen.insert(item.id.as_str()) {
+            tracing::warn!(
+                source = %source.id,
+                item = %item.id,
+                "the source lists one item twice; keeping the first"
+            );
+            continue;
+        }
+        let content_hash = if item.content_hash.is_empty() {
+            item.compute_content_hash()
+        } else {
+            item.content_hash.clone()
+        };
+        match stored_version(tx, item.id.as_str())? {
+            None if is_retired(tx, item.id.as_str(), now)? => outcome.unchanged += 1,
+            None => {
+                let stored = Item {
+                    source: source.clone(),
+                    published: truncate(item.published),
+                    updated: item.updated.map(truncate),
+                    revision: 1,
+                    content_hash,
+                    ..item.clone()
+                };
+                write_item(tx, &stored, now)?;
+                insert_revision(tx, &stored, now)?;
+                enqueue(tx, &item_event(&stored, EventKind::New, now), now)?;
+                outcome.new += 1;
+            }
+            Some(old) if old.content_hash == content_hash => {
+                tx.prepare_cached("UPDATE items SET last_seen = ?2 WHERE id = ?1")?
+                    .execute(params![item.id.as_str(), to_stored(now)])?;
+                outcome.unchanged += 1;
+            }
+            Some(old) => {
+                let key = item.id.as_str();
+                let revision = narrow::<u32>(old.revision, "items", key, "revision")?
+                    .checked_add(1)
+                    .ok_or_else(|| StoreError::BadValue {
+                        table: "items",
+                        key: key.to_owned(),
+                        column: "revision",
+                        reason: "no revision number is left".to_owned(),
+                    })?;
+                // A dated version sets the date; an undated one keeps
+                // whatever is stored, which is either the source's own
+                // date from an earlier poll or the first-seen time.
+                let (published, published_from_source) = if item.published_from_source {
+                    (truncate(item.published), true)
+                } else {
+                    (
+                        from_stored(old.published, "items", key, "published")?,
+                        old.published_from_source,
+                    )
+                };
+                let stored = Item {
+                    source: source.clone(),
+                    published,
+                    published_from_source,
+                    updated: item.updated.map(truncate),
+                    revision,
+                    content_hash,
+                    ..item.clone()
+                };
+                write_item(tx, &stored, now)?;
+                insert_revision(tx, &stored, now)?;
+                enqueue(tx, &item_event(&stored, EventKind::Updated, now), now)?;
+                outcome.updated += 1;
+            }
+        }
+    }
+    Ok(outcome)
 }
 
 /// Runs a `DELETE … RETURNING id, source_id, last_seen` and remembers each

@@ -6,6 +6,7 @@
 //!
 //! Layout: this file holds the public types and the connections; `schema`
 //! the migrations; `sources`, `items` and `outbox` one table family each;
+//! `polls` the one write of a finished poll, over sources and items;
 //! `health` what `/readyz` asks of the store (failing writes, corruption,
 //! the file's identity), which every write method reports to.
 //!
@@ -17,6 +18,7 @@
 mod health;
 mod items;
 mod outbox;
+mod polls;
 mod query;
 mod schema;
 mod sources;
@@ -26,6 +28,8 @@ mod tests;
 pub use health::{Problem, ProblemKind};
 pub use query::ItemFilter;
 
+use crate::fetch::FetchState;
+use crate::item::{Item, SourceRef};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -101,17 +105,6 @@ pub enum StoreError {
     },
 }
 
-/// What the fetcher remembers about a source between polls.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FetchState {
-    /// The last `ETag` the source sent.
-    pub etag: Option<String>,
-    /// The last `Last-Modified` the source sent, verbatim.
-    pub last_modified: Option<String>,
-    /// Where a permanent redirect (301/308) last sent us; fetched instead of the configured URL.
-    pub permanent_url: Option<String>,
-}
-
 /// One source's state, as `/status` and the scheduler see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceStatus {
@@ -138,6 +131,69 @@ pub struct SourceStatus {
     /// A warning about a working source, such as a page whose selectors may
     /// be stale; set and cleared by [`Store::record_page_yield`].
     pub warning: Option<String>,
+}
+
+/// One finished poll of a source, whole: what [`Store::record_poll`] writes
+/// in one transaction.
+#[derive(Debug, Clone)]
+pub struct PollRecord {
+    /// The source: its id, and the name and configured URL its items carry.
+    pub source: SourceRef,
+    /// The URL the poll fetched: where redirects led when it worked.
+    pub url: String,
+    /// When the poll started: the time its items are stamped with.
+    pub started: DateTime<Utc>,
+    /// When it finished: the source's last attempt (and success).
+    pub finished: DateTime<Utc>,
+    /// When the source is due next; a gone source has no next poll.
+    pub next_poll: DateTime<Utc>,
+    /// How it went, and what it brought.
+    pub outcome: PollOutcome,
+}
+
+/// How a poll went, with what it brought.
+#[derive(Debug, Clone)]
+pub enum PollOutcome {
+    /// The poll worked.
+    Success {
+        /// The validators and permanent redirect for the next poll.
+        state: FetchState,
+        /// The items it read; empty when the source answered "not modified".
+        items: Vec<Item>,
+        /// For a page source that sent a page: what it yielded. `None`
+        /// leaves the stored yield as it is.
+        page_yield: Option<PageYield>,
+    },
+    /// The poll failed. The fetch state stays as the last success left it.
+    Failure {
+        /// A one-line human reason.
+        reason: String,
+        /// The source said it is gone for good (HTTP 410): it is not
+        /// polled again, and has no next poll.
+        gone: bool,
+    },
+}
+
+/// What one poll of a page source yielded, as the next poll's yield is
+/// judged against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageYield {
+    /// The item count later polls are compared with.
+    pub baseline: Option<u64>,
+    /// The warning this yield raised ("selectors may be stale: …"); `None`
+    /// clears an earlier one.
+    pub warning: Option<String>,
+}
+
+/// What [`Store::record_poll`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollRecorded {
+    /// What became of the poll's items.
+    pub applied: ApplyOutcome,
+    /// Failures in a row now, this poll included; 0 after a success.
+    pub consecutive_failures: u32,
+    /// When the current run of failures began; `None` after a success.
+    pub failing_since: Option<DateTime<Utc>>,
 }
 
 /// What [`Store::apply_items`] did.
@@ -281,6 +337,26 @@ impl Store {
                 health: health::Health::new(path),
             }),
         })
+    }
+
+    /// Runs `work` on this store on tokio's blocking pool, the way async code
+    /// calls the store: its methods block on SQLite, and an async worker
+    /// must not wait on a lock or a disk.
+    ///
+    /// A panic in `work` is raised again here rather than turned into an
+    /// error value that would hide the bug; the store's own code does not
+    /// panic on data.
+    pub async fn call<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.clone();
+        match tokio::task::spawn_blocking(move || work(&store)).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("a store task was cancelled: {e}"),
+        }
     }
 
     /// The database file this store was opened on.

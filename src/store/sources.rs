@@ -1,7 +1,8 @@
 //! Sources: fetch state between polls, and the status `/status` and the
 //! scheduler read.
 
-use super::{FetchState, SourceStatus, Store, StoreError, from_stored_opt, narrow, to_stored};
+use super::{SourceStatus, Store, StoreError, from_stored, from_stored_opt, narrow, to_stored};
+use crate::fetch::FetchState;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -25,115 +26,6 @@ impl Store {
             })
             .optional()?;
         Ok(state.unwrap_or_default())
-    }
-
-    /// Records a successful poll: new fetch state, the time, and when it is due next.
-    /// Clears the last error and the failure count.
-    pub fn record_success(
-        &self,
-        source_id: &str,
-        url: &str,
-        state: &FetchState,
-        next_poll: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.noted(|| self.write_success(source_id, url, state, next_poll, now))
-    }
-
-    fn write_success(
-        &self,
-        source_id: &str,
-        url: &str,
-        state: &FetchState,
-        next_poll: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let conn = self.writer();
-        conn.prepare_cached(
-            "INSERT INTO sources (id, url, etag, last_modified, permanent_url,
-                                  last_attempt, last_success, last_error,
-                                  consecutive_failures, next_poll)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, NULL, 0, ?7)
-             ON CONFLICT (id) DO UPDATE SET
-                 url = excluded.url,
-                 etag = excluded.etag,
-                 last_modified = excluded.last_modified,
-                 permanent_url = excluded.permanent_url,
-                 last_attempt = excluded.last_attempt,
-                 last_success = excluded.last_success,
-                 last_error = NULL,
-                 consecutive_failures = 0,
-                 failing_since = NULL,
-                 gone = 0,
-                 next_poll = excluded.next_poll",
-        )?
-        .execute(params![
-            source_id,
-            url,
-            state.etag,
-            state.last_modified,
-            state.permanent_url,
-            to_stored(now),
-            to_stored(next_poll),
-        ])?;
-        Ok(())
-    }
-
-    /// Records a failed poll and returns the consecutive failure count, this one included.
-    pub fn record_failure(
-        &self,
-        source_id: &str,
-        url: &str,
-        error: &str,
-        next_poll: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<u32, StoreError> {
-        self.noted(|| self.write_failure(source_id, url, error, next_poll, now))
-    }
-
-    fn write_failure(
-        &self,
-        source_id: &str,
-        url: &str,
-        error: &str,
-        next_poll: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<u32, StoreError> {
-        let conn = self.writer();
-        // The fetch state is left alone: the last good ETag and redirect
-        // still apply once the source is back.
-        let failures: i64 = conn
-            .prepare_cached(
-                "INSERT INTO sources (id, url, last_attempt, last_error,
-                                      consecutive_failures, failing_since, next_poll)
-                 VALUES (?1, ?2, ?3, ?4, 1, ?3, ?5)
-                 ON CONFLICT (id) DO UPDATE SET
-                     url = excluded.url,
-                     last_attempt = excluded.last_attempt,
-                     last_error = excluded.last_error,
-                     consecutive_failures = consecutive_failures + 1,
-                     failing_since = COALESCE(failing_since, excluded.last_attempt),
-                     next_poll = excluded.next_poll
-                 RETURNING consecutive_failures",
-            )?
-            .query_row(
-                params![source_id, url, to_stored(now), error, to_stored(next_poll)],
-                |row| row.get(0),
-            )?;
-        narrow(failures, "sources", source_id, "consecutive_failures")
-    }
-
-    /// Marks a source gone (it answered 410): it keeps its items and its last
-    /// error, and has no next poll. A later success clears the mark.
-    pub fn mark_gone(&self, source_id: &str) -> Result<(), StoreError> {
-        self.noted(|| self.write_gone(source_id))
-    }
-
-    fn write_gone(&self, source_id: &str) -> Result<(), StoreError> {
-        let conn = self.writer();
-        conn.prepare_cached("UPDATE sources SET gone = 1, next_poll = NULL WHERE id = ?1")?
-            .execute([source_id])?;
-        Ok(())
     }
 
     /// Sets when a source is due, without touching the rest of its state.
@@ -172,37 +64,6 @@ impl Store {
             .transpose()
     }
 
-    /// Records what a page poll yielded: the baseline later polls are
-    /// compared with, and the warning it raised (None clears it).
-    pub fn record_page_yield(
-        &self,
-        source_id: &str,
-        url: &str,
-        baseline: Option<u64>,
-        warning: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.noted(|| self.write_page_yield(source_id, url, baseline, warning))
-    }
-
-    fn write_page_yield(
-        &self,
-        source_id: &str,
-        url: &str,
-        baseline: Option<u64>,
-        warning: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let baseline = baseline.map(|b| i64::try_from(b).unwrap_or(i64::MAX));
-        let conn = self.writer();
-        conn.prepare_cached(
-            "INSERT INTO sources (id, url, page_baseline, warning) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (id) DO UPDATE SET
-                 page_baseline = excluded.page_baseline,
-                 warning = excluded.warning",
-        )?
-        .execute(params![source_id, url, baseline, warning])?;
-        Ok(())
-    }
-
     /// The state of every source the store knows, by id.
     pub fn source_statuses(&self) -> Result<Vec<SourceStatus>, StoreError> {
         let conn = self.reader();
@@ -229,6 +90,110 @@ impl Store {
             None => Ok(None),
         }
     }
+}
+
+/// Records a successful poll: new fetch state, the time, and when it is due next.
+/// Clears the last error and the failure count.
+pub(super) fn record_success(
+    conn: &Connection,
+    source_id: &str,
+    url: &str,
+    state: &FetchState,
+    next_poll: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO sources (id, url, etag, last_modified, permanent_url,
+                              last_attempt, last_success, last_error,
+                              consecutive_failures, next_poll)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, NULL, 0, ?7)
+         ON CONFLICT (id) DO UPDATE SET
+             url = excluded.url,
+             etag = excluded.etag,
+             last_modified = excluded.last_modified,
+             permanent_url = excluded.permanent_url,
+             last_attempt = excluded.last_attempt,
+             last_success = excluded.last_success,
+             last_error = NULL,
+             consecutive_failures = 0,
+             failing_since = NULL,
+             gone = 0,
+             next_poll = excluded.next_poll",
+    )?
+    .execute(params![
+        source_id,
+        url,
+        state.etag,
+        state.last_modified,
+        state.permanent_url,
+        to_stored(now),
+        to_stored(next_poll),
+    ])?;
+    Ok(())
+}
+
+/// Records a failed poll. Returns the consecutive failure count, this one
+/// included, and when that run of failures began.
+pub(super) fn record_failure(
+    conn: &Connection,
+    source_id: &str,
+    url: &str,
+    error: &str,
+    next_poll: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(u32, DateTime<Utc>), StoreError> {
+    // The fetch state is left alone: the last good ETag and redirect
+    // still apply once the source is back.
+    let (failures, since): (i64, i64) = conn
+        .prepare_cached(
+            "INSERT INTO sources (id, url, last_attempt, last_error,
+                                  consecutive_failures, failing_since, next_poll)
+             VALUES (?1, ?2, ?3, ?4, 1, ?3, ?5)
+             ON CONFLICT (id) DO UPDATE SET
+                 url = excluded.url,
+                 last_attempt = excluded.last_attempt,
+                 last_error = excluded.last_error,
+                 consecutive_failures = consecutive_failures + 1,
+                 failing_since = COALESCE(failing_since, excluded.last_attempt),
+                 next_poll = excluded.next_poll
+             RETURNING consecutive_failures, failing_since",
+        )?
+        .query_row(
+            params![source_id, url, to_stored(now), error, to_stored(next_poll)],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+    Ok((
+        narrow(failures, "sources", source_id, "consecutive_failures")?,
+        from_stored(since, "sources", source_id, "failing_since")?,
+    ))
+}
+
+/// Marks a source gone (it answered 410): it keeps its items and its last
+/// error, and has no next poll. A later success clears the mark.
+pub(super) fn mark_gone(conn: &Connection, source_id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE sources SET gone = 1, next_poll = NULL WHERE id = ?1")?
+        .execute([source_id])?;
+    Ok(())
+}
+
+/// Records what a page poll yielded: the baseline later polls are
+/// compared with, and the warning it raised (None clears it).
+pub(super) fn record_page_yield(
+    conn: &Connection,
+    source_id: &str,
+    url: &str,
+    baseline: Option<u64>,
+    warning: Option<&str>,
+) -> Result<(), StoreError> {
+    let baseline = baseline.map(|b| i64::try_from(b).unwrap_or(i64::MAX));
+    conn.prepare_cached(
+        "INSERT INTO sources (id, url, page_baseline, warning) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET
+             page_baseline = excluded.page_baseline,
+             warning = excluded.warning",
+    )?
+    .execute(params![source_id, url, baseline, warning])?;
+    Ok(())
 }
 
 /// Creates the row of `source_id` if there is none yet, with `url` as its URL.

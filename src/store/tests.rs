@@ -1,6 +1,7 @@
 //! Store tests, each on a fresh file in its own temporary folder.
 
 use super::*;
+use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
 use chrono::TimeZone;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +66,47 @@ fn retitled(mut item: Item, title: &str) -> Item {
     item.title = title.into();
     item.content_hash = item.compute_content_hash();
     item
+}
+
+/// The steps of [`Store::record_poll`] one at a time, on the writer, for
+/// the tests of each step's rule.
+impl Store {
+    fn record_success(
+        &self,
+        source_id: &str,
+        url: &str,
+        state: &FetchState,
+        next_poll: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sources::record_success(&self.writer(), source_id, url, state, next_poll, now)
+    }
+
+    fn record_failure(
+        &self,
+        source_id: &str,
+        url: &str,
+        error: &str,
+        next_poll: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        sources::record_failure(&self.writer(), source_id, url, error, next_poll, now)
+            .map(|(failures, _)| failures)
+    }
+
+    fn mark_gone(&self, source_id: &str) -> Result<(), StoreError> {
+        sources::mark_gone(&self.writer(), source_id)
+    }
+
+    fn record_page_yield(
+        &self,
+        source_id: &str,
+        url: &str,
+        baseline: Option<u64>,
+        warning: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sources::record_page_yield(&self.writer(), source_id, url, baseline, warning)
+    }
 }
 
 fn open_temp() -> (tempfile::TempDir, Store) {
@@ -556,6 +598,137 @@ fn a_pruned_item_still_in_the_feed_is_not_new_again() {
     );
     assert_eq!(all_pending(&store).len(), 2);
     assert_eq!(store.newest_items(10).unwrap().len(), 1);
+}
+
+/// The memory of a retired id lasts a year after the source last listed
+/// it, not after it was retired: a feed that keeps listing an old item
+/// keeps it remembered, so it never comes back as new.
+#[test]
+fn a_retired_id_still_listed_is_remembered_past_a_year() {
+    let (_dir, store) = open_temp();
+    let max_age = Duration::from_secs(30 * 24 * 3600);
+    let ancient = vec![item(&ifla(), "ancient", "Ancient", at(1, 0))];
+    let new_ones = |outcome: ApplyOutcome| outcome.new;
+
+    store.apply_items(&ifla(), &ancient, at(10, 0)).unwrap();
+    assert_eq!(store.prune(max_age, 0, at(50, 0)).unwrap(), 1);
+    // Still listed, every few months, for well over a year after it was
+    // retired on day 50 (its last listing before that was day 10).
+    for day in [200, 350, 500, 700] {
+        let outcome = store.apply_items(&ifla(), &ancient, at(day, 0)).unwrap();
+        assert_eq!(new_ones(outcome), 0, "day {day}: still remembered");
+        store.prune(max_age, 0, at(day, 60)).unwrap();
+    }
+    assert_eq!(all_pending(&store).len(), 1, "only the first time was news");
+    assert!(store.newest_items(10).unwrap().is_empty());
+
+    // Not listed for over a year: forgotten, so it is news once more.
+    store.prune(max_age, 0, at(1100, 0)).unwrap();
+    let outcome = store.apply_items(&ifla(), &ancient, at(1101, 0)).unwrap();
+    assert_eq!(
+        new_ones(outcome),
+        1,
+        "forgotten a year after it was last listed"
+    );
+}
+
+/// A finished poll goes to the store in one call: items, their messages,
+/// the page yield and the source's new state together.
+#[test]
+fn record_poll_stores_a_whole_success_or_failure() {
+    let (_dir, store) = open_temp();
+    let state = FetchState {
+        etag: Some("\"v1\"".into()),
+        ..FetchState::default()
+    };
+    let success = PollRecord {
+        source: ifla(),
+        url: "https://www.ifla.org/feed/".into(),
+        started: at(1, 0),
+        finished: at(1, 2),
+        next_poll: at(1, 600),
+        outcome: PollOutcome::Success {
+            state: state.clone(),
+            items: vec![
+                item(&ifla(), "a", "First", at(0, 0)),
+                item(&ifla(), "b", "Second", at(0, 60)),
+            ],
+            page_yield: Some(PageYield {
+                baseline: Some(2),
+                warning: Some("selectors may be stale: x".into()),
+            }),
+        },
+    };
+    let mut changes = store.subscribe();
+    let recorded = store.record_poll(&success).unwrap();
+    assert_eq!(recorded.applied.new, 2);
+    assert_eq!(
+        (recorded.consecutive_failures, recorded.failing_since),
+        (0, None)
+    );
+    assert!(
+        changes.has_changed().unwrap(),
+        "subscribers hear of new items"
+    );
+    changes.borrow_and_update();
+    assert_eq!(all_pending(&store).len(), 2);
+    assert_eq!(store.fetch_state("ifla-news").unwrap(), state);
+    assert_eq!(store.page_baseline("ifla-news").unwrap(), Some(2));
+    let status = store.source_status("ifla-news").unwrap().unwrap();
+    assert_eq!(status.url, "https://www.ifla.org/feed/");
+    assert_eq!(status.last_attempt, Some(at(1, 2)));
+    assert_eq!(status.last_success, Some(at(1, 2)));
+    assert_eq!(status.next_poll, Some(at(1, 600)));
+    assert_eq!(status.item_count, 2);
+    assert_eq!(status.warning.as_deref(), Some("selectors may be stale: x"));
+    let first = store
+        .item(ItemId::derive("ifla-news", "a").as_str())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first.source.url,
+        ifla().url,
+        "items carry the configured URL"
+    );
+
+    // The same poll again: nothing new, nothing to tell.
+    store.record_poll(&success).unwrap();
+    assert!(!changes.has_changed().unwrap());
+
+    let failure = |reason: &str, gone: bool, day: i64| PollRecord {
+        source: ifla(),
+        url: ifla().url,
+        started: at(day, 0),
+        finished: at(day, 1),
+        next_poll: at(day, 60),
+        outcome: PollOutcome::Failure {
+            reason: reason.into(),
+            gone,
+        },
+    };
+    let recorded = store.record_poll(&failure("HTTP 503", false, 2)).unwrap();
+    assert_eq!(
+        (recorded.consecutive_failures, recorded.failing_since),
+        (1, Some(at(2, 1)))
+    );
+    let recorded = store.record_poll(&failure("HTTP 410", true, 3)).unwrap();
+    assert_eq!(
+        (recorded.consecutive_failures, recorded.failing_since),
+        (2, Some(at(2, 1))),
+        "the run began with its first failure"
+    );
+    let status = store.source_status("ifla-news").unwrap().unwrap();
+    assert!(status.gone);
+    assert_eq!(status.next_poll, None, "a gone source has no next poll");
+    assert_eq!(status.last_error.as_deref(), Some("HTTP 410"));
+    assert_eq!(status.last_success, Some(at(1, 2)));
+    assert_eq!(status.item_count, 2, "a failure keeps the items");
+    assert_eq!(
+        store.fetch_state("ifla-news").unwrap(),
+        state,
+        "and the fetch state"
+    );
+    assert_eq!(all_pending(&store).len(), 2);
 }
 
 #[test]

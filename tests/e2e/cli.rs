@@ -1,8 +1,7 @@
 //! The binary itself: `check-config`, `poll-once`, and stopping on signals.
 
-use crate::helpers::{PATIENCE, TestConfig, feed_file, free_port};
+use crate::helpers::{DaemonProcess, TestConfig, feed_file, free_port};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 /// The built binary, with the test's environment cleaned of admin settings.
 pub fn librarywire() -> Command {
@@ -172,74 +171,67 @@ fn poll_once_prints_items_as_json_lines_and_stores_nothing() {
     );
 }
 
-fn stops_cleanly_on(signal: &str) {
+/// The daemon binary on a copy of the corpus feed, answering on `port`.
+fn daemon_on(port: u16) -> (tempfile::TempDir, TestConfig, DaemonProcess) {
     let dir = tempfile::tempdir().unwrap();
     let feed = dir.path().join("feed.xml");
     std::fs::write(&feed, feed_file("dini-atom.xml")).unwrap();
     let url = url::Url::from_file_path(&feed).unwrap().to_string();
     let config = TestConfig::new(&[("dini", &url)], "1s", "");
+    let daemon = DaemonProcess::spawn(
+        librarywire()
+            .arg("--config")
+            .arg(&config.path)
+            .env("LIBRARYWIRE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    (dir, config, daemon)
+}
+
+async fn stops_cleanly_on(signal: &str) {
     let port = free_port();
-    let mut child = librarywire()
-        .arg("--config")
-        .arg(&config.path)
-        .env("LIBRARYWIRE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + PATIENCE;
-    let healthy = loop {
-        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            use std::io::{Read, Write};
-            stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").unwrap();
-            let mut reply = String::new();
-            let _ = stream.read_to_string(&mut reply);
-            if reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200") {
-                break true;
-            }
-        }
-        if std::time::Instant::now() > deadline {
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    if !healthy {
-        let _ = child.kill();
-        panic!("the daemon never answered /healthz");
-    }
-    let exit = stop_with(&mut child, signal);
+    let (_dir, _config, mut daemon) = daemon_on(port);
+    daemon.wait_healthy(port, String::new).await;
+    let exit = daemon.stop_with(signal).await;
     assert!(exit.success(), "exit status after {signal}: {exit:?}");
 }
 
-/// Sends `signal` (`-TERM`, `-INT`) to a daemon process and waits for it to
-/// exit; kills it and fails if it does not within `PATIENCE`.
-pub fn stop_with(child: &mut std::process::Child, signal: &str) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            return exit;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the daemon did not stop after {signal}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+#[tokio::test]
+async fn sigterm_stops_the_daemon_with_exit_code_0() {
+    stops_cleanly_on("-TERM").await;
 }
 
-#[test]
-fn sigterm_stops_the_daemon_with_exit_code_0() {
-    stops_cleanly_on("-TERM");
+#[tokio::test]
+async fn sigint_stops_the_daemon_with_exit_code_0() {
+    stops_cleanly_on("-INT").await;
 }
 
-#[test]
-fn sigint_stops_the_daemon_with_exit_code_0() {
-    stops_cleanly_on("-INT");
+/// A test that fails after starting the binary leaves no daemon behind: its
+/// [`DaemonProcess`] kills and reaps it while the failure unwinds.
+#[tokio::test]
+async fn a_failing_test_leaves_no_daemon_running() {
+    let port = free_port();
+    let (pid_tx, pid_rx) = tokio::sync::oneshot::channel();
+    let failing = tokio::spawn(async move {
+        let (_dir, _config, mut daemon) = daemon_on(port);
+        daemon.wait_healthy(port, String::new).await;
+        pid_tx.send(daemon.id()).unwrap();
+        panic!("a test that fails with its daemon running");
+    });
+    let failed = failing.await.expect_err("the test fails");
+    assert!(failed.is_panic());
+    let pid = pid_rx.await.expect("the daemon was started");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "daemon process {pid} is still there"
+    );
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .is_err(),
+        "nothing answers on the daemon's port"
+    );
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The daemon polls, stores and serves: the core issue's promises.
 
-use crate::helpers::{FeedServer, PATIENCE, TestApp, TestConfig, feed_file, small_rss, wait_until};
+use crate::helpers::{
+    FeedServer, TestApp, TestConfig, eventually, feed_file, small_rss, wait_until,
+};
 use librarywire::item::ItemId;
 use rss::validation::Validate;
 use std::collections::HashMap;
@@ -231,6 +233,7 @@ async fn a_restart_shows_the_same_items_and_creates_no_duplicates() {
         .filter(|h| h.status == 200)
         .count();
 
+    let restarted = chrono::Utc::now();
     let app = TestApp::spawn(config.settings()).await;
     let after = app.feed().await;
     assert_eq!(
@@ -247,17 +250,19 @@ async fn a_restart_shows_the_same_items_and_creates_no_duplicates() {
             > full_fetches_before
     })
     .await;
-    // Give the store a moment to apply that poll, then compare.
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
+    // The first poll after the restart is that full fetch; a source's polls
+    // are one after the other, each stored whole with its success, so once a
+    // success after the restart is stored, that poll's items are too.
+    eventually("the re-fetched poll to be stored", || {
         let status = app.store.source_status("dini").unwrap().unwrap();
-        if status.last_success > Some(chrono::Utc::now() - chrono::Duration::seconds(2))
-            || tokio::time::Instant::now() > deadline
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        std::future::ready(
+            status
+                .last_success
+                .filter(|&success| success > restarted)
+                .ok_or_else(|| format!("last success {:?}", status.last_success)),
+        )
+    })
+    .await;
     let after = app.feed().await;
     assert_eq!(after.entries.len(), count, "no duplicates");
     let ids = |f: &feed_rs::model::Feed| {

@@ -11,6 +11,7 @@ use librarywire::store::Store;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -304,31 +305,151 @@ impl TestApp {
         what: &str,
         check: impl Fn(&feed_rs::model::Feed) -> bool,
     ) -> feed_rs::model::Feed {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
+        eventually(what, || async {
             let feed = self.feed().await;
             if check(&feed) {
-                return feed;
+                Ok(feed)
+            } else {
+                Err(format!("/feed.xml has {} items", feed.entries.len()))
             }
-            if tokio::time::Instant::now() > deadline {
-                panic!(
-                    "gave up waiting for {what}; /feed.xml has {} items",
-                    feed.entries.len()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await
     }
 }
 
-/// Waits until `check` is true, polling every 50 ms, or panics naming `what`.
-pub async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+/// What one try of [`eventually`] found: done, with a value, or not yet,
+/// with what it saw (for the message when it never is).
+pub trait Probe {
+    /// What a try that is done gives.
+    type Value;
+    /// `Ok` when done; `Err` with what was seen, if it says, when not yet.
+    fn done(self) -> Result<Self::Value, Option<String>>;
+}
+
+impl Probe for bool {
+    type Value = ();
+    fn done(self) -> Result<(), Option<String>> {
+        if self { Ok(()) } else { Err(None) }
+    }
+}
+
+impl<T> Probe for Option<T> {
+    type Value = T;
+    fn done(self) -> Result<T, Option<String>> {
+        self.ok_or(None)
+    }
+}
+
+impl<T> Probe for Result<T, String> {
+    type Value = T;
+    fn done(self) -> Result<T, Option<String>> {
+        self.map_err(Some)
+    }
+}
+
+/// Waits for something the daemon should do by itself: tries `probe` every
+/// 50 ms until it is done ([`Probe`]: `true`, `Some`, `Ok`) and returns its
+/// value, or panics naming `what`, and what it last saw, after [`PATIENCE`].
+/// The one deadline loop of the end-to-end tests.
+pub async fn eventually<P, F, Fut>(what: &str, mut probe: F) -> P::Value
+where
+    P: Probe,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = P>,
+{
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check() {
+    loop {
+        let seen = match probe().await.done() {
+            Ok(value) => return value,
+            Err(seen) => seen,
+        };
         if tokio::time::Instant::now() > deadline {
-            panic!("gave up waiting for {what}");
+            match seen {
+                Some(seen) => {
+                    panic!("gave up after {PATIENCE:?} waiting for {what}; last seen: {seen}")
+                }
+                None => panic!("gave up after {PATIENCE:?} waiting for {what}"),
+            }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// [`eventually`] for a condition that needs no await.
+pub async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    eventually(what, || std::future::ready(check())).await
+}
+
+/// The built binary running as a daemon. Killed (and reaped) when dropped,
+/// so a test that fails half-way never leaves the process running.
+pub struct DaemonProcess {
+    child: Child,
+}
+
+impl DaemonProcess {
+    /// Starts `command` (the binary, set up by the caller).
+    pub fn spawn(command: &mut Command) -> DaemonProcess {
+        DaemonProcess {
+            child: command.spawn().expect("the daemon binary starts"),
+        }
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The child process, to take its piped output.
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// Waits until it answers `/healthz` on `port`; `log` says what it
+    /// wrote, for the message when it exits or never answers.
+    pub async fn wait_healthy(&mut self, port: u16, log: impl Fn() -> String) {
+        let client = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{port}/healthz");
+        // Behind a lock, so each try's future can borrow the child in turn.
+        let child = std::sync::Mutex::new(&mut self.child);
+        eventually("the daemon to answer /healthz", || async {
+            let exited = child.lock().unwrap().try_wait().unwrap();
+            if let Some(exit) = exited {
+                panic!("the daemon exited ({exit:?}): {}", log());
+            }
+            match client.get(&url).send().await {
+                Ok(reply) if reply.status().is_success() => Ok(()),
+                Ok(reply) => Err(format!("HTTP {}", reply.status())),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await;
+    }
+
+    /// Sends `signal` (`-TERM`, `-HUP`, …) to it.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// Sends `signal` and waits for it to exit; its exit status.
+    pub async fn stop_with(&mut self, signal: &str) -> ExitStatus {
+        self.signal(signal);
+        eventually(&format!("the daemon to exit after {signal}"), || {
+            std::future::ready(self.child.try_wait().unwrap())
+        })
+        .await
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

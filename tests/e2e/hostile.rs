@@ -2,7 +2,7 @@
 //! source: the good one keeps flowing, the daemon stays up, and `/status`
 //! says what is wrong with each bad one.
 
-use crate::helpers::{TestApp, TestConfig, wait_until};
+use crate::helpers::{TestApp, TestConfig, eventually, wait_until};
 use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
@@ -193,8 +193,7 @@ async fn bad_sources_get_clear_reasons_and_the_good_one_keeps_flowing() {
                 .unwrap()
         }
     };
-    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
-    let status = loop {
+    let status = eventually("every bad source to fail", || async {
         let status = fetch_status().await;
         let all_failed = bad.iter().all(|(id, ..)| {
             status["sources"]
@@ -204,14 +203,12 @@ async fn bad_sources_get_clear_reasons_and_the_good_one_keeps_flowing() {
                 .any(|s| s["id"] == *id && s["consecutive_failures"].as_u64() > Some(0))
         });
         if all_failed {
-            break status;
+            Ok(status)
+        } else {
+            Err(format!("{status:#}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not every bad source failed yet: {status:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    })
+    .await;
     let by_id = |id: &str| -> serde_json::Value {
         status["sources"]
             .as_array()

@@ -7,13 +7,13 @@
 use crate::broker::{BROKER, TestQueue, amqp_toml, test_exchange};
 use crate::cli::librarywire;
 use crate::helpers::{
-    FeedServer, PATIENCE, TestApp, TestConfig, free_port, rand_suffix, small_rss,
+    DaemonProcess, FeedServer, TestApp, TestConfig, eventually, free_port, rand_suffix, small_rss,
+    wait_until,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 const RSS: &str = "application/rss+xml";
 
@@ -364,17 +364,15 @@ async fn wait_for_scrape(
     what: &str,
     check: impl Fn(&Scrape) -> bool,
 ) -> Scrape {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
+    eventually(what, || async {
         let scrape = scrape_at(client, url).await;
         if check(&scrape) {
-            return scrape;
+            Ok(scrape)
+        } else {
+            Err(format!("{scrape:#?}"))
         }
-        if tokio::time::Instant::now() > deadline {
-            panic!("gave up waiting for {what}; last scrape: {scrape:#?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 /// A source id no other test uses.
@@ -652,8 +650,24 @@ async fn readyz_answers_503_with_the_reason_when_the_store_file_is_destroyed() {
     app.stop().await;
 }
 
+/// The binary running `config` on `port`, logging at info level to a pipe,
+/// with `env` set.
+fn logging_daemon(config: &TestConfig, port: u16, env: &[(&str, &str)]) -> DaemonProcess {
+    let mut command = librarywire();
+    command
+        .arg("run")
+        .arg("--config")
+        .arg(&config.path)
+        .env("LIBRARYWIRE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    DaemonProcess::spawn(&mut command)
+}
+
 /// Collects a child's stderr lines on a thread of its own.
-fn collect_lines(stderr: std::process::ChildStderr) -> Arc<Mutex<Vec<String>>> {
+pub fn collect_lines(stderr: std::process::ChildStderr) -> Arc<Mutex<Vec<String>>> {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
     std::thread::spawn(move || {
@@ -680,30 +694,15 @@ async fn with_log_format_json_every_log_line_is_a_json_object_and_http_requests_
         "",
     );
     let port = free_port();
-    let mut child = librarywire()
-        .arg("run")
-        .arg("--config")
-        .arg(&config.path)
-        .env("LIBRARYWIRE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("LIBRARYWIRE__LOG__FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = collect_lines(child.stderr.take().unwrap());
+    let mut daemon = logging_daemon(&config, port, &[("LIBRARYWIRE__LOG__FORMAT", "json")]);
+    let lines = collect_lines(daemon.child().stderr.take().unwrap());
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
 
     // Started once it answers.
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the daemon never answered: {:?}", lines.lock().unwrap());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    daemon
+        .wait_healthy(port, || format!("{:?}", lines.lock().unwrap()))
+        .await;
     // A daemon process of its own: its HTTP counters are its own too.
     let s = wait_for_scrape(
         &client,
@@ -761,22 +760,17 @@ async fn with_log_format_json_every_log_line_is_a_json_object_and_http_requests_
     assert!(requests("/metrics", "200").unwrap() >= 1.0);
     assert_eq!(requests("/healthz", "200"), Some(1.0));
 
-    let exit = crate::cli::stop_with(&mut child, "-TERM");
+    let exit = daemon.stop_with("-TERM").await;
     assert!(exit.success(), "{exit:?}");
     // The reader thread ends at EOF, which the exit brings.
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while !lines
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|l| l.contains("librarywire stopped"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the last line never came"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("the last line", || {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("librarywire stopped"))
+    })
+    .await;
 
     let lines = lines.lock().unwrap().clone();
     let events: Vec<serde_json::Value> = lines
@@ -811,36 +805,15 @@ async fn with_log_format_json_every_log_line_is_a_json_object_and_http_requests_
 async fn logs_are_human_lines_by_default() {
     let config = TestConfig::new(&[("dead", "http://127.0.0.1:1/feed.xml")], "1h", "");
     let port = free_port();
-    let mut child = librarywire()
-        .arg("run")
-        .arg("--config")
-        .arg(&config.path)
-        .env("LIBRARYWIRE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = collect_lines(child.stderr.take().unwrap());
-    let deadline = std::time::Instant::now() + PATIENCE;
-    let failed = loop {
-        let found = lines
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|l| l.contains("poll failed"))
-            .cloned();
-        if let Some(line) = found {
-            break line;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("no failure logged: {:?}", lines.lock().unwrap());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let _ = child.kill();
-    let _ = child.wait();
+    let mut daemon = logging_daemon(&config, port, &[]);
+    let lines = collect_lines(daemon.child().stderr.take().unwrap());
+    let failed = eventually("a failure in the log", || {
+        let lines = lines.lock().unwrap();
+        let found = lines.iter().find(|l| l.contains("poll failed")).cloned();
+        std::future::ready(found.ok_or_else(|| format!("{lines:?}")))
+    })
+    .await;
+    drop(daemon);
     assert!(
         serde_json::from_str::<serde_json::Value>(&failed).is_err(),
         "not JSON: {failed}"

@@ -2,7 +2,7 @@
 //! goes through the same store, outbox and merged feed as a feed.
 
 use crate::cli::{accepted_config, librarywire, refused_config};
-use crate::helpers::{FeedServer, TestApp, TestConfig, wait_until};
+use crate::helpers::{FeedServer, TestApp, TestConfig, eventually, wait_until};
 use std::path::Path;
 
 const HTML: &str = "text/html; charset=utf-8";
@@ -135,16 +135,15 @@ async fn page_items_reach_the_merged_feed_and_the_outbox_and_stale_selectors_sho
         news_list(&[1, 2, 3]).replace("news-list", "news-grid"),
         HTML,
     );
-    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
-    let source = loop {
-        let report = status(&app).await;
-        let source = report["sources"][0].clone();
-        if source["state"] == "stale" || tokio::time::Instant::now() > deadline {
-            break source;
+    let source = eventually("the source to be stale", || async {
+        let source = status(&app).await["sources"][0].clone();
+        if source["state"] == "stale" {
+            Ok(source)
+        } else {
+            Err(source.to_string())
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
-    assert_eq!(source["state"], "stale", "{source}");
+    })
+    .await;
     assert_eq!(
         source["warning"],
         "selectors may be stale: the page yielded no items"

@@ -1,7 +1,9 @@
 //! The daemon publishes through its outbox to the real RabbitMQ.
 
 use crate::broker::{BROKER, Proxy, Received, TestQueue, amqp_toml, test_exchange};
-use crate::helpers::{FeedServer, PATIENCE, TestApp, TestConfig, feed_file, small_rss, wait_until};
+use crate::helpers::{
+    FeedServer, PATIENCE, TestApp, TestConfig, eventually, feed_file, small_rss, wait_until,
+};
 use crate::store_trouble::Daemon;
 use librarywire::app::Application;
 use librarywire::item::ItemId;
@@ -227,18 +229,13 @@ async fn a_crash_between_store_and_confirm_loses_nothing() {
         resent_ids, sent_ids,
         "the unconfirmed messages come again, with the same message_id"
     );
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let depth = Store::open(&store_path).unwrap().outbox_depth().unwrap().0;
-        if depth == 0 {
-            break;
+    eventually("the outbox to empty", || async {
+        match Store::open(&store_path).unwrap().outbox_depth().unwrap().0 {
+            0 => Ok(()),
+            depth => Err(format!("{depth} left")),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the outbox never emptied ({depth} left)"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     assert!(
         queue.drain_for(Duration::from_secs(1)).await.is_empty(),
         "and nothing else"
@@ -338,6 +335,15 @@ async fn rows_confirmed_while_stopping_are_removed_before_exit() {
     queue.delete_exchange().await;
 }
 
+/// A feed of `count` small items, `n0` to `n{count - 1}`.
+fn numbered_rss(count: usize) -> String {
+    let news: Vec<(String, String)> = (0..count)
+        .map(|n| (format!("n{n}"), format!("News {n}")))
+        .collect();
+    let news: Vec<(&str, &str)> = news.iter().map(|(g, t)| (g.as_str(), t.as_str())).collect();
+    small_rss(&news)
+}
+
 /// A tmpfs of `size` mounted at `at` for one test; unmounted when dropped.
 struct Tmpfs {
     at: std::path::PathBuf,
@@ -399,11 +405,7 @@ async fn a_full_disk_pauses_publishing_without_duplicates_and_it_recovers() {
     // The broker is away while the items are stored, so they wait in the outbox.
     proxy.cut();
     let server = FeedServer::start().await;
-    let news: Vec<(String, String)> = (0..ITEMS)
-        .map(|n| (format!("n{n}"), format!("News {n}")))
-        .collect();
-    let news: Vec<(&str, &str)> = news.iter().map(|(g, t)| (g.as_str(), t.as_str())).collect();
-    server.set("/news.xml", small_rss(&news), RSS);
+    server.set("/news.xml", numbered_rss(ITEMS), RSS);
     let amqp = format!(
         "[amqp]\nurl = \"{}\"\nexchange = \"{exchange}\"\ntimeout = \"5s\"\nmax_backoff = \"1s\"\nconfirm_window = {WINDOW}\n",
         proxy.url()
@@ -485,12 +487,10 @@ async fn a_full_disk_pauses_publishing_without_duplicates_and_it_recovers() {
     // Space returns: everything arrives, once, on the same connection.
     std::fs::remove_file(filler).unwrap();
     let mut all = during;
-    within_patience("the rest to arrive after space returned", async {
-        while count_ids(&all).len() < ITEMS {
-            all.extend(queue.take(1).await);
-        }
-    })
-    .await;
+    while count_ids(&all).len() < ITEMS {
+        // Each message within the tests' patience.
+        all.extend(queue.take(1).await);
+    }
     all.extend(queue.drain_for(Duration::from_millis(500)).await);
     let all_ids = count_ids(&all);
     assert_eq!(all_ids.len(), ITEMS, "every item arrived");
@@ -521,11 +521,7 @@ async fn returned_messages_are_counted_but_logged_once_per_routing_key() {
     // The exchange exists, and nothing is bound to it.
     let exchange = test_exchange("unbound");
     let server = FeedServer::start().await;
-    let news: Vec<(String, String)> = (0..ITEMS)
-        .map(|n| (format!("n{n}"), format!("News {n}")))
-        .collect();
-    let news: Vec<(&str, &str)> = news.iter().map(|(g, t)| (g.as_str(), t.as_str())).collect();
-    server.set("/news.xml", small_rss(&news), RSS);
+    server.set("/news.xml", numbered_rss(ITEMS), RSS);
     let config = TestConfig::new(
         &[("news", &server.url("/news.xml"))],
         "1h",
@@ -562,11 +558,4 @@ async fn returned_messages_are_counted_but_logged_once_per_routing_key() {
     daemon.stop().await;
     let cleanup = TestQueue::bind(&exchange, "nothing.bound").await;
     cleanup.delete_exchange().await;
-}
-
-/// Awaits `future` at most the tests' patience.
-async fn within_patience<F: std::future::Future>(what: &str, future: F) -> F::Output {
-    tokio::time::timeout(PATIENCE, future)
-        .await
-        .unwrap_or_else(|_| panic!("gave up after {PATIENCE:?} waiting for {what}"))
 }

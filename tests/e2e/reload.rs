@@ -3,12 +3,13 @@
 //! config is refused and the running one keeps serving.
 
 use crate::cli::librarywire;
-use crate::helpers::{FeedServer, PATIENCE, free_port, small_rss, wait_until};
+use crate::helpers::{
+    DaemonProcess, FeedServer, PATIENCE, eventually, free_port, small_rss, wait_until,
+};
 use librarywire::app::Application;
 use librarywire::config::Settings;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Stdio;
 use tokio_util::sync::CancellationToken;
 
 const RSS: &str = "application/rss+xml";
@@ -36,9 +37,9 @@ fn config_text(port: u16, dir: &Path, sources: &[(&str, &str)], extra: &str) -> 
 }
 
 /// The binary running as a daemon, its log in a file. Killed if a test
-/// fails before stopping it.
+/// fails before stopping it ([`DaemonProcess`]).
 struct Daemon {
-    child: Child,
+    process: DaemonProcess,
     port: u16,
     log: PathBuf,
     client: reqwest::Client,
@@ -47,42 +48,24 @@ struct Daemon {
 impl Daemon {
     async fn start(config: &Path, port: u16, args: &[&str]) -> Daemon {
         let log = config.with_extension("log");
-        let mut child = librarywire()
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let client = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let url = format!("http://127.0.0.1:{port}/healthz");
-            if let Ok(reply) = client.get(&url).send().await
-                && reply.status().is_success()
-            {
-                break;
-            }
-            if let Some(exit) = child.try_wait().unwrap() {
-                panic!(
-                    "the daemon exited ({exit:?}): {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the daemon never answered /healthz"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let mut process = DaemonProcess::spawn(
+            librarywire()
+                .arg("--config")
+                .arg(config)
+                .args(args)
+                .env("RUST_LOG", "info")
+                .env("NO_COLOR", "1")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap()),
+        );
+        process
+            .wait_healthy(port, || std::fs::read_to_string(&log).unwrap_or_default())
+            .await;
         Daemon {
-            child,
+            process,
             port,
             log,
-            client,
+            client: reqwest::Client::new(),
         }
     }
 
@@ -91,11 +74,7 @@ impl Daemon {
     }
 
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        self.process.signal(signal);
     }
 
     async fn get(&self, path: &str) -> reqwest::Response {
@@ -135,44 +114,8 @@ impl Daemon {
 
     /// Stops it with SIGTERM; it must exit cleanly.
     async fn stop(mut self) {
-        self.signal("-TERM");
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            if let Some(exit) = self.child.try_wait().unwrap() {
-                assert!(exit.success(), "exit after SIGTERM: {exit:?}");
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the daemon did not stop"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Waits until the async `check` holds, or panics naming `what`.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gave up waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let exit = self.process.stop_with("-TERM").await;
+        assert!(exit.success(), "exit after SIGTERM: {exit:?}");
     }
 }
 
@@ -411,15 +354,15 @@ async fn a_new_server_title_and_size_reach_the_feeds_without_a_restart() {
                 .unwrap()
         }
     };
-    let mut body = String::new();
-    for _ in 0..300 {
-        body = get("/feed.xml").await;
+    let body = eventually("both items in /feed.xml", || async {
+        let body = get("/feed.xml").await;
         if body.matches("<item>").count() == 2 {
-            break;
+            Ok(body)
+        } else {
+            Err(body)
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(body.matches("<item>").count(), 2, "{body}");
+    })
+    .await;
     assert!(body.contains("<title>Library news</title>"), "{body}");
 
     let retitled = hourly
@@ -431,14 +374,15 @@ async fn a_new_server_title_and_size_reach_the_feeds_without_a_restart() {
     std::fs::write(&path, retitled).unwrap();
     let reloaded = reloader.reload("test").await.unwrap();
     assert!(reloaded.changed && reloaded.at_restart.is_empty());
-    let mut renders = Vec::new();
-    for _ in 0..300 {
-        renders = vec![get("/feed.xml").await, get("/feed.atom").await];
+    let renders = eventually("the new title in the feeds", || async {
+        let renders = vec![get("/feed.xml").await, get("/feed.atom").await];
         if renders.iter().all(|r| r.contains("Reading room news")) {
-            break;
+            Ok(renders)
+        } else {
+            Err(format!("{renders:?}"))
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     let [rss, atom] = &renders[..] else {
         unreachable!()
     };
@@ -458,7 +402,7 @@ async fn a_new_server_title_and_size_reach_the_feeds_without_a_restart() {
 /// The daemon in this process, reloading its file only when told to.
 struct InProcess {
     reloader: librarywire::reload::Reloader,
-    live: librarywire::reload::LiveSettings,
+    live: librarywire::config::LiveSettings,
     base: String,
     shutdown: CancellationToken,
     running: tokio::task::JoinHandle<anyhow::Result<()>>,

@@ -4,19 +4,18 @@
 //! its log is what an admin would read.
 
 use crate::cli::librarywire;
-use crate::helpers::{FeedServer, PATIENCE, TestConfig, free_port, small_rss};
-use std::io::BufRead;
+use crate::helpers::{DaemonProcess, FeedServer, TestConfig, eventually, free_port, small_rss};
+use crate::metrics::collect_lines;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 const RSS: &str = "application/rss+xml";
 
-/// The daemon binary, its port and what it logs. Killed when dropped, so a
-/// failing test leaves no process behind.
+/// The daemon binary (killed when dropped, so a failing test leaves no
+/// process behind), where it answers, and what it logs.
 pub struct Daemon {
-    child: Child,
+    process: DaemonProcess,
     base: String,
     lines: Arc<Mutex<Vec<String>>>,
     client: reqwest::Client,
@@ -27,38 +26,25 @@ impl Daemon {
     /// `librarywire()` sets it) and waits until it answers `/healthz`.
     pub async fn start(config: &Path) -> Daemon {
         let port = free_port();
-        let mut child = librarywire()
+        let mut command = librarywire();
+        command
             .arg("run")
             .arg("--config")
             .arg(config)
             .env("LIBRARYWIRE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the daemon binary starts");
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                match line {
-                    Ok(line) => sink.lock().unwrap().push(line),
-                    Err(_) => break,
-                }
-            }
-        });
-        let daemon = Daemon {
-            child,
+            .stderr(Stdio::piped());
+        let mut process = DaemonProcess::spawn(&mut command);
+        let lines = collect_lines(process.child().stderr.take().unwrap());
+        process
+            .wait_healthy(port, || lines.lock().unwrap().join("\n"))
+            .await;
+        Daemon {
+            process,
             base: format!("http://127.0.0.1:{port}"),
             lines,
             client: reqwest::Client::new(),
-        };
-        daemon
-            .wait_for("the daemon to answer /healthz", |d| async move {
-                d.get("/healthz").await.0 == 200
-            })
-            .await;
-        daemon
+        }
     }
 
     /// `GET path`: the status and the body; status 0 when nothing answers.
@@ -92,53 +78,27 @@ impl Daemon {
             .collect()
     }
 
-    /// Waits until `check` holds, trying every 50 ms, or fails after
-    /// [`PATIENCE`] with the daemon's log.
+    /// Waits until `check` holds, or fails after the tests' patience with
+    /// the daemon's log.
     pub async fn wait_for<'a, F, Fut>(&'a self, what: &str, check: F)
     where
         F: Fn(&'a Daemon) -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while !check(self).await {
-            if tokio::time::Instant::now() > deadline {
-                panic!(
-                    "gave up after {PATIENCE:?} waiting for {what}; the daemon logged:\n{}",
-                    self.log().join("\n")
-                );
+        eventually(what, || async {
+            if check(self).await {
+                Ok(())
+            } else {
+                Err(format!("the daemon logged:\n{}", self.log().join("\n")))
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 
     /// Stops it with SIGTERM and checks it exits 0.
     pub async fn stop(mut self) {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        let exit = loop {
-            if let Some(exit) = self.child.try_wait().unwrap() {
-                break exit;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the daemon did not stop after SIGTERM"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let exit = self.process.stop_with("-TERM").await;
         assert!(exit.success(), "exit after SIGTERM: {exit:?}");
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 
@@ -202,19 +162,15 @@ async fn a_store_corrupted_under_the_daemon_makes_it_unready() {
     // page (which holds the schema, so the store still opens and answers a
     // ping): a disk that went bad mid-file.
     let external = rusqlite::Connection::open(&path).unwrap();
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
+    eventually("a full checkpoint", || async {
         let (busy, wal_frames): (i64, i64) = external
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .unwrap();
-        if busy == 0 && wal_frames == 0 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no checkpoint");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        busy == 0 && wal_frames == 0
+    })
+    .await;
     let size = std::fs::metadata(&path).unwrap().len() as usize;
     assert!(size > 4096 * 2, "a store of several pages: {size} bytes");
     let mut bytes = std::fs::read(&path).unwrap();

@@ -1,0 +1,706 @@
+//! Refresh: the one owner of a poll. It runs fetch → parse → normalize for a
+//! feed source (fetch → page for a page source, `page.rs`), then hands the
+//! poll's whole outcome (items, fetch state, success or failure, next poll,
+//! page yield) to one store call, [`Store::record_poll`].
+//!
+//! The scheduler decides when; refresh decides nothing about time but the
+//! `now` it stamps items with, and asks the scheduler's rule ([`NextDelay`])
+//! when the source is due next.
+
+mod page;
+
+use crate::config::{PollSettings, SourceKind, SourceSettings};
+use crate::error::error_chain;
+use crate::fetch::{FetchError, FetchOutcome, FetchState, Fetched, Fetcher};
+use crate::item::{Item, SourceRef};
+use crate::normalize::normalize;
+use crate::parse::{ParseError, ParseOptions, parse};
+use crate::store::{ApplyOutcome, PageYield, PollOutcome, PollRecord, Store, StoreError};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::{error, info, warn};
+use url::Url;
+
+/// Why a refresh failed. A failed refresh is the source's state, never the daemon's.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// The fetch failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The body is not a usable feed.
+    #[error("{url}: {error}")]
+    Parse {
+        /// Where the body came from.
+        url: String,
+        /// Why it is not a feed.
+        error: ParseError,
+    },
+    /// Parsing or normalizing panicked: a bug, contained to this source.
+    #[error("{url}: the parser crashed on this body ({message}); please report it")]
+    Panic {
+        /// Where the body came from.
+        url: String,
+        /// The panic message.
+        message: String,
+    },
+    /// A page source's selectors cannot be used (validation should have caught it).
+    #[error("{url}: {error}")]
+    Page {
+        /// The page.
+        url: String,
+        /// Which selector, and why.
+        error: crate::page::PageError,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The source's URL is not a URL (validation should have caught it).
+    #[error("bad source URL: {0}")]
+    Url(#[from] url::ParseError),
+}
+
+impl RefreshError {
+    /// A short, stable name of the kind of failure, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RefreshError::Fetch(e) => e.kind(),
+            RefreshError::Parse { .. } => "parse",
+            RefreshError::Panic { .. } => "panic",
+            RefreshError::Page { .. } => "config",
+            RefreshError::Store(_) => "store",
+            RefreshError::Url(_) => "config",
+        }
+    }
+
+    /// Whether the source said it is gone for good (HTTP 410).
+    pub fn is_gone(&self) -> bool {
+        matches!(
+            self,
+            RefreshError::Fetch(FetchError::Status { status: 410, .. })
+        )
+    }
+
+    /// How long the source asked us to wait before the next try, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            RefreshError::Fetch(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+/// How one poll went, as far as timing the next one is concerned: what the
+/// scheduler's rule ([`NextDelay`]) is asked about.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PollResult {
+    /// The poll worked; the source may have suggested a longer wait.
+    Success {
+        /// The source's `Cache-Control: max-age` or `<ttl>`, whichever is longer.
+        suggested: Option<Duration>,
+    },
+    /// The poll failed.
+    Failure {
+        /// Failures in a row, this one included (1 or more).
+        failures: u32,
+        /// The source's `Retry-After`, if it sent one.
+        retry_after: Option<Duration>,
+    },
+}
+
+/// The rule that says how long after a poll its source is due again: the
+/// scheduler's, handed in, so that the time of the next poll is written in
+/// the same store call as the poll itself.
+pub type NextDelay = Arc<dyn Fn(PollResult) -> Duration + Send + Sync>;
+
+/// A source's items, fresh from its feed: what `poll-once` prints.
+#[derive(Debug)]
+pub struct Polled {
+    /// The fetch itself: new validators, final URL, caching hints.
+    pub fetched: Fetched,
+    /// The normalized items; empty when the source answered "not modified".
+    pub items: Vec<Item>,
+    /// The feed's `<ttl>`, when it gave one.
+    pub ttl: Option<Duration>,
+}
+
+/// What one refresh of a source did.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    /// True when the source answered "not modified".
+    pub not_modified: bool,
+    /// Items seen in the feed this time.
+    pub items_seen: usize,
+    /// What the store did with them.
+    pub applied: ApplyOutcome,
+    /// The longest wait the source suggested (`max-age` or `<ttl>`), if any.
+    pub suggested_interval: Option<Duration>,
+    /// The validators stored for the next poll.
+    pub state: FetchState,
+    /// The URL the body came from.
+    pub final_url: Url,
+}
+
+/// The `outcome` label of one poll in the metrics: what it brought, or the
+/// kind of error. A bounded set of values.
+pub fn outcome_label(result: &Result<Refreshed, RefreshError>) -> &'static str {
+    match result {
+        Ok(r) if r.not_modified => "not_modified",
+        Ok(r) if r.applied.new > 0 => "new_items",
+        Ok(r) if r.applied.updated > 0 => "updated_items",
+        Ok(_) => "no_change",
+        Err(e) => e.kind(),
+    }
+}
+
+/// What one [`SourcePoller::refresh`] did, as the source's task needs it.
+#[derive(Debug)]
+pub struct PollReport {
+    /// What the poll brought, or why it failed.
+    pub result: Result<Refreshed, RefreshError>,
+    /// When the source is due next; `None` when it is gone and its polling stops.
+    pub next_poll: Option<DateTime<Utc>>,
+}
+
+/// One source as its task polls it: its settings, its page selectors
+/// (compiled once, when the task starts), and what the task remembers
+/// between polls. Cheap to clone.
+#[derive(Clone)]
+pub struct SourcePoller {
+    source: Arc<Source>,
+    /// What the last recorded poll left in the store. A source's own task is
+    /// the only writer of its state, so it need not read it back: an all-304
+    /// cycle saves a store read per source. `None` (at start, or after a
+    /// write that failed) means read it.
+    memory: Option<Memory>,
+}
+
+/// What a [`SourcePoller`] knows of its source, and never changes.
+struct Source {
+    settings: SourceSettings,
+    source_ref: SourceRef,
+    /// The page selectors of a page source; `None` for a feed.
+    selectors: Option<page::Compiled>,
+    /// After failing this long without a break, the source is flagged.
+    flag_after: Duration,
+}
+
+/// The source's state as the last recorded poll left it.
+#[derive(Debug, Clone)]
+struct Memory {
+    state: FetchState,
+    failures: u32,
+}
+
+/// One poll under way: when it started, and what the task knew before it.
+struct Attempt {
+    /// The poll's `now`: items are stamped with it.
+    now: DateTime<Utc>,
+    /// The same moment on tokio's clock, to time the poll.
+    started: tokio::time::Instant,
+    /// The fetch state it started from, once known.
+    start_state: Option<FetchState>,
+    /// The failures in a row before it, when the task kept them.
+    known_failures: Option<u32>,
+}
+
+/// What a poll read, before it is stored.
+struct Collected {
+    polled: Polled,
+    page_yield: Option<PageYield>,
+}
+
+impl SourcePoller {
+    /// A poller of `source`, flagged in the log after failing for `flag_after`
+    /// (`poll.flag_after`). A page source's selectors are compiled here.
+    pub fn new(source: SourceSettings, flag_after: Duration) -> SourcePoller {
+        let selectors = (source.kind == SourceKind::Page).then(|| page::compile(&source));
+        SourcePoller {
+            source: Arc::new(Source {
+                source_ref: source.source_ref(),
+                settings: source,
+                selectors,
+                flag_after,
+            }),
+            memory: None,
+        }
+    }
+
+    /// The source's settings.
+    pub fn settings(&self) -> &SourceSettings {
+        &self.source.settings
+    }
+
+    /// Fetches the source with `state` for a conditional request, and reads
+    /// its items. Touches no store.
+    pub async fn poll(
+        &self,
+        fetcher: &Fetcher,
+        state: &FetchState,
+        now: DateTime<Utc>,
+    ) -> Result<Polled, RefreshError> {
+        self.source.poll(fetcher, state, now).await
+    }
+
+    /// What `poll-once` shows: [`SourcePoller::poll`] without validators,
+    /// and for a `follow = true` page source every item's own page, since
+    /// nothing is stored and so every item is new.
+    pub async fn preview(
+        &self,
+        fetcher: &Fetcher,
+        now: DateTime<Utc>,
+    ) -> Result<Polled, RefreshError> {
+        let mut polled = self.poll(fetcher, &FetchState::default(), now).await?;
+        if let Some(Ok(selectors)) = &self.source.selectors {
+            let none_known = std::collections::HashSet::new();
+            page::follow_articles(
+                fetcher,
+                &self.source.settings,
+                selectors,
+                &mut polled.items,
+                &none_known,
+                now,
+            )
+            .await;
+        }
+        Ok(polled)
+    }
+
+    /// Runs one poll started at `now` and records all of it in one store
+    /// call; `next` says how long until the next poll.
+    ///
+    /// The poll runs as a task of its own, so that a panic anywhere in it
+    /// stays this source's error (recorded as a failure), and dropping this
+    /// future aborts it: the store writes a poll in one transaction, so an
+    /// aborted poll leaves all of it or none.
+    pub async fn refresh(
+        &mut self,
+        fetcher: &Fetcher,
+        store: &Store,
+        now: DateTime<Utc>,
+        next: &NextDelay,
+    ) -> PollReport {
+        let started = tokio::time::Instant::now();
+        let memory = self.memory.take();
+        let known_failures = memory.as_ref().map(|m| m.failures);
+        let task = {
+            let (source, fetcher, store, next) = (
+                self.source.clone(),
+                fetcher.clone(),
+                store.clone(),
+                next.clone(),
+            );
+            AbortOnDropHandle::new(tokio::spawn(async move {
+                let (start_state, collected) = source
+                    .collect(&fetcher, &store, memory.map(|m| m.state), now)
+                    .await;
+                let attempt = Attempt {
+                    now,
+                    started,
+                    start_state,
+                    known_failures,
+                };
+                source.record(&store, collected, attempt, &next).await
+            }))
+        };
+        let (report, memory) = match task.await {
+            Ok(done) => done,
+            Err(e) => {
+                let error = RefreshError::Panic {
+                    url: self.source.settings.url.clone(),
+                    message: panic_message(e),
+                };
+                let attempt = Attempt {
+                    now,
+                    started,
+                    start_state: None,
+                    known_failures,
+                };
+                self.source.record(store, Err(error), attempt, next).await
+            }
+        };
+        self.memory = memory;
+        report
+    }
+}
+
+impl Source {
+    async fn poll(
+        &self,
+        fetcher: &Fetcher,
+        state: &FetchState,
+        now: DateTime<Utc>,
+    ) -> Result<Polled, RefreshError> {
+        let url = self.settings.parsed_url()?;
+        let fetched = fetcher.fetch(&url, state).await?;
+        let body = match &fetched.outcome {
+            FetchOutcome::NotModified => {
+                return Ok(Polled {
+                    fetched,
+                    items: Vec::new(),
+                    ttl: None,
+                });
+            }
+            FetchOutcome::Body(body) => body.clone(),
+        };
+        if let Some(selectors) = &self.selectors {
+            return page::read(&self.settings, selectors, fetched, body, now).await;
+        }
+        let source_ref = self.source_ref.clone();
+        let final_url = fetched.final_url.clone();
+        let content_type = fetched.content_type.clone();
+        let encoding = self.settings.encoding_override();
+        let timezone = self.settings.time_zone();
+        // Parsing is CPU work on up to `max_body` bytes: keep it off the async
+        // workers. A panic inside becomes this source's error, not the daemon's.
+        let parsed = contained(move || {
+            let options = ParseOptions {
+                base_url: &final_url,
+                content_type: content_type.as_deref(),
+                encoding,
+                timezone,
+            };
+            let feed = parse(&body, &options)?;
+            let ttl = feed
+                .ttl
+                .map(|minutes| Duration::from_secs(u64::from(minutes) * 60));
+            Ok::<_, ParseError>((normalize(&source_ref, &final_url, &feed, now), ttl))
+        })
+        .await;
+        let url_text = fetched.final_url.to_string();
+        match parsed {
+            Ok(Ok((items, ttl))) => Ok(Polled {
+                fetched,
+                items,
+                ttl,
+            }),
+            Ok(Err(error)) => Err(RefreshError::Parse {
+                url: url_text,
+                error,
+            }),
+            Err(message) => Err(RefreshError::Panic {
+                url: url_text,
+                message,
+            }),
+        }
+    }
+
+    /// Everything a poll does before its store write: the fetch state when
+    /// the task did not keep it, the fetch and the bytes-to-items stage, and
+    /// for a page source that sent a page, its followed articles and its
+    /// yield. Returns the fetch state it started from too, when it got that far.
+    async fn collect(
+        &self,
+        fetcher: &Fetcher,
+        store: &Store,
+        known: Option<FetchState>,
+        now: DateTime<Utc>,
+    ) -> (Option<FetchState>, Result<Collected, RefreshError>) {
+        let state = match known {
+            Some(state) => state,
+            None => {
+                let id = self.settings.id.clone();
+                match store.call(move |store| store.fetch_state(&id)).await {
+                    Ok(state) => state,
+                    Err(e) => return (None, Err(e.into())),
+                }
+            }
+        };
+        let collected = async {
+            let mut polled = self.poll(fetcher, &state, now).await?;
+            let page_yield = match &self.selectors {
+                Some(Ok(selectors)) if matches!(polled.fetched.outcome, FetchOutcome::Body(_)) => {
+                    Some(
+                        page::after_read(
+                            fetcher,
+                            store,
+                            &self.settings,
+                            selectors,
+                            &mut polled,
+                            now,
+                        )
+                        .await?,
+                    )
+                }
+                _ => None,
+            };
+            Ok(Collected { polled, page_yield })
+        }
+        .await;
+        (Some(state), collected)
+    }
+
+    /// Hands the poll's outcome to the store in one call, logs it and counts
+    /// it. Returns the report, and what the task may remember of the stored
+    /// state (`None` when the write failed, so the next poll reads it).
+    async fn record(
+        &self,
+        store: &Store,
+        collected: Result<Collected, RefreshError>,
+        attempt: Attempt,
+        next: &NextDelay,
+    ) -> (PollReport, Option<Memory>) {
+        let error = match collected {
+            Ok(collected) => match self.record_success(store, collected, &attempt, next).await {
+                Ok(done) => return done,
+                Err(e) => {
+                    // The poll's items are not stored either: the poll failed.
+                    warn!(source = %self.settings.id, error = %error_chain(&e), "cannot record the poll");
+                    RefreshError::Store(e)
+                }
+            },
+            Err(error) => error,
+        };
+        self.record_failure(store, error, attempt, next).await
+    }
+
+    async fn record_success(
+        &self,
+        store: &Store,
+        collected: Collected,
+        attempt: &Attempt,
+        next: &NextDelay,
+    ) -> Result<(PollReport, Option<Memory>), StoreError> {
+        let Attempt { now, started, .. } = *attempt;
+        let Collected { polled, page_yield } = collected;
+        let suggested_interval = match (polled.fetched.max_age, polled.ttl) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let delay = next(PollResult::Success {
+            suggested: suggested_interval,
+        });
+        let next_poll = after(now, delay);
+        let not_modified = matches!(polled.fetched.outcome, FetchOutcome::NotModified);
+        let items_seen = polled.items.len();
+        let state = polled.fetched.state;
+        let final_url = polled.fetched.final_url;
+        let record = PollRecord {
+            source: self.source_ref.clone(),
+            url: final_url.to_string(),
+            started: now,
+            finished: finished(now, started),
+            next_poll,
+            outcome: PollOutcome::Success {
+                state: state.clone(),
+                items: polled.items,
+                page_yield,
+            },
+        };
+        let recorded = store.call(move |store| store.record_poll(&record)).await?;
+        let applied = recorded.applied;
+        info!(
+            source = %self.settings.id,
+            not_modified,
+            seen = items_seen,
+            new = applied.new,
+            updated = applied.updated,
+            next_in = %humantime::format_duration(round_secs(delay)),
+            "polled"
+        );
+        let result = Ok(Refreshed {
+            not_modified,
+            items_seen,
+            applied,
+            suggested_interval,
+            state: state.clone(),
+            final_url,
+        });
+        self.count(&result, started);
+        let memory = Memory { state, failures: 0 };
+        Ok((
+            PollReport {
+                result,
+                next_poll: Some(next_poll),
+            },
+            Some(memory),
+        ))
+    }
+
+    async fn record_failure(
+        &self,
+        store: &Store,
+        error: RefreshError,
+        attempt: Attempt,
+        next: &NextDelay,
+    ) -> (PollReport, Option<Memory>) {
+        let Attempt {
+            now,
+            started,
+            start_state,
+            known_failures,
+        } = attempt;
+        let id = self.settings.id.clone();
+        let reason = error_chain(&error);
+        // The failure count lives in the store, so backoff survives restarts.
+        let previous = match known_failures {
+            Some(failures) => failures,
+            None => {
+                let id = id.clone();
+                store
+                    .call(move |store| store.source_status(&id))
+                    .await
+                    .ok()
+                    .flatten()
+                    .map_or(0, |s| s.consecutive_failures)
+            }
+        };
+        let failures = previous + 1;
+        let delay = next(PollResult::Failure {
+            failures,
+            retry_after: error.retry_after(),
+        });
+        let next_poll = after(now, delay);
+        let gone = error.is_gone();
+        warn!(
+            source = %id,
+            kind = error.kind(),
+            failures,
+            retry_in = %humantime::format_duration(round_secs(delay)),
+            error = %reason,
+            "poll failed"
+        );
+        let record = PollRecord {
+            source: self.source_ref.clone(),
+            url: self.settings.url.clone(),
+            started: now,
+            finished: finished(now, started),
+            next_poll,
+            outcome: PollOutcome::Failure {
+                reason: reason.clone(),
+                gone,
+            },
+        };
+        let memory = match store.call(move |store| store.record_poll(&record)).await {
+            Ok(recorded) => {
+                // A source that has failed for longer than `flag_after` is
+                // flagged in /status; say so loudly in the log too, on every
+                // failure, so it cannot go unnoticed.
+                if let Some(since) = recorded.failing_since
+                    && crate::status::is_flagged(since, self.flag_after, now)
+                {
+                    let failing_for = (now - since).to_std().unwrap_or_default();
+                    error!(
+                        source = %id,
+                        failing_for = %humantime::format_duration(round_secs(failing_for)),
+                        error = %reason,
+                        "source flagged: it has been failing without a break"
+                    );
+                }
+                start_state.map(|state| Memory {
+                    state,
+                    failures: recorded.consecutive_failures,
+                })
+            }
+            Err(e) => {
+                warn!(source = %id, error = %error_chain(&e), "cannot record the failure");
+                None
+            }
+        };
+        if gone {
+            // 410 says the feed was removed on purpose: asking again is
+            // noise. The source stays listed, flagged, with its items, until
+            // the admin edits the config or restarts.
+            error!(source = %id, "the source answered 410 Gone; polling stopped");
+        }
+        let result = Err(error);
+        self.count(&result, started);
+        (
+            PollReport {
+                result,
+                next_poll: (!gone).then_some(next_poll),
+            },
+            memory,
+        )
+    }
+
+    /// Counts the finished poll in the metrics.
+    fn count(&self, result: &Result<Refreshed, RefreshError>, started: tokio::time::Instant) {
+        crate::metrics::poll_finished(
+            &self.settings.id,
+            outcome_label(result),
+            result
+                .as_ref()
+                .ok()
+                .map(|r| (r.applied.new, r.applied.updated)),
+            started.elapsed(),
+        );
+    }
+}
+
+/// Fetches, parses and normalizes `source` (or reads its page), with `state`
+/// for a conditional request. Touches no store.
+pub async fn poll(
+    fetcher: &Fetcher,
+    source: &SourceSettings,
+    state: &FetchState,
+    now: DateTime<Utc>,
+) -> Result<Polled, RefreshError> {
+    SourcePoller::new(source.clone(), PollSettings::default().flag_after)
+        .poll(fetcher, state, now)
+        .await
+}
+
+/// Polls `source` once from its stored fetch state, and records the poll in
+/// the store with the source due again at once. For tools and tests; the
+/// daemon's source tasks keep a [`SourcePoller`] each.
+pub async fn refresh(
+    fetcher: &Fetcher,
+    store: &Store,
+    source: &SourceSettings,
+    now: DateTime<Utc>,
+) -> Result<Refreshed, RefreshError> {
+    let due_now: NextDelay = Arc::new(|_| Duration::ZERO);
+    SourcePoller::new(source.clone(), PollSettings::default().flag_after)
+        .refresh(fetcher, store, now, &due_now)
+        .await
+        .result
+}
+
+/// Runs CPU work on the blocking pool, and turns a panic in it into its
+/// message: parsing and extracting are the code that meets hostile bytes, and
+/// a bug there must stay one source's error.
+pub async fn contained<T, F>(work: F) -> Result<T, String>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(panic_message)
+}
+
+/// The message of a task's panic, or why it did not finish.
+fn panic_message(error: tokio::task::JoinError) -> String {
+    match error.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// `delay` after `now`; a delay past chrono's range is the end of time.
+fn after(now: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(delay)
+        .ok()
+        .and_then(|delay| now.checked_add_signed(delay))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// When a poll that started at `now` (and at `started` on tokio's clock)
+/// finished: measured on tokio's clock, so a test that pauses time gets
+/// exact times.
+fn finished(now: DateTime<Utc>, started: tokio::time::Instant) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default()
+}
+
+fn round_secs(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs())
+}
+
+#[cfg(test)]
+mod tests;

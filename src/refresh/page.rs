@@ -1,0 +1,204 @@
+//! The page-source branch of a poll: the bytes-to-items stage swapped for
+//! the page stage's selectors, and what a page poll does beyond a feed's
+//! before the store call (follow the new items' own pages, judge the yield).
+//! The fetching of followed articles is here, not in `page`, which does no I/O.
+
+use super::{Polled, RefreshError, contained};
+use crate::config::SourceSettings;
+use crate::error::error_chain;
+use crate::fetch::{FetchOutcome, FetchState, Fetched, Fetcher};
+use crate::item::{Item, ItemId};
+use crate::page::{PageError, PageSelectors};
+use crate::store::{PageYield, Store};
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use url::Url;
+
+/// A page source's selectors, compiled once per source task; or why they
+/// cannot be (validation should have caught that), which each poll reports.
+pub(super) type Compiled = Result<Arc<PageSelectors>, PageError>;
+
+/// Compiles the `[sources.page]` selectors of `source`.
+pub(super) fn compile(source: &SourceSettings) -> Compiled {
+    let page = source.page.clone().unwrap_or_default();
+    PageSelectors::compile(&page, source.time_zone()).map(Arc::new)
+}
+
+/// Decodes the page and reads its items with the source's selectors, on
+/// the blocking pool like parsing.
+pub(super) async fn read(
+    source: &SourceSettings,
+    selectors: &Compiled,
+    fetched: Fetched,
+    body: bytes::Bytes,
+    now: DateTime<Utc>,
+) -> Result<Polled, RefreshError> {
+    let url_text = fetched.final_url.to_string();
+    let selectors = match selectors {
+        Ok(selectors) => selectors.clone(),
+        Err(error) => {
+            return Err(RefreshError::Page {
+                url: url_text,
+                error: PageError {
+                    field: error.field,
+                    message: error.message.clone(),
+                },
+            });
+        }
+    };
+    let (source_ref, base) = (source.source_ref(), fetched.final_url.clone());
+    let (content_type, encoding) = (fetched.content_type.clone(), source.encoding_override());
+    let extracted = contained(move || {
+        let (html, _) = crate::page::decode_html(&body, content_type.as_deref(), encoding);
+        crate::page::extract(&source_ref, &selectors, &html, &base, now)
+    })
+    .await
+    .map_err(|message| RefreshError::Panic {
+        url: url_text,
+        message,
+    })?;
+    if let Some(first) = extracted.unreadable_dates.first() {
+        tracing::warn!(
+            source = %source.id,
+            count = extracted.unreadable_dates.len(),
+            example = %first,
+            "dates the `date` selector found are neither RFC 3339 nor in `date_format`; those items are dated when first seen"
+        );
+    }
+    Ok(Polled {
+        fetched,
+        items: extracted.items,
+        ttl: None,
+    })
+}
+
+/// What a page poll that brought a page does beyond a feed's, before the
+/// store call: for `follow = true`, fetch the own pages of new items; then
+/// judge the yield ("selectors may be stale"). Returns the yield to store
+/// with the poll.
+pub(super) async fn after_read(
+    fetcher: &Fetcher,
+    store: &Store,
+    source: &SourceSettings,
+    selectors: &Arc<PageSelectors>,
+    polled: &mut Polled,
+    now: DateTime<Utc>,
+) -> Result<PageYield, RefreshError> {
+    let found = polled.items.len();
+    let follow = source.page.as_ref().is_some_and(|p| p.follow);
+    // One read: which items the store knows (and, to follow, their stored
+    // versions), and the yield later polls are compared with.
+    let (known, stored, previous) = {
+        let ids: Vec<_> = if follow {
+            polled.items.iter().map(|i| i.id.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        let id = source.id.clone();
+        store
+            .call(move |store| {
+                let known = store.known_ids(&ids)?;
+                let mut stored = HashMap::new();
+                for id in &known {
+                    if let Some(item) = store.item(id.as_str())? {
+                        stored.insert(id.clone(), item);
+                    }
+                }
+                Ok((known, stored, store.page_baseline(&id)?))
+            })
+            .await?
+    };
+    if follow {
+        for item in &mut polled.items {
+            if let Some(old) = stored.get(&item.id) {
+                crate::page::keep_followed(item, old);
+            }
+        }
+        let held_back =
+            follow_articles(fetcher, source, selectors, &mut polled.items, &known, now).await;
+        if !held_back.is_empty() {
+            polled.items.retain(|i| !held_back.contains(&i.id));
+            // The page must be read in full next time for the held-back
+            // items to come back, so no validators are kept.
+            polled.fetched.state.etag = None;
+            polled.fetched.state.last_modified = None;
+            tracing::info!(
+                source = %source.id,
+                held_back = held_back.len(),
+                "more new items than one poll follows; the rest wait for the next poll"
+            );
+        }
+    }
+    let verdict = crate::page::judge_yield(previous, found);
+    if let Some(warning) = &verdict.warning {
+        tracing::warn!(source = %source.id, url = %polled.fetched.final_url, "{warning}");
+    }
+    Ok(PageYield {
+        baseline: verdict.baseline,
+        warning: verdict.warning,
+    })
+}
+
+/// For a `follow = true` page source: fetches the own page of each item not
+/// in `known`, one after the other (the caller holds the source's host
+/// permit, so this stays within `poll.per_host`), at most
+/// [`crate::page::MAX_ARTICLES_PER_POLL`] of them, and puts its body and
+/// date into the item. Returns the ids of the new items it did not reach.
+///
+/// An article that cannot be fetched leaves its item as the list gave it:
+/// the list's title and link are news enough, and the item is not fetched
+/// again once stored.
+pub(super) async fn follow_articles(
+    fetcher: &Fetcher,
+    source: &SourceSettings,
+    selectors: &Arc<PageSelectors>,
+    items: &mut [Item],
+    known: &HashSet<ItemId>,
+    now: DateTime<Utc>,
+) -> Vec<ItemId> {
+    if !source.page.as_ref().is_some_and(|p| p.follow) {
+        return Vec::new();
+    }
+    let mut followed = 0;
+    let mut held_back = Vec::new();
+    for item in items.iter_mut().filter(|i| !known.contains(&i.id)) {
+        let Some(url) = item.url.as_deref().and_then(|u| Url::parse(u).ok()) else {
+            continue;
+        };
+        if followed == crate::page::MAX_ARTICLES_PER_POLL {
+            held_back.push(item.id.clone());
+            continue;
+        }
+        followed += 1;
+        let fetched = match fetcher.fetch(&url, &FetchState::default()).await {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                tracing::warn!(source = %source.id, article = %url, error = %error_chain(&e), "cannot fetch the item's page; keeping the list's entry");
+                continue;
+            }
+        };
+        let FetchOutcome::Body(body) = fetched.outcome else {
+            continue;
+        };
+        let (selectors, base) = (selectors.clone(), fetched.final_url);
+        let (content_type, encoding) = (fetched.content_type, source.encoding_override());
+        let article = contained(move || {
+            let (html, _) = crate::page::decode_html(&body, content_type.as_deref(), encoding);
+            crate::page::extract_article(&selectors, &html, &base)
+        })
+        .await;
+        match article {
+            Ok(article) => {
+                if article.content_html.is_none() {
+                    tracing::warn!(source = %source.id, article = %url, "the `content` selector picks nothing on the item's page");
+                }
+                crate::page::apply_article(item, article, now);
+            }
+            Err(e) => {
+                tracing::warn!(source = %source.id, article = %url, error = %e, "reading the item's page crashed");
+            }
+        }
+    }
+    held_back
+}

@@ -1,0 +1,85 @@
+//! A finished poll, written whole: its items with their revisions and
+//! outbox messages, its page yield, and the source's new state, in one
+//! transaction. Nothing of a poll is stored unless all of it is.
+
+use super::items::apply_in;
+use super::sources::{mark_gone, record_failure, record_page_yield, record_success};
+use super::{PollOutcome, PollRecord, PollRecorded, Store, StoreError};
+use rusqlite::TransactionBehavior;
+
+impl Store {
+    /// Stores one finished poll of `record.source` in one transaction.
+    ///
+    /// - A success stores its items as [`Store::apply_items`] does, records
+    ///   the page yield when there is one, and then the new fetch state and
+    ///   the next poll, clearing the last error and the failure count.
+    /// - A failure counts one more failure with its reason and the next
+    ///   poll, and leaves the fetch state alone; a gone source (HTTP 410)
+    ///   is marked so and has no next poll.
+    ///
+    /// Subscribers are told after the commit when items changed.
+    pub fn record_poll(&self, record: &PollRecord) -> Result<PollRecorded, StoreError> {
+        self.noted(|| self.write_poll(record))
+    }
+
+    fn write_poll(&self, record: &PollRecord) -> Result<PollRecorded, StoreError> {
+        let id = record.source.id.as_str();
+        let mut conn = self.writer();
+        // IMMEDIATE, as in `apply_items`: the write lock from the start.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let recorded = match &record.outcome {
+            PollOutcome::Success {
+                state,
+                items,
+                page_yield,
+            } => {
+                let applied = apply_in(&tx, &record.source, items, record.started)?;
+                if let Some(page_yield) = page_yield {
+                    record_page_yield(
+                        &tx,
+                        id,
+                        &record.url,
+                        page_yield.baseline,
+                        page_yield.warning.as_deref(),
+                    )?;
+                }
+                record_success(
+                    &tx,
+                    id,
+                    &record.url,
+                    state,
+                    record.next_poll,
+                    record.finished,
+                )?;
+                PollRecorded {
+                    applied,
+                    ..PollRecorded::default()
+                }
+            }
+            PollOutcome::Failure { reason, gone } => {
+                let (failures, since) = record_failure(
+                    &tx,
+                    id,
+                    &record.url,
+                    reason,
+                    record.next_poll,
+                    record.finished,
+                )?;
+                if *gone {
+                    mark_gone(&tx, id)?;
+                }
+                PollRecorded {
+                    consecutive_failures: failures,
+                    failing_since: Some(since),
+                    ..PollRecorded::default()
+                }
+            }
+        };
+        tx.commit()?;
+        drop(conn);
+        if recorded.applied.new + recorded.applied.updated > 0 {
+            self.notify_changed();
+        }
+        Ok(recorded)
+    }
+}
