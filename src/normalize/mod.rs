@@ -13,6 +13,8 @@ pub(crate) mod text;
 #[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]
+mod golden_tests;
+#[cfg(test)]
 mod tests;
 
 use crate::item::{Item, ItemId, SourceRef};
