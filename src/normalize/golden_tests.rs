@@ -15,8 +15,8 @@
 
 use crate::config::PageSettings;
 use crate::item::{Item, SourceRef};
-use crate::normalize::normalize;
-use crate::page::{PageSelectors, apply_article, extract, extract_article, keep_followed};
+use crate::normalize::{apply_article, keep_followed, normalize};
+use crate::page::{PageSelectors, extract, extract_article};
 use crate::parse::{ParseOptions, parse};
 use chrono::{DateTime, TimeZone, Utc};
 use std::fmt::Write;

@@ -34,7 +34,7 @@ pub fn advertised_feeds(html: &str, base: &Url) -> Vec<AdvertisedFeed> {
     static ALTERNATE: LazyLock<Selector> =
         LazyLock::new(|| Selector::parse("link[href][type]").expect("static selector"));
     let document = Html::parse_document(html);
-    let base = super::document_base(&document, base);
+    let base = super::extract::document_base(&document, base);
     let mut feeds: Vec<AdvertisedFeed> = Vec::new();
     for link in document.select(&ALTERNATE) {
         let is_alternate = link.attr("rel").is_some_and(|rel| {

@@ -3,19 +3,22 @@
 //! discovery, and `follow` through a real store.
 
 use super::*;
-use crate::config::{PageSettings, PollSettings, SourceKind, SourceSettings};
+use crate::config::{FieldSelector, PageSettings, PollSettings, SourceKind, SourceSettings};
 use crate::fetch::FetchState;
 use crate::fetch::Fetcher;
+use crate::item::{Item, ItemId, SourceRef};
+use crate::normalize::{SUMMARY_MAX_CHARS, apply_article};
 use crate::refresh::{poll, refresh};
 use crate::store::Store;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
-use chrono::TimeZone;
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use url::Url;
 
 fn testdata(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
