@@ -1,9 +1,9 @@
 //! An item's own page, read for `follow = true`.
 
 use super::date::parse_date;
-use super::extract::document_base;
 use super::select::{PageSelectors, first, value_or_text};
 use crate::normalize::Article;
+use crate::parse::document_base;
 use scraper::Html;
 use url::Url;
 

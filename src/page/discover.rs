@@ -1,72 +1,13 @@
-//! What `librarywire discover URL` finds in a page: the feeds it advertises,
-//! else a guess at page-source selectors. Pure, like the rest of the stage.
+//! What `librarywire discover URL` suggests for a page that advertises no
+//! feed (parse's autodiscovery, `parse::advertised_feeds`, finds those it
+//! does): a guess at page-source selectors, and the config to paste. Pure,
+//! like the rest of the stage.
 
 use crate::config::PageSettings;
 use scraper::{ElementRef, Html, Selector};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 use url::Url;
-
-/// A feed a page advertises with `<link rel="alternate">`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdvertisedFeed {
-    /// Absolute URL of the feed.
-    pub url: Url,
-    /// Its media type, such as `application/rss+xml`.
-    pub media_type: String,
-    /// Its `title`, when the page gives one.
-    pub title: Option<String>,
-}
-
-/// Media types of feeds librarywire reads.
-const FEED_TYPES: [&str; 6] = [
-    "application/rss+xml",
-    "application/atom+xml",
-    "application/feed+json",
-    "application/json",
-    "application/rdf+xml",
-    "application/xml",
-];
-
-/// Every feed `html` advertises, resolved against `base` (or the page's
-/// `<base href>`), each once, in page order.
-pub fn advertised_feeds(html: &str, base: &Url) -> Vec<AdvertisedFeed> {
-    static ALTERNATE: LazyLock<Selector> =
-        LazyLock::new(|| Selector::parse("link[href][type]").expect("static selector"));
-    let document = Html::parse_document(html);
-    let base = super::extract::document_base(&document, base);
-    let mut feeds: Vec<AdvertisedFeed> = Vec::new();
-    for link in document.select(&ALTERNATE) {
-        let is_alternate = link.attr("rel").is_some_and(|rel| {
-            rel.split_ascii_whitespace()
-                .any(|r| r.eq_ignore_ascii_case("alternate"))
-        });
-        let media_type = link
-            .attr("type")
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        if !is_alternate || !FEED_TYPES.contains(&media_type.as_str()) {
-            continue;
-        }
-        let Some(url) = link.attr("href").and_then(|h| base.join(h.trim()).ok()) else {
-            continue;
-        };
-        if feeds.iter().any(|f| f.url == url) {
-            continue;
-        }
-        feeds.push(AdvertisedFeed {
-            url,
-            media_type,
-            title: link
-                .attr("title")
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned),
-        });
-    }
-    feeds
-}
 
 /// Elements that hold site chrome, not news: a repeated structure inside one
 /// is a menu.

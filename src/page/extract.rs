@@ -4,10 +4,10 @@ use super::date::parse_date;
 use super::select::{PageSelectors, first, value, value_or_text};
 use crate::item::{Item, SourceRef};
 use crate::normalize::{RawEntry, Text, items};
+use crate::parse::document_base;
 use chrono::{DateTime, Utc};
-use scraper::{Html, Selector};
+use scraper::Html;
 use std::borrow::Cow;
-use std::sync::LazyLock;
 use url::Url;
 
 /// What one list page gave.
@@ -89,16 +89,4 @@ pub fn extract(
         items: items(source, entries, now),
         unreadable_dates,
     }
-}
-
-/// The page's `<base href>` resolved against where it came from, else that.
-pub(super) fn document_base(document: &Html, fetched_from: &Url) -> Url {
-    static BASE: LazyLock<Selector> =
-        LazyLock::new(|| Selector::parse("base[href]").expect("static selector"));
-    document
-        .select(&BASE)
-        .next()
-        .and_then(|b| b.attr("href"))
-        .and_then(|href| fetched_from.join(href.trim()).ok())
-        .unwrap_or_else(|| fetched_from.clone())
 }

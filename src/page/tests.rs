@@ -454,29 +454,6 @@ fn no_items_or_a_sudden_drop_is_flagged_and_the_flag_holds_until_recovery() {
 }
 
 #[test]
-fn discovery_lists_advertised_feeds_as_absolute_urls() {
-    let html = r#"<html><head>
-        <link rel="alternate" type="application/rss+xml" title="News" href="/news/feed/">
-        <link rel="alternate" type="application/atom+xml" href="atom.xml">
-        <link rel="alternate" hreflang="de" href="/de/">
-        <link rel="stylesheet" type="text/css" href="/x.css">
-        <link rel="alternate" type="application/rss+xml" href="/news/feed/">
-        </head><body></body></html>"#;
-    let base = Url::parse("https://lib.example.org/en/").unwrap();
-    let feeds = discover::advertised_feeds(html, &base);
-    let urls: Vec<_> = feeds.iter().map(|f| f.url.as_str()).collect();
-    assert_eq!(
-        urls,
-        vec![
-            "https://lib.example.org/news/feed/",
-            "https://lib.example.org/en/atom.xml"
-        ]
-    );
-    assert_eq!(feeds[0].title.as_deref(), Some("News"));
-    assert_eq!(feeds[1].media_type, "application/atom+xml");
-}
-
-#[test]
 fn discovery_suggests_selectors_that_pick_the_news_list() {
     let mut html = String::from(
         r#"<html><body><nav><ul><li><a href="/">Home</a></li><li><a href="/about">About</a></li><li><a href="/x">X</a></li></ul></nav><div class="list">"#,
