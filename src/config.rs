@@ -4,8 +4,12 @@
 //! `LIBRARYWIRE__SECTION__KEY` environment variables. Unknown keys are errors,
 //! and every error names the key and the file.
 
+mod write;
+
+pub use write::{ConfigText, NewSource};
+
 use bytesize::ByteSize;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -278,7 +282,7 @@ pub enum SourceKind {
 /// Every selector but `item` is relative to the item. A selector may end in
 /// `@attribute` (`a@href`, `time@datetime`) to read that attribute of the
 /// first match instead of its text.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PageSettings {
     /// The CSS selector of each news entry on the page. Default `article`.
@@ -293,18 +297,22 @@ pub struct PageSettings {
     pub date: String,
     /// The item's summary, as text (its HTML, sanitized, is the item's
     /// content unless `follow` brings the article's). Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
     /// A chrono `strftime` format (`%d.%m.%Y`, `%B %d, %Y %H:%M`) for dates
     /// that are not RFC 3339; read in the source's `timezone`, else UTC.
     /// Default: none, only RFC 3339 is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub date_format: Option<String>,
     /// Fetch each new item's own page once, for its body (`content`) and,
     /// when the list gives none, its date (`date`, applied to the whole
     /// article page). Needs `content`. Default false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub follow: bool,
     /// The selector of the article's body on the item's own page, for
     /// `follow`; only what it picks is kept, so a site's header and footer
     /// stay out. Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
 }
 

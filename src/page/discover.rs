@@ -3,7 +3,7 @@
 //! does): a guess at page-source selectors, and the config to paste. Pure,
 //! like the rest of the stage.
 
-use crate::config::PageSettings;
+use crate::config::{ConfigText, NewSource, PageSettings};
 use scraper::{ElementRef, Html, Selector};
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -120,43 +120,32 @@ fn signatures(element: ElementRef<'_>) -> Vec<String> {
     out
 }
 
-/// A suggested page config as the TOML an admin pastes into the config.
+/// A suggested page config as the TOML an admin pastes into the config,
+/// with the keys it leaves out as commented-out lines.
 pub fn suggestion_toml(id: &str, url: &Url, page: &PageSettings) -> String {
-    let quote = |s: &str| toml_string(s);
-    let mut out = format!(
-        "[[sources]]\nid = {}\nurl = {}\nkind = \"page\"\n# timezone = \"Asia/Shanghai\"   # for dates without an offset\n\n[sources.page]\nitem = {}\ntitle = {}\nlink = {}\ndate = {}\n",
-        quote(id),
-        quote(url.as_str()),
-        quote(&page.item),
-        quote(&page.title),
-        quote(&page.link),
-        quote(&page.date),
-    );
-    match &page.summary {
-        Some(summary) => out.push_str(&format!("summary = {}\n", quote(summary))),
-        None => out.push_str("# summary = \"p\"\n"),
-    }
-    out.push_str(
-        "# date_format = \"%d.%m.%Y\"      # when dates are not RFC 3339\n# follow = true                 # fetch each new item's page for its body ...\n# content = \"article .content\"  # ... which this selector picks\n",
-    );
-    out
-}
-
-/// `s` as a TOML basic string.
-fn toml_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    let summary_hint: &[&str] = match page.summary {
+        Some(_) => &[],
+        None => &["summary = \"p\""],
+    };
+    let page_hints: Vec<&str> = summary_hint
+        .iter()
+        .copied()
+        .chain([
+            "date_format = \"%d.%m.%Y\"      # when dates are not RFC 3339",
+            "follow = true                 # fetch each new item's page for its body ...",
+            "content = \"article .content\"  # ... which this selector picks",
+        ])
+        .collect();
+    ConfigText::new()
+        .source(&NewSource {
+            id,
+            name: None,
+            url: url.as_str(),
+            page: Some(page),
+            hints: &["timezone = \"Asia/Shanghai\"   # for dates without an offset"],
+            page_hints: &page_hints,
+        })
+        .finish()
 }
 
 /// A source id made from a URL's host: `www.nlc.cn` gives `nlc-cn`.
