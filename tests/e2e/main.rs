@@ -13,3 +13,4 @@ mod outputs;
 mod pages;
 mod publishing;
 mod reload;
+mod store_trouble;
