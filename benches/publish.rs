@@ -578,7 +578,30 @@ async fn on_cluster(cluster: &Cluster, measuring: bool, hook: ConfirmHook) {
 async fn failover(cluster: &Cluster, topology: &Topology, hook: ConfirmHook, samples: usize) {
     let _turn = cluster.exclusive().await;
     topology.purge().await;
-    let (_dir, store) = filled_store(200_000);
+    let (_dir, store) = filled_store(20_000);
+    // The backlog never runs dry, however long the nodes take to come back:
+    // polls keep adding items while the publisher drains them.
+    let feeding = CancellationToken::new();
+    let feeder = tokio::task::spawn_blocking({
+        let (store, feeding) = (store.clone(), feeding.clone());
+        move || {
+            let source = common::source(999);
+            let mut next = 1_000_000;
+            while !feeding.is_cancelled() {
+                if store.outbox_depth().expect("the outbox depth").0 < 20_000 {
+                    let items: Vec<_> = (next..next + 1000)
+                        .map(|i| common::item(&source, i, common::epoch()))
+                        .collect();
+                    store
+                        .apply_items(&source, &items, Utc::now())
+                        .expect("storing items");
+                    next += 1000;
+                } else {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    });
     let stats = Arc::new(PublisherStats::default());
     let shutdown = CancellationToken::new();
     let mut settings = topology.settings();
@@ -659,6 +682,10 @@ async fn failover(cluster: &Cluster, topology: &Topology, hook: ConfirmHook, sam
         common::percentile(&mut to_confirm, 50.0),
         common::percentile(&mut gaps, 50.0)
     );
+    feeding.cancel();
+    within("the feeder to stop", feeder)
+        .await
+        .expect("the feeder task");
     shutdown.cancel();
     within("the publisher to stop", publisher)
         .await
