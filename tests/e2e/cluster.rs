@@ -9,18 +9,12 @@
 //! with it ([`Cluster::exclusive`]) because they stop its nodes.
 
 use crate::helpers::{FeedServer, TestApp, TestConfig, eventually, free_port};
+use crate::pages::status;
 use crate::publishing::numbered_rss;
-use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
-    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
-};
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Connection, ExchangeKind};
-use librarywire_testkit::{Cluster, connect, unique};
+use librarywire_testkit::{Cluster, TestQueue, message_id, unique};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const RSS: &str = "application/rss+xml";
 
@@ -30,84 +24,32 @@ const ITEMS: usize = 3000;
 
 /// A consumer on one node of the cluster, counting deliveries by `message_id`.
 struct QuorumConsumer {
-    connection: Connection,
-    channel: lapin::Channel,
-    exchange: String,
-    queue: String,
+    queue: TestQueue,
     seen: Arc<Mutex<HashMap<String, usize>>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl QuorumConsumer {
-    /// Declares `exchange` as the daemon does and `queue` as a durable quorum
-    /// queue (the daemon's `amqp.queue` declaration), bound with `item.#`,
-    /// and consumes it through `url`, acking each message.
-    async fn start(url: &str, exchange: &str, queue: &str) -> QuorumConsumer {
-        let connection = connect(url).await;
-        let channel = connection.create_channel().await.unwrap();
-        channel
-            .exchange_declare(
-                exchange.into(),
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..ExchangeDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        let mut arguments = FieldTable::default();
-        arguments.insert(
-            "x-queue-type".into(),
-            AMQPValue::LongString("quorum".into()),
-        );
-        channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..QueueDeclareOptions::default()
-                },
-                arguments,
-            )
-            .await
-            .unwrap();
-        channel
-            .queue_bind(
-                queue.into(),
-                exchange.into(),
-                "item.#".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        let mut consumer = channel
-            .basic_consume(
-                queue.into(),
-                "librarywire-cluster-test".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+    /// Declares `exchange` and `{exchange}-q` as the daemon does (the queue as
+    /// its `amqp.queue`: durable, quorum, bound with `item.#`) and consumes
+    /// it through `url`, acking each message.
+    async fn start(url: &str, exchange: &str) -> QuorumConsumer {
+        let queue = TestQueue::quorum(url, exchange, "item.#").await;
+        let mut deliveries = queue.consume().await;
         let seen = Arc::new(Mutex::new(HashMap::new()));
         let sink = seen.clone();
-        tokio::spawn(async move {
-            while let Some(Ok(delivery)) = consumer.next().await {
-                if let Some(id) = delivery.properties.message_id() {
-                    *sink.lock().unwrap().entry(id.to_string()).or_default() += 1;
+        let task = tokio::spawn(async move {
+            loop {
+                if let Some(delivery) = deliveries.next_within(Duration::from_secs(1)).await {
+                    *sink
+                        .lock()
+                        .unwrap()
+                        .entry(message_id(&delivery))
+                        .or_default() += 1;
                 }
-                let _ = delivery.ack(BasicAckOptions::default()).await;
             }
         });
-        QuorumConsumer {
-            connection,
-            channel,
-            exchange: exchange.to_owned(),
-            queue: queue.to_owned(),
-            seen,
-        }
+        QuorumConsumer { queue, seen, task }
     }
 
     /// How many distinct message ids arrived, and how many deliveries.
@@ -122,18 +64,8 @@ impl QuorumConsumer {
     }
 
     async fn delete(self) {
-        let _ = self
-            .channel
-            .queue_delete(self.queue.as_str().into(), QueueDeleteOptions::default())
-            .await;
-        let _ = self
-            .channel
-            .exchange_delete(
-                self.exchange.as_str().into(),
-                ExchangeDeleteOptions::default(),
-            )
-            .await;
-        let _ = self.connection.close(200, "test done".into()).await;
+        self.task.abort();
+        self.queue.delete().await;
     }
 }
 
@@ -160,20 +92,6 @@ impl Outage {
             Outage::Kill => cluster.start_node(node).await,
         }
     }
-}
-
-/// The daemon's `/status`.
-async fn status(app: &TestApp) -> serde_json::Value {
-    let body = app
-        .client()
-        .get(app.url("/status"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    serde_json::from_str(&body).expect("/status is JSON")
 }
 
 /// The node (1..=3) the daemon's publisher is connected to, and its confirms.
@@ -205,8 +123,8 @@ async fn lose_two_nodes_in_turn(outage: Outage) {
     let cluster = Cluster::get();
     let _turn = cluster.exclusive().await;
     let exchange = unique(&format!("cluster-{outage:?}").to_lowercase());
-    let queue = format!("{exchange}-q");
-    let consumer = QuorumConsumer::start(cluster.url(3), &exchange, &queue).await;
+    let consumer = QuorumConsumer::start(cluster.url(3), &exchange).await;
+    let queue = consumer.queue.queue.clone();
     let server = FeedServer::start().await;
     server.set("/news.xml", numbered_rss(0), RSS);
     let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
