@@ -12,4 +12,5 @@ mod opml;
 mod outputs;
 mod pages;
 mod publishing;
+mod reads;
 mod reload;
