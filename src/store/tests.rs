@@ -1128,12 +1128,9 @@ fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
     drop(store);
     // Turn the file back into what a build with only step 1 wrote.
     let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_full_text_index(&conn);
     conn.execute_batch(
-        "DROP TRIGGER items_fts_insert;
-         DROP TRIGGER items_fts_delete;
-         DROP TRIGGER items_fts_update;
-         DROP TABLE items_fts;
-         ALTER TABLE sources DROP COLUMN warning;
+        "ALTER TABLE sources DROP COLUMN warning;
          ALTER TABLE sources DROP COLUMN page_baseline;
          PRAGMA user_version = 1;",
     )
@@ -1180,6 +1177,17 @@ fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
     assert_eq!(store.source_status("nlc").unwrap().unwrap().warning, None);
 }
 
+/// Undoes migration step 3, the full-text index, in the file of `conn`.
+fn drop_full_text_index(conn: &rusqlite::Connection) {
+    conn.execute_batch(
+        "DROP TRIGGER items_fts_insert;
+         DROP TRIGGER items_fts_delete;
+         DROP TRIGGER items_fts_update;
+         DROP TABLE items_fts;",
+    )
+    .unwrap();
+}
+
 /// A store written before the full-text index (version 2) gains it, with
 /// its items indexed, when this build opens it.
 #[test]
@@ -1199,14 +1207,8 @@ fn a_version_2_file_gains_the_full_text_index_of_its_items() {
         .unwrap();
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch(
-        "DROP TRIGGER items_fts_insert;
-         DROP TRIGGER items_fts_delete;
-         DROP TRIGGER items_fts_update;
-         DROP TABLE items_fts;
-         PRAGMA user_version = 2;",
-    )
-    .unwrap();
+    drop_full_text_index(&conn);
+    conn.execute_batch("PRAGMA user_version = 2;").unwrap();
     drop(conn);
 
     let store = Store::open(&path).unwrap();
