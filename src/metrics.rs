@@ -15,6 +15,7 @@
 
 use crate::publish::PublisherStats;
 use crate::status::{SourceState, StatusReport};
+use crate::store::{Problem, ProblemKind};
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -56,6 +57,10 @@ pub const PUBLISHES: &str = "librarywire_publishes_total";
 pub const BROKER_CONNECTED: &str = "librarywire_broker_connected";
 /// Connections made to the broker.
 pub const BROKER_CONNECTIONS: &str = "librarywire_broker_connections_total";
+/// Whether publishing is paused because the store cannot remove confirmed messages.
+pub const PUBLISHER_PAUSED: &str = "librarywire_publisher_paused";
+/// Whether the store has a problem of each kind.
+pub const STORE_PROBLEM: &str = "librarywire_store_problem";
 
 /// The `route` label of a request no route matched: one value, however many
 /// paths scanners try.
@@ -195,10 +200,14 @@ pub async fn track_http(request: Request, next: Next) -> Response {
 /// taken from `report` (outbox depth and age, source states; `None` when
 /// the store could not be read, and those figures are left out) and
 /// `publisher` (broker connected, publisher counters), as the caller read
-/// them at scrape time.
-pub fn scrape(report: Option<&StatusReport>, publisher: &PublisherStats) -> Response {
+/// them at scrape time, and the store's `problems`.
+pub fn scrape(
+    report: Option<&StatusReport>,
+    problems: &[Problem],
+    publisher: &PublisherStats,
+) -> Response {
     let mut body = global().map(PrometheusHandle::render).unwrap_or_default();
-    body.push_str(&render_state(publisher, report));
+    body.push_str(&render_state(publisher, report, problems));
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
@@ -208,12 +217,17 @@ pub fn scrape(report: Option<&StatusReport>, publisher: &PublisherStats) -> Resp
 }
 
 /// Renders what is read at scrape time, through a recorder of its own.
-fn render_state(stats: &PublisherStats, report: Option<&StatusReport>) -> String {
+fn render_state(
+    stats: &PublisherStats,
+    report: Option<&StatusReport>,
+    problems: &[Problem],
+) -> String {
     let recorder = PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
     metrics::with_local_recorder(&recorder, || {
         describe_state();
         gauge!(BROKER_CONNECTED).set(f64::from(u8::from(stats.connected.load(Ordering::Relaxed))));
+        gauge!(PUBLISHER_PAUSED).set(f64::from(u8::from(stats.paused.load(Ordering::Relaxed))));
         counter!(BROKER_CONNECTIONS).absolute(stats.connections.load(Ordering::Relaxed));
         for (result, total) in [
             ("confirmed", &stats.confirmed),
@@ -221,6 +235,10 @@ fn render_state(stats: &PublisherStats, report: Option<&StatusReport>) -> String
             ("returned", &stats.returned),
         ] {
             counter!(PUBLISHES, "result" => result).absolute(total.load(Ordering::Relaxed));
+        }
+        for kind in ProblemKind::ALL {
+            let on = problems.iter().any(|p| p.kind == kind);
+            gauge!(STORE_PROBLEM, "kind" => kind.label()).set(f64::from(u8::from(on)));
         }
         let Some(report) = report else { return };
         let publisher = &report.publisher;
@@ -254,6 +272,14 @@ fn describe_state() {
         BROKER_CONNECTIONS,
         Unit::Count,
         "Connections made to the broker since start, the first one included"
+    );
+    describe_gauge!(
+        PUBLISHER_PAUSED,
+        "1 while publishing is paused because the store cannot remove confirmed messages from the outbox (a full disk, say), else 0"
+    );
+    describe_gauge!(
+        STORE_PROBLEM,
+        "1 while the store has a problem of this kind (disk_full, read_only, write_failed, corrupt, file_deleted, file_replaced), else 0; /readyz answers 503 then"
     );
     describe_counter!(
         PUBLISHES,

@@ -3,7 +3,7 @@
 
 use crate::config::SourceSettings;
 use crate::publish::PublisherStats;
-use crate::store::{SourceStatus, Store, StoreError};
+use crate::store::{Problem, SourceStatus, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::atomic::Ordering;
@@ -78,6 +78,19 @@ pub struct PublisherReport {
     pub returned: u64,
     /// Connections made since start.
     pub connections: u64,
+    /// Whether publishing is paused because the store cannot remove
+    /// confirmed messages (a full disk, say); `store.problems` says why.
+    pub paused: bool,
+}
+
+/// The store in `/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreReport {
+    /// Whether nothing is wrong with it; `/readyz` answers 503 otherwise.
+    pub ok: bool,
+    /// What is wrong: failing writes, corruption, a file deleted or
+    /// replaced under the daemon.
+    pub problems: Vec<Problem>,
 }
 
 /// The whole `/status` document.
@@ -87,6 +100,8 @@ pub struct StatusReport {
     pub sources: Vec<SourceReport>,
     /// The publisher.
     pub publisher: PublisherReport,
+    /// The store's own health.
+    pub store: StoreReport,
 }
 
 /// Builds the report. Synchronous: it reads the store.
@@ -115,6 +130,7 @@ pub fn report(
         })
         .collect();
     let (outbox_depth, oldest_pending) = store.outbox_depth()?;
+    let problems = store.problems();
     Ok(StatusReport {
         sources,
         publisher: PublisherReport {
@@ -125,6 +141,11 @@ pub fn report(
             nacked: publisher.nacked.load(Ordering::Relaxed),
             returned: publisher.returned.load(Ordering::Relaxed),
             connections: publisher.connections.load(Ordering::Relaxed),
+            paused: publisher.paused.load(Ordering::Relaxed),
+        },
+        store: StoreReport {
+            ok: problems.is_empty(),
+            problems,
         },
     })
 }

@@ -18,6 +18,8 @@
 
 mod backoff;
 mod message;
+mod removal;
+mod returns;
 mod session;
 mod uri;
 mod window;
@@ -28,8 +30,9 @@ mod tests;
 use crate::config::AmqpSettings;
 use crate::store::Store;
 use backoff::Backoff;
+use removal::Acked;
 pub use session::CONFIRMED_TARGET;
-use session::Session;
+use session::{Kept, Session};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -54,6 +57,10 @@ pub struct PublisherStats {
     pub returned: AtomicU64,
     /// Connections made, the first one included.
     pub connections: AtomicU64,
+    /// Whether publishing is paused because the store cannot remove
+    /// confirmed messages from the outbox (a full disk, say); it resumes by
+    /// itself once the store writes again.
+    pub paused: AtomicBool,
 }
 
 /// Checks that `url` is an AMQP URL the publisher can use, for `check-config`.
@@ -90,6 +97,10 @@ pub async fn run(
     let endpoint = uri::endpoint(&uri);
     let mut notices = store.subscribe();
     let mut backoff = Backoff::new(settings.max_backoff);
+    let mut kept = Kept {
+        acked: Acked::new(settings.max_backoff),
+        returns: returns::ReturnLog::default(),
+    };
     loop {
         let opened = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -97,7 +108,7 @@ pub async fn run(
         };
         let was_connected = opened.is_ok();
         let failure = match opened {
-            Ok(mut session) => {
+            Ok(session) => {
                 stats.connected.store(true, Ordering::Relaxed);
                 info!(
                     %endpoint,
@@ -107,10 +118,11 @@ pub async fn run(
                 );
                 let started = tokio::time::Instant::now();
                 let confirmed_before = stats.confirmed.load(Ordering::Relaxed);
-                let result = session.pump(&mut notices, &shutdown).await;
+                // The session is dropped (with its channel and connection)
+                // when `pump` returns.
+                let (result, given_back) = session.pump(kept, &mut notices, &shutdown).await;
+                kept = given_back;
                 stats.connected.store(false, Ordering::Relaxed);
-                // Dropping the session drops its channel and connection.
-                drop(session);
                 match result {
                     Ok(()) => break,
                     Err(err) if shutdown.is_cancelled() => {
@@ -146,5 +158,8 @@ pub async fn run(
         }
     }
     stats.connected.store(false, Ordering::Relaxed);
+    // A stop between sessions while the store could not write: one last try.
+    kept.acked.remove_now(&store, &stats).await;
+    kept.acked.report_left();
     info!("publisher stopped");
 }

@@ -9,6 +9,8 @@
 
 use super::PublisherStats;
 use super::message::{properties, unpublishable};
+use super::removal::Acked;
+use super::returns::ReturnLog;
 use super::uri::endpoint;
 use super::window::{Outcome, Window};
 use crate::config::AmqpSettings;
@@ -44,6 +46,15 @@ const CLOSE_AT_LEAST: Duration = Duration::from_millis(250);
 /// `event_id` field.
 pub const CONFIRMED_TARGET: &str = "librarywire::publish::confirmed";
 
+/// What outlives a session: the supervisor hands it to each one in turn.
+#[derive(Debug)]
+pub(super) struct Kept {
+    /// Confirmed rows still in the outbox; see [`Acked`].
+    pub(super) acked: Acked,
+    /// When each routing key's returns were last logged.
+    pub(super) returns: ReturnLog,
+}
+
 /// A connection whose channel has the exchange declared and confirms enabled,
 /// and the outbox rows in flight on it.
 ///
@@ -64,7 +75,9 @@ pub(super) struct Session {
     /// Confirms awaited, each tagged with the seq of its row.
     pending: FuturesUnordered<BoxFuture<'static, (i64, lapin::Result<Confirmation>)>>,
     /// Seqs acked by the broker and not yet removed from the outbox.
-    acked: Vec<i64>,
+    acked: Acked,
+    /// Which routing keys had a return logged, and when.
+    returns: ReturnLog,
     /// Whether the outbox may hold rows beyond the window's cursor.
     maybe_more: bool,
     /// Whether the store's change notices still arrive.
@@ -186,7 +199,9 @@ impl Session {
             timeout,
             window: Window::new(settings.confirm_window, settings.max_backoff),
             pending: FuturesUnordered::new(),
-            acked: Vec::new(),
+            // Stand-ins until `pump` brings the supervisor's.
+            acked: Acked::new(settings.max_backoff),
+            returns: ReturnLog::default(),
             maybe_more: true,
             notices_open: true,
             blocked,
@@ -196,24 +211,33 @@ impl Session {
     /// Drains the outbox until `shutdown` (returns `Ok`) or the first error.
     /// On shutdown it waits a bounded time for the confirms in flight and
     /// closes the connection; anything unconfirmed stays in the outbox.
+    /// `kept` is the supervisor's, given back with the outcome for the next
+    /// session.
     pub(super) async fn pump(
-        &mut self,
+        mut self,
+        kept: Kept,
         notices: &mut watch::Receiver<u64>,
         shutdown: &CancellationToken,
-    ) -> anyhow::Result<()> {
+    ) -> (anyhow::Result<()>, Kept) {
+        self.acked = kept.acked;
+        self.returns = kept.returns;
         let result = self
             .pump_inner(notices, shutdown)
             .await
             .map_err(|err| self.with_root_cause(err));
         if result.is_ok() {
             self.finish().await;
-        } else if let Err(err) = self.flush().await {
+        } else {
             // The broker acked these before the failure; removing them spares
-            // consumers needless duplicates. If even this fails, they are sent
-            // again, which at-least-once delivery allows.
-            warn!(error = %format!("{err:#}"), "could not remove confirmed messages from the outbox; they will be sent again");
+            // consumers needless duplicates. If the store cannot, the next
+            // session retries before it sends anything.
+            self.flush().await;
         }
-        result
+        let kept = Kept {
+            acked: self.acked,
+            returns: self.returns,
+        };
+        (result, kept)
     }
 
     async fn pump_inner(
@@ -239,11 +263,14 @@ impl Session {
             }
             self.blocked = blocked;
             self.window.promote_due(now);
-            if !self.blocked {
+            self.flush().await;
+            // While the store cannot remove what was confirmed, nothing new
+            // is sent: every row sent would be one more to send again.
+            if !self.blocked && !self.acked.held() {
                 self.fill().await?;
                 self.send_ready(shutdown).await?;
+                self.flush().await;
             }
-            self.flush().await?;
             // While blocked a confirm cannot be late, for the same reason.
             let deadline = if self.blocked {
                 None
@@ -276,6 +303,7 @@ impl Session {
                     );
                 }
                 _ = sleep_until(retry) => {}
+                _ = sleep_until(self.acked.retry_at()) => {}
             }
         }
     }
@@ -314,7 +342,7 @@ impl Session {
     /// Publishes every ready row in seq order, each publish bounded by the timeout.
     async fn send_ready(&mut self, shutdown: &CancellationToken) -> anyhow::Result<()> {
         while let Some(message) = self.window.next_ready() {
-            if self.connection.status().blocked() {
+            if self.connection.status().blocked() || self.acked.held() {
                 break;
             }
             let seq = message.seq;
@@ -373,7 +401,7 @@ impl Session {
                 output = &mut publish => break output,
                 Some((seq, result)) = self.pending.next() => {
                     self.on_confirm(seq, result)?;
-                    self.flush().await?;
+                    self.flush().await;
                 }
                 event = self.events.next() => on_event(event)?,
                 _ = &mut clock => {
@@ -434,9 +462,7 @@ impl Session {
                 "stopping with messages unconfirmed; they stay in the outbox and are sent at next start"
             );
         }
-        if let Err(err) = self.flush().await {
-            warn!(error = %format!("{err:#}"), "could not remove confirmed messages from the outbox; they will be sent again");
-        }
+        self.acked.remove_now(&self.store, &self.stats).await;
         // The close shares the shutdown's time budget, with a little left
         // for it even when the confirms used it all.
         let budget = deadline
@@ -454,6 +480,44 @@ impl Session {
             Ok(Err(err)) => debug!(error = %err, "closing the broker connection"),
             Err(err) => debug!(error = %err, "closing the broker connection"),
         }
+    }
+
+    /// Counts a message the broker returned as unroutable, and logs it
+    /// unless its routing key was logged within the last minute.
+    ///
+    /// `mandatory` makes the broker return a message that no queue is bound
+    /// for, instead of dropping it silently; it still acks it, so the row is
+    /// then removed from the outbox like any confirmed row. Sending it again
+    /// would only be returned again, forever, and would hold the outbox up:
+    /// the message was routed nowhere because nobody subscribed to it, which
+    /// is the operators' call and is made visible here and in
+    /// `stats.returned`.
+    ///
+    /// The event id is read from the returned message itself: lapin pairs
+    /// returns with confirms by arrival order, which a `multiple` ack can blur.
+    fn on_returned(&mut self, returned: &BasicReturnMessage) {
+        self.stats.returned.fetch_add(1, Ordering::Relaxed);
+        let routing_key = returned.delivery.routing_key.as_str();
+        let Some(unlogged) = self.returns.note(routing_key, Instant::now()) else {
+            return;
+        };
+        let event_id = returned
+            .delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|id| id.as_str().to_owned())
+            .unwrap_or_default();
+        warn!(
+            %event_id,
+            %routing_key,
+            reply_code = returned.reply_code,
+            reply_text = %returned.reply_text,
+            returned_since_last_report = unlogged,
+            "the broker returned a message as unroutable: no queue is bound for its routing key; \
+             it is not sent again. Returns with this routing key are logged once a minute and \
+             counted in /metrics and /status"
+        );
     }
 
     /// Handles the broker's answer for row `seq`, and every other answer
@@ -476,7 +540,7 @@ impl Session {
         match result {
             Ok(Confirmation::Ack(returned)) => {
                 if let Some(returned) = returned {
-                    on_returned(&returned, &self.stats);
+                    self.on_returned(&returned);
                 }
                 if self.window.settle(seq, Outcome::Ack, now) {
                     self.acked.push(seq);
@@ -489,7 +553,7 @@ impl Session {
             }
             Ok(Confirmation::Nack(returned)) => {
                 if let Some(returned) = returned {
-                    on_returned(&returned, &self.stats);
+                    self.on_returned(&returned);
                 }
                 if self.window.settle(seq, Outcome::Nack, now) {
                     self.stats.nacked.fetch_add(1, Ordering::Relaxed);
@@ -512,18 +576,10 @@ impl Session {
         Ok(())
     }
 
-    /// Removes the rows the broker acked from the outbox.
-    async fn flush(&mut self) -> anyhow::Result<()> {
-        if self.acked.is_empty() {
-            return Ok(());
-        }
-        let seqs = std::mem::take(&mut self.acked);
-        let count = seqs.len();
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.outbox_confirmed(&seqs))
-            .await
-            .context("the outbox task failed")?
-            .with_context(|| format!("removing {count} confirmed messages from the outbox"))
+    /// Removes the rows the broker acked from the outbox, when the store
+    /// lets it; see [`Acked`].
+    async fn flush(&mut self) {
+        self.acked.remove(&self.store, &self.stats).await;
     }
 
     /// Event id and routing key of the oldest row in flight, for a timeout message.
@@ -559,44 +615,14 @@ fn is_io(cause: &(dyn std::error::Error + 'static)) -> bool {
         .is_some_and(|e| e.is_io_error())
 }
 
-/// Counts and logs a message the broker returned as unroutable.
-///
-/// `mandatory` makes the broker return a message that no queue is bound for,
-/// instead of dropping it silently; it still acks it, so the row is then
-/// removed from the outbox like any confirmed row. Sending it again would only
-/// be returned again, forever, and would hold the outbox up: the message was
-/// routed nowhere because nobody subscribed to it, which is the operators' call
-/// and is made visible here and in `stats.returned`.
-///
-/// The event id is read from the returned message itself: lapin pairs returns
-/// with confirms by arrival order, which a `multiple` ack can blur.
-fn on_returned(returned: &BasicReturnMessage, stats: &PublisherStats) {
-    stats.returned.fetch_add(1, Ordering::Relaxed);
-    let event_id = returned
-        .delivery
-        .properties
-        .message_id()
-        .as_ref()
-        .map(|id| id.as_str().to_owned())
-        .unwrap_or_default();
-    warn!(
-        %event_id,
-        routing_key = %returned.delivery.routing_key,
-        reply_code = returned.reply_code,
-        reply_text = %returned.reply_text,
-        "the broker returned a message as unroutable: no queue is bound for its routing key; it is not sent again"
-    );
-}
-
 /// Reads up to `limit` outbox rows after `after`, off the async threads.
 async fn read_outbox(
     store: &Store,
     after: i64,
     limit: usize,
 ) -> anyhow::Result<Vec<OutboxMessage>> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || store.outbox_pending(after, limit))
+    store
+        .call(move |store| store.outbox_pending(after, limit))
         .await
-        .context("the outbox task failed")?
         .with_context(|| format!("reading the outbox after seq {after}"))
 }

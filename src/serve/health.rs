@@ -12,11 +12,26 @@ pub(super) async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `/readyz`: 200 only when the store is open and answers; broker trouble
-/// does not take readiness away, since the feed still serves.
+/// `/readyz`: 200 only when the store answers and nothing is wrong with it
+/// (its writes work, it reports no corruption, its file is the one opened).
+/// Broker trouble does not take readiness away, since the feed still serves.
+/// The store logs each of its problems once when it begins; a probe asking
+/// every few seconds adds nothing to the log.
 pub(super) async fn readyz(State(state): State<ServeState>) -> Response {
-    match state.store.call(|store| store.ping()).await {
-        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+    match state
+        .store
+        .call(|store| store.ping().map(|()| store.problems()))
+        .await
+    {
+        Ok(problems) if problems.is_empty() => (StatusCode::OK, "ready\n").into_response(),
+        Ok(problems) => {
+            let reasons: Vec<&str> = problems.iter().map(|p| p.reason.as_str()).collect();
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {}\n", reasons.join("; ")),
+            )
+                .into_response()
+        }
         Err(e) => {
             let reason = error_chain(&e);
             warn!(error = %reason, "/readyz: the store does not answer");
@@ -39,5 +54,11 @@ pub(super) async fn metrics(State(state): State<ServeState>) -> Response {
             None
         }
     };
-    crate::metrics::scrape(report.as_ref(), &state.publisher)
+    // Read apart from the report, which a corrupt store may fail to give.
+    let problems = state
+        .store
+        .call(|store| Ok(store.problems()))
+        .await
+        .unwrap_or_default();
+    crate::metrics::scrape(report.as_ref(), &problems, &state.publisher)
 }

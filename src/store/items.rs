@@ -60,6 +60,15 @@ impl Store {
         items: &[Item],
         now: DateTime<Utc>,
     ) -> Result<ApplyOutcome, StoreError> {
+        self.noted(|| self.write_items(source, items, now))
+    }
+
+    fn write_items(
+        &self,
+        source: &SourceRef,
+        items: &[Item],
+        now: DateTime<Utc>,
+    ) -> Result<ApplyOutcome, StoreError> {
         let mut conn = self.writer();
         // IMMEDIATE: take the write lock at the start instead of upgrading a
         // read lock later, which another process's writer could refuse with
@@ -145,6 +154,15 @@ impl Store {
     /// remembered, so a source that still lists them does not bring them back
     /// as new items.
     pub fn prune(
+        &self,
+        max_age: Duration,
+        max_per_source: usize,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.noted(|| self.write_prune(max_age, max_per_source, now))
+    }
+
+    fn write_prune(
         &self,
         max_age: Duration,
         max_per_source: usize,

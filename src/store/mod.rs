@@ -6,13 +6,16 @@
 //!
 //! Layout: this file holds the public types and the connections; `schema`
 //! the migrations; `sources`, `items` and `outbox` one table family each;
-//! `polls` the one write of a finished poll, over sources and items.
+//! `polls` the one write of a finished poll, over sources and items;
+//! `health` what `/readyz` asks of the store (failing writes, corruption,
+//! the file's identity), which every write method reports to.
 //!
 //! Times are stored as INTEGER unix microseconds: they sort and compare as
 //! numbers, and every time is cut to whole microseconds before it is stored
 //! *and* before it goes into an event, so an event carries the item exactly as
 //! it reads back.
 
+mod health;
 mod items;
 mod outbox;
 mod polls;
@@ -22,6 +25,7 @@ mod sources;
 #[cfg(test)]
 mod tests;
 
+pub use health::{Problem, ProblemKind};
 pub use query::ItemFilter;
 
 use crate::fetch::FetchState;
@@ -279,6 +283,8 @@ struct Shared {
     readers: r2d2::Pool<Readers>,
     /// Bumped after every commit that added, revised or removed items.
     changes: tokio::sync::watch::Sender<u64>,
+    /// Whether writes work and the file is the one opened.
+    health: health::Health,
 }
 
 impl std::fmt::Debug for Store {
@@ -355,6 +361,7 @@ impl Store {
                 writer: Mutex::new(writer),
                 readers,
                 changes,
+                health: health::Health::new(path),
             }),
         })
     }

@@ -40,6 +40,10 @@ impl Store {
     /// A seq that is not (or no longer) in the outbox is ignored, so
     /// confirming twice is harmless.
     pub fn outbox_confirmed(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        self.noted(|| self.delete_confirmed(seqs))
+    }
+
+    fn delete_confirmed(&self, seqs: &[i64]) -> Result<(), StoreError> {
         if seqs.is_empty() {
             return Ok(());
         }

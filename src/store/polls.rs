@@ -19,6 +19,10 @@ impl Store {
     ///
     /// Subscribers are told after the commit when items changed.
     pub fn record_poll(&self, record: &PollRecord) -> Result<PollRecorded, StoreError> {
+        self.noted(|| self.write_poll(record))
+    }
+
+    fn write_poll(&self, record: &PollRecord) -> Result<PollRecorded, StoreError> {
         let id = record.source.id.as_str();
         let mut conn = self.writer();
         // IMMEDIATE, as in `apply_items`: the write lock from the start.

@@ -37,6 +37,10 @@ impl Store {
         source_id: &str,
         next_poll: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.noted(|| self.write_next_poll(source_id, next_poll))
+    }
+
+    fn write_next_poll(&self, source_id: &str, next_poll: DateTime<Utc>) -> Result<(), StoreError> {
         let conn = self.writer();
         conn.prepare_cached(
             "INSERT INTO sources (id, url, next_poll) VALUES (?1, '', ?2)

@@ -14,3 +14,4 @@ mod pages;
 mod publishing;
 mod reads;
 mod reload;
+mod store_trouble;

@@ -667,7 +667,7 @@ fn logging_daemon(config: &TestConfig, port: u16, env: &[(&str, &str)]) -> Daemo
 }
 
 /// Collects a child's stderr lines on a thread of its own.
-fn collect_lines(stderr: std::process::ChildStderr) -> Arc<Mutex<Vec<String>>> {
+pub fn collect_lines(stderr: std::process::ChildStderr) -> Arc<Mutex<Vec<String>>> {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
     std::thread::spawn(move || {

@@ -1,7 +1,10 @@
 //! The daemon publishes through its outbox to the real RabbitMQ.
 
 use crate::broker::{BROKER, Proxy, Received, TestQueue, amqp_toml, test_exchange};
-use crate::helpers::{FeedServer, PATIENCE, TestApp, TestConfig, feed_file, small_rss, wait_until};
+use crate::helpers::{
+    FeedServer, PATIENCE, TestApp, TestConfig, eventually, feed_file, small_rss, wait_until,
+};
+use crate::store_trouble::Daemon;
 use librarywire::app::Application;
 use librarywire::item::ItemId;
 use librarywire::store::Store;
@@ -226,18 +229,13 @@ async fn a_crash_between_store_and_confirm_loses_nothing() {
         resent_ids, sent_ids,
         "the unconfirmed messages come again, with the same message_id"
     );
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let depth = Store::open(&store_path).unwrap().outbox_depth().unwrap().0;
-        if depth == 0 {
-            break;
+    eventually("the outbox to empty", || async {
+        match Store::open(&store_path).unwrap().outbox_depth().unwrap().0 {
+            0 => Ok(()),
+            depth => Err(format!("{depth} left")),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the outbox never emptied ({depth} left)"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     assert!(
         queue.drain_for(Duration::from_secs(1)).await.is_empty(),
         "and nothing else"
@@ -335,4 +333,229 @@ async fn rows_confirmed_while_stopping_are_removed_before_exit() {
     assert_eq!(app.store.outbox_depth().unwrap().0, 0);
     app.stop().await;
     queue.delete_exchange().await;
+}
+
+/// A feed of `count` small items, `n0` to `n{count - 1}`.
+fn numbered_rss(count: usize) -> String {
+    let news: Vec<(String, String)> = (0..count)
+        .map(|n| (format!("n{n}"), format!("News {n}")))
+        .collect();
+    let news: Vec<(&str, &str)> = news.iter().map(|(g, t)| (g.as_str(), t.as_str())).collect();
+    small_rss(&news)
+}
+
+/// A tmpfs of `size` mounted at `at` for one test; unmounted when dropped.
+struct Tmpfs {
+    at: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts it, or says why it cannot (not root, no mount command, a
+    /// container without the capability).
+    fn mount(at: &std::path::Path, size: &str) -> Result<Tmpfs, String> {
+        std::fs::create_dir_all(at).map_err(|e| e.to_string())?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+        }
+        Ok(Tmpfs { at: at.to_owned() })
+    }
+
+    /// Fills it up with one file; returns the file.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.at.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        loop {
+            match file.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
+                Err(e) => panic!("filling the tmpfs: {e}"),
+            }
+        }
+        // The last partial pages too.
+        while file.write(&[0u8; 512]).is_ok_and(|n| n > 0) {}
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy: the daemon may still hold the store open if the test failed.
+        let _ = Command::new("umount").arg("-l").arg(&self.at).status();
+    }
+}
+
+/// The store's disk fills up while the outbox holds rows: the publisher keeps
+/// its one connection, stops sending, sends nothing twice, says so once, and
+/// delivers the rest by itself once there is space again.
+#[tokio::test]
+async fn a_full_disk_pauses_publishing_without_duplicates_and_it_recovers() {
+    const ITEMS: usize = 148;
+    const WINDOW: usize = 16;
+    let exchange = test_exchange("disk-full");
+    let mut queue = TestQueue::bind(&exchange, "item.#").await;
+    let proxy = Proxy::to_broker().await;
+    // The broker is away while the items are stored, so they wait in the outbox.
+    proxy.cut();
+    let server = FeedServer::start().await;
+    server.set("/news.xml", numbered_rss(ITEMS), RSS);
+    let amqp = format!(
+        "[amqp]\nurl = \"{}\"\nexchange = \"{exchange}\"\ntimeout = \"5s\"\nmax_backoff = \"1s\"\nconfirm_window = {WINDOW}\n",
+        proxy.url()
+    );
+    let config = TestConfig::new(&[("news", &server.url("/news.xml"))], "1s", &amqp);
+    let store_dir = config.settings().store.path.parent().unwrap().to_owned();
+    let tmpfs = match Tmpfs::mount(&store_dir, "8m") {
+        Ok(tmpfs) => tmpfs,
+        Err(why) => {
+            eprintln!(
+                "SKIPPED a_full_disk_pauses_publishing_without_duplicates_and_it_recovers: \
+                 cannot mount a tmpfs at {} ({why}); this test needs root",
+                store_dir.display()
+            );
+            return;
+        }
+    };
+    let daemon = Daemon::start(&config.path).await;
+    daemon
+        .wait_for("every item to wait in the outbox", |d| async move {
+            d.status().await["publisher"]["outbox_depth"] == ITEMS
+        })
+        .await;
+
+    let filler = tmpfs.fill();
+    proxy.restore();
+    // A fixed time with the disk full, for the figures.
+    let observed = Duration::from_secs(6);
+    let during = queue.drain_for(observed).await;
+    let count_ids = |messages: &[Received]| {
+        let mut ids = std::collections::HashMap::<String, usize>::new();
+        for m in messages {
+            *ids.entry(m.message_id.clone().unwrap()).or_default() += 1;
+        }
+        ids
+    };
+    let during_ids = count_ids(&during);
+    let duplicates = during.len() - during_ids.len();
+    eprintln!(
+        "disk full for {observed:?}: {} broker connections, {} deliveries, {} unique, {duplicates} duplicates",
+        proxy.connections(),
+        during.len(),
+        during_ids.len()
+    );
+    assert_eq!(
+        duplicates, 0,
+        "nothing is sent twice while the disk is full"
+    );
+    assert_eq!(proxy.connections(), 1, "the publisher keeps its connection");
+    assert!(
+        !during.is_empty() && during.len() <= 2 * WINDOW,
+        "it stops sending once confirmed rows cannot be removed: {} sent",
+        during.len()
+    );
+    let (code, reason) = daemon.get("/readyz").await;
+    assert_eq!(code, 503, "{reason}\n{}", daemon.log().join("\n"));
+    assert!(reason.contains("the disk is full"), "{reason}");
+    let status = daemon.status().await;
+    assert_eq!(status["publisher"]["paused"], true, "{status}");
+    assert_eq!(status["publisher"]["connected"], true, "{status}");
+    assert_eq!(
+        status["store"]["problems"][0]["kind"], "disk_full",
+        "{status}"
+    );
+    let (_, metrics) = daemon.get("/metrics").await;
+    assert!(
+        metrics.contains("librarywire_publisher_paused 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("librarywire_store_problem{kind=\"disk_full\"} 1"),
+        "{metrics}"
+    );
+    let paused = daemon.logged("cannot remove confirmed messages");
+    assert_eq!(paused.len(), 1, "logged once per episode: {paused:?}");
+    let full = daemon.logged("store writes fail");
+    assert_eq!(full.len(), 1, "logged once per episode: {full:?}");
+
+    // Space returns: everything arrives, once, on the same connection.
+    std::fs::remove_file(filler).unwrap();
+    let mut all = during;
+    while count_ids(&all).len() < ITEMS {
+        // Each message within the tests' patience.
+        all.extend(queue.take(1).await);
+    }
+    all.extend(queue.drain_for(Duration::from_millis(500)).await);
+    let all_ids = count_ids(&all);
+    assert_eq!(all_ids.len(), ITEMS, "every item arrived");
+    assert_eq!(all.len(), ITEMS, "and each exactly once");
+    daemon
+        .wait_for(
+            "the outbox to empty and /readyz to be 200",
+            |d| async move {
+                d.status().await["publisher"]["outbox_depth"] == 0
+                    && d.get("/readyz").await.0 == 200
+            },
+        )
+        .await;
+    let status = daemon.status().await;
+    assert_eq!(status["publisher"]["paused"], false);
+    assert_eq!(status["store"]["ok"], true);
+    assert_eq!(proxy.connections(), 1);
+    daemon.stop().await;
+    drop(tmpfs);
+    queue.delete_exchange().await;
+}
+
+/// With no queue bound, every message comes back unroutable: each is
+/// counted, but the log holds a line per routing key, not one per message.
+#[tokio::test]
+async fn returned_messages_are_counted_but_logged_once_per_routing_key() {
+    const ITEMS: usize = 300;
+    // The exchange exists, and nothing is bound to it.
+    let exchange = test_exchange("unbound");
+    let server = FeedServer::start().await;
+    server.set("/news.xml", numbered_rss(ITEMS), RSS);
+    let config = TestConfig::new(
+        &[("news", &server.url("/news.xml"))],
+        "1h",
+        &amqp_toml(BROKER, &exchange),
+    );
+    let daemon = Daemon::start(&config.path).await;
+    daemon
+        .wait_for(
+            "every message to be returned and the outbox to empty",
+            |d| async move {
+                let status = d.status().await;
+                status["publisher"]["returned"] == ITEMS && status["publisher"]["outbox_depth"] == 0
+            },
+        )
+        .await;
+    let log = daemon.log();
+    let bytes: usize = log.iter().map(|l| l.len() + 1).sum();
+    let returns = daemon.logged("returned");
+    eprintln!(
+        "{ITEMS} returned messages: {} log lines, {bytes} bytes, {} about returns",
+        log.len(),
+        returns.len()
+    );
+    assert_eq!(
+        returns.len(),
+        1,
+        "one line for the one routing key: {returns:?}"
+    );
+    assert!(
+        bytes < 16 * 1024,
+        "the log stays small: {bytes} bytes\n{}",
+        log.join("\n")
+    );
+    daemon.stop().await;
+    let cleanup = TestQueue::bind(&exchange, "nothing.bound").await;
+    cleanup.delete_exchange().await;
 }
