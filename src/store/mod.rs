@@ -393,11 +393,15 @@ impl Store {
 
     /// Checks that the store answers: one read of the schema on a reader
     /// connection, as the server reads. For `/readyz`.
+    /// A read that finds the file corrupt is one of [`Store::problems`].
     pub fn ping(&self) -> Result<(), StoreError> {
-        let conn = self.reader()?;
-        conn.prepare_cached("SELECT COUNT(*) FROM sqlite_schema")?
-            .query_row([], |row| row.get::<_, i64>(0))?;
-        Ok(())
+        let pinged = self.reader().and_then(|conn| {
+            conn.prepare_cached("SELECT COUNT(*) FROM sqlite_schema")?
+                .query_row([], |row| row.get::<_, i64>(0))?;
+            Ok(())
+        });
+        self.inner.health.note_read(&pinged);
+        pinged
     }
 
     /// Notified with a new value whenever items are added, revised or pruned.
