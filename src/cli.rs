@@ -261,7 +261,8 @@ pub async fn discover(
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
     use crate::fetch::FetchOutcome;
-    use crate::page::discover::{advertised_feeds, id_from_url, suggest_page, suggestion_toml};
+    use crate::page::discover::{id_from_url, suggest_page, suggestion_toml};
+    use crate::parse::advertised_feeds;
     let url = url::Url::parse(url).with_context(|| format!("`{url}` is not a URL"))?;
     let fetcher = Fetcher::new(poll)?;
     let fetched = fetcher

@@ -4,8 +4,12 @@
 //! `LIBRARYWIRE__SECTION__KEY` environment variables. Unknown keys are errors,
 //! and every error names the key and the file.
 
+mod write;
+
+pub use write::{ConfigText, NewSource};
+
 use bytesize::ByteSize;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -278,7 +282,7 @@ pub enum SourceKind {
 /// Every selector but `item` is relative to the item. A selector may end in
 /// `@attribute` (`a@href`, `time@datetime`) to read that attribute of the
 /// first match instead of its text.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PageSettings {
     /// The CSS selector of each news entry on the page. Default `article`.
@@ -293,18 +297,22 @@ pub struct PageSettings {
     pub date: String,
     /// The item's summary, as text (its HTML, sanitized, is the item's
     /// content unless `follow` brings the article's). Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
     /// A chrono `strftime` format (`%d.%m.%Y`, `%B %d, %Y %H:%M`) for dates
     /// that are not RFC 3339; read in the source's `timezone`, else UTC.
     /// Default: none, only RFC 3339 is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub date_format: Option<String>,
     /// Fetch each new item's own page once, for its body (`content`) and,
     /// when the list gives none, its date (`date`, applied to the whole
     /// article page). Needs `content`. Default false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub follow: bool,
     /// The selector of the article's body on the item's own page, for
     /// `follow`; only what it picks is kept, so a site's header and footer
     /// stay out. Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
 }
 
@@ -321,6 +329,77 @@ impl Default for PageSettings {
             content: None,
         }
     }
+}
+
+/// One selector of a `[sources.page]` table, parsed: a CSS selector,
+/// optionally followed by `@attribute` to read that attribute instead of the
+/// text.
+///
+/// `@href` alone (no CSS part) reads the attribute of the element in scope
+/// itself, for pages whose item *is* the link. The syntax is the config's,
+/// so it lives here and `check-config` checks it; the page stage reads
+/// elements with it.
+#[derive(Debug, Clone)]
+pub struct FieldSelector {
+    /// None: the element in scope itself.
+    css: Option<scraper::Selector>,
+    attribute: Option<String>,
+}
+
+impl FieldSelector {
+    /// Parses `a@href`, `time@datetime`, `h2 > a`, `@href`. The message
+    /// names what is wrong, for `check-config`.
+    pub fn parse(text: &str) -> Result<FieldSelector, String> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err("is empty; give a CSS selector such as `h2 a`".to_owned());
+        }
+        // The attribute is what follows the last `@`, when that is a plain
+        // attribute name: an `@` inside `[href*="@"]` is part of the CSS.
+        let (css, attribute) = match trimmed.rsplit_once('@') {
+            Some((css, attr)) if is_attribute_name(attr) => (css.trim(), Some(attr.to_owned())),
+            Some((_, attr)) if !attr.contains([']', '"', '\'']) => {
+                return Err(format!(
+                    "`{trimmed}`: `{attr}` after `@` is not an attribute name (write `a@href`)"
+                ));
+            }
+            _ => (trimmed, None),
+        };
+        if css.is_empty() {
+            return match attribute {
+                Some(attribute) => Ok(FieldSelector {
+                    css: None,
+                    attribute: Some(attribute),
+                }),
+                None => Err(format!("`{trimmed}` has no CSS selector")),
+            };
+        }
+        let selector = scraper::Selector::parse(css)
+            .map_err(|e| format!("`{css}` is not a CSS selector: {e}"))?;
+        Ok(FieldSelector {
+            css: Some(selector),
+            attribute,
+        })
+    }
+
+    /// The CSS part; None for `@attr` alone, which reads the element in scope.
+    pub fn css(&self) -> Option<&scraper::Selector> {
+        self.css.as_ref()
+    }
+
+    /// The attribute after `@`, if any; None reads the element's text.
+    pub fn attribute(&self) -> Option<&str> {
+        self.attribute.as_deref()
+    }
+}
+
+/// A plain attribute name, as the part after a selector's last `@` must be.
+fn is_attribute_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'))
 }
 
 /// One `[[sources]]` entry.
@@ -596,7 +675,7 @@ fn validate_page(
     ];
     for (field, text) in selectors {
         if let Some(text) = text {
-            crate::page::FieldSelector::parse(text)
+            FieldSelector::parse(text)
                 .map_err(|message| (key(&format!("page.{field}")), message))?;
         }
     }

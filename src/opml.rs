@@ -5,7 +5,9 @@
 //! outlines to sources and back. No I/O: the caller reads the file or serves
 //! the text.
 
-use crate::config::{ServerSettings, Settings, SourceKind, is_valid_source_id};
+use crate::config::{
+    ConfigText, NewSource, ServerSettings, Settings, SourceKind, is_valid_source_id,
+};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use url::Url;
@@ -134,49 +136,50 @@ impl Imported {
     /// `[[sources]]` TOML for the feeds, with comments for folders, sites and
     /// skipped outlines, and a header saying where it came from.
     pub fn to_toml(&self, origin: &str) -> String {
-        let mut out = format!(
-            "# Sources imported from the OPML file {}{} by `librarywire import-opml`.\n\
-             # {} feeds. Review them before pasting into the config: ids are made from\n\
-             # the titles, and nothing was fetched; `librarywire poll-once --source ID`\n\
-             # tries one.\n",
-            comment(origin),
-            self.title
-                .as_deref()
-                .map(|t| format!(" (\"{}\")", comment(t)))
-                .unwrap_or_default(),
-            self.feeds().count(),
-        );
+        let title = self
+            .title
+            .as_deref()
+            .map(|t| format!(" (\"{t}\")"))
+            .unwrap_or_default();
+        let mut text = ConfigText::new();
+        text.comment(&format!(
+            "Sources imported from the OPML file {origin}{title} by `librarywire import-opml`."
+        ))
+        .comment(&format!(
+            "{} feeds. Review them before pasting into the config: ids are made from",
+            self.feeds().count()
+        ))
+        .comment("the titles, and nothing was fetched; `librarywire poll-once --source ID`")
+        .comment("tries one.");
         let mut folder: Option<&str> = None;
         for entry in &self.entries {
-            out.push('\n');
+            text.blank_line();
             match entry {
                 Entry::Feed(feed) => {
                     if feed.folder.as_deref() != folder {
                         folder = feed.folder.as_deref();
                         if let Some(f) = folder {
-                            out.push_str(&format!("# Folder: {}\n", comment(f)));
+                            text.comment(&format!("Folder: {f}"));
                         }
                     }
                     if let Some(site) = &feed.site {
-                        out.push_str(&format!("# Site: {}\n", comment(site)));
+                        text.comment(&format!("Site: {site}"));
                     }
-                    out.push_str("[[sources]]\n");
-                    out.push_str(&format!("id = {}\n", toml_string(&feed.id)));
-                    if let Some(name) = &feed.name {
-                        out.push_str(&format!("name = {}\n", toml_string(name)));
-                    }
-                    out.push_str(&format!("url = {}\n", toml_string(&feed.url)));
+                    text.source(&NewSource {
+                        id: &feed.id,
+                        name: feed.name.as_deref(),
+                        url: &feed.url,
+                        page: None,
+                        hints: &[],
+                        page_hints: &[],
+                    });
                 }
                 Entry::Skipped { what, reason } => {
-                    out.push_str(&format!(
-                        "# Skipped \"{}\": {}\n",
-                        comment(what),
-                        comment(reason)
-                    ));
+                    text.comment(&format!("Skipped \"{what}\": {reason}"));
                 }
             }
         }
-        out
+        text.finish()
     }
 }
 
@@ -455,30 +458,6 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Text that is safe in a `#` comment: one line, no control characters.
-fn comment(text: &str) -> String {
-    one_line(&text.replace(|c: char| c.is_control(), " "))
-}
-
-/// A TOML basic string.
-fn toml_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -573,7 +552,20 @@ mod tests {
         assert!(toml.contains("# Folder: Say \"hi\" \\ there\n"), "{toml}");
         assert!(toml.contains("name = \"Q&A\"\n"), "{toml}");
         assert!(toml.contains("# Skipped \"no url\": no xmlUrl\n"), "{toml}");
-        assert_eq!(toml_string("a\"b\\c\u{1}"), "\"a\\\"b\\\\c\\u0001\"");
+        // A name that needs escaping reads back as it was.
+        let feed = ImportedFeed {
+            id: "x".into(),
+            name: Some("a\"b\\c\u{1}".into()),
+            url: "https://x.org/".into(),
+            site: None,
+            folder: None,
+        };
+        let one = Imported {
+            title: None,
+            entries: vec![Entry::Feed(feed)],
+        };
+        let read: toml::Table = one.to_toml("y.opml").parse().unwrap();
+        assert_eq!(read["sources"][0]["name"].as_str(), Some("a\"b\\c\u{1}"));
     }
 
     #[test]

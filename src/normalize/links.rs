@@ -1,6 +1,7 @@
-//! The item's link: which of an entry's links, made absolute and canonical.
+//! The item's link: which of an entry's links is its page, made absolute and
+//! canonical.
 
-use feed_rs::model::{Entry, Link};
+use feed_rs::model::Link;
 use url::Url;
 
 /// Query parameters that only track the click, never select the page. Any
@@ -10,25 +11,12 @@ const TRACKING_PARAMS: [&str; 12] = [
     "mkt_tok", "igshid", "ref_src",
 ];
 
-/// The entry's link to its page: the first link that is the page itself
-/// (`rel` none or `alternate`), else the first usable link of any kind, else
-/// its guid when that is an http(s) URL (RSS's `isPermaLink`, which feed-rs
-/// does not keep).
-pub(super) fn entry_link(entry: &Entry, base: &Url) -> Option<Url> {
-    let page_links = entry.links.iter().filter(|l| is_page_link(l));
-    let other_links = entry.links.iter().filter(|l| !is_page_link(l));
-    page_links
-        .chain(other_links)
-        .find_map(|link| canonical_url(&link.href, base))
-        .or_else(|| guid_as_link(&entry.id))
-}
-
 /// True for a link to the entry's own page, as opposed to its feed (`self`),
 /// its comments, its edit endpoint or a media file.
 ///
 /// RSS `<comments>` links come with no `rel` but a target, and JSON Feed
 /// attachments with no `rel` but a media type; neither is the page.
-fn is_page_link(link: &Link) -> bool {
+pub(super) fn is_page_link(link: &Link) -> bool {
     let rel_is_page = link
         .rel
         .as_deref()
@@ -43,8 +31,9 @@ fn is_page_link(link: &Link) -> bool {
     rel_is_page && type_is_page && link.target.is_none()
 }
 
-/// The guid as a link, when it is an absolute http(s) URL.
-fn guid_as_link(guid: &str) -> Option<Url> {
+/// The guid as a link, when it is an absolute http(s) URL (RSS's
+/// `isPermaLink`, which feed-rs does not keep).
+pub(super) fn guid_as_link(guid: &str) -> Option<Url> {
     let url = Url::parse(guid.trim()).ok()?;
     canonical(url)
 }

@@ -6,7 +6,7 @@ use scraper::{Html, Node};
 
 /// How a piece of feed text is to be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Markup {
+pub enum Markup {
     /// Literal text: `<` is a less-than sign.
     Plain,
     /// HTML (or XHTML) markup.

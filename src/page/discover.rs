@@ -1,72 +1,13 @@
-//! What `librarywire discover URL` finds in a page: the feeds it advertises,
-//! else a guess at page-source selectors. Pure, like the rest of the stage.
+//! What `librarywire discover URL` suggests for a page that advertises no
+//! feed (parse's autodiscovery, `parse::advertised_feeds`, finds those it
+//! does): a guess at page-source selectors, and the config to paste. Pure,
+//! like the rest of the stage.
 
-use crate::config::PageSettings;
+use crate::config::{ConfigText, NewSource, PageSettings};
 use scraper::{ElementRef, Html, Selector};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 use url::Url;
-
-/// A feed a page advertises with `<link rel="alternate">`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdvertisedFeed {
-    /// Absolute URL of the feed.
-    pub url: Url,
-    /// Its media type, such as `application/rss+xml`.
-    pub media_type: String,
-    /// Its `title`, when the page gives one.
-    pub title: Option<String>,
-}
-
-/// Media types of feeds librarywire reads.
-const FEED_TYPES: [&str; 6] = [
-    "application/rss+xml",
-    "application/atom+xml",
-    "application/feed+json",
-    "application/json",
-    "application/rdf+xml",
-    "application/xml",
-];
-
-/// Every feed `html` advertises, resolved against `base` (or the page's
-/// `<base href>`), each once, in page order.
-pub fn advertised_feeds(html: &str, base: &Url) -> Vec<AdvertisedFeed> {
-    static ALTERNATE: LazyLock<Selector> =
-        LazyLock::new(|| Selector::parse("link[href][type]").expect("static selector"));
-    let document = Html::parse_document(html);
-    let base = super::document_base(&document, base);
-    let mut feeds: Vec<AdvertisedFeed> = Vec::new();
-    for link in document.select(&ALTERNATE) {
-        let is_alternate = link.attr("rel").is_some_and(|rel| {
-            rel.split_ascii_whitespace()
-                .any(|r| r.eq_ignore_ascii_case("alternate"))
-        });
-        let media_type = link
-            .attr("type")
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        if !is_alternate || !FEED_TYPES.contains(&media_type.as_str()) {
-            continue;
-        }
-        let Some(url) = link.attr("href").and_then(|h| base.join(h.trim()).ok()) else {
-            continue;
-        };
-        if feeds.iter().any(|f| f.url == url) {
-            continue;
-        }
-        feeds.push(AdvertisedFeed {
-            url,
-            media_type,
-            title: link
-                .attr("title")
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned),
-        });
-    }
-    feeds
-}
 
 /// Elements that hold site chrome, not news: a repeated structure inside one
 /// is a menu.
@@ -179,43 +120,32 @@ fn signatures(element: ElementRef<'_>) -> Vec<String> {
     out
 }
 
-/// A suggested page config as the TOML an admin pastes into the config.
+/// A suggested page config as the TOML an admin pastes into the config,
+/// with the keys it leaves out as commented-out lines.
 pub fn suggestion_toml(id: &str, url: &Url, page: &PageSettings) -> String {
-    let quote = |s: &str| toml_string(s);
-    let mut out = format!(
-        "[[sources]]\nid = {}\nurl = {}\nkind = \"page\"\n# timezone = \"Asia/Shanghai\"   # for dates without an offset\n\n[sources.page]\nitem = {}\ntitle = {}\nlink = {}\ndate = {}\n",
-        quote(id),
-        quote(url.as_str()),
-        quote(&page.item),
-        quote(&page.title),
-        quote(&page.link),
-        quote(&page.date),
-    );
-    match &page.summary {
-        Some(summary) => out.push_str(&format!("summary = {}\n", quote(summary))),
-        None => out.push_str("# summary = \"p\"\n"),
-    }
-    out.push_str(
-        "# date_format = \"%d.%m.%Y\"      # when dates are not RFC 3339\n# follow = true                 # fetch each new item's page for its body ...\n# content = \"article .content\"  # ... which this selector picks\n",
-    );
-    out
-}
-
-/// `s` as a TOML basic string.
-fn toml_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    let summary_hint: &[&str] = match page.summary {
+        Some(_) => &[],
+        None => &["summary = \"p\""],
+    };
+    let page_hints: Vec<&str> = summary_hint
+        .iter()
+        .copied()
+        .chain([
+            "date_format = \"%d.%m.%Y\"      # when dates are not RFC 3339",
+            "follow = true                 # fetch each new item's page for its body ...",
+            "content = \"article .content\"  # ... which this selector picks",
+        ])
+        .collect();
+    ConfigText::new()
+        .source(&NewSource {
+            id,
+            name: None,
+            url: url.as_str(),
+            page: Some(page),
+            hints: &["timezone = \"Asia/Shanghai\"   # for dates without an offset"],
+            page_hints: &page_hints,
+        })
+        .finish()
 }
 
 /// A source id made from a URL's host: `www.nlc.cn` gives `nlc-cn`.

@@ -3,19 +3,22 @@
 //! discovery, and `follow` through a real store.
 
 use super::*;
-use crate::config::{PageSettings, PollSettings, SourceKind, SourceSettings};
+use crate::config::{FieldSelector, PageSettings, PollSettings, SourceKind, SourceSettings};
 use crate::fetch::FetchState;
 use crate::fetch::Fetcher;
+use crate::item::{Item, ItemId, SourceRef};
+use crate::normalize::{SUMMARY_MAX_CHARS, apply_article};
 use crate::refresh::{poll, refresh};
 use crate::store::Store;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
-use chrono::TimeZone;
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use url::Url;
 
 fn testdata(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -448,29 +451,6 @@ fn no_items_or_a_sudden_drop_is_flagged_and_the_flag_holds_until_recovery() {
             warning: None
         }
     );
-}
-
-#[test]
-fn discovery_lists_advertised_feeds_as_absolute_urls() {
-    let html = r#"<html><head>
-        <link rel="alternate" type="application/rss+xml" title="News" href="/news/feed/">
-        <link rel="alternate" type="application/atom+xml" href="atom.xml">
-        <link rel="alternate" hreflang="de" href="/de/">
-        <link rel="stylesheet" type="text/css" href="/x.css">
-        <link rel="alternate" type="application/rss+xml" href="/news/feed/">
-        </head><body></body></html>"#;
-    let base = Url::parse("https://lib.example.org/en/").unwrap();
-    let feeds = discover::advertised_feeds(html, &base);
-    let urls: Vec<_> = feeds.iter().map(|f| f.url.as_str()).collect();
-    assert_eq!(
-        urls,
-        vec![
-            "https://lib.example.org/news/feed/",
-            "https://lib.example.org/en/atom.xml"
-        ]
-    );
-    assert_eq!(feeds[0].title.as_deref(), Some("News"));
-    assert_eq!(feeds[1].media_type, "application/atom+xml");
 }
 
 #[test]

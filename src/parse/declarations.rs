@@ -55,7 +55,7 @@ fn is_declaration(rest: &[u8]) -> bool {
 /// quick-xml reads before settling the encoding.
 fn ends_within_prefix(rest: &[u8]) -> bool {
     let head = &rest[..rest.len().min(QUICK_XML_PREFIX_LEN)];
-    super::find(head, b"?>").is_some()
+    super::prolog::find(head, b"?>").is_some()
 }
 
 #[cfg(test)]

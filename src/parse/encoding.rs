@@ -273,7 +273,7 @@ fn xml_declaration(text: &[u8]) -> Option<std::ops::Range<usize>> {
     }
     // A declaration is short; do not scan a large body for a missing `?>`.
     let head = &rest[..rest.len().min(MAX_DECLARATION_LEN)];
-    let len = super::find(head, b"?>")? + 2;
+    let len = super::prolog::find(head, b"?>")? + 2;
     Some(start..start + len)
 }
 
@@ -283,7 +283,7 @@ const MAX_DECLARATION_LEN: usize = 512;
 /// The encoding the XML declaration names, if it names one encoding_rs knows.
 fn xml_declared_encoding(body: &[u8]) -> Option<&'static Encoding> {
     let decl = &body[xml_declaration(body)?];
-    let value = super::attribute_value(decl, b"encoding")?;
+    let value = super::prolog::attribute_value(decl, b"encoding")?;
     Encoding::for_label_no_replacement(&decl[value])
 }
 
@@ -295,7 +295,8 @@ fn declare_utf8(text: Cow<'_, str>) -> Cow<'_, str> {
     let Some(decl) = xml_declaration(text.as_bytes()) else {
         return text;
     };
-    let Some(value) = super::attribute_value(&text.as_bytes()[decl.clone()], b"encoding") else {
+    let Some(value) = super::prolog::attribute_value(&text.as_bytes()[decl.clone()], b"encoding")
+    else {
         return text;
     };
     let value = decl.start + value.start..decl.start + value.end;

@@ -248,7 +248,7 @@ fn is_xml_char(c: char) -> bool {
 /// whole (to the end of the text if it is never closed); one byte for
 /// anything else, since tags and text are repaired like the rest.
 fn markup_len(text: &[u8]) -> usize {
-    let to = |marker: &[u8]| super::end_of(text, marker);
+    let to = |marker: &[u8]| super::prolog::end_of(text, marker);
     if text.starts_with(b"<![CDATA[") {
         to(b"]]>")
     } else if text.starts_with(b"<!--") {

@@ -2,6 +2,7 @@
 //! `testdata/README.md` names where each came from.
 
 use super::*;
+use std::sync::LazyLock;
 
 fn base() -> &'static Url {
     static BASE: LazyLock<Url> =
@@ -213,6 +214,64 @@ fn advertised_feed_links_resolve_against_the_pages_base() {
     let err = parse_at_base(json_feed.as_bytes()).unwrap_err();
     assert!(
         matches!(&err, ParseError::Html { alternate: Some(u) } if u == "https://news.example.org/feed.json"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn discovery_lists_advertised_feeds_as_absolute_urls() {
+    let html = r#"<html><head>
+        <link rel="alternate" type="application/rss+xml" title="News" href="/news/feed/">
+        <link rel="alternate" type="application/atom+xml" href="atom.xml">
+        <link rel="alternate" hreflang="de" href="/de/">
+        <link rel="stylesheet" type="text/css" href="/x.css">
+        <link rel="alternate" type="application/rss+xml" href="/news/feed/">
+        </head><body></body></html>"#;
+    let base = Url::parse("https://lib.example.org/en/").unwrap();
+    let feeds = advertised_feeds(html, &base);
+    let urls: Vec<_> = feeds.iter().map(|f| f.url.as_str()).collect();
+    assert_eq!(
+        urls,
+        vec![
+            "https://lib.example.org/news/feed/",
+            "https://lib.example.org/en/atom.xml"
+        ]
+    );
+    assert_eq!(feeds[0].title.as_deref(), Some("News"));
+    assert_eq!(feeds[1].media_type, "application/atom+xml");
+}
+
+#[test]
+fn autodiscovery_knows_every_feed_type_and_skips_the_wordpress_api() {
+    let html = r#"<html><head>
+        <link rel="alternate" type="application/json" title="JSON" href="/wp-json/wp/v2/pages/2">
+        <link rel="alternate" type="application/rdf+xml" href="/index.rdf">
+        <link rel="alternate" type="Application/Atom+XML; charset=UTF-8" href="/atom.xml">
+        <link rel="alternate" type="text/xml" href="/rss.xml">
+        <link rel="alternate" type="application/xml" href="/feed.xml">
+        <link rel="alternate" type="application/json" href="/feed.json">
+        <link rel="alternate" type="application/json+oembed" href="/oembed?format=json">
+        </head><body></body></html>"#;
+    let base = Url::parse("https://lib.example.org/").unwrap();
+    let feeds = advertised_feeds(html, &base);
+    let found: Vec<_> = feeds
+        .iter()
+        .map(|f| (f.url.path(), f.media_type.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("/index.rdf", "application/rdf+xml"),
+            ("/atom.xml", "application/atom+xml"),
+            ("/rss.xml", "text/xml"),
+            ("/feed.xml", "application/xml"),
+            ("/feed.json", "application/json"),
+        ]
+    );
+    // The parse error names the first of the same list.
+    let err = parse_at_base(html.as_bytes()).unwrap_err();
+    assert!(
+        matches!(&err, ParseError::Html { alternate: Some(u) } if u == "https://news.example.org/index.rdf"),
         "{err:?}"
     );
 }

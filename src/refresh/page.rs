@@ -112,7 +112,7 @@ pub(super) async fn after_read(
     if follow {
         for item in &mut polled.items {
             if let Some(old) = stored.get(&item.id) {
-                crate::page::keep_followed(item, old);
+                crate::normalize::keep_followed(item, old);
             }
         }
         let held_back =
@@ -193,7 +193,7 @@ pub(super) async fn follow_articles(
                 if article.content_html.is_none() {
                     tracing::warn!(source = %source.id, article = %url, "the `content` selector picks nothing on the item's page");
                 }
-                crate::page::apply_article(item, article, now);
+                crate::normalize::apply_article(item, article, now);
             }
             Err(e) => {
                 tracing::warn!(source = %source.id, article = %url, error = %e, "reading the item's page crashed");
