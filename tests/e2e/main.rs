@@ -12,5 +12,6 @@ mod opml;
 mod outputs;
 mod pages;
 mod publishing;
+mod reads;
 mod reload;
 mod store_trouble;
