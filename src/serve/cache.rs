@@ -37,6 +37,17 @@ pub const FILTERED_CAPACITY: usize = 256;
 /// megabytes, so the entry count alone would not bound the memory.
 pub const FILTERED_BYTES: usize = 64 * 1024 * 1024;
 
+/// How many filtered or per-source feeds are read and rendered at once. The
+/// store keeps more reader connections than this, so a flood of filters
+/// always leaves some for `/readyz`, `/status`, `/metrics`, the renderer
+/// and the publisher; and a request waiting for its turn waits here, in
+/// the async runtime, not on a thread of the blocking pool.
+pub const FILTERED_AT_ONCE: usize = 2;
+
+/// How long a filtered request waits for its turn before it is refused with
+/// [`FeedError::Busy`].
+pub const FILTERED_WAIT: Duration = Duration::from_secs(2);
+
 /// The shortest time between two renderings of the merged feed. A first
 /// cycle over thousands of sources changes the store many times a second;
 /// rendering three formats (and their gzip) after each change would spend
@@ -216,6 +227,10 @@ pub enum FeedError {
     /// nor in the store.
     #[error("{0}")]
     UnknownSource(String),
+    /// Too many filtered feeds were being read: this one waited
+    /// [`FILTERED_WAIT`] for its turn.
+    #[error("the server is busy reading other filtered feeds")]
+    Busy,
     /// The store could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -231,6 +246,8 @@ pub struct MergedFeed {
     current: RwLock<Arc<Generation>>,
     /// Bumped when the merged feed's content changes: what WebSub pings on.
     changes: watch::Sender<u64>,
+    /// Turns for filtered reads: [`FILTERED_AT_ONCE`] of them.
+    filtering: tokio::sync::Semaphore,
 }
 
 impl MergedFeed {
@@ -253,6 +270,7 @@ impl MergedFeed {
                 filtered: Mutex::default(),
             })),
             changes,
+            filtering: tokio::sync::Semaphore::new(FILTERED_AT_ONCE),
         }
     }
 
@@ -449,6 +467,10 @@ impl MergedFeed {
                 if let Some(name) = path_name {
                     meta.title = format!("{}: {name}", meta.title);
                 }
+                let _turn = tokio::time::timeout(FILTERED_WAIT, self.filtering.acquire())
+                    .await
+                    .map_err(|_| FeedError::Busy)?
+                    .expect("the filtering semaphore is never closed");
                 store
                     .call(move |store| {
                         for id in &unknown {
@@ -608,6 +630,38 @@ mod tests {
         assert_eq!(*renderings.borrow(), 2, "one rendering for the other four");
         shutdown.cancel();
         fresh.await.unwrap();
+    }
+
+    /// Filtered reads take turns: while [`FILTERED_AT_ONCE`] are under way,
+    /// another waits [`FILTERED_WAIT`] and is then refused as busy, and it
+    /// is served once a turn comes free. (Paused time: the wait is exact.)
+    #[tokio::test(start_paused = true)]
+    async fn filtered_reads_take_turns_and_a_long_wait_is_refused() {
+        let (_dir, store, source) = store_of_one_source();
+        store
+            .apply_items(&source, &[item(&source, "x", 1)], Utc::now())
+            .unwrap();
+        let feed = MergedFeed::new(ServerSettings::default());
+        let request = |q: &str| {
+            super::super::request::FeedRequest::parse(FeedFormat::Rss, None, Some(q), 100).unwrap()
+        };
+        let busy = feed
+            .filtering
+            .acquire_many(FILTERED_AT_ONCE as u32)
+            .await
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        let refused = feed
+            .filtered(&request("q=item"), &store, |_| true, |_| None)
+            .await;
+        assert!(matches!(refused, Err(FeedError::Busy)), "{refused:?}");
+        assert_eq!(started.elapsed(), FILTERED_WAIT);
+        drop(busy);
+        let served = feed
+            .filtered(&request("q=item"), &store, |_| true, |_| None)
+            .await
+            .unwrap();
+        assert_eq!(served.item_count, 1);
     }
 
     /// A rendering of `size` zero bytes (allocated lazily by the system).

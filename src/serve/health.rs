@@ -18,13 +18,14 @@ pub(super) async fn healthz() -> &'static str {
 /// The store logs each of its problems once when it begins; a probe asking
 /// every few seconds adds nothing to the log.
 pub(super) async fn readyz(State(state): State<ServeState>) -> Response {
-    match state
+    let (pinged, problems) = state
         .store
-        .call(|store| store.ping().map(|()| store.problems()))
+        .call(|store| Ok((store.ping(), store.problems())))
         .await
-    {
-        Ok(problems) if problems.is_empty() => (StatusCode::OK, "ready\n").into_response(),
-        Ok(problems) => {
+        .unwrap_or_else(|e| (Err(e), Vec::new()));
+    match pinged {
+        Ok(()) if problems.is_empty() => (StatusCode::OK, "ready\n").into_response(),
+        Ok(()) => {
             let reasons: Vec<&str> = problems.iter().map(|p| p.reason.as_str()).collect();
             (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -35,9 +36,12 @@ pub(super) async fn readyz(State(state): State<ServeState>) -> Response {
         Err(e) => {
             let reason = error_chain(&e);
             warn!(error = %reason, "/readyz: the store does not answer");
+            // A failed ping that showed a problem (corruption) adds that
+            // problem's own words: what to do about it.
+            let known: String = problems.iter().map(|p| format!("; {}", p.reason)).collect();
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("not ready: the store does not answer: {reason}\n"),
+                format!("not ready: the store does not answer: {reason}{known}\n"),
             )
                 .into_response()
         }

@@ -14,7 +14,10 @@ mod render;
 mod request;
 mod respond;
 
-pub use cache::{FILTERED_BYTES, FILTERED_CAPACITY, FeedError, MergedFeed, Rendered, Variant};
+pub use cache::{
+    FILTERED_AT_ONCE, FILTERED_BYTES, FILTERED_CAPACITY, FILTERED_WAIT, FeedError, MergedFeed,
+    Rendered, Variant,
+};
 pub use render::{FeedFormat, FeedMeta, RSS_CONTENT_TYPE, render, render_rss};
 pub use request::{BadParameter, FeedRequest, MAX_LIMIT, MAX_SOURCES, MAX_WORDS};
 pub use respond::accepts_gzip;
@@ -190,6 +193,21 @@ async fn feed(
                 "parameter `source`: no source {id:?}; it is neither configured nor in the store\n"
             ),
         ),
+        // Busy, or the read ran past its time budget or found no free
+        // reader: it may well work if tried again soon.
+        Err(
+            e @ (FeedError::Busy
+            | FeedError::Store(StoreError::TimeBudget { .. } | StoreError::Readers(_))),
+        ) => {
+            let mut response = text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{}; try again in a moment\n", error_chain(&e)),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
         Err(FeedError::Store(e)) => {
             warn!(error = %error_chain(&e), "cannot render a filtered feed");
             text(

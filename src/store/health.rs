@@ -103,6 +103,16 @@ impl Health {
         }
     }
 
+    /// Records what a failed read shows: corruption only, since a read
+    /// cannot tell whether writes work.
+    pub(super) fn note_read<T>(&self, result: &Result<T, StoreError>) {
+        if let Err(err) = result
+            && classify(err) == Some(ProblemKind::Corrupt)
+        {
+            self.note_write(result, false);
+        }
+    }
+
     /// Records the outcome of one write; `wrote` says whether it changed rows.
     fn note_write<T>(&self, result: &Result<T, StoreError>, wrote: bool) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);

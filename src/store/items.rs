@@ -88,7 +88,7 @@ impl Store {
     /// Items published at the same time come in descending id order, so the
     /// order is the same on every call.
     pub fn newest_items(&self, limit: usize) -> Result<Vec<Item>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(&newest_items_sql())?;
         let mut rows = stmt.query([sql_limit(limit)])?;
         let mut items = Vec::new();
@@ -100,7 +100,7 @@ impl Store {
 
     /// One item by id.
     pub fn item(&self, id: &str) -> Result<Option<Item>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         let mut stmt =
             conn.prepare_cached(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = ?1"))?;
         let mut rows = stmt.query([id])?;
@@ -114,7 +114,7 @@ impl Store {
     /// retention (which `apply_items` would not store again either). A page
     /// source fetches the own page of the others only.
     pub fn known_ids(&self, ids: &[ItemId]) -> Result<HashSet<ItemId>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         let mut stored = conn.prepare_cached("SELECT 1 FROM items WHERE id = ?1")?;
         let mut retired = conn.prepare_cached("SELECT 1 FROM retired_items WHERE id = ?1")?;
         let mut known = HashSet::new();
@@ -128,7 +128,7 @@ impl Store {
 
     /// Every revision of one item, oldest first.
     pub fn revisions(&self, id: &str) -> Result<Vec<Revision>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(
             "SELECT revision, content_hash, recorded_at FROM item_revisions
              WHERE item_id = ?1 ORDER BY revision",

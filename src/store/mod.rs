@@ -42,6 +42,19 @@ use std::time::Duration;
 /// recovery, so a few seconds is generous.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How many reader connections the store keeps. In WAL mode readers run
+/// side by side and beside the writer, so a slow read (a filtered feed) no
+/// longer holds up `/readyz`, `/status`, the renderer or the publisher: the
+/// server lets at most two filtered reads run at once (`serve::cache`),
+/// which leaves two for everything else.
+const READERS: u32 = 4;
+
+/// How long a filtered read (`filtered_items`) may run before it is
+/// stopped with [`StoreError::TimeBudget`]. An index lookup takes
+/// milliseconds; only a pathological filter on a large store comes near it,
+/// and it must not hold a reader for longer.
+pub const FILTER_BUDGET: Duration = Duration::from_secs(2);
+
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -77,6 +90,16 @@ pub enum StoreError {
         path: String,
         /// The journal mode SQLite reported.
         mode: String,
+    },
+    /// No reader connection came free (or could be opened) in time.
+    #[error("store: no reader connection: {0}")]
+    Readers(#[from] r2d2::Error),
+    /// A read ran past its time budget and was stopped, to keep a reader
+    /// free for others.
+    #[error("store: the read took longer than its {budget:?} budget and was stopped")]
+    TimeBudget {
+        /// The budget it ran past.
+        budget: Duration,
     },
     /// The file was written by a newer build with a schema this one does not know.
     #[error(
@@ -244,19 +267,20 @@ pub struct Store {
 
 /// What every clone of a [`Store`] shares.
 ///
-/// Two connections, each behind its own mutex. SQLite allows one writer at a
-/// time anyway, so a single writer connection loses nothing, and its mutex
-/// queues our own writers in-process instead of having them spin on
-/// `SQLITE_BUSY`. The reader is a second connection because in WAL mode a
-/// reader sees the last committed state without waiting for the writer: the
-/// HTTP server and the publisher's outbox reads are never held up by a poll's
-/// long `apply_items` transaction. The mutexes are `std`, not tokio's,
-/// because every method is synchronous and never holds a lock across an
-/// `.await`.
+/// One writer connection behind a mutex, and a pool of [`READERS`] reader
+/// connections. SQLite allows one writer at a time anyway, so a single
+/// writer connection loses nothing, and its mutex queues our own writers
+/// in-process instead of having them spin on `SQLITE_BUSY`. The readers are
+/// connections of their own because in WAL mode a reader sees the last
+/// committed state without waiting for the writer: the HTTP server and the
+/// publisher's outbox reads are never held up by a poll's long transaction;
+/// and several, so that one slow read does not hold up the others. The mutex
+/// is `std`, not tokio's, because every method is synchronous and never holds
+/// a lock across an `.await`; r2d2's pool is synchronous for the same reason.
 struct Shared {
     path: PathBuf,
     writer: Mutex<Connection>,
-    reader: Mutex<Connection>,
+    readers: r2d2::Pool<Readers>,
     /// Bumped after every commit that added, revised or removed items.
     changes: tokio::sync::watch::Sender<u64>,
     /// Whether writes work and the file is the one opened.
@@ -312,27 +336,30 @@ impl Store {
             .map_err(open_error)?;
         schema::migrate(&mut writer, &shown)?;
 
-        // Opened only after the migration, so it never sees a half-built schema.
-        let reader = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(open_error)?;
-        reader.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
-        // Read-write at the file level (WAL readers need to touch the -shm
-        // file), but refusing writes, so a slip in this module shows up as an
-        // error instead of a second writer.
-        reader
-            .pragma_update(None, "query_only", true)
-            .map_err(open_error)?;
-        query::register_functions(&reader).map_err(open_error)?;
+        // Opened only after the migration, so they never see a half-built
+        // schema. The first one is opened here, so that a reader that cannot
+        // be opened is this call's error with SQLite's own reason.
+        let manager = Readers {
+            path: path.to_path_buf(),
+        };
+        let first = r2d2::ManageConnection::connect(&manager).map_err(open_error)?;
+        drop(first);
+        let readers = r2d2::Pool::builder()
+            .max_size(READERS)
+            .min_idle(Some(1))
+            .connection_timeout(BUSY_TIMEOUT)
+            // The errors come back from `get`, with the last one's reason;
+            // r2d2's default handler would log them through `log`, which
+            // this daemon does not listen to.
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build(manager)?;
 
         let (changes, _) = tokio::sync::watch::channel(0);
         Ok(Store {
             inner: Arc::new(Shared {
                 path: path.to_path_buf(),
                 writer: Mutex::new(writer),
-                reader: Mutex::new(reader),
+                readers,
                 changes,
                 health: health::Health::new(path),
             }),
@@ -364,13 +391,17 @@ impl Store {
         &self.inner.path
     }
 
-    /// Checks that the store answers: one read of the schema on the reader
-    /// connection, the one the server uses. For `/readyz`.
+    /// Checks that the store answers: one read of the schema on a reader
+    /// connection, as the server reads. For `/readyz`.
+    /// A read that finds the file corrupt is one of [`Store::problems`].
     pub fn ping(&self) -> Result<(), StoreError> {
-        let conn = self.reader();
-        conn.prepare_cached("SELECT COUNT(*) FROM sqlite_schema")?
-            .query_row([], |row| row.get::<_, i64>(0))?;
-        Ok(())
+        let pinged = self.reader().and_then(|conn| {
+            conn.prepare_cached("SELECT COUNT(*) FROM sqlite_schema")?
+                .query_row([], |row| row.get::<_, i64>(0))?;
+            Ok(())
+        });
+        self.inner.health.note_read(&pinged);
+        pinged
     }
 
     /// Notified with a new value whenever items are added, revised or pruned.
@@ -389,12 +420,10 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The reader connection; see [`Store::writer`] about poisoning.
-    fn reader(&self) -> MutexGuard<'_, Connection> {
-        self.inner
-            .reader
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// A reader connection from the pool, waiting up to `BUSY_TIMEOUT` for
+    /// one to come free.
+    fn reader(&self) -> Result<r2d2::PooledConnection<Readers>, StoreError> {
+        Ok(self.inner.readers.get()?)
     }
 
     /// Tells subscribers that the set of items changed.
@@ -404,6 +433,62 @@ impl Store {
         self.inner
             .changes
             .send_modify(|value| *value = value.wrapping_add(1));
+    }
+}
+
+/// Opens the store's reader connections for r2d2.
+#[derive(Debug)]
+struct Readers {
+    path: PathBuf,
+}
+
+impl r2d2::ManageConnection for Readers {
+    type Connection = Connection;
+    type Error = rusqlite::Error;
+
+    fn connect(&self) -> Result<Connection, rusqlite::Error> {
+        // NO_MUTEX: the pool hands a connection to one thread at a time.
+        let reader = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        reader.busy_timeout(BUSY_TIMEOUT)?;
+        // Read-write at the file level (WAL readers need to touch the -shm
+        // file), but refusing writes, so a slip in this module shows up as an
+        // error instead of a second writer.
+        reader.pragma_update(None, "query_only", true)?;
+        query::register_functions(&reader)?;
+        Ok(reader)
+    }
+
+    fn is_valid(&self, conn: &mut Connection) -> Result<(), rusqlite::Error> {
+        conn.execute_batch("")
+    }
+
+    fn has_broken(&self, _: &mut Connection) -> bool {
+        false
+    }
+}
+
+/// Runs `read` on `conn`, stopped with [`StoreError::TimeBudget`] once it has
+/// run for `budget`: SQLite's progress handler asks every few thousand
+/// virtual machine steps whether the deadline has passed.
+fn within_budget<T>(
+    conn: &mut Connection,
+    budget: Duration,
+    read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let deadline = std::time::Instant::now() + budget;
+    conn.progress_handler(4000, Some(move || std::time::Instant::now() > deadline))?;
+    let result = read(conn);
+    conn.progress_handler(0, None::<fn() -> bool>)?;
+    match result {
+        Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+            if e.code == rusqlite::ErrorCode::OperationInterrupted =>
+        {
+            Err(StoreError::TimeBudget { budget })
+        }
+        other => other,
     }
 }
 

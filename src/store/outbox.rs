@@ -15,7 +15,7 @@ impl Store {
         after_seq: i64,
         limit: usize,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(
             "SELECT seq, event_id, routing_key, body, created_at FROM outbox
              WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -62,7 +62,7 @@ impl Store {
 
     /// How many messages wait, and when the oldest was written.
     pub fn outbox_depth(&self) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         let (count, oldest): (i64, Option<i64>) = conn
             .prepare_cached("SELECT COUNT(*), MIN(created_at) FROM outbox")?
             .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;

@@ -96,6 +96,43 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE sources ADD COLUMN page_baseline INTEGER;
     ALTER TABLE sources ADD COLUMN warning TEXT;
     "#,
+    // 3: a full-text index of the items' titles and summaries, for `?q=`.
+    // Trigram, as `?q=` matches substrings: every three characters of the
+    // text, case-folded (Unicode simple folding), diacritics kept.
+    // `detail = none` keeps only which items hold each trigram, not where:
+    // half the size and half the write cost of a full index; a word is
+    // looked up as all of its trigrams, and the rows found are then tested
+    // exactly. External content: the text stays in `items` only, and the
+    // index is keyed by the items' rowid. The triggers keep it in step with
+    // every write of a title or summary, in the same transaction. An
+    // existing file's items are indexed here.
+    //
+    // The items' rowid is implicit (their key is the text id), and SQLite
+    // says VACUUM may renumber implicit rowids; the daemon never vacuums.
+    // After a VACUUM by hand, `INSERT INTO items_fts(items_fts)
+    // VALUES('rebuild')` indexes the items afresh.
+    r#"
+    CREATE VIRTUAL TABLE items_fts USING fts5(
+        title, summary,
+        content = 'items', content_rowid = 'rowid',
+        tokenize = 'trigram case_sensitive 0', detail = none
+    );
+    CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
+        INSERT INTO items_fts (rowid, title, summary)
+        VALUES (new.rowid, new.title, new.summary);
+    END;
+    CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+        INSERT INTO items_fts (items_fts, rowid, title, summary)
+        VALUES ('delete', old.rowid, old.title, old.summary);
+    END;
+    CREATE TRIGGER items_fts_update AFTER UPDATE OF title, summary ON items BEGIN
+        INSERT INTO items_fts (items_fts, rowid, title, summary)
+        VALUES ('delete', old.rowid, old.title, old.summary);
+        INSERT INTO items_fts (rowid, title, summary)
+        VALUES (new.rowid, new.title, new.summary);
+    END;
+    INSERT INTO items_fts (items_fts) VALUES ('rebuild');
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -14,7 +14,7 @@ const STATUS_COLUMNS: &str = "s.id, s.url, s.last_attempt, s.last_success, s.las
 impl Store {
     /// The fetch state of `source_id`; the default when it was never fetched.
     pub fn fetch_state(&self, source_id: &str) -> Result<FetchState, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         let state = conn
             .prepare_cached("SELECT etag, last_modified, permanent_url FROM sources WHERE id = ?1")?
             .query_row([source_id], |row| {
@@ -53,7 +53,7 @@ impl Store {
     /// The item count a page source's polls are compared with; None before
     /// its first poll with a body.
     pub fn page_baseline(&self, source_id: &str) -> Result<Option<u64>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         let baseline: Option<i64> = conn
             .prepare_cached("SELECT page_baseline FROM sources WHERE id = ?1")?
             .query_row([source_id], |row| row.get(0))
@@ -66,7 +66,7 @@ impl Store {
 
     /// The state of every source the store knows, by id.
     pub fn source_statuses(&self) -> Result<Vec<SourceStatus>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {STATUS_COLUMNS} FROM sources AS s ORDER BY s.id"
         ))?;
@@ -80,7 +80,7 @@ impl Store {
 
     /// The state of one source.
     pub fn source_status(&self, source_id: &str) -> Result<Option<SourceStatus>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {STATUS_COLUMNS} FROM sources AS s WHERE s.id = ?1"
         ))?;

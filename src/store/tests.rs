@@ -481,7 +481,7 @@ fn newest_items_are_newest_first_with_a_stable_tie_break_and_a_limit() {
 #[test]
 fn newest_items_reads_an_index_instead_of_sorting() {
     let (_dir, store) = open_temp();
-    let conn = store.reader();
+    let conn = store.reader().unwrap();
     let mut stmt = conn
         .prepare(&format!("EXPLAIN QUERY PLAN {}", items::newest_items_sql()))
         .unwrap();
@@ -1128,6 +1128,7 @@ fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
     drop(store);
     // Turn the file back into what a build with only step 1 wrote.
     let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_full_text_index(&conn);
     conn.execute_batch(
         "ALTER TABLE sources DROP COLUMN warning;
          ALTER TABLE sources DROP COLUMN page_baseline;
@@ -1174,6 +1175,67 @@ fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
         .record_page_yield("nlc", "https://www.nlc.cn/enweb/", Some(11), None)
         .unwrap();
     assert_eq!(store.source_status("nlc").unwrap().unwrap().warning, None);
+}
+
+/// Undoes migration step 3, the full-text index, in the file of `conn`.
+fn drop_full_text_index(conn: &rusqlite::Connection) {
+    conn.execute_batch(
+        "DROP TRIGGER items_fts_insert;
+         DROP TRIGGER items_fts_delete;
+         DROP TRIGGER items_fts_update;
+         DROP TABLE items_fts;",
+    )
+    .unwrap();
+}
+
+/// A store written before the full-text index (version 2) gains it, with
+/// its items indexed, when this build opens it.
+#[test]
+fn a_version_2_file_gains_the_full_text_index_of_its_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = Store::open(&path).unwrap();
+    store
+        .apply_items(
+            &ifla(),
+            &[
+                item(&ifla(), "a", "Reading room opens", at(1, 0)),
+                item(&ifla(), "b", "Budget report", at(1, 60)),
+            ],
+            at(2, 0),
+        )
+        .unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_full_text_index(&conn);
+    conn.execute_batch("PRAGMA user_version = 2;").unwrap();
+    drop(conn);
+
+    let store = Store::open(&path).unwrap();
+    let search = |word: &str| {
+        let filter = ItemFilter {
+            words: vec![word.into()],
+            ..ItemFilter::default()
+        };
+        store
+            .filtered_items(&filter, 10)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.guid)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(search("reading"), ["a"]);
+    assert_eq!(search("budget"), ["b"]);
+    let indexed: i64 = store
+        .reader()
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM items_fts WHERE items_fts MATCH '\"rea\"'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexed, 1, "the stored items are in the index");
 }
 
 #[test]

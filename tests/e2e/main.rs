@@ -13,5 +13,6 @@ mod opml;
 mod outputs;
 mod pages;
 mod publishing;
+mod reads;
 mod reload;
 mod store_trouble;
