@@ -3,10 +3,17 @@
 //! messages and broker in the same run; then the latency from a source
 //! answering to the broker's confirm.
 //!
-//! `cargo bench --bench publish`. Needs RabbitMQ on 127.0.0.1:5672
-//! (guest/guest, or `$LIBRARYWIRE_BENCH_AMQP`); without one it says so and
-//! measures nothing. Under `cargo test` it does a smoke run of a few hundred
-//! messages.
+//! On the three-node cluster of `scripts/rabbitmq-cluster` (when
+//! `LIBRARYWIRE_TEST_CLUSTER` names it, as `scripts/test` and
+//! `bench/publish-cluster.sh` do): the same drain into a quorum queue, both
+//! publishers on node 1, and the time from stopping the node the daemon's
+//! publisher is connected to until the first confirm from another node.
+//!
+//! `cargo bench --bench publish`, or `bench/publish-cluster.sh` for the
+//! cluster sections too. Needs RabbitMQ on 127.0.0.1:5672 (guest/guest, or
+//! `$LIBRARYWIRE_BENCH_AMQP`); without one it says so and measures nothing.
+//! Under `cargo test` it does a smoke run of a few hundred messages, and no
+//! failover.
 
 mod common;
 
@@ -23,12 +30,13 @@ use lapin::options::{
     ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
     QueueDeleteOptions, QueuePurgeOptions,
 };
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use librarywire::config::{AmqpSettings, PollSettings, SourceKind, SourceSettings};
 use librarywire::fetch::Fetcher;
 use librarywire::publish::{CONFIRMED_TARGET, PublisherStats};
 use librarywire::store::{OutboxMessage, Store};
+use librarywire_testkit::Cluster;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -81,26 +89,44 @@ async fn run(measuring: bool, hook: ConfirmHook) {
         Ok(Err(e)) => return eprintln!("publish bench: no broker ({e}); nothing measured"),
         Err(_) => return eprintln!("publish bench: no broker answer in 5 s; nothing measured"),
     };
-    let topology = Topology::declare(&connection).await;
+    let topology =
+        Topology::declare(&connection, &amqp_url(), false, "one broker, durable queue").await;
     let (count, rounds, latency_samples) = if measuring {
         (20_000, 3, 500)
     } else {
         (300, 1, 10)
     };
     throughput(&topology, count, rounds).await;
-    latency(&topology, hook, latency_samples).await;
+    latency(&topology, hook.clone(), latency_samples).await;
     topology.delete().await;
+    match Cluster::from_env() {
+        Some(cluster) => on_cluster(&cluster, measuring, hook).await,
+        None => eprintln!(
+            "publish bench: no cluster (LIBRARYWIRE_TEST_CLUSTER unset; see bench/publish-cluster.sh); its sections measure nothing"
+        ),
+    }
 }
 
 /// The bench's own exchange and durable queue, bound to every item event.
 struct Topology {
+    /// The broker (or cluster node) both publishers connect to.
+    url: String,
+    /// What the figures are of, for the printed lines.
+    label: &'static str,
     channel: Channel,
     exchange: String,
     queue: String,
 }
 
 impl Topology {
-    async fn declare(connection: &Connection) -> Topology {
+    /// Declares the bench's exchange and a durable queue through `connection`
+    /// (a quorum queue when `quorum`); both publishers then use `url`.
+    async fn declare(
+        connection: &Connection,
+        url: &str,
+        quorum: bool,
+        label: &'static str,
+    ) -> Topology {
         let channel = connection.create_channel().await.expect("a channel");
         let exchange = format!("librarywire-bench-{:016x}", rand::random::<u64>());
         let queue = format!("{exchange}-q");
@@ -116,6 +142,13 @@ impl Topology {
             )
             .await
             .expect("declaring the exchange");
+        let mut arguments = FieldTable::default();
+        if quorum {
+            arguments.insert(
+                "x-queue-type".into(),
+                AMQPValue::LongString("quorum".into()),
+            );
+        }
         channel
             .queue_declare(
                 queue.as_str().into(),
@@ -123,7 +156,7 @@ impl Topology {
                     durable: true,
                     ..Default::default()
                 },
-                FieldTable::default(),
+                arguments,
             )
             .await
             .expect("declaring the queue");
@@ -138,6 +171,8 @@ impl Topology {
             .await
             .expect("binding the queue");
         Topology {
+            url: url.to_owned(),
+            label,
             channel,
             exchange,
             queue,
@@ -167,7 +202,7 @@ impl Topology {
 
     fn settings(&self) -> AmqpSettings {
         AmqpSettings {
-            url: amqp_url(),
+            url: vec![self.url.clone()],
             exchange: self.exchange.clone(),
             confirm_window: WINDOW,
             ..AmqpSettings::default()
@@ -237,7 +272,7 @@ async fn product_round(topology: &Topology, count: usize) -> f64 {
 /// seconds from connecting to the last confirm.
 async fn bare_round(topology: &Topology, messages: &[OutboxMessage]) -> f64 {
     let started = Instant::now();
-    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+    let connection = Connection::connect(&topology.url, ConnectionProperties::default())
         .await
         .expect("connecting");
     let channel = connection.create_channel().await.expect("a channel");
@@ -287,9 +322,10 @@ async fn throughput(topology: &Topology, count: usize, rounds: usize) {
     let messages = store.outbox_pending(i64::MIN, count).expect("the outbox");
     let sizes: Vec<usize> = messages.iter().map(|m| m.body.len()).collect();
     let mean = sizes.iter().sum::<usize>() / sizes.len().max(1);
+    let label = topology.label;
     println!(
-        "publish: {count} messages per round, body {}..{} bytes (mean {mean}), window {WINDOW}, \
-         persistent, mandatory, one durable queue",
+        "publish ({label}): {count} messages per round, body {}..{} bytes (mean {mean}), window {WINDOW}, \
+         persistent, mandatory",
         sizes.iter().min().unwrap_or(&0),
         sizes.iter().max().unwrap_or(&0),
     );
@@ -305,7 +341,7 @@ async fn throughput(topology: &Topology, count: usize, rounds: usize) {
         topology.purge().await;
         let p = count as f64 / product_round(topology, count).await;
         println!(
-            "publish round {round}: bare lapin {b:.0} msg/s, librarywire {p:.0} msg/s, ratio {:.2}",
+            "publish ({label}) round {round}: bare lapin {b:.0} msg/s, librarywire {p:.0} msg/s, ratio {:.2}",
             p / b
         );
         bare.push(b);
@@ -315,7 +351,7 @@ async fn throughput(topology: &Topology, count: usize, rounds: usize) {
     let b = common::percentile(&mut bare, 50.0);
     let p = common::percentile(&mut product, 50.0);
     println!(
-        "publish median of {rounds}: bare lapin {b:.0} msg/s, librarywire {p:.0} msg/s, ratio {:.2}",
+        "publish ({label}) median of {rounds}: bare lapin {b:.0} msg/s, librarywire {p:.0} msg/s, ratio {:.2}",
         p / b
     );
 }
@@ -511,4 +547,147 @@ async fn latency(topology: &Topology, hook: ConfirmHook, samples: usize) {
         .expect("the publisher task");
     http.abort();
     let _ = consumer_connection.close(200, "done".into()).await;
+}
+
+/// The cluster sections: the drain into a quorum queue, and failover times.
+async fn on_cluster(cluster: &Cluster, measuring: bool, hook: ConfirmHook) {
+    let node1 = cluster.url(1).to_owned();
+    let connection = match Connection::connect(&node1, ConnectionProperties::default()).await {
+        Ok(c) => c,
+        Err(e) => {
+            return eprintln!(
+                "publish bench: cluster node 1 does not answer ({e}); nothing measured"
+            );
+        }
+    };
+    let topology =
+        Topology::declare(&connection, &node1, true, "3-node cluster, quorum queue").await;
+    let (count, rounds) = if measuring { (20_000, 3) } else { (200, 1) };
+    throughput(&topology, count, rounds).await;
+    if measuring {
+        failover(cluster, &topology, hook, 5).await;
+    }
+    topology.delete().await;
+    let _ = connection.close(200, "done".into()).await;
+}
+
+/// Stops the node the daemon's publisher is connected to while it drains a
+/// backlog, `samples` times (a different node each time, brought back
+/// after), and prints the time from the stop command to the connection's
+/// loss and to the first confirm from another node.
+async fn failover(cluster: &Cluster, topology: &Topology, hook: ConfirmHook, samples: usize) {
+    let _turn = cluster.exclusive().await;
+    topology.purge().await;
+    let (_dir, store) = filled_store(20_000);
+    // The backlog never runs dry, however long the nodes take to come back:
+    // polls keep adding items while the publisher drains them.
+    let feeding = CancellationToken::new();
+    let feeder = tokio::task::spawn_blocking({
+        let (store, feeding) = (store.clone(), feeding.clone());
+        move || {
+            let source = common::source(999);
+            let mut next = 1_000_000;
+            while !feeding.is_cancelled() {
+                if store.outbox_depth().expect("the outbox depth").0 < 20_000 {
+                    let items: Vec<_> = (next..next + 1000)
+                        .map(|i| common::item(&source, i, common::epoch()))
+                        .collect();
+                    store
+                        .apply_items(&source, &items, Utc::now())
+                        .expect("storing items");
+                    next += 1000;
+                } else {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    });
+    let stats = Arc::new(PublisherStats::default());
+    let shutdown = CancellationToken::new();
+    let mut settings = topology.settings();
+    settings.url = cluster.urls().to_vec();
+    let mut confirms = hook.arm();
+    let publisher = tokio::spawn(librarywire::publish::run(
+        settings,
+        store.clone(),
+        stats.clone(),
+        shutdown.clone(),
+    ));
+    let node_now = || stats.node().and_then(|address| cluster.node_of(&address));
+    let (mut to_loss, mut to_confirm, mut gaps) = (Vec::new(), Vec::new(), Vec::new());
+    for sample in 1..=samples {
+        // Publishing, with confirms coming, on some node.
+        let confirmed = stats.confirmed.load(Ordering::Relaxed);
+        within("confirms before the stop", async {
+            while node_now().is_none() || stats.confirmed.load(Ordering::Relaxed) < confirmed + 1000
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+        let node = node_now().expect("connected");
+        let stopped = Instant::now();
+        let stop = tokio::spawn({
+            let cluster = cluster.clone();
+            async move { cluster.stop_app(node).await }
+        });
+        let lost = within("the publisher to lose its node", async {
+            while node_now() == Some(node) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Instant::now()
+        })
+        .await;
+        let moved_at = within("the publisher to reach another node", async {
+            loop {
+                if let Some(other) = node_now()
+                    && other != node
+                {
+                    return Instant::now();
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+        // Confirms only come over a connection, so the first one timed after
+        // the move is the other node's.
+        let first = within("the first confirm from another node", async {
+            loop {
+                let (_, at) = confirms.recv().await.expect("a confirm");
+                if at >= moved_at {
+                    return at;
+                }
+            }
+        })
+        .await;
+        stop.await.expect("stop_app");
+        let ms = |t: Instant| t.duration_since(stopped).as_secs_f64() * 1000.0;
+        let gap = first.duration_since(lost).as_secs_f64() * 1000.0;
+        println!(
+            "publish failover {sample}: node {node} stopped (stop_app); connection lost after {:.0} ms, \
+             first confirm from node {} after {:.0} ms ({gap:.0} ms after the loss)",
+            ms(lost),
+            node_now().map_or("?".to_owned(), |n| n.to_string()),
+            ms(first)
+        );
+        to_loss.push(ms(lost));
+        to_confirm.push(ms(first));
+        gaps.push(gap);
+        cluster.start_app(node).await;
+    }
+    println!(
+        "publish failover median of {samples}: connection lost after {:.0} ms, first confirm from another node \
+         after {:.0} ms ({:.0} ms after the loss)",
+        common::percentile(&mut to_loss, 50.0),
+        common::percentile(&mut to_confirm, 50.0),
+        common::percentile(&mut gaps, 50.0)
+    );
+    feeding.cancel();
+    within("the feeder to stop", feeder)
+        .await
+        .expect("the feeder task");
+    shutdown.cancel();
+    within("the publisher to stop", publisher)
+        .await
+        .expect("the publisher task");
 }

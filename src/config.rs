@@ -147,9 +147,18 @@ impl Default for StoreSettings {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AmqpSettings {
-    /// AMQP URI. Default `amqp://guest:guest@127.0.0.1:5672/%2f`. A `heartbeat`
-    /// query parameter is honoured; without one, 30 seconds is used.
-    pub url: String,
+    /// The broker's AMQP URI, or the URIs of a cluster's nodes: a TOML
+    /// string or array (the environment override takes a comma-separated
+    /// list). The publisher connects to the first that answers and moves on
+    /// to the next when its connection fails. Default
+    /// `amqp://guest:guest@127.0.0.1:5672/%2f`. A `heartbeat` query
+    /// parameter is honoured; without one, 30 seconds is used.
+    #[serde(deserialize_with = "one_or_many_urls")]
+    pub url: Vec<String>,
+    /// A durable quorum queue the daemon declares and binds to the exchange
+    /// with `item.#`, for admins who want it to own the queue its consumers
+    /// read. Default: none (only the exchange is declared).
+    pub queue: Option<String>,
     /// The durable topic exchange items are published to; declared at start. Default `library.news`.
     pub exchange: String,
     /// How many published messages may await the broker's confirm at once. Default 256.
@@ -163,10 +172,49 @@ pub struct AmqpSettings {
     pub max_backoff: Duration,
 }
 
+impl AmqpSettings {
+    /// The key of node URL `i` in messages: `amqp.url` when there is one,
+    /// `amqp.url[i]` in a list.
+    pub fn url_key(&self, i: usize) -> String {
+        if self.url.len() == 1 {
+            "amqp.url".to_owned()
+        } else {
+            format!("amqp.url[{i}]")
+        }
+    }
+}
+
+/// Reads `amqp.url`: one URL as a string, or a list of them (a TOML array,
+/// or the environment override split at commas).
+fn one_or_many_urls<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct Urls;
+    impl<'de> serde::de::Visitor<'de> for Urls {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an AMQP URL, or a list of them (one per cluster node)")
+        }
+        fn visit_str<E: serde::de::Error>(self, url: &str) -> Result<Vec<String>, E> {
+            Ok(vec![url.trim().to_owned()])
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<String>, A::Error> {
+            let mut urls = Vec::new();
+            while let Some(url) = seq.next_element::<String>()? {
+                urls.push(url.trim().to_owned());
+            }
+            Ok(urls)
+        }
+    }
+    d.deserialize_any(Urls)
+}
+
 impl Default for AmqpSettings {
     fn default() -> Self {
         AmqpSettings {
-            url: "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+            url: vec!["amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()],
+            queue: None,
             exchange: "library.news".to_owned(),
             confirm_window: 256,
             timeout: Duration::from_secs(15),
@@ -493,7 +541,10 @@ impl Settings {
         let mut environment = config::Environment::with_prefix(ENV_PREFIX)
             .prefix_separator("__")
             .separator("__")
-            .try_parsing(true);
+            .try_parsing(true)
+            // `LIBRARYWIRE__AMQP__URL=amqp://a/,amqp://b/` names a cluster's nodes.
+            .list_separator(",")
+            .with_list_parse_key("amqp.url");
         if let Some(env) = env {
             environment = environment.source(Some(env.into_iter().collect()));
         }
@@ -547,8 +598,29 @@ impl Settings {
         if self.amqp.exchange.is_empty() {
             return Err(("amqp.exchange".into(), "must not be empty".into()));
         }
-        if let Err(e) = Url::parse(&self.amqp.url) {
-            return Err(("amqp.url".into(), format!("is not a URL: {e}")));
+        if self.amqp.url.is_empty() {
+            return Err(("amqp.url".into(), "must name at least one node".into()));
+        }
+        for (i, url) in self.amqp.url.iter().enumerate() {
+            let key = self.amqp.url_key(i);
+            // Never the URL itself in the message: it may hold a password.
+            if let Err(e) = Url::parse(url) {
+                return Err((key, format!("is not a URL: {e}")));
+            }
+            if let Some(first) = self.amqp.url[..i].iter().position(|u| u == url) {
+                return Err((key, format!("repeats amqp.url[{first}]")));
+            }
+        }
+        if let Some(queue) = &self.amqp.queue {
+            if queue.is_empty() || queue.len() > 255 {
+                return Err(("amqp.queue".into(), "must be 1 to 255 bytes long".into()));
+            }
+            if queue.starts_with("amq.") {
+                return Err((
+                    "amqp.queue".into(),
+                    "must not start with `amq.`, which RabbitMQ reserves".into(),
+                ));
+            }
         }
         if self.amqp.confirm_window == 0 {
             return Err(("amqp.confirm_window".into(), "must be at least 1".into()));
@@ -955,8 +1027,88 @@ date_format = "%Y-%m-%d"
             ("LIBRARYWIRE__POLL__CONCURRENCY".to_owned(), "3".to_owned()),
         ]);
         let s = Settings::load_with_env(file.path(), Some(env)).unwrap();
-        assert_eq!(s.amqp.url, "amqp://u:p@10.0.0.1:5672/%2f");
+        assert_eq!(s.amqp.url, ["amqp://u:p@10.0.0.1:5672/%2f"]);
         assert_eq!(s.poll.concurrency, 3);
+    }
+
+    #[test]
+    fn amqp_url_is_one_node_or_a_list_and_the_environment_splits_at_commas() {
+        let one = load_str("[amqp]\nurl = \"amqp://u:p@a:5672/%2f\"\n").unwrap();
+        assert_eq!(one.amqp.url, ["amqp://u:p@a:5672/%2f"]);
+        assert_eq!(one.amqp.url_key(0), "amqp.url");
+        let list =
+            load_str("[amqp]\nurl = [\"amqp://u:p@a:5672/%2f\", \"amqp://u:p@b:5672/%2f\"]\n")
+                .unwrap();
+        assert_eq!(
+            list.amqp.url,
+            ["amqp://u:p@a:5672/%2f", "amqp://u:p@b:5672/%2f"]
+        );
+        assert_eq!(list.amqp.url_key(1), "amqp.url[1]");
+        assert_eq!(list.amqp.queue, None, "no queue unless asked");
+
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(MINIMAL.as_bytes()).unwrap();
+        let env = BTreeMap::from([
+            (
+                "LIBRARYWIRE__AMQP__URL".to_owned(),
+                "amqp://u:p@a:5672/%2f, amqp://u:p@b:5672/%2f,amqp://u:p@c:5672/%2f".to_owned(),
+            ),
+            (
+                "LIBRARYWIRE__AMQP__QUEUE".to_owned(),
+                "library.news.all".to_owned(),
+            ),
+        ]);
+        let s = Settings::load_with_env(file.path(), Some(env)).unwrap();
+        assert_eq!(
+            s.amqp.url,
+            [
+                "amqp://u:p@a:5672/%2f",
+                "amqp://u:p@b:5672/%2f",
+                "amqp://u:p@c:5672/%2f"
+            ]
+        );
+        assert_eq!(s.amqp.queue.as_deref(), Some("library.news.all"));
+    }
+
+    #[test]
+    fn a_bad_node_url_or_queue_is_named_without_the_password() {
+        let err = load_str("[amqp]\nurl = []\n").unwrap_err().to_string();
+        assert!(
+            err.contains("amqp.url") && err.contains("at least one"),
+            "{err}"
+        );
+        let err = load_str("[amqp]\nurl = [\"amqp://u:secret@a:5672/%2f\", \"not a url\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("amqp.url[1]") && err.contains("not a URL"),
+            "{err}"
+        );
+        assert!(!err.contains("secret"), "{err}");
+        let err = load_str(
+            "[amqp]\nurl = [\"amqp://u:secret@a:5672/%2f\", \"amqp://u:secret@a:5672/%2f\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("amqp.url[1]") && err.contains("repeats amqp.url[0]"),
+            "{err}"
+        );
+        assert!(!err.contains("secret"), "{err}");
+        let err = load_str("[amqp]\nurl = 5\n").unwrap_err().to_string();
+        assert!(
+            err.contains("amqp.url") && err.contains("list of them"),
+            "{err}"
+        );
+        let err = load_str("[amqp]\nqueue = \"amq.mine\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("amqp.queue") && err.contains("reserves"),
+            "{err}"
+        );
+        let err = load_str("[amqp]\nqueue = \"\"\n").unwrap_err().to_string();
+        assert!(err.contains("amqp.queue"), "{err}");
     }
 
     #[test]

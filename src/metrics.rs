@@ -57,6 +57,10 @@ pub const PUBLISHES: &str = "librarywire_publishes_total";
 pub const BROKER_CONNECTED: &str = "librarywire_broker_connected";
 /// Connections made to the broker.
 pub const BROKER_CONNECTIONS: &str = "librarywire_broker_connections_total";
+/// Times the publisher moved to another broker node.
+pub const BROKER_FAILOVERS: &str = "librarywire_broker_failovers_total";
+/// The broker node connected to, as a label.
+pub const BROKER_NODE: &str = "librarywire_broker_node";
 /// Whether publishing is paused because the store cannot remove confirmed messages.
 pub const PUBLISHER_PAUSED: &str = "librarywire_publisher_paused";
 /// Whether the store has a problem of each kind.
@@ -229,6 +233,12 @@ fn render_state(
         gauge!(BROKER_CONNECTED).set(f64::from(u8::from(stats.connected.load(Ordering::Relaxed))));
         gauge!(PUBLISHER_PAUSED).set(f64::from(u8::from(stats.paused.load(Ordering::Relaxed))));
         counter!(BROKER_CONNECTIONS).absolute(stats.connections.load(Ordering::Relaxed));
+        counter!(BROKER_FAILOVERS).absolute(stats.failovers.load(Ordering::Relaxed));
+        // The label comes from the config (amqp.url without credentials):
+        // bounded, and never the password.
+        if let Some(node) = stats.node() {
+            gauge!(BROKER_NODE, "node" => node).set(1.0);
+        }
         for (result, total) in [
             ("confirmed", &stats.confirmed),
             ("nacked", &stats.nacked),
@@ -272,6 +282,15 @@ fn describe_state() {
         BROKER_CONNECTIONS,
         Unit::Count,
         "Connections made to the broker since start, the first one included"
+    );
+    describe_counter!(
+        BROKER_FAILOVERS,
+        Unit::Count,
+        "Times the publisher moved to another node of amqp.url since start"
+    );
+    describe_gauge!(
+        BROKER_NODE,
+        "1 for the broker node the publisher is connected to (amqp://host:port/vhost); absent while disconnected"
     );
     describe_gauge!(
         PUBLISHER_PAUSED,

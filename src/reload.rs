@@ -31,7 +31,7 @@ pub fn load_checked(path: &Path) -> anyhow::Result<Settings> {
     let settings = Settings::load(path)?;
     // The config module checks that amqp.url is a URL; only the publisher
     // knows what lapin accepts (vhost, heartbeat, TLS options).
-    crate::publish::validate_url(&settings.amqp.url)
+    crate::publish::validate_urls(&settings.amqp)
         .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
     Ok(settings)
 }
@@ -56,6 +56,7 @@ pub fn keep_restart_only(running: &Settings, new: &mut Settings) -> Vec<&'static
     keep("store.path", running.store.path != new.store.path);
     keep("amqp.url", running.amqp.url != new.amqp.url);
     keep("amqp.exchange", running.amqp.exchange != new.amqp.exchange);
+    keep("amqp.queue", running.amqp.queue != new.amqp.queue);
     keep(
         "amqp.confirm_window",
         running.amqp.confirm_window != new.amqp.confirm_window,

@@ -81,6 +81,11 @@ pub struct PublisherReport {
     /// Whether publishing is paused because the store cannot remove
     /// confirmed messages (a full disk, say); `store.problems` says why.
     pub paused: bool,
+    /// The broker node connected to, as `amqp://host:port/vhost` (never
+    /// the credentials); null while disconnected.
+    pub node: Option<String>,
+    /// Times the publisher moved to another node of `amqp.url` since start.
+    pub failovers: u64,
 }
 
 /// The store in `/status`.
@@ -142,6 +147,8 @@ pub fn report(
             returned: publisher.returned.load(Ordering::Relaxed),
             connections: publisher.connections.load(Ordering::Relaxed),
             paused: publisher.paused.load(Ordering::Relaxed),
+            node: publisher.node(),
+            failovers: publisher.failovers.load(Ordering::Relaxed),
         },
         store: StoreReport {
             ok: problems.is_empty(),

@@ -30,11 +30,12 @@ mod tests;
 use crate::config::AmqpSettings;
 use crate::store::Store;
 use backoff::Backoff;
+use lapin::uri::AMQPUri;
 use removal::Acked;
 pub use session::CONFIRMED_TARGET;
 use session::{Kept, Session};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -61,18 +62,66 @@ pub struct PublisherStats {
     /// confirmed messages from the outbox (a full disk, say); it resumes by
     /// itself once the store writes again.
     pub paused: AtomicBool,
+    /// Times the publisher connected to another node than the one it was
+    /// last connected to (a cluster's node went away).
+    pub failovers: AtomicU64,
+    /// The node connected to now, as `amqp://host:port/vhost` (never the
+    /// credentials); `None` while disconnected.
+    node: Mutex<Option<String>>,
 }
 
-/// Checks that `url` is an AMQP URL the publisher can use, for `check-config`.
-/// The error says what is wrong; it never repeats the URL, which may hold a password.
-pub fn validate_url(url: &str) -> Result<(), String> {
-    uri::parse_uri(url)
-        .map(|_| ())
-        .map_err(|e| format!("amqp.url is not a valid AMQP URL: {}", redact(&e, url)))
+impl PublisherStats {
+    /// The node connected to now, without credentials.
+    pub fn node(&self) -> Option<String> {
+        self.node
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_node(&self, endpoint: Option<&str>) {
+        *self.node.lock().unwrap_or_else(PoisonError::into_inner) = endpoint.map(str::to_owned);
+    }
 }
 
-/// Runs the publisher until `shutdown` is cancelled: connects (and reconnects
-/// with capped, jittered backoff), declares the exchange, and publishes every
+/// Checks that every `amqp.url` is an AMQP URL the publisher can use, for
+/// `check-config`. The error names the key (`amqp.url`, or `amqp.url[i]` in
+/// a list) and what is wrong; it never repeats the URL, which may hold a password.
+pub fn validate_urls(settings: &AmqpSettings) -> Result<(), String> {
+    nodes(settings).map(|_| ())
+}
+
+/// One broker node the publisher may connect to.
+struct Node {
+    uri: AMQPUri,
+    /// Its address for logs and `/status`, without credentials.
+    endpoint: String,
+}
+
+/// The configured nodes, in config order.
+fn nodes(settings: &AmqpSettings) -> Result<Vec<Node>, String> {
+    settings
+        .url
+        .iter()
+        .enumerate()
+        .map(|(i, url)| match uri::parse_uri(url) {
+            Ok(uri) => Ok(Node {
+                endpoint: uri::endpoint(&uri),
+                uri,
+            }),
+            Err(e) => Err(format!(
+                "{} is not a valid AMQP URL: {}",
+                settings.url_key(i),
+                redact(&e, url)
+            )),
+        })
+        .collect()
+}
+
+/// Runs the publisher until `shutdown` is cancelled: connects to a node (and
+/// reconnects, moving on to the next node of `amqp.url` each time a
+/// connection fails, with capped, jittered backoff once every node has
+/// failed), declares the exchange (and `amqp.queue`), and publishes every
 /// outbox message in order, removing each only once the broker confirms it.
 pub async fn run(
     settings: AmqpSettings,
@@ -80,42 +129,64 @@ pub async fn run(
     stats: Arc<PublisherStats>,
     shutdown: CancellationToken,
 ) {
-    let uri = match uri::parse_uri(&settings.url) {
-        Ok(uri) => uri,
+    let nodes = match nodes(&settings) {
+        Ok(nodes) if !nodes.is_empty() => nodes,
+        Ok(_) => {
+            error!("publisher not started: amqp.url names no node");
+            shutdown.cancelled().await;
+            return;
+        }
         Err(e) => {
             // Nothing can be published with this URL, and retrying will not fix
             // it. Items keep piling up safely in the outbox; the publisher waits
             // for shutdown so the daemon still polls and serves.
-            error!(
-                "publisher not started: amqp.url is not a valid AMQP URL: {}",
-                redact(&e, &settings.url)
-            );
+            error!("publisher not started: {e}");
             shutdown.cancelled().await;
             return;
         }
     };
-    let endpoint = uri::endpoint(&uri);
     let mut notices = store.subscribe();
     let mut backoff = Backoff::new(settings.max_backoff);
     let mut kept = Kept {
         acked: Acked::new(settings.max_backoff),
         returns: returns::ReturnLog::default(),
     };
+    // The node tried next, and how many tries failed in a row since a
+    // session last worked: once each node has failed, the backoff pauses.
+    let mut at = 0;
+    let mut failed_in_row = 0;
+    let mut last_node: Option<usize> = None;
     loop {
+        let node = &nodes[at];
+        let endpoint = &node.endpoint;
         let opened = tokio::select! {
             _ = shutdown.cancelled() => break,
-            opened = Session::open(&settings, &uri, &store, &stats) => opened,
+            opened = Session::open(&settings, &node.uri, &store, &stats) => opened,
         };
         let was_connected = opened.is_ok();
         let failure = match opened {
             Ok(session) => {
                 stats.connected.store(true, Ordering::Relaxed);
-                info!(
-                    %endpoint,
-                    exchange = %settings.exchange,
-                    connections = stats.connections.load(Ordering::Relaxed),
-                    "publisher connected to the broker"
-                );
+                stats.set_node(Some(endpoint));
+                match last_node {
+                    Some(previous) if previous != at => {
+                        stats.failovers.fetch_add(1, Ordering::Relaxed);
+                        warn!(
+                            %endpoint,
+                            from = %nodes[previous].endpoint,
+                            exchange = %settings.exchange,
+                            failovers = stats.failovers.load(Ordering::Relaxed),
+                            "publisher failed over to another broker node; what was unconfirmed is sent again"
+                        );
+                    }
+                    _ => info!(
+                        %endpoint,
+                        exchange = %settings.exchange,
+                        connections = stats.connections.load(Ordering::Relaxed),
+                        "publisher connected to the broker"
+                    ),
+                }
+                last_node = Some(at);
                 let started = tokio::time::Instant::now();
                 let confirmed_before = stats.confirmed.load(Ordering::Relaxed);
                 // The session is dropped (with its channel and connection)
@@ -123,6 +194,7 @@ pub async fn run(
                 let (result, given_back) = session.pump(kept, &mut notices, &shutdown).await;
                 kept = given_back;
                 stats.connected.store(false, Ordering::Relaxed);
+                stats.set_node(None);
                 match result {
                     Ok(()) => break,
                     Err(err) if shutdown.is_cancelled() => {
@@ -136,6 +208,7 @@ pub async fn run(
                         let worked = stats.confirmed.load(Ordering::Relaxed) > confirmed_before;
                         if worked || started.elapsed() >= STABLE_SESSION {
                             backoff.reset();
+                            failed_in_row = 0;
                         }
                         err
                     }
@@ -143,18 +216,29 @@ pub async fn run(
             }
             Err(err) => err,
         };
-        let delay = backoff.next_delay();
+        failed_in_row += 1;
+        at = (at + 1) % nodes.len();
         let error = format!("{failure:#}");
+        // Another node may be up: it is tried at once, until each has failed.
+        let delay = if failed_in_row >= nodes.len() {
+            failed_in_row = 0;
+            backoff.next_delay()
+        } else {
+            Duration::ZERO
+        };
+        let next = &nodes[at].endpoint;
         if was_connected {
-            warn!(%endpoint, %error, retry_in = ?delay,
+            warn!(%endpoint, %error, %next, retry_in = ?delay,
                 "publisher disconnected from the broker; unconfirmed messages stay in the outbox");
         } else {
-            warn!(%endpoint, %error, retry_in = ?delay,
+            warn!(%endpoint, %error, %next, retry_in = ?delay,
                 "publisher could not connect to the broker; messages wait in the outbox");
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(delay) => {}
+        if !delay.is_zero() {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(delay) => {}
+            }
         }
     }
     stats.connected.store(false, Ordering::Relaxed);

@@ -20,8 +20,11 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, FuturesUnordered};
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::BasicReturnMessage;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::uri::AMQPUri;
 use lapin::{
     Channel, Confirmation, Connection, ConnectionProperties, Event, ExchangeKind, PublisherConfirm,
@@ -38,6 +41,9 @@ use tracing::{debug, info, warn};
 /// How often the outbox is read even without a change notice, as a fallback,
 /// and how often the connection's state is checked while idle.
 const FALLBACK_POLL: Duration = Duration::from_secs(1);
+
+/// The binding of `amqp.queue`: every item event.
+const ITEM_EVENTS: &str = "item.#";
 
 /// The least time given to closing the connection at shutdown.
 const CLOSE_AT_LEAST: Duration = Duration::from_millis(250);
@@ -180,6 +186,9 @@ impl Session {
                 settings.exchange
             )
         })?;
+        if let Some(queue) = &settings.queue {
+            declare_queue(&connection, &channel, timeout, queue, &settings.exchange).await?;
+        }
         bounded_on(
             &connection,
             timeout,
@@ -590,6 +599,60 @@ impl Session {
             .map(|(e, r)| (e.to_owned(), r.to_owned()))
             .unwrap_or_else(|| ("?".to_owned(), "?".to_owned()))
     }
+}
+
+/// Declares `amqp.queue`: a durable quorum queue, bound to the exchange with
+/// `item.#`, so every item event reaches it and survives the loss of any one
+/// node of a three-node cluster.
+async fn declare_queue(
+    connection: &Connection,
+    channel: &Channel,
+    timeout: Duration,
+    queue: &str,
+    exchange: &str,
+) -> anyhow::Result<()> {
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    bounded_on(
+        connection,
+        timeout,
+        "declaring the queue",
+        channel.queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            arguments,
+        ),
+    )
+    .await?
+    .with_context(|| {
+        format!(
+            "declaring queue `{queue}` (amqp.queue) as a durable quorum queue; \
+             a queue of that name declared otherwise must be deleted first"
+        )
+    })?;
+    bounded_on(
+        connection,
+        timeout,
+        "binding the queue",
+        channel.queue_bind(
+            queue.into(),
+            exchange.into(),
+            ITEM_EVENTS.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        ),
+    )
+    .await?
+    .with_context(|| {
+        format!("binding queue `{queue}` to exchange `{exchange}` with `{ITEM_EVENTS}`")
+    })?;
+    Ok(())
 }
 
 /// Handles a connection event: logs blocking and unblocking, fails on an error.

@@ -8,7 +8,7 @@ use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
     QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
 use std::time::Duration;
 
@@ -54,7 +54,7 @@ pub struct TestQueue {
     channel: Channel,
     /// The exchange the code under test publishes to.
     pub exchange: String,
-    /// The queue bound to it: exclusive, so it goes when the test ends.
+    /// The queue bound to it, `{exchange}-q`.
     pub queue: String,
 }
 
@@ -67,7 +67,38 @@ impl TestQueue {
     /// Declares `exchange` exactly as the daemon does (durable topic, no
     /// arguments) and an exclusive queue with `queue_args`, bound with `binding`.
     pub async fn declare(exchange: &str, binding: &str, queue_args: FieldTable) -> TestQueue {
-        let connection = connect(&broker_url()).await;
+        let options = QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..QueueDeclareOptions::default()
+        };
+        TestQueue::declare_at(&broker_url(), exchange, binding, options, queue_args).await
+    }
+
+    /// Through the node at `url`: `exchange` as the daemon declares it, and
+    /// `{exchange}-q` as the daemon declares `amqp.queue` (a durable quorum
+    /// queue), bound with `binding`. It outlives the connection: [`TestQueue::delete`] it.
+    pub async fn quorum(url: &str, exchange: &str, binding: &str) -> TestQueue {
+        let options = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        TestQueue::declare_at(url, exchange, binding, options, arguments).await
+    }
+
+    async fn declare_at(
+        url: &str,
+        exchange: &str,
+        binding: &str,
+        options: QueueDeclareOptions,
+        queue_args: FieldTable,
+    ) -> TestQueue {
+        let connection = connect(url).await;
         let channel = connection.create_channel().await.expect("a test channel");
         let queue = format!("{exchange}-q");
         channel
@@ -83,15 +114,7 @@ impl TestQueue {
             .await
             .expect("declaring the test exchange");
         channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
-                queue_args,
-            )
+            .queue_declare(queue.as_str().into(), options, queue_args)
             .await
             .expect("declaring the test queue");
         let test_queue = TestQueue {

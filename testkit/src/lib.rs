@@ -5,6 +5,8 @@
 //!   cut, refuse, mute and inject, to stage what a network or a broker does.
 //! - [`TestQueue`] and [`Deliveries`]: a test's own exchange and queue on the
 //!   real RabbitMQ, and the messages arriving in it.
+//! - [`Cluster`]: the three-node cluster of `scripts/rabbitmq-cluster`, and
+//!   the script's commands that stop, kill and bring back its nodes.
 //!
 //! It knows AMQP only as far as a proxy must (frame boundaries, and the two
 //! `connection.blocked` frames it injects) and nothing of librarywire itself,
@@ -13,9 +15,11 @@
 //! binary does not use.
 
 mod broker;
+mod cluster;
 mod proxy;
 
 pub use broker::{
     BROKER_ADDR, Deliveries, PATIENCE, TestQueue, broker_url, connect, message_id, unique,
 };
+pub use cluster::{Cluster, Exclusive};
 pub use proxy::Proxy;

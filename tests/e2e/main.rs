@@ -3,6 +3,7 @@
 
 mod broker;
 mod cli;
+mod cluster;
 mod daemon;
 mod helpers;
 mod hostile;

@@ -51,7 +51,8 @@ content = ".article .content"
     )
 }
 
-async fn status(app: &TestApp) -> serde_json::Value {
+/// The daemon's `/status`, as JSON.
+pub async fn status(app: &TestApp) -> serde_json::Value {
     let body = app
         .client()
         .get(app.url("/status"))

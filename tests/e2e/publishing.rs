@@ -312,7 +312,7 @@ async fn rows_confirmed_while_stopping_are_removed_before_exit() {
 
     // The next start, straight to the broker, has nothing to send again.
     let mut settings = config.settings();
-    settings.amqp.url = BROKER.to_owned();
+    settings.amqp.url = vec![BROKER.to_owned()];
     let polls_before = server.hits("/news.xml").len();
     let app = TestApp::spawn(settings).await;
     // Polls of one source never overlap: once the second poll after the
@@ -336,7 +336,7 @@ async fn rows_confirmed_while_stopping_are_removed_before_exit() {
 }
 
 /// A feed of `count` small items, `n0` to `n{count - 1}`.
-fn numbered_rss(count: usize) -> String {
+pub fn numbered_rss(count: usize) -> String {
     let news: Vec<(String, String)> = (0..count)
         .map(|n| (format!("n{n}"), format!("News {n}")))
         .collect();

@@ -263,6 +263,162 @@ async fn a_broker_outage_loses_nothing() {
     topology.delete().await;
 }
 
+/// Three nodes (proxies to the one broker) in `amqp.url`: when the one the
+/// publisher is connected to goes, it moves to the next at once; with every
+/// node gone it keeps trying each, with backoff. Nothing unconfirmed is lost,
+/// and what is sent again keeps its `message_id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_node_is_left_for_the_next_one() {
+    let topology = topology("failover", "item.#", FieldTable::default()).await;
+    let mut received = topology.consume().await;
+    let nodes = [
+        Proxy::start(BROKER_ADDR).await,
+        Proxy::start(BROKER_ADDR).await,
+        Proxy::start(BROKER_ADDR).await,
+    ];
+    let endpoint = |n: usize| format!("amqp://{}//", nodes[n].addr());
+    let (_dir, store) = temp_store();
+    let mut settings = publisher_settings(&topology, &nodes[0].url());
+    settings.url = nodes.iter().map(Proxy::url).collect();
+    let publisher = RunningPublisher::start(settings, &store);
+    let src = source("ifla-news");
+    let mut expected = HashSet::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut take_until_all =
+        async |expected: &HashSet<String>, seen: &mut HashMap<String, usize>| {
+            within("every event to arrive", async {
+                while !expected.iter().all(|id| seen.contains_key(id)) {
+                    *seen.entry(message_id(&received.next().await)).or_default() += 1;
+                }
+            })
+            .await;
+        };
+
+    let first = items(&src, 0..20);
+    apply(&store, &src, &first);
+    expected.extend(new_event_ids(&first));
+    take_until_all(&expected, &mut seen).await;
+    assert_eq!(
+        publisher.stats.node(),
+        Some(endpoint(0)),
+        "the first node first"
+    );
+
+    // A batch, then the node goes at once: some of it is in flight.
+    let during = items(&src, 20..220);
+    apply(&store, &src, &during);
+    expected.extend(new_event_ids(&during));
+    nodes[0].cut();
+    eventually("the publisher to move to the second node", || {
+        publisher.stats.node() == Some(endpoint(1))
+    })
+    .await;
+    take_until_all(&expected, &mut seen).await;
+    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
+    assert_eq!(
+        publisher
+            .stats
+            .failovers
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+
+    // Every node down: stored items wait, and each node is tried again and again.
+    nodes[1].cut();
+    nodes[2].cut();
+    let down = items(&src, 220..240);
+    apply(&store, &src, &down);
+    expected.extend(new_event_ids(&down));
+    eventually("the publisher to notice", || !publisher.connected()).await;
+    eventually("every node to be tried again", || {
+        nodes.iter().all(|node| node.refused() >= 2)
+    })
+    .await;
+    assert_eq!(publisher.stats.node(), None);
+    nodes[2].restore();
+    eventually("the publisher to reach the third node", || {
+        publisher.stats.node() == Some(endpoint(2))
+    })
+    .await;
+    take_until_all(&expected, &mut seen).await;
+    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
+    let unknown: Vec<&String> = seen.keys().filter(|id| !expected.contains(*id)).collect();
+    assert!(unknown.is_empty(), "unexpected events: {unknown:?}");
+    assert_eq!(
+        publisher
+            .stats
+            .failovers
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    let duplicates = seen.values().filter(|&&n| n > 1).count();
+    eprintln!(
+        "failover: {} events, {duplicates} delivered more than once (allowed: at least once), {} connections",
+        expected.len(),
+        publisher.count(connections)
+    );
+    publisher.stop().await;
+    topology.delete().await;
+}
+
+/// With `amqp.queue` set, the publisher declares that queue as a durable
+/// quorum queue bound with `item.#`, and every item lands in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_queue_is_a_quorum_queue_the_publisher_declares() {
+    // The topology's own queue is bound to nothing the publisher sends.
+    let topology = topology("own-queue", "nothing.bound", FieldTable::default()).await;
+    let owned = format!("{}-owned", topology.exchange);
+    let (_dir, store) = temp_store();
+    let src = source("ifla-news");
+    let batch = items(&src, 0..5);
+    apply(&store, &src, &batch);
+    let mut settings = publisher_settings(&topology, &broker_url());
+    settings.queue = Some(owned.clone());
+    let publisher = RunningPublisher::start(settings, &store);
+    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
+    assert_eq!(
+        publisher.count(returned),
+        0,
+        "the queue was bound before the first publish"
+    );
+
+    let connection = broker().await;
+    let channel = connection.create_channel().await.unwrap();
+    let declared = channel
+        .queue_declare(
+            owned.as_str().into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("the publisher declared the queue");
+    assert_eq!(declared.message_count(), 5, "every item is in it");
+    // Declared as a classic queue, it clashes: the broker holds it as quorum.
+    let classic = connection.create_channel().await.unwrap();
+    let clash = classic
+        .queue_declare(
+            owned.as_str().into(),
+            lapin::options::QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    assert!(
+        clash.is_err_and(|e| e.to_string().contains("x-queue-type")),
+        "the queue is a quorum queue"
+    );
+    publisher.stop().await;
+    let _ = channel
+        .queue_delete(owned.as_str().into(), Default::default())
+        .await;
+    topology.delete().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nack_is_counted_and_the_message_sent_again() {
     // A queue that holds two messages and refuses more makes the broker nack.
@@ -487,7 +643,8 @@ async fn without_a_broker_items_wait_and_shutdown_is_prompt() {
     proxy.cut();
     let (_dir, store) = temp_store();
     let settings = crate::config::AmqpSettings {
-        url: proxy.url(),
+        url: vec![proxy.url()],
+        queue: None,
         exchange: unique("down"),
         confirm_window: 8,
         timeout: Duration::from_secs(2),
@@ -557,7 +714,7 @@ async fn throughput() {
     }
     eprintln!("stored {COUNT} items in {:?}", fill.elapsed());
     let settings = crate::config::AmqpSettings {
-        url: broker_url(),
+        url: vec![broker_url()],
         exchange: exchange.clone(),
         ..Default::default()
     };

@@ -62,7 +62,8 @@ pub(super) async fn broker() -> Connection {
 /// are noticed quickly in tests.
 pub(super) fn publisher_settings(topology: &TestQueue, url: &str) -> AmqpSettings {
     AmqpSettings {
-        url: url.to_owned(),
+        url: vec![url.to_owned()],
+        queue: None,
         exchange: topology.exchange.clone(),
         confirm_window: 16,
         timeout: Duration::from_secs(3),
