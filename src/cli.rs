@@ -143,8 +143,10 @@ pub fn shutdown_on_signal() -> anyhow::Result<CancellationToken> {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        tracing::info!(signal = name, "stopping: finishing in-flight work");
+        // Shutdown starts before anything is logged: whatever becomes of the
+        // log line, the daemon stops.
         cancel.cancel();
+        tracing::info!(signal = name, "stopping: finishing in-flight work");
     });
     Ok(token)
 }

@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use librarywire::cli::{Cli, dispatch};
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -10,14 +11,18 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("librarywire: cannot start the async runtime: {e}");
+            // `eprintln!` would panic on a closed stderr; the exit code still tells.
+            let _ = writeln!(
+                std::io::stderr(),
+                "librarywire: cannot start the async runtime: {e}"
+            );
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("librarywire: {e:#}");
+            let _ = writeln!(std::io::stderr(), "librarywire: {e:#}");
             ExitCode::from(2)
         }
     }

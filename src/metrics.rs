@@ -66,6 +66,9 @@ pub const PUBLISHER_PAUSED: &str = "librarywire_publisher_paused";
 /// Whether the store has a problem of each kind.
 pub const STORE_PROBLEM: &str = "librarywire_store_problem";
 
+/// Log lines that could not be written (stderr closed, say) and were dropped.
+pub const LOG_WRITES_DROPPED: &str = "librarywire_log_writes_dropped_total";
+
 /// The `route` label of a request no route matched: one value, however many
 /// paths scanners try.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -234,6 +237,7 @@ fn render_state(
         gauge!(PUBLISHER_PAUSED).set(f64::from(u8::from(stats.paused.load(Ordering::Relaxed))));
         counter!(BROKER_CONNECTIONS).absolute(stats.connections.load(Ordering::Relaxed));
         counter!(BROKER_FAILOVERS).absolute(stats.failovers.load(Ordering::Relaxed));
+        counter!(LOG_WRITES_DROPPED).absolute(crate::telemetry::dropped_writes());
         // The label comes from the config (amqp.url without credentials):
         // bounded, and never the password.
         if let Some(node) = stats.node() {
@@ -287,6 +291,11 @@ fn describe_state() {
         BROKER_FAILOVERS,
         Unit::Count,
         "Times the publisher moved to another node of amqp.url since start"
+    );
+    describe_counter!(
+        LOG_WRITES_DROPPED,
+        Unit::Count,
+        "Log lines that could not be written (stderr closed or full) and were dropped since start"
     );
     describe_gauge!(
         BROKER_NODE,

@@ -6,10 +6,53 @@
 //! `log.format = "json"` writes one JSON object per line, with `timestamp`,
 //! `level`, `target`, the event's fields (its text under `message`) and the
 //! fields of the spans it happened in, for log shippers.
+//!
+//! A log line that cannot be written (stderr a closed pipe, a full disk
+//! under a redirect) is dropped and counted ([`dropped_writes`], on
+//! `/metrics`): logging never panics and never stops the daemon.
 
 use crate::config::LogFormat;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Log writes that failed and were dropped since start.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// How many log writes failed and were dropped since start.
+pub fn dropped_writes() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+/// Stderr for the log layer, which drops what it cannot write: a failed
+/// write is counted and reported as done, so the layer neither retries nor
+/// reports the failure (on stderr, which would panic in `eprintln!`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DroppingStderr;
+
+impl<'a> MakeWriter<'a> for DroppingStderr {
+    type Writer = DroppingStderr;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        DroppingStderr
+    }
+}
+
+impl Write for DroppingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // One `write_all` per event: a line is written whole or dropped whole.
+        if std::io::stderr().lock().write_all(buf).is_err() {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
 
 /// Where lapin logs every message the broker returns, at WARN, as a dump of
 /// the whole message, body bytes and all. The publisher counts returns and
@@ -25,7 +68,10 @@ pub fn init(default_level: &str, format: LogFormat) {
     let filter = quiet_return_dumps(filter);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(DroppingStderr)
+        // Its own errors would go to stderr through `eprintln!`, which
+        // panics when stderr is broken.
+        .log_internal_errors(false);
     let _ = match format {
         // Colours only on a terminal: journald and log files get plain text.
         LogFormat::Human => builder.with_ansi(colours_wanted()).try_init(),
@@ -59,6 +105,17 @@ fn colours_wanted() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_that_fails_is_reported_done_and_counted() {
+        // The test harness captures stdout only; stderr here is whatever the
+        // runner has, and the writer must say "done" either way.
+        let mut writer = DroppingStderr.make_writer();
+        let before = dropped_writes();
+        assert_eq!(writer.write(b"").unwrap(), 0);
+        assert_eq!(writer.write(b"a line\n").unwrap(), 7);
+        assert!(dropped_writes() >= before);
+    }
 
     #[test]
     fn lapins_return_dumps_are_filtered_unless_asked_for() {

@@ -253,3 +253,56 @@ fn check_config_refuses_an_amqp_url_the_publisher_cannot_use() {
         "the error does not repeat the password: {stderr}"
     );
 }
+
+/// With its stderr a pipe whose reader has gone, the daemon's log lines go
+/// nowhere: they are dropped (and counted), and SIGTERM still stops it at
+/// once with exit code 0.
+#[tokio::test]
+async fn sigterm_stops_the_daemon_after_its_stderr_pipe_closed() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.xml");
+    std::fs::write(&feed, feed_file("dini-atom.xml")).unwrap();
+    let url = url::Url::from_file_path(&feed).unwrap().to_string();
+    let config = TestConfig::new(&[("dini", &url)], "1s", "");
+    let mut daemon = DaemonProcess::spawn(
+        librarywire()
+            .arg("--config")
+            .arg(&config.path)
+            .env("LIBRARYWIRE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            // Every poll and every broker retry logs a line.
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    daemon.wait_healthy(port, String::new).await;
+    // Close the read end: every later write to stderr fails with EPIPE.
+    drop(daemon.child().stderr.take());
+    // Let it try to log a while (polls every second, broker retries).
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("the daemon still serves after its log broke")
+        .text()
+        .await
+        .unwrap();
+    let dropped = metrics
+        .lines()
+        .find(|l| l.starts_with("librarywire_log_writes_dropped_total"))
+        .unwrap_or_else(|| panic!("no dropped-log counter in /metrics:\n{metrics}"));
+    let count: f64 = dropped.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count > 0.0, "{dropped}");
+    daemon.signal("-TERM");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = daemon.child().try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon is still running 10 s after SIGTERM with its stderr closed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "exit status after SIGTERM: {exit:?}");
+}
