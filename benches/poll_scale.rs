@@ -50,7 +50,8 @@ fn main() {
         .map(|(i, url)| SourceSettings {
             id: format!("s{i}"),
             name: None,
-            url: url.trim().to_owned(),
+            url: url.trim().into(),
+            password_env: None,
             interval: None,
             kind: SourceKind::Feed,
             page: None,

@@ -481,7 +481,8 @@ async fn latency(topology: &Topology, hook: ConfirmHook, samples: usize) {
     let source = SourceSettings {
         id: "bench".to_owned(),
         name: Some("Bench library".to_owned()),
-        url: format!("http://{addr}/feed.xml"),
+        url: format!("http://{addr}/feed.xml").into(),
+        password_env: None,
         interval: None,
         kind: SourceKind::Feed,
         page: None,

@@ -4,6 +4,7 @@
 //! `LIBRARYWIRE__SECTION__KEY` environment variables. Unknown keys are errors,
 //! and every error names the key and the file.
 
+mod source_url;
 mod write;
 
 pub use write::{ConfigText, NewSource};
@@ -17,6 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use url::Url;
+
+pub use source_url::{Credentials, SourceUrl, without_credentials};
 
 /// The settings in force while the daemon runs. Readers `borrow()` the
 /// current ones; the scheduler, retention and the renderer wait on
@@ -459,8 +462,14 @@ pub struct SourceSettings {
     /// Display name. Defaults to the id.
     #[serde(default)]
     pub name: Option<String>,
-    /// `http://`, `https://` or `file://` URL of the feed. Required.
-    pub url: String,
+    /// `http://`, `https://` or `file://` URL of the feed. Required. A user
+    /// and password in it (`https://user:pass@host/feed`) are sent as HTTP
+    /// basic auth to the source's origin, and shown nowhere.
+    pub url: SourceUrl,
+    /// The name of an environment variable that holds the password of the
+    /// URL's user, to keep it out of the file. Default: none.
+    #[serde(default)]
+    pub password_env: Option<String>,
     /// Time between polls of this source; defaults to `poll.interval`.
     #[serde(default, with = "humantime_serde")]
     pub interval: Option<Duration>,
@@ -486,10 +495,22 @@ impl SourceSettings {
         self.name.as_deref().unwrap_or(&self.id)
     }
 
-    /// The URL, parsed. Validation has checked it, so this only fails on a
-    /// `SourceSettings` that never went through [`Settings::load`].
+    /// The URL, parsed, without user and password (see
+    /// [`SourceSettings::credentials`]). Validation has checked it, so this
+    /// only fails on a `SourceSettings` that never went through
+    /// [`Settings::load`].
     pub fn parsed_url(&self) -> Result<Url, url::ParseError> {
-        Url::parse(&self.url)
+        self.url.parsed()
+    }
+
+    /// The user and password the source's requests send: the URL's, with
+    /// the password from the `password_env` variable when it is set.
+    pub fn credentials(&self) -> Option<Credentials> {
+        let password = self
+            .password_env
+            .as_deref()
+            .and_then(|name| std::env::var(name).ok());
+        self.url.credentials(password)
     }
 
     /// The `encoding` override, resolved. Validation has checked the label.
@@ -509,7 +530,7 @@ impl SourceSettings {
         crate::item::SourceRef {
             id: self.id.clone(),
             name: self.display_name().to_owned(),
-            url: self.url.clone(),
+            url: self.url.public(),
         }
     }
 }
@@ -663,9 +684,10 @@ impl Settings {
                     format!("`{}` is used by an earlier source", source.id),
                 ));
             }
-            match Url::parse(&source.url) {
+            match Url::parse(source.url.configured()) {
+                // Never the text itself: it may hold a password.
                 Err(e) => {
-                    return Err((key("url"), format!("`{}` is not a URL: {e}", source.url)));
+                    return Err((key("url"), format!("is not a URL: {e}")));
                 }
                 Ok(url) => match url.scheme() {
                     "http" | "https" if url.host().is_some() => {}
@@ -680,6 +702,27 @@ impl Settings {
                         ));
                     }
                 },
+            }
+            if let Some(name) = &source.password_env {
+                if name.is_empty() {
+                    return Err((key("password_env"), "must name a variable".into()));
+                }
+                if std::env::var_os(name).is_none() {
+                    return Err((
+                        key("password_env"),
+                        format!("the environment variable {name} is not set"),
+                    ));
+                }
+                if source
+                    .url
+                    .credentials(None)
+                    .is_none_or(|c| c.user.is_empty())
+                {
+                    return Err((
+                        key("password_env"),
+                        "the url names no user (https://user@host/…) for the password".into(),
+                    ));
+                }
             }
             if let Some(interval) = source.interval {
                 positive(&key("interval"), interval)?;

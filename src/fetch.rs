@@ -6,7 +6,7 @@
 //! caps the body after decompression, and reads the caching hints
 //! (`Cache-Control: max-age`, `Retry-After`) the scheduler needs.
 
-use crate::config::PollSettings;
+use crate::config::{Credentials, PollSettings, without_credentials};
 use crate::error::error_chain;
 use bytes::{Bytes, BytesMut};
 use headers::HeaderMapExt;
@@ -181,25 +181,49 @@ impl Fetcher {
     }
 
     /// Fetches `configured_url` (or the permanent redirect target remembered in
-    /// `state`), conditionally on `state`'s validators.
+    /// `state`), conditionally on `state`'s validators. A user and password
+    /// in the URL are sent as basic auth, as [`Fetcher::fetch_as`] does.
     pub async fn fetch(
         &self,
         configured_url: &Url,
         state: &FetchState,
     ) -> Result<Fetched, FetchError> {
+        let credentials = Credentials::from_url(configured_url);
+        self.fetch_as(configured_url, credentials.as_ref(), state)
+            .await
+    }
+
+    /// Like [`Fetcher::fetch`], sending `credentials` as HTTP basic auth to
+    /// the configured URL's origin (scheme, host and port) and to no other:
+    /// a redirect elsewhere goes without them. No URL in what it returns or
+    /// in its errors carries a user or password.
+    pub async fn fetch_as(
+        &self,
+        configured_url: &Url,
+        credentials: Option<&Credentials>,
+        state: &FetchState,
+    ) -> Result<Fetched, FetchError> {
+        let configured = without_credentials(configured_url);
+        let credentials = credentials.map(|c| (configured.origin(), c));
         let start = state
             .permanent_url
             .as_deref()
             .and_then(|u| Url::parse(u).ok())
-            .unwrap_or_else(|| configured_url.clone());
+            .map(|u| without_credentials(&u))
+            .unwrap_or_else(|| configured.clone());
         match start.scheme() {
-            "http" | "https" => self.fetch_http(start, state).await,
+            "http" | "https" => self.fetch_http(start, credentials, state).await,
             "file" => self.fetch_file(start, state).await,
             _ => Err(FetchError::Unsupported(start.to_string())),
         }
     }
 
-    async fn fetch_http(&self, start: Url, state: &FetchState) -> Result<Fetched, FetchError> {
+    async fn fetch_http(
+        &self,
+        start: Url,
+        credentials: Option<(url::Origin, &Credentials)>,
+        state: &FetchState,
+    ) -> Result<Fetched, FetchError> {
         let mut url = start;
         let mut visited = HashSet::new();
         // A permanent redirect is remembered only when every hop to the final
@@ -220,6 +244,11 @@ impl Fetcher {
                 });
             }
             let mut request = self.client.get(url.clone());
+            if let Some((origin, credentials)) = &credentials
+                && url.origin() == *origin
+            {
+                request = request.basic_auth(&credentials.user, credentials.password.as_ref());
+            }
             if let Some(etag) = &state.etag {
                 request = request.header(header::IF_NONE_MATCH, etag);
             }
@@ -244,6 +273,9 @@ impl Fetcher {
                     url: url.to_string(),
                     reason: format!("Location `{location}`: {e}"),
                 })?;
+                // A user and password in a Location are the remote's, not
+                // ours to send or to show.
+                let next = without_credentials(&next);
                 if !matches!(next.scheme(), "http" | "https") {
                     return Err(FetchError::BadRedirect {
                         url: url.to_string(),

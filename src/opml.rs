@@ -30,10 +30,10 @@ pub fn render_at(settings: &Settings, now: DateTime<Utc>) -> String {
         .map(|source| {
             let name = xml_safe(source.display_name());
             let (xml_url, html_url) = match source.kind {
-                SourceKind::Feed => (source.url.clone(), None),
+                SourceKind::Feed => (source.url.public(), None),
                 SourceKind::Page => (
                     source_feed_url(&settings.server, &source.id),
-                    Some(source.url.clone()),
+                    Some(source.url.public()),
                 ),
             };
             opml::Outline {

@@ -392,7 +392,8 @@ mod tests {
         SourceSettings {
             id: id.to_owned(),
             name: None,
-            url: url.to_owned(),
+            url: url.into(),
+            password_env: None,
             interval: None,
             kind: crate::config::SourceKind::Feed,
             page: None,

@@ -573,7 +573,8 @@ mod loop_tests {
             sources: vec![SourceSettings {
                 id: "f".to_owned(),
                 name: None,
-                url,
+                url: url.into(),
+                password_env: None,
                 interval: None,
                 kind: SourceKind::Feed,
                 page: None,

@@ -167,7 +167,7 @@ fn source_report(
         return SourceReport {
             id: source.id.clone(),
             name: source.display_name().to_owned(),
-            url: source.url.clone(),
+            url: source.url.public(),
             fetched_url: None,
             state: SourceState::Pending,
             last_attempt: None,
@@ -184,8 +184,8 @@ fn source_report(
     SourceReport {
         id: source.id.clone(),
         name: source.display_name().to_owned(),
-        url: source.url.clone(),
-        fetched_url: (!status.url.is_empty() && status.url != source.url)
+        url: source.url.public(),
+        fetched_url: (!status.url.is_empty() && status.url != source.url.public())
             .then(|| status.url.clone()),
         state,
         last_attempt: status.last_attempt,

@@ -43,7 +43,8 @@ fn page_source(url: &str, page: PageSettings, timezone: Option<&str>) -> SourceS
     SourceSettings {
         id: "pages".into(),
         name: Some("Pages".into()),
-        url: url.to_owned(),
+        url: url.into(),
+        password_env: None,
         interval: None,
         kind: SourceKind::Page,
         page: Some(page),

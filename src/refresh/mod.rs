@@ -308,7 +308,7 @@ impl SourcePoller {
             Ok(done) => done,
             Err(e) => {
                 let error = RefreshError::Panic {
-                    url: self.source.settings.url.clone(),
+                    url: self.source.settings.url.public(),
                     message: panic_message(e),
                 };
                 let attempt = Attempt {
@@ -333,7 +333,8 @@ impl Source {
         now: DateTime<Utc>,
     ) -> Result<Polled, RefreshError> {
         let url = self.settings.parsed_url()?;
-        let fetched = fetcher.fetch(&url, state).await?;
+        let credentials = self.settings.credentials();
+        let fetched = fetcher.fetch_as(&url, credentials.as_ref(), state).await?;
         let body = match &fetched.outcome {
             FetchOutcome::NotModified => {
                 return Ok(Polled {
@@ -557,7 +558,7 @@ impl Source {
         );
         let record = PollRecord {
             source: self.source_ref.clone(),
-            url: self.settings.url.clone(),
+            url: self.settings.url.public(),
             started: now,
             finished: finished(now, started),
             next_poll,

@@ -54,6 +54,8 @@ pub struct Hit {
     pub status: u16,
     /// The User-Agent sent.
     pub user_agent: String,
+    /// The `Authorization` header sent, if any.
+    pub authorization: Option<String>,
 }
 
 #[derive(Default)]
@@ -121,6 +123,10 @@ async fn serve_feed(State(served): State<Arc<Mutex<Served>>>, request: Request<B
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut served = served.lock().unwrap();
     let found = served.feeds.get(&path).cloned();
     let (status, response) = match found {
@@ -153,6 +159,7 @@ async fn serve_feed(State(served): State<Arc<Mutex<Served>>>, request: Request<B
         conditional: if_none_match.is_some(),
         status: status.as_u16(),
         user_agent,
+        authorization,
     });
     response
 }

@@ -15,4 +15,5 @@ mod pages;
 mod publishing;
 mod reads;
 mod reload;
+mod secrets;
 mod store_trouble;

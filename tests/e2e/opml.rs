@@ -106,14 +106,14 @@ item = "li"
     let got: Vec<_> = pasted
         .sources
         .iter()
-        .map(|s| (s.id.clone(), s.display_name().to_owned(), s.url.clone()))
+        .map(|s| (s.id.clone(), s.display_name().to_owned(), s.url.public()))
         .collect();
     let want: Vec<_> = settings
         .sources
         .iter()
         .map(|s| {
             let url = match s.kind {
-                SourceKind::Feed => s.url.clone(),
+                SourceKind::Feed => s.url.public(),
                 // A page has no feed of its own: the export points at the
                 // feed this server makes of it.
                 SourceKind::Page => format!("http://news.example.org/sources/{}/feed.xml", s.id),
