@@ -51,7 +51,7 @@ fn main() {
         let app = Application::build(settings).await.expect("the daemon builds");
         let (addr, store) = (app.local_addr(), app.store());
         let started = Instant::now();
-        tokio::task::spawn_blocking(move || {
+        {
             const PER_POLL: usize = 50;
             let sources = 200;
             for poll in 0..items.div_ceil(PER_POLL * sources) {
@@ -61,13 +61,11 @@ fn main() {
                         .map(|k| common::item(&source, poll * PER_POLL + k, common::epoch()))
                         .collect();
                     store
-                        .apply_items(&source, &batch, chrono::Utc::now())
+                        .apply_items(&source, &batch, chrono::Utc::now()).await
                         .expect("items stored");
                 }
             }
-        })
-        .await
-        .expect("the store is filled");
+        }
         println!(
             "filter_flood: {items} items stored in {:.1} s; {clients} clients for {seconds} s",
             started.elapsed().as_secs_f64()

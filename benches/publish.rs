@@ -212,7 +212,7 @@ impl Topology {
 
 /// A store in a temporary folder whose outbox holds `count` item events, as
 /// polls of 200 sources would leave them.
-fn filled_store(count: usize) -> (tempfile::TempDir, Store) {
+async fn filled_store(count: usize) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let store = Store::open(&dir.path().join("bench.db")).expect("a store");
     let sources: Vec<_> = (0..200).map(common::source).collect();
@@ -226,6 +226,7 @@ fn filled_store(count: usize) -> (tempfile::TempDir, Store) {
             .collect();
         store
             .apply_items(source, &items, Utc::now())
+            .await
             .expect("storing items");
         n += take;
     }
@@ -235,7 +236,7 @@ fn filled_store(count: usize) -> (tempfile::TempDir, Store) {
 /// The daemon's publisher draining `count` messages; returns the seconds
 /// from its start to the last confirm.
 async fn product_round(topology: &Topology, count: usize) -> f64 {
-    let (_dir, store) = filled_store(count);
+    let (_dir, store) = filled_store(count).await;
     let stats = Arc::new(PublisherStats::default());
     let shutdown = CancellationToken::new();
     let started = Instant::now();
@@ -318,8 +319,11 @@ async fn bare_round(topology: &Topology, messages: &[OutboxMessage]) -> f64 {
 
 async fn throughput(topology: &Topology, count: usize, rounds: usize) {
     // The bare publisher sends exactly the daemon's messages.
-    let (_dir, store) = filled_store(count);
-    let messages = store.outbox_pending(i64::MIN, count).expect("the outbox");
+    let (_dir, store) = filled_store(count).await;
+    let messages = store
+        .outbox_pending(i64::MIN, count)
+        .await
+        .expect("the outbox");
     let sizes: Vec<usize> = messages.iter().map(|m| m.body.len()).collect();
     let mean = sizes.iter().sum::<usize>() / sizes.len().max(1);
     let label = topology.label;
@@ -578,26 +582,27 @@ async fn on_cluster(cluster: &Cluster, measuring: bool, hook: ConfirmHook) {
 async fn failover(cluster: &Cluster, topology: &Topology, hook: ConfirmHook, samples: usize) {
     let _turn = cluster.exclusive().await;
     topology.purge().await;
-    let (_dir, store) = filled_store(20_000);
+    let (_dir, store) = filled_store(20_000).await;
     // The backlog never runs dry, however long the nodes take to come back:
     // polls keep adding items while the publisher drains them.
     let feeding = CancellationToken::new();
-    let feeder = tokio::task::spawn_blocking({
+    let feeder = tokio::spawn({
         let (store, feeding) = (store.clone(), feeding.clone());
-        move || {
+        async move {
             let source = common::source(999);
             let mut next = 1_000_000;
             while !feeding.is_cancelled() {
-                if store.outbox_depth().expect("the outbox depth").0 < 20_000 {
+                if store.outbox_depth().await.expect("the outbox depth").0 < 20_000 {
                     let items: Vec<_> = (next..next + 1000)
                         .map(|i| common::item(&source, i, common::epoch()))
                         .collect();
                     store
                         .apply_items(&source, &items, Utc::now())
+                        .await
                         .expect("storing items");
                     next += 1000;
                 } else {
-                    std::thread::sleep(Duration::from_millis(50));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
         }

@@ -127,6 +127,15 @@ fn evict(path: &Path) -> bool {
 /// Writes a store of `size` items to `path`, as polls of [`SOURCES`] sources
 /// would, then drains the outbox as the publisher would.
 fn generate(size: usize, path: &Path) {
+    runtime().block_on(generate_in(size, path));
+}
+
+/// A runtime for the store's async interface.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("a runtime")
+}
+
+async fn generate_in(size: usize, path: &Path) {
     let store = Store::open(path).expect("a new store");
     let sources: Vec<_> = (0..SOURCES).map(common::source).collect();
     let mut n = 0;
@@ -138,16 +147,23 @@ fn generate(size: usize, path: &Path) {
             .collect();
         store
             .apply_items(source, &items, Utc::now())
+            .await
             .expect("storing items");
         n += take;
     }
     let mut after = i64::MIN;
     loop {
-        let rows = store.outbox_pending(after, 5_000).expect("the outbox");
+        let rows = store
+            .outbox_pending(after, 5_000)
+            .await
+            .expect("the outbox");
         let Some(last) = rows.last() else { break };
         after = last.seq;
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-        store.outbox_confirmed(&seqs).expect("draining the outbox");
+        store
+            .outbox_confirmed(&seqs)
+            .await
+            .expect("draining the outbox");
     }
     println!(
         "  generating: peak memory {} MB",
@@ -158,12 +174,17 @@ fn generate(size: usize, path: &Path) {
 /// Opens the store at `path`, renders the feed once (the start), then
 /// [`RENDERS`] more times, and prints the times and this process's peak memory.
 fn measure(path: &Path) {
+    runtime().block_on(measure_in(path));
+}
+
+async fn measure_in(path: &Path) {
     let settings = ServerSettings::default();
     let started = Instant::now();
     let store = Store::open(path).expect("the store");
     let opened = started.elapsed();
     let items = store
         .newest_items(settings.feed_size)
+        .await
         .expect("the newest items");
     let first = render_rss(&settings, &items);
     let start = started.elapsed();
@@ -173,6 +194,7 @@ fn measure(path: &Path) {
         let t0 = Instant::now();
         let items = store
             .newest_items(settings.feed_size)
+            .await
             .expect("the newest items");
         let t1 = Instant::now();
         let bytes = render_rss(&settings, &items);

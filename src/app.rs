@@ -204,10 +204,7 @@ async fn prune_periodically(mut settings: LiveSettings, store: Store, shutdown: 
     let mut applied = retention(&settings.borrow_and_update());
     loop {
         let (max_age, max_items) = applied;
-        match store
-            .call(move |store| store.prune(max_age, max_items, Utc::now()))
-            .await
-        {
+        match store.prune(max_age, max_items, Utc::now()).await {
             Ok(0) => {}
             Ok(n) => info!(removed = n, "retention removed old items"),
             Err(e) => warn!(error = %error_chain(&e), "retention failed"),

@@ -363,8 +363,7 @@ impl Polling {
     }
 
     async fn stored_status(&self, source: &SourceSettings) -> Option<SourceStatus> {
-        let id = source.id.clone();
-        match self.store.call(move |store| store.source_status(&id)).await {
+        match self.store.source_status(&source.id).await {
             Ok(status) => status,
             Err(e) => {
                 warn!(source = %source.id, error = %error_chain(&e), "cannot read the stored schedule; polling now");
@@ -603,9 +602,10 @@ mod loop_tests {
         tokio::time::sleep_until(start + minutes * MIN).await;
     }
 
-    fn status(store: &Store) -> SourceStatus {
+    async fn status(store: &Store) -> SourceStatus {
         store
             .source_status("f")
+            .await
             .unwrap()
             .expect("the source was polled")
     }
@@ -621,7 +621,7 @@ mod loop_tests {
         let (shutdown, run) = spawn_scheduler(settings(url, 10 * MIN), &store);
 
         until(start, 5).await;
-        let first = status(&store);
+        let first = status(&store).await;
         assert_eq!(first.last_success, at(0), "due at once, polled at once");
         assert_eq!(first.next_poll, at(10));
         assert_eq!(first.item_count, 1);
@@ -629,13 +629,17 @@ mod loop_tests {
         // not an earlier one, brings it.
         std::fs::write(&path, rss(&["a", "b"])).unwrap();
         until(start, 9).await;
-        assert_eq!(status(&store).item_count, 1, "not polled before it is due");
+        assert_eq!(
+            status(&store).await.item_count,
+            1,
+            "not polled before it is due"
+        );
         until(start, 15).await;
-        assert_eq!(status(&store).item_count, 2);
-        assert_eq!(status(&store).last_success, at(10));
+        assert_eq!(status(&store).await.item_count, 2);
+        assert_eq!(status(&store).await.last_success, at(10));
 
         until(start, 35).await;
-        let later = status(&store);
+        let later = status(&store).await;
         assert_eq!(later.last_attempt, at(30));
         assert_eq!(later.next_poll, at(40));
         assert_eq!(later.consecutive_failures, 0);
@@ -655,7 +659,7 @@ mod loop_tests {
         // Missing: polled at 0, 10, 30 and 70 minutes (10, 20, 40 and then
         // the 60-minute cap between tries).
         until(start, 100).await;
-        let failing = status(&store);
+        let failing = status(&store).await;
         assert_eq!(failing.consecutive_failures, 4);
         assert_eq!(failing.last_attempt, at(70));
         assert_eq!(failing.failing_since, at(0));
@@ -664,7 +668,7 @@ mod loop_tests {
 
         std::fs::write(&path, rss(&["a"])).unwrap();
         until(start, 135).await;
-        let back = status(&store);
+        let back = status(&store).await;
         assert_eq!(back.consecutive_failures, 0);
         assert_eq!(back.last_success, at(130));
         assert_eq!(back.next_poll, at(140), "back on its interval");
@@ -706,7 +710,7 @@ mod loop_tests {
         );
         let failed = tokio::time::timeout(Duration::from_secs(60), async {
             loop {
-                match store.source_status("f").unwrap() {
+                match store.source_status("f").await.unwrap() {
                     Some(status) if status.consecutive_failures > 0 => break status,
                     _ => tokio::time::sleep(Duration::from_millis(20)).await,
                 }

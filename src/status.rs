@@ -109,15 +109,15 @@ pub struct StatusReport {
     pub store: StoreReport,
 }
 
-/// Builds the report. Synchronous: it reads the store.
-pub fn report(
+/// Builds the report from what the store holds now.
+pub async fn report(
     store: &Store,
     sources: &[SourceSettings],
     publisher: &PublisherStats,
     flag_after: Duration,
     now: DateTime<Utc>,
 ) -> Result<StatusReport, StoreError> {
-    let stored = store.source_statuses()?;
+    let stored = store.source_statuses().await?;
     let sources = sources
         .iter()
         .map(|source| {
@@ -138,7 +138,7 @@ pub fn report(
             source_report(source, status.as_ref(), flag_after, now)
         })
         .collect();
-    let (outbox_depth, oldest_pending) = store.outbox_depth()?;
+    let (outbox_depth, oldest_pending) = store.outbox_depth().await?;
     let problems = store.problems();
     Ok(StatusReport {
         sources,

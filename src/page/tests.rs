@@ -620,7 +620,7 @@ async fn follow_fetches_each_new_article_once_across_polls_and_keeps_footers_out
         "pages",
         &format!("link:{}", base.join("enweb/news/1.html").unwrap()),
     );
-    let stored = store.item(id.as_str()).unwrap().unwrap();
+    let stored = store.item(id.as_str()).await.unwrap().unwrap();
     let body = stored.content_html.unwrap();
     assert!(body.contains("From 17 August to 19 August"), "{body}");
     assert!(
@@ -680,7 +680,7 @@ async fn follow_is_capped_per_poll_and_the_rest_come_next_poll() {
             "article {i}"
         );
     }
-    for item in store.newest_items(100).unwrap() {
+    for item in store.newest_items(100).await.unwrap() {
         assert!(item.content_html.is_some(), "{} has its body", item.title);
     }
 }
@@ -696,7 +696,10 @@ async fn a_page_whose_structure_changes_is_flagged_stale_until_it_recovers() {
     let store = Store::open(&dir.path().join("s.db")).unwrap();
     let fetcher = Fetcher::new(&PollSettings::default()).unwrap();
     refresh(&fetcher, &store, &source, now()).await.unwrap();
-    assert_eq!(store.source_status("pages").unwrap().unwrap().warning, None);
+    assert_eq!(
+        store.source_status("pages").await.unwrap().unwrap().warning,
+        None
+    );
 
     // A redesign: the list is now made of divs; the selectors find nothing.
     pages.set(
@@ -708,7 +711,7 @@ async fn a_page_whose_structure_changes_is_flagged_stale_until_it_recovers() {
     );
     let outcome = refresh(&fetcher, &store, &source, now()).await.unwrap();
     assert_eq!(outcome.items_seen, 0);
-    let status = store.source_status("pages").unwrap().unwrap();
+    let status = store.source_status("pages").await.unwrap().unwrap();
     assert_eq!(
         status.warning.as_deref(),
         Some("selectors may be stale: the page yielded no items")
@@ -720,6 +723,7 @@ async fn a_page_whose_structure_changes_is_flagged_stale_until_it_recovers() {
     refresh(&fetcher, &store, &source, now()).await.unwrap();
     let warning = store
         .source_status("pages")
+        .await
         .unwrap()
         .unwrap()
         .warning
@@ -728,7 +732,10 @@ async fn a_page_whose_structure_changes_is_flagged_stale_until_it_recovers() {
 
     pages.set("/enweb/news/", nlc_list(9), "text/html");
     refresh(&fetcher, &store, &source, now()).await.unwrap();
-    assert_eq!(store.source_status("pages").unwrap().unwrap().warning, None);
+    assert_eq!(
+        store.source_status("pages").await.unwrap().unwrap().warning,
+        None
+    );
 }
 
 /// Times reading every captured page of the shared corpus, with selectors

@@ -86,9 +86,9 @@ impl Acked {
         if self.seqs.is_empty() {
             return;
         }
-        let seqs = self.seqs.clone();
+        let seqs = &self.seqs;
         let count = seqs.len();
-        let result = store.call(move |store| store.outbox_confirmed(&seqs)).await;
+        let result = store.outbox_confirmed(seqs).await;
         match result.map_err(|err| error_chain(&err)) {
             Ok(()) => {
                 self.seqs.clear();

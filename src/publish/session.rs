@@ -678,14 +678,14 @@ fn is_io(cause: &(dyn std::error::Error + 'static)) -> bool {
         .is_some_and(|e| e.is_io_error())
 }
 
-/// Reads up to `limit` outbox rows after `after`, off the async threads.
+/// Reads up to `limit` outbox rows after `after`.
 async fn read_outbox(
     store: &Store,
     after: i64,
     limit: usize,
 ) -> anyhow::Result<Vec<OutboxMessage>> {
     store
-        .call(move |store| store.outbox_pending(after, limit))
+        .outbox_pending(after, limit)
         .await
         .with_context(|| format!("reading the outbox after seq {after}"))
 }

@@ -408,13 +408,10 @@ impl Source {
     ) -> (Option<FetchState>, Result<Collected, RefreshError>) {
         let state = match known {
             Some(state) => state,
-            None => {
-                let id = self.settings.id.clone();
-                match store.call(move |store| store.fetch_state(&id)).await {
-                    Ok(state) => state,
-                    Err(e) => return (None, Err(e.into())),
-                }
-            }
+            None => match store.fetch_state(&self.settings.id).await {
+                Ok(state) => state,
+                Err(e) => return (None, Err(e.into())),
+            },
         };
         let collected = async {
             let mut polled = self.poll(fetcher, &state, now).await?;
@@ -512,7 +509,7 @@ impl Source {
                 page_yield,
             },
         };
-        let recorded = store.call(move |store| store.record_poll(&record)).await?;
+        let recorded = store.record_poll(record).await?;
         let applied = recorded.applied;
         info!(
             source = %self.settings.id,
@@ -561,15 +558,12 @@ impl Source {
         // The failure count lives in the store, so backoff survives restarts.
         let previous = match known_failures {
             Some(failures) => failures,
-            None => {
-                let id = id.clone();
-                store
-                    .call(move |store| store.source_status(&id))
-                    .await
-                    .ok()
-                    .flatten()
-                    .map_or(0, |s| s.consecutive_failures)
-            }
+            None => store
+                .source_status(&id)
+                .await
+                .ok()
+                .flatten()
+                .map_or(0, |s| s.consecutive_failures),
         };
         let failures = previous + 1;
         let delay = next(PollResult::Failure {
@@ -597,7 +591,7 @@ impl Source {
                 gone,
             },
         };
-        let memory = match store.call(move |store| store.record_poll(&record)).await {
+        let memory = match store.record_poll(record).await {
             Ok(recorded) => {
                 // A source that has failed for longer than `flag_after` is
                 // flagged in /status; say so loudly in the log too, on every

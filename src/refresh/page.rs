@@ -88,27 +88,22 @@ pub(super) async fn after_read(
 ) -> Result<PageYield, RefreshError> {
     let found = polled.items.len();
     let follow = source.page.as_ref().is_some_and(|p| p.follow);
-    // One read: which items the store knows (and, to follow, their stored
-    // versions), and the yield later polls are compared with.
+    // Which items the store knows (and, to follow, their stored versions),
+    // and the yield later polls are compared with.
     let (known, stored, previous) = {
         let ids: Vec<_> = if follow {
             polled.items.iter().map(|i| i.id.clone()).collect()
         } else {
             Vec::new()
         };
-        let id = source.id.clone();
-        store
-            .call(move |store| {
-                let known = store.known_ids(&ids)?;
-                let mut stored = HashMap::new();
-                for id in &known {
-                    if let Some(item) = store.item(id.as_str())? {
-                        stored.insert(id.clone(), item);
-                    }
-                }
-                Ok((known, stored, store.page_baseline(&id)?))
-            })
-            .await?
+        let known = store.known_ids(&ids).await?;
+        let mut stored = HashMap::new();
+        for id in &known {
+            if let Some(item) = store.item(id.as_str()).await? {
+                stored.insert(id.clone(), item);
+            }
+        }
+        (known, stored, store.page_baseline(&source.id).await?)
     };
     if follow {
         for item in &mut polled.items {

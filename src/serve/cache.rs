@@ -14,9 +14,10 @@ use super::request::FeedRequest;
 use crate::config::{LiveSettings, ServerSettings};
 use crate::error::error_chain;
 use crate::item::Item;
-use crate::store::{Store, StoreError};
+use crate::store::{FeedItems, ItemFilter, Store, StoreError};
 use axum::http::HeaderValue;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
@@ -75,7 +76,9 @@ pub struct Rendered {
     /// The document, gzipped. Its ETag is the identity's with `-gz`
     /// appended: the two are different representations (RFC 9110, 8.8.3).
     pub gzip: Variant,
-    /// When the body last changed.
+    /// When the newest version of its items was stored (the Unix epoch for
+    /// no items): from the data, so every replica that renders the same
+    /// items sends the same.
     pub last_modified: SystemTime,
     /// `last_modified`, ready to send.
     pub last_modified_header: HeaderValue,
@@ -84,23 +87,21 @@ pub struct Rendered {
 }
 
 impl Rendered {
-    /// Renders `items` in `format` and gzips the result. The rendering keeps
-    /// the `Last-Modified` of `previous` (an identity ETag and its time) when
-    /// its bytes are the same.
+    /// Renders `items` in `format` and gzips the result. `stored_at` is
+    /// when the newest version of the items was stored
+    /// ([`FeedItems::stored_at`]): the `Last-Modified`. Nothing of the
+    /// moment or the replica that renders goes into the bytes or the headers.
     pub fn new(
         format: FeedFormat,
         meta: &FeedMeta,
         items: &[Item],
-        previous: Option<(&headers::ETag, SystemTime)>,
+        stored_at: Option<DateTime<Utc>>,
     ) -> Rendered {
         let body = render(format, meta, items);
         let digest = hex::encode(&Sha256::digest(&body)[..12]);
         let gzip = variant(Bytes::from(gzip(&body)), &format!("{digest}-gz"));
         let identity = variant(Bytes::from(body), &digest);
-        let last_modified = match previous {
-            Some((etag, time)) if *etag == identity.etag => time,
-            _ => whole_seconds(SystemTime::now()),
-        };
+        let last_modified = stored_at.map_or(SystemTime::UNIX_EPOCH, |t| whole_seconds(t.into()));
         Rendered {
             format,
             identity,
@@ -172,9 +173,6 @@ struct Generation {
 struct Filtered {
     entries: HashMap<String, Arc<OnceCell<Arc<Rendered>>>>,
     order: VecDeque<String>,
-    /// The identity ETag and `Last-Modified` of the previous generation's
-    /// renderings, to keep the time when the new bytes are the same.
-    previous: HashMap<String, (headers::ETag, SystemTime)>,
 }
 
 impl Filtered {
@@ -206,17 +204,6 @@ impl Filtered {
         self.entries.insert(key.to_owned(), cell.clone());
         self.order.push_back(key.to_owned());
         cell
-    }
-
-    /// The renderings done so far, to hand to the next generation.
-    fn done(&self) -> HashMap<String, (headers::ETag, SystemTime)> {
-        self.entries
-            .iter()
-            .filter_map(|(k, cell)| {
-                let r = cell.get()?;
-                Some((k.clone(), (r.identity.etag.clone(), r.last_modified)))
-            })
-            .collect()
     }
 }
 
@@ -325,46 +312,33 @@ impl MergedFeed {
     }
 
     /// Renders the merged feed again from the store, in every format, and
-    /// starts a new generation. Each format keeps its `Last-Modified` when
-    /// its bytes are the same.
+    /// starts a new generation.
     pub async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
         let previous = self.generation();
         let settings = self.settings();
-        let old = previous.clone();
-        let next = store
-            .call(move |store| {
-                let items = store.newest_items(settings.feed_size)?;
-                let merged = FeedFormat::ALL.map(|format| {
-                    Arc::new(Rendered::new(
-                        format,
-                        &FeedMeta::merged(&settings, format),
-                        &items,
-                        Some((
-                            &old.merged[format.index()].identity.etag,
-                            old.merged[format.index()].last_modified,
-                        )),
-                    ))
-                });
-                Ok(merged)
-            })
+        let feed = store
+            .feed(&ItemFilter::default(), settings.feed_size)
             .await?;
+        let next = rendered_off_the_runtime(move || {
+            FeedFormat::ALL.map(|format| {
+                Arc::new(Rendered::new(
+                    format,
+                    &FeedMeta::merged(&settings, format),
+                    &feed.items,
+                    feed.stored_at,
+                ))
+            })
+        })
+        .await;
         let changed = previous.from_store
             && next
                 .iter()
                 .zip(&previous.merged)
                 .any(|(new, old)| new.identity.etag != old.identity.etag);
-        let filtered = Filtered {
-            previous: previous
-                .filtered
-                .lock()
-                .expect("render cache lock poisoned")
-                .done(),
-            ..Filtered::default()
-        };
         *self.current.write().expect("merged feed lock poisoned") = Arc::new(Generation {
             merged: next,
             from_store: true,
-            filtered: Mutex::new(filtered),
+            filtered: Mutex::default(),
         });
         if changed {
             self.changes.send_modify(|n| *n = n.wrapping_add(1));
@@ -436,13 +410,11 @@ impl MergedFeed {
         }
         let generation = self.generation();
         let key = request.canonical();
-        let (cell, previous) = {
-            let mut filtered = generation
-                .filtered
-                .lock()
-                .expect("render cache lock poisoned");
-            (filtered.cell(&key), filtered.previous.get(&key).cloned())
-        };
+        let cell = generation
+            .filtered
+            .lock()
+            .expect("render cache lock poisoned")
+            .cell(&key);
         let unknown: Vec<String> = request
             .filter
             .sources
@@ -471,25 +443,34 @@ impl MergedFeed {
                     .await
                     .map_err(|_| FeedError::Busy)?
                     .expect("the filtering semaphore is never closed");
-                store
-                    .call(move |store| {
-                        for id in &unknown {
-                            if !store.has_source(id)? {
-                                return Ok(Err(FeedError::UnknownSource(id.clone())));
-                            }
-                        }
-                        let items = store.filtered_items(&request.filter, request.limit)?;
-                        Ok(Ok(Arc::new(Rendered::new(
-                            request.format,
-                            &meta,
-                            &items,
-                            previous.as_ref().map(|(etag, time)| (etag, *time)),
-                        ))))
-                    })
-                    .await?
+                for id in &unknown {
+                    if !store.has_source(id).await? {
+                        return Err(FeedError::UnknownSource(id.clone()));
+                    }
+                }
+                let FeedItems { items, stored_at } =
+                    store.feed(&request.filter, request.limit).await?;
+                let rendered = rendered_off_the_runtime(move || {
+                    Rendered::new(request.format, &meta, &items, stored_at)
+                })
+                .await;
+                Ok(Arc::new(rendered))
             })
             .await?;
         Ok(rendered.clone())
+    }
+}
+
+/// Runs `render` on the blocking pool: rendering and compressing a feed of
+/// a thousand items is milliseconds of CPU that must not hold an async
+/// worker. A panic in it is raised again here: it is a bug.
+async fn rendered_off_the_runtime<T: Send + 'static>(
+    render: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    match tokio::task::spawn_blocking(render).await {
+        Ok(rendered) => rendered,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("a rendering was cancelled: {e}"),
     }
 }
 
@@ -546,6 +527,7 @@ mod tests {
         let changes = feed.changes();
         store
             .apply_items(&source, &[item(&source, "new", 10)], Utc::now())
+            .await
             .unwrap();
 
         // The first rendering from the store is the start, not a change.
@@ -556,6 +538,7 @@ mod tests {
         // An older item is stored, but the one-item feed stays the same.
         store
             .apply_items(&source, &[item(&source, "old", 1)], Utc::now())
+            .await
             .unwrap();
         feed.refresh(&store).await.unwrap();
         assert!(!changes.has_changed().unwrap());
@@ -564,6 +547,7 @@ mod tests {
 
         store
             .apply_items(&source, &[item(&source, "newer", 11)], Utc::now())
+            .await
             .unwrap();
         feed.refresh(&store).await.unwrap();
         assert!(changes.has_changed().unwrap());
@@ -613,6 +597,7 @@ mod tests {
                     &[item(&source, &format!("i{day}"), day)],
                     Utc::now(),
                 )
+                .await
                 .unwrap();
             tokio::time::sleep_until(burst + Duration::from_millis(20) * day).await;
         }
@@ -640,6 +625,7 @@ mod tests {
         let (_dir, store, source) = store_of_one_source();
         store
             .apply_items(&source, &[item(&source, "x", 1)], Utc::now())
+            .await
             .unwrap();
         let feed = MergedFeed::new(ServerSettings::default());
         let request = |q: &str| {

@@ -18,11 +18,8 @@ pub(super) async fn healthz() -> &'static str {
 /// The store logs each of its problems once when it begins; a probe asking
 /// every few seconds adds nothing to the log.
 pub(super) async fn readyz(State(state): State<ServeState>) -> Response {
-    let (pinged, problems) = state
-        .store
-        .call(|store| Ok((store.ping(), store.problems())))
-        .await
-        .unwrap_or_else(|e| (Err(e), Vec::new()));
+    let pinged = state.store.ping().await;
+    let problems = state.store.problems();
     match pinged {
         Ok(()) if problems.is_empty() => (StatusCode::OK, "ready\n").into_response(),
         Ok(()) => {
@@ -59,10 +56,6 @@ pub(super) async fn metrics(State(state): State<ServeState>) -> Response {
         }
     };
     // Read apart from the report, which a corrupt store may fail to give.
-    let problems = state
-        .store
-        .call(|store| Ok(store.problems()))
-        .await
-        .unwrap_or_default();
+    let problems = state.store.problems();
     crate::metrics::scrape(report.as_ref(), &problems, &state.publisher)
 }

@@ -91,22 +91,17 @@ async fn opml(State(state): State<ServeState>) -> Response {
 }
 
 impl ServeState {
-    /// The `/status` report for the sources in force, read from the store
-    /// on the blocking pool.
+    /// The `/status` report for the sources in force, read from the store.
     pub async fn status_report(&self) -> Result<StatusReport, StoreError> {
         let settings = self.settings.borrow().clone();
-        let publisher = self.publisher.clone();
-        self.store
-            .call(move |store| {
-                crate::status::report(
-                    store,
-                    &settings.sources,
-                    &publisher,
-                    settings.poll.flag_after,
-                    Utc::now(),
-                )
-            })
-            .await
+        crate::status::report(
+            &self.store,
+            &settings.sources,
+            &self.publisher,
+            settings.poll.flag_after,
+            Utc::now(),
+        )
+        .await
     }
 }
 

@@ -105,7 +105,7 @@ mod tests {
             format,
             &super::super::FeedMeta::merged(&settings, format),
             &[],
-            None,
+            Some(chrono::Utc::now()),
         )
     }
 

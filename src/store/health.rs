@@ -1,15 +1,16 @@
 //! The store's own health, for `/readyz`, `/status` and `/metrics`: whether
 //! its writes fail and why (a full disk, a read-only file system), whether
-//! SQLite reported the file corrupt, and whether the file at `store.path` is
-//! still the one that was opened (not deleted or replaced under the daemon).
+//! the database reported corruption, and, for SQLite, whether the file at
+//! `store.path` is still the one that was opened (not deleted or replaced
+//! under the daemon).
 //!
-//! Every write method reports its outcome here ([`Store::noted`]): the first
-//! failure of an episode is logged at error level, the recovery at info, so a
-//! full disk gives two lines however many writes fail meanwhile. Corruption
-//! stays until a restart: the file needs an admin, whatever a later write
-//! happens to touch.
+//! Every write method of a backend reports its outcome here
+//! ([`Health::note_write`]): the first failure of an episode is logged at
+//! error level, the recovery at info, so a full disk gives two lines however
+//! many writes fail meanwhile. Corruption stays until a restart: the
+//! database needs an admin, whatever a later write happens to touch.
 
-use super::{Store, StoreError};
+use super::StoreError;
 use chrono::{DateTime, Utc};
 use rusqlite::ErrorCode;
 use serde::Serialize;
@@ -28,7 +29,7 @@ pub enum ProblemKind {
     ReadOnly,
     /// Writes fail for another storage reason (an I/O error, permissions).
     WriteFailed,
-    /// SQLite found the file corrupt.
+    /// The database found its data corrupt.
     Corrupt,
     /// The file at `store.path` was deleted while the daemon runs.
     FileDeleted,
@@ -74,12 +75,14 @@ pub struct Problem {
 /// The device and inode of a file: which file a path names.
 type FileId = (u64, u64);
 
-/// The store's health, shared by every clone of a [`Store`].
+/// The store's health, shared by every clone of a store.
 #[derive(Debug)]
 pub(super) struct Health {
-    path: PathBuf,
-    /// The file opened; `None` where the platform has no inodes.
-    opened: Option<FileId>,
+    /// The store, as log lines and reasons name it.
+    subject: String,
+    /// An SQLite file, and the identity it had when opened (`None` where
+    /// the platform has no inodes); `None` for PostgreSQL.
+    file: Option<(PathBuf, Option<FileId>)>,
     state: Mutex<State>,
 }
 
@@ -87,18 +90,28 @@ pub(super) struct Health {
 struct State {
     /// Writes fail; cleared by the next write that works.
     write: Option<Problem>,
-    /// SQLite reported corruption; kept until a restart.
+    /// The database reported corruption; kept until a restart.
     corrupt: Option<Problem>,
     /// The file at the path is not the one opened.
     file: Option<Problem>,
 }
 
 impl Health {
-    /// The health of the store just opened at `path`.
-    pub(super) fn new(path: &Path) -> Health {
+    /// The health of the SQLite store just opened at `path`.
+    pub(super) fn of_file(path: &Path) -> Health {
         Health {
-            path: path.to_path_buf(),
-            opened: file_id(path).ok().flatten(),
+            subject: path.display().to_string(),
+            file: Some((path.to_path_buf(), file_id(path).ok().flatten())),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The health of a database server's store, named `subject`.
+    #[cfg(test)]
+    pub(super) fn of_server(subject: String) -> Health {
+        Health {
+            subject,
+            file: None,
             state: Mutex::new(State::default()),
         }
     }
@@ -113,15 +126,18 @@ impl Health {
         }
     }
 
-    /// Records the outcome of one write; `wrote` says whether it changed rows.
-    fn note_write<T>(&self, result: &Result<T, StoreError>, wrote: bool) {
+    /// Records the outcome of one write; `wrote` says whether it changed
+    /// rows. Only a write that changed rows and committed proves the store
+    /// writes again: a transaction with nothing to write commits even on a
+    /// full disk.
+    pub(super) fn note_write<T>(&self, result: &Result<T, StoreError>, wrote: bool) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let err = match result {
             Ok(_) if !wrote => return,
             Ok(_) => {
                 if let Some(problem) = state.write.take() {
                     info!(
-                        store = %self.path.display(),
+                        store = %self.subject,
                         was = problem.kind.label(),
                         since = %problem.since,
                         "the store writes again"
@@ -136,12 +152,12 @@ impl Health {
             // caller reports it; the store itself is fine.
             return;
         };
-        let path = self.path.display();
+        let path = &self.subject;
         let cause = crate::error::error_chain(err);
         if kind == ProblemKind::Corrupt {
             if state.corrupt.is_none() {
                 let reason = format!(
-                    "the store {path} reports corruption ({cause}); stop the daemon and restore the file from a backup, or move it away to start afresh"
+                    "the store {path} reports corruption ({cause}); stop the daemon and restore the database from a backup, or move it away to start afresh"
                 );
                 error!(store = %path, "{reason}");
                 state.corrupt = Some(problem(kind, reason));
@@ -169,15 +185,15 @@ impl Health {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match (&state.file, file) {
             (None, Some(found)) => {
-                error!(store = %self.path.display(), "{}", found.reason);
+                error!(store = %self.subject, "{}", found.reason);
                 state.file = Some(found);
             }
             (Some(known), Some(found)) if known.kind != found.kind => {
-                error!(store = %self.path.display(), "{}", found.reason);
+                error!(store = %self.subject, "{}", found.reason);
                 state.file = Some(found);
             }
             (Some(_), None) => {
-                info!(store = %self.path.display(), "the store file is the one opened again");
+                info!(store = %self.subject, "the store file is the one opened again");
                 state.file = None;
             }
             _ => {}
@@ -191,9 +207,10 @@ impl Health {
 
     /// What is wrong with the file at the path, if anything.
     fn file_problem(&self) -> Option<Problem> {
-        let opened = self.opened?;
-        let path = self.path.display();
-        match file_id(&self.path) {
+        let (file, opened) = self.file.as_ref()?;
+        let opened = (*opened)?;
+        let path = file.display();
+        match file_id(file) {
             Ok(Some(now)) if now == opened => None,
             Ok(_) => Some(problem(
                 ProblemKind::FileReplaced,
@@ -218,30 +235,6 @@ impl Health {
     }
 }
 
-impl Store {
-    /// What is wrong with the store now: failing writes, corruption, a file
-    /// deleted or replaced under the daemon. Empty when all is well. Cheap:
-    /// one `stat` and a lock, for `/readyz`, `/status` and `/metrics`.
-    pub fn problems(&self) -> Vec<Problem> {
-        self.inner.health.problems()
-    }
-
-    /// Runs `write`, records its outcome for [`Store::problems`], and passes
-    /// it on. Only a write that changed rows and committed proves the store
-    /// writes again: a transaction that had nothing to write commits even on
-    /// a full disk.
-    pub(super) fn noted<T>(
-        &self,
-        write: impl FnOnce() -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let before = self.writer().total_changes();
-        let result = write();
-        let wrote = self.writer().total_changes() > before;
-        self.inner.health.note_write(&result, wrote);
-        result
-    }
-}
-
 fn problem(kind: ProblemKind, reason: String) -> Problem {
     Problem {
         kind,
@@ -252,13 +245,13 @@ fn problem(kind: ProblemKind, reason: String) -> Problem {
 
 /// Which storage problem `err` shows, if it is one.
 fn classify(err: &StoreError) -> Option<ProblemKind> {
-    let (StoreError::Sqlite(rusqlite::Error::SqliteFailure(failure, _))
-    | StoreError::Open {
-        source: rusqlite::Error::SqliteFailure(failure, _),
-        ..
-    }) = err
-    else {
-        return None;
+    let failure = match err {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(failure, _))
+        | StoreError::Open {
+            source: rusqlite::Error::SqliteFailure(failure, _),
+            ..
+        } => failure,
+        _ => return None,
     };
     match failure.code {
         ErrorCode::DiskFull => Some(ProblemKind::DiskFull),
@@ -321,28 +314,26 @@ mod tests {
 
     #[test]
     fn a_write_problem_lasts_until_a_write_works_and_corruption_until_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("health.db")).unwrap();
-        assert!(store.problems().is_empty());
-        let _ = store.noted::<()>(|| Err(sqlite(13)));
-        let _ = store.noted::<()>(|| Err(sqlite(13)));
-        let problems = store.problems();
+        let health = Health::of_server("a database".into());
+        assert!(health.problems().is_empty());
+        health.note_write::<()>(&Err(sqlite(13)), false);
+        health.note_write::<()>(&Err(sqlite(13)), false);
+        let problems = health.problems();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].kind, ProblemKind::DiskFull);
         assert!(problems[0].reason.contains("disk is full"), "{problems:?}");
-        store.outbox_confirmed(&[42]).unwrap();
+        health.note_write(&Ok(()), false);
         assert_eq!(
-            store.problems().len(),
+            health.problems().len(),
             1,
             "a write with nothing to write proves nothing"
         );
-        let at = chrono::Utc::now();
-        store.set_next_poll("a-source", at).unwrap();
-        assert!(store.problems().is_empty(), "a working write ends it");
+        health.note_write(&Ok(()), true);
+        assert!(health.problems().is_empty(), "a working write ends it");
 
-        let _ = store.noted::<()>(|| Err(sqlite(11)));
-        store.set_next_poll("a-source", at).unwrap();
-        let kinds: Vec<_> = store.problems().iter().map(|p| p.kind).collect();
+        health.note_write::<()>(&Err(sqlite(11)), false);
+        health.note_write(&Ok(()), true);
+        let kinds: Vec<_> = health.problems().iter().map(|p| p.kind).collect();
         assert_eq!(kinds, [ProblemKind::Corrupt]);
     }
 
@@ -350,15 +341,17 @@ mod tests {
     fn a_deleted_or_replaced_file_is_seen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("health.db");
-        let store = Store::open(&path).unwrap();
+        std::fs::write(&path, b"the store").unwrap();
+        let health = Health::of_file(&path);
+        assert!(health.problems().is_empty());
         std::fs::rename(&path, dir.path().join("moved.db")).unwrap();
-        let kinds: Vec<_> = store.problems().iter().map(|p| p.kind).collect();
+        let kinds: Vec<_> = health.problems().iter().map(|p| p.kind).collect();
         assert_eq!(kinds, [ProblemKind::FileDeleted]);
         std::fs::write(&path, b"another file").unwrap();
-        let kinds: Vec<_> = store.problems().iter().map(|p| p.kind).collect();
+        let kinds: Vec<_> = health.problems().iter().map(|p| p.kind).collect();
         assert_eq!(kinds, [ProblemKind::FileReplaced]);
         std::fs::remove_file(&path).unwrap();
         std::fs::rename(dir.path().join("moved.db"), &path).unwrap();
-        assert!(store.problems().is_empty(), "the file opened is back");
+        assert!(health.problems().is_empty(), "the file opened is back");
     }
 }

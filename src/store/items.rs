@@ -1,449 +1,110 @@
-//! Items and their revisions: storing a poll's items with their outbox
-//! messages, reading them back, and retention.
+//! The item rules both backends follow when they store a poll's items:
+//! what becomes of one item given what is stored of it. Pure; each backend
+//! reads the stored version, asks [`decide`], and writes what it says.
 
-use super::outbox::enqueue;
-use super::sources::ensure_source;
-use super::{
-    ApplyOutcome, Revision, Store, StoreError, from_stored, from_stored_opt, narrow, sql_limit,
-    to_stored, truncate,
-};
-use crate::event::{EventKind, item_event};
-use crate::item::{Item, ItemId, SourceRef};
+use super::{StoreError, from_stored, narrow, truncate};
+use crate::item::{Item, SourceRef};
 use chrono::{DateTime, TimeDelta, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
-use std::collections::HashSet;
-use std::time::Duration;
 
 /// How long the id of a pruned item is remembered after the source last
 /// listed it. While remembered, the item is not stored or published again;
 /// an item that comes back after that is treated as new. A year covers any
 /// feed that keeps old items around, and the rows are small.
-const RETIRED_TTL: TimeDelta = TimeDelta::days(365);
+pub(super) const RETIRED_TTL: TimeDelta = TimeDelta::days(365);
 
-/// The columns [`item_from_row`] reads, in order.
-pub(super) const ITEM_COLUMNS: &str = "id, source_id, source_name, source_url, guid, url, title, summary, \
-     content_html, authors, categories, language, published, published_from_source, updated, \
-     revision, content_hash";
-
-/// The merged feed's query; `?1` is the limit.
-pub(super) fn newest_items_sql() -> String {
-    format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY published DESC, id DESC LIMIT ?1")
+/// What an item write needs to know of the version already stored.
+#[derive(Debug, Clone)]
+pub(super) struct StoredVersion {
+    pub(super) revision: i64,
+    pub(super) content_hash: String,
+    /// Unix microseconds, as stored.
+    pub(super) published: i64,
+    pub(super) published_from_source: bool,
 }
 
-/// What `apply_items` needs to know of an item already stored.
-struct StoredVersion {
-    revision: i64,
-    content_hash: String,
-    published: i64,
-    published_from_source: bool,
+/// What becomes of one item of a poll.
+#[derive(Debug)]
+pub(super) enum Decision {
+    /// Stored and the same: only its last-seen time moves.
+    Unchanged,
+    /// Never seen: store it as revision 1, with an `item.new` message.
+    New(Item),
+    /// Stored with another content hash: store this next revision, with an
+    /// `item.updated` message.
+    Updated(Item),
 }
 
-impl Store {
-    /// Stores one poll's items of `source` in one transaction, with their outbox messages.
-    ///
-    /// - An item never seen gets revision 1 and an `item.new` message.
-    /// - A stored item whose content hash changed gets the next revision and an
-    ///   `item.updated` message.
-    /// - A stored item with the same hash is unchanged: only its last-seen
-    ///   time moves, and no message is written, so a restart publishes nothing
-    ///   again. An item that retention already deleted counts as unchanged too.
-    ///
-    /// The content hash is the item's `content_hash`, or computed with
-    /// [`Item::compute_content_hash`] when that is empty. An undated item
-    /// (`published_from_source == false`) keeps the `published` time it was
-    /// first stored with. The stored item's source is `source`, and each
-    /// message carries the item exactly as stored. When the poll lists one id
-    /// twice, the first one counts and the others are skipped.
-    pub fn apply_items(
-        &self,
-        source: &SourceRef,
-        items: &[Item],
-        now: DateTime<Utc>,
-    ) -> Result<ApplyOutcome, StoreError> {
-        self.noted(|| self.write_items(source, items, now))
-    }
-
-    fn write_items(
-        &self,
-        source: &SourceRef,
-        items: &[Item],
-        now: DateTime<Utc>,
-    ) -> Result<ApplyOutcome, StoreError> {
-        let mut conn = self.writer();
-        // IMMEDIATE: take the write lock at the start instead of upgrading a
-        // read lock later, which another process's writer could refuse with
-        // SQLITE_BUSY half-way through the poll.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let outcome = apply_in(&tx, source, items, now)?;
-        tx.commit()?;
-        drop(conn);
-        if outcome.new + outcome.updated > 0 {
-            self.notify_changed();
-        }
-        Ok(outcome)
-    }
-
-    /// The newest `limit` items over all sources, newest first.
-    ///
-    /// Items published at the same time come in descending id order, so the
-    /// order is the same on every call.
-    pub fn newest_items(&self, limit: usize) -> Result<Vec<Item>, StoreError> {
-        let conn = self.reader()?;
-        let mut stmt = conn.prepare_cached(&newest_items_sql())?;
-        let mut rows = stmt.query([sql_limit(limit)])?;
-        let mut items = Vec::new();
-        while let Some(row) = rows.next()? {
-            items.push(item_from_row(row)?);
-        }
-        Ok(items)
-    }
-
-    /// One item by id.
-    pub fn item(&self, id: &str) -> Result<Option<Item>, StoreError> {
-        let conn = self.reader()?;
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = ?1"))?;
-        let mut rows = stmt.query([id])?;
-        match rows.next()? {
-            Some(row) => Ok(Some(item_from_row(row)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Which of `ids` the store already knows: stored, or retired by
-    /// retention (which `apply_items` would not store again either). A page
-    /// source fetches the own page of the others only.
-    pub fn known_ids(&self, ids: &[ItemId]) -> Result<HashSet<ItemId>, StoreError> {
-        let conn = self.reader()?;
-        let mut stored = conn.prepare_cached("SELECT 1 FROM items WHERE id = ?1")?;
-        let mut retired = conn.prepare_cached("SELECT 1 FROM retired_items WHERE id = ?1")?;
-        let mut known = HashSet::new();
-        for id in ids {
-            if stored.exists([id.as_str()])? || retired.exists([id.as_str()])? {
-                known.insert(id.clone());
-            }
-        }
-        Ok(known)
-    }
-
-    /// Every revision of one item, oldest first.
-    pub fn revisions(&self, id: &str) -> Result<Vec<Revision>, StoreError> {
-        let conn = self.reader()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT revision, content_hash, recorded_at FROM item_revisions
-             WHERE item_id = ?1 ORDER BY revision",
-        )?;
-        let mut rows = stmt.query([id])?;
-        let mut revisions = Vec::new();
-        while let Some(row) = rows.next()? {
-            revisions.push(Revision {
-                revision: narrow(row.get(0)?, "item_revisions", id, "revision")?,
-                content_hash: row.get(1)?,
-                recorded_at: from_stored(row.get(2)?, "item_revisions", id, "recorded_at")?,
-            });
-        }
-        Ok(revisions)
-    }
-
-    /// Deletes items older than `max_age` (zero keeps all) and all but the newest
-    /// `max_per_source` items of each source (zero keeps all). Returns how many went.
-    ///
-    /// Age is measured by `published`; "newest" is the merged feed's order.
-    /// The items' revisions go with them. Outbox messages stay: they carry
-    /// their whole item and must still be published. The ids that went are
-    /// remembered, so a source that still lists them does not bring them back
-    /// as new items.
-    pub fn prune(
-        &self,
-        max_age: Duration,
-        max_per_source: usize,
-        now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        self.noted(|| self.write_prune(max_age, max_per_source, now))
-    }
-
-    fn write_prune(
-        &self,
-        max_age: Duration,
-        max_per_source: usize,
-        now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        let now = truncate(now);
-        let mut conn = self.writer();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut removed = 0;
-
-        // A max_age too large for chrono's range leaves no cutoff: nothing
-        // can be that old.
-        let cutoff = TimeDelta::from_std(max_age)
-            .ok()
-            .and_then(|age| now.checked_sub_signed(age));
-        if let (false, Some(cutoff)) = (max_age.is_zero(), cutoff) {
-            let mut delete = tx.prepare_cached(
-                "DELETE FROM items WHERE published < ?1 RETURNING id, source_id, last_seen",
-            )?;
-            removed += retire_deleted(&tx, &mut delete, params![to_stored(cutoff)], now)?;
-        }
-        if max_per_source > 0 {
-            let mut delete = tx.prepare_cached(
-                "DELETE FROM items WHERE id IN (
-                     SELECT id FROM (
-                         SELECT id, ROW_NUMBER() OVER (
-                             PARTITION BY source_id ORDER BY published DESC, id DESC
-                         ) AS rank
-                         FROM items
-                     ) WHERE rank > ?1
-                 ) RETURNING id, source_id, last_seen",
-            )?;
-            removed += retire_deleted(&tx, &mut delete, params![sql_limit(max_per_source)], now)?;
-        }
-        if let Some(forget_before) = now.checked_sub_signed(RETIRED_TTL) {
-            tx.prepare_cached("DELETE FROM retired_items WHERE last_seen < ?1")?
-                .execute([to_stored(forget_before)])?;
-        }
-        tx.commit()?;
-        drop(conn);
-        if removed > 0 {
-            self.notify_changed();
-        }
-        Ok(removed)
-    }
-}
-
-/// The body of [`Store::apply_items`], inside the caller's transaction: the
-/// one place that writes a poll's items, their revisions and their outbox
-/// messages. The caller commits, then notifies.
-pub(super) fn apply_in(
-    tx: &Connection,
+/// What becomes of `item` of `source`, stored as `stored` (if at all).
+///
+/// The stored item's source is `source`, its times are cut to whole
+/// microseconds, its hash is computed when the item has none, and an
+/// undated version keeps the date stored before it.
+pub(super) fn decide(
     source: &SourceRef,
-    items: &[Item],
-    now: DateTime<Utc>,
-) -> Result<ApplyOutcome, StoreError> {
-    let now = truncate(now);
-    let mut outcome = ApplyOutcome::default();
-    ensure_source(tx, &source.id, &source.url)?;
-    let mut seen = HashSet::with_capacity(items.len());
-    for item in items {
-        if !seen.insert(item.id.as_str()) {
-            tracing::warn!(
-                source = %source.id,
-                item = %item.id,
-                "the source lists one item twice; keeping the first"
-            );
-            continue;
-        }
-        let content_hash = if item.content_hash.is_empty() {
-            item.compute_content_hash()
-        } else {
-            item.content_hash.clone()
-        };
-        match stored_version(tx, item.id.as_str())? {
-            None if is_retired(tx, item.id.as_str(), now)? => outcome.unchanged += 1,
-            None => {
-                let stored = Item {
-                    source: source.clone(),
-                    published: truncate(item.published),
-                    updated: item.updated.map(truncate),
-                    revision: 1,
-                    content_hash,
-                    ..item.clone()
-                };
-                write_item(tx, &stored, now)?;
-                insert_revision(tx, &stored, now)?;
-                enqueue(tx, &item_event(&stored, EventKind::New, now), now)?;
-                outcome.new += 1;
-            }
-            Some(old) if old.content_hash == content_hash => {
-                tx.prepare_cached("UPDATE items SET last_seen = ?2 WHERE id = ?1")?
-                    .execute(params![item.id.as_str(), to_stored(now)])?;
-                outcome.unchanged += 1;
-            }
-            Some(old) => {
-                let key = item.id.as_str();
-                let revision = narrow::<u32>(old.revision, "items", key, "revision")?
-                    .checked_add(1)
-                    .ok_or_else(|| StoreError::BadValue {
-                        table: "items",
-                        key: key.to_owned(),
-                        column: "revision",
-                        reason: "no revision number is left".to_owned(),
-                    })?;
-                // A dated version sets the date; an undated one keeps
-                // whatever is stored, which is either the source's own
-                // date from an earlier poll or the first-seen time.
-                let (published, published_from_source) = if item.published_from_source {
-                    (truncate(item.published), true)
-                } else {
-                    (
-                        from_stored(old.published, "items", key, "published")?,
-                        old.published_from_source,
-                    )
-                };
-                let stored = Item {
-                    source: source.clone(),
-                    published,
-                    published_from_source,
-                    updated: item.updated.map(truncate),
-                    revision,
-                    content_hash,
-                    ..item.clone()
-                };
-                write_item(tx, &stored, now)?;
-                insert_revision(tx, &stored, now)?;
-                enqueue(tx, &item_event(&stored, EventKind::Updated, now), now)?;
-                outcome.updated += 1;
-            }
-        }
+    item: &Item,
+    stored: Option<StoredVersion>,
+) -> Result<Decision, StoreError> {
+    let content_hash = if item.content_hash.is_empty() {
+        item.compute_content_hash()
+    } else {
+        item.content_hash.clone()
+    };
+    let Some(old) = stored else {
+        return Ok(Decision::New(Item {
+            source: source.clone(),
+            published: truncate(item.published),
+            updated: item.updated.map(truncate),
+            revision: 1,
+            content_hash,
+            ..item.clone()
+        }));
+    };
+    if old.content_hash == content_hash {
+        return Ok(Decision::Unchanged);
     }
-    Ok(outcome)
-}
-
-/// Runs a `DELETE … RETURNING id, source_id, last_seen` and remembers each
-/// deleted id in `retired_items`. Returns how many rows went.
-fn retire_deleted(
-    conn: &Connection,
-    delete: &mut rusqlite::CachedStatement<'_>,
-    params: &[&dyn rusqlite::ToSql],
-    now: DateTime<Utc>,
-) -> Result<usize, StoreError> {
-    let mut deleted: Vec<(String, String, i64)> = Vec::new();
-    {
-        let mut rows = delete.query(params)?;
-        while let Some(row) = rows.next()? {
-            deleted.push((row.get(0)?, row.get(1)?, row.get(2)?));
-        }
-    }
-    let mut retire = conn.prepare_cached(
-        "INSERT INTO retired_items (id, source_id, retired_at, last_seen) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (id) DO UPDATE SET retired_at = excluded.retired_at,
-                                        last_seen = excluded.last_seen",
-    )?;
-    for (id, source_id, last_seen) in &deleted {
-        retire.execute(params![id, source_id, to_stored(now), last_seen])?;
-    }
-    Ok(deleted.len())
-}
-
-/// The stored version of `id`, if any.
-fn stored_version(conn: &Connection, id: &str) -> Result<Option<StoredVersion>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT revision, content_hash, published, published_from_source FROM items WHERE id = ?1",
-        )?
-        .query_row([id], |row| {
-            Ok(StoredVersion {
-                revision: row.get(0)?,
-                content_hash: row.get(1)?,
-                published: row.get(2)?,
-                published_from_source: row.get(3)?,
-            })
-        })
-        .optional()?)
-}
-
-/// Whether retention deleted `id`; if so, notes that the source still lists it.
-fn is_retired(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-    let touched = conn
-        .prepare_cached("UPDATE retired_items SET last_seen = ?2 WHERE id = ?1")?
-        .execute(params![id, to_stored(now)])?;
-    Ok(touched > 0)
-}
-
-/// Writes `item` as it now is, seen `now`. A new item is first seen `now`;
-/// a stored one keeps its first-seen time.
-fn write_item(conn: &Connection, item: &Item, now: DateTime<Utc>) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO items (id, source_id, source_name, source_url, guid, url, title, summary,
-                            content_html, authors, categories, language, published,
-                            published_from_source, updated, revision, content_hash,
-                            first_seen, last_seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?18)
-         ON CONFLICT (id) DO UPDATE SET
-             source_id = excluded.source_id, source_name = excluded.source_name,
-             source_url = excluded.source_url, guid = excluded.guid, url = excluded.url,
-             title = excluded.title, summary = excluded.summary,
-             content_html = excluded.content_html, authors = excluded.authors,
-             categories = excluded.categories, language = excluded.language,
-             published = excluded.published,
-             published_from_source = excluded.published_from_source,
-             updated = excluded.updated, revision = excluded.revision,
-             content_hash = excluded.content_hash, last_seen = excluded.last_seen",
-    )?
-    .execute(params![
-        item.id.as_str(),
-        item.source.id,
-        item.source.name,
-        item.source.url,
-        item.guid,
-        item.url,
-        item.title,
-        item.summary,
-        item.content_html,
-        serde_json::to_string(&item.authors)?,
-        serde_json::to_string(&item.categories)?,
-        item.language,
-        to_stored(item.published),
-        item.published_from_source,
-        item.updated.map(to_stored),
-        item.revision,
-        item.content_hash,
-        to_stored(now),
-    ])?;
-    Ok(())
-}
-
-/// Records the current version of `item` in its history.
-fn insert_revision(conn: &Connection, item: &Item, now: DateTime<Utc>) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO item_revisions (item_id, revision, content_hash, title, url, content_html,
-                                     recorded_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        item.id.as_str(),
-        item.revision,
-        item.content_hash,
-        item.title,
-        item.url,
-        item.content_html,
-        to_stored(now),
-    ])?;
-    Ok(())
-}
-
-/// Reads one row selected with [`ITEM_COLUMNS`].
-pub(super) fn item_from_row(row: &Row<'_>) -> Result<Item, StoreError> {
-    let id: String = row.get(0)?;
-    let key = id.as_str();
-    let json_list = |index: usize, column: &'static str| -> Result<Vec<String>, StoreError> {
-        let text: String = row.get(index)?;
-        serde_json::from_str(&text).map_err(|e| StoreError::BadValue {
+    let key = item.id.as_str();
+    let revision = narrow::<u32>(old.revision, "items", key, "revision")?
+        .checked_add(1)
+        .ok_or_else(|| StoreError::BadValue {
             table: "items",
             key: key.to_owned(),
-            column,
-            reason: format!("not a JSON list of strings: {e}"),
-        })
+            column: "revision",
+            reason: "no revision number is left".to_owned(),
+        })?;
+    // A dated version sets the date; an undated one keeps whatever is
+    // stored, which is either the source's own date from an earlier poll
+    // or the first-seen time.
+    let (published, published_from_source) = if item.published_from_source {
+        (truncate(item.published), true)
+    } else {
+        (
+            from_stored(old.published, "items", key, "published")?,
+            old.published_from_source,
+        )
     };
-    Ok(Item {
-        source: SourceRef {
-            id: row.get(1)?,
-            name: row.get(2)?,
-            url: row.get(3)?,
-        },
-        guid: row.get(4)?,
-        url: row.get(5)?,
-        title: row.get(6)?,
-        summary: row.get(7)?,
-        content_html: row.get(8)?,
-        authors: json_list(9, "authors")?,
-        categories: json_list(10, "categories")?,
-        language: row.get(11)?,
-        published: from_stored(row.get(12)?, "items", key, "published")?,
-        published_from_source: row.get(13)?,
-        updated: from_stored_opt(row.get(14)?, "items", key, "updated")?,
-        revision: narrow(row.get(15)?, "items", key, "revision")?,
-        content_hash: row.get(16)?,
-        id: ItemId::from_stored(id),
-    })
+    Ok(Decision::Updated(Item {
+        source: source.clone(),
+        published,
+        published_from_source,
+        updated: item.updated.map(truncate),
+        revision,
+        content_hash,
+        ..item.clone()
+    }))
+}
+
+/// The times retention cuts at `now`: items published before the first
+/// are deleted (`None`: no age limit), and retired ids last listed before
+/// the second are forgotten.
+pub(super) fn prune_cutoffs(
+    max_age: std::time::Duration,
+    now: DateTime<Utc>,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    // A max_age too large for chrono's range leaves no cutoff: nothing
+    // can be that old.
+    let cutoff = TimeDelta::from_std(max_age)
+        .ok()
+        .and_then(|age| now.checked_sub_signed(age))
+        .filter(|_| !max_age.is_zero());
+    (cutoff, now.checked_sub_signed(RETIRED_TTL))
 }

@@ -1,27 +1,31 @@
-//! The embedded store: SQLite through rusqlite. The only module that knows SQL.
+//! The store: the only module that knows SQL. One contract, two backends.
 //!
-//! It keeps the sources' fetch state, the items, their revisions, and the
-//! outbox of messages still to be published. An item's insert or revision and
-//! its outbox message are written in one transaction.
+//! It keeps the sources' fetch state and schedule, the items, their
+//! revisions, and the outbox of messages still to be published. An item's
+//! insert or revision and its outbox message are written in one transaction.
 //!
-//! Layout: this file holds the public types and the connections; `schema`
-//! the migrations; `sources`, `items` and `outbox` one table family each;
-//! `polls` the one write of a finished poll, over sources and items;
-//! `health` what `/readyz` asks of the store (failing writes, corruption,
-//! the file's identity), which every write method reports to.
+//! [`Store`] is the one interface every other module uses: async methods
+//! over a backend behind the [`backend::Backend`] trait.
 //!
-//! Times are stored as INTEGER unix microseconds: they sort and compare as
-//! numbers, and every time is cut to whole microseconds before it is stored
-//! *and* before it goes into an event, so an event carries the item exactly as
-//! it reads back.
+//! - `sqlite/`: the embedded default, one file (rusqlite, bundled SQLite,
+//!   WAL). Its code is synchronous and runs on tokio's blocking pool; one
+//!   daemon at a time may open a file.
+//!
+//! Layout: this file holds the public types and the [`Store`] handle;
+//! `backend.rs` the contract; `query.rs` the feed filters' rules, which both
+//! backends follow; `health.rs` what `/readyz` asks of the store; each
+//! backend folder one file per table family, its schema and its SQL.
+//!
+//! Times are stored as integer unix microseconds in both backends: they
+//! sort and compare as numbers, and every time is cut to whole microseconds
+//! before it is stored *and* before it goes into an event, so an event
+//! carries the item exactly as it reads back.
 
+mod backend;
 mod health;
 mod items;
-mod outbox;
-mod polls;
 mod query;
-mod schema;
-mod sources;
+mod sqlite;
 #[cfg(test)]
 mod tests;
 
@@ -29,30 +33,18 @@ pub use health::{Problem, ProblemKind};
 pub use query::ItemFilter;
 
 use crate::fetch::FetchState;
-use crate::item::{Item, SourceRef};
+use crate::item::{Item, ItemId, SourceRef};
+use backend::Backend;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a connection waits for another one's lock before it gives up with
-/// `SQLITE_BUSY`. In WAL mode that is only the writer waiting for another
-/// process's writer, or any connection waiting through a checkpoint or
-/// recovery, so a few seconds is generous.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How many reader connections the store keeps. In WAL mode readers run
-/// side by side and beside the writer, so a slow read (a filtered feed) no
-/// longer holds up `/readyz`, `/status`, the renderer or the publisher: the
-/// server lets at most two filtered reads run at once (`serve::cache`),
-/// which leaves two for everything else.
-const READERS: u32 = 4;
-
-/// How long a filtered read (`filtered_items`) may run before it is
-/// stopped with [`StoreError::TimeBudget`]. An index lookup takes
+/// How long a filtered read ([`Store::filtered_items`]) may run before it
+/// is stopped with [`StoreError::TimeBudget`]. An index lookup takes
 /// milliseconds; only a pathological filter on a large store comes near it,
-/// and it must not hold a reader for longer.
+/// and it must not hold a connection for longer.
 pub const FILTER_BUDGET: Duration = Duration::from_secs(2);
 
 /// A store operation failed.
@@ -80,6 +72,17 @@ pub enum StoreError {
         /// The cause.
         source: rusqlite::Error,
     },
+    /// Another process has the SQLite file open: SQLite is for one replica.
+    #[error(
+        "store {path}: another librarywire process has this file open (it holds {lock}); \
+         an SQLite store serves one daemon: stop the other one, or run replicas on PostgreSQL (store.url)"
+    )]
+    Locked {
+        /// The database file.
+        path: String,
+        /// The lock file.
+        lock: String,
+    },
     /// SQLite would not put the file in WAL mode, which the store relies on
     /// to let readers run beside the writer.
     #[error(
@@ -91,25 +94,25 @@ pub enum StoreError {
         /// The journal mode SQLite reported.
         mode: String,
     },
-    /// No reader connection came free (or could be opened) in time.
+    /// No SQLite reader connection came free (or could be opened) in time.
     #[error("store: no reader connection: {0}")]
     Readers(#[from] r2d2::Error),
-    /// A read ran past its time budget and was stopped, to keep a reader
-    /// free for others.
+    /// A read ran past its time budget and was stopped, to keep a
+    /// connection free for others.
     #[error("store: the read took longer than its {budget:?} budget and was stopped")]
     TimeBudget {
         /// The budget it ran past.
         budget: Duration,
     },
-    /// The file was written by a newer build with a schema this one does not know.
+    /// The database was written by a newer build with a schema this one does not know.
     #[error(
         "store {path}: schema version {found} is newer than this build knows ({known}); \
-         run a newer librarywire or point store.path elsewhere"
+         run a newer librarywire or point the store elsewhere"
     )]
     SchemaTooNew {
-        /// The database file.
+        /// The database.
         path: String,
-        /// The file's `user_version`.
+        /// Its schema version.
         found: i64,
         /// The newest version this build can migrate to.
         known: i64,
@@ -152,7 +155,7 @@ pub struct SourceStatus {
     /// How many items of the source the store holds.
     pub item_count: u64,
     /// A warning about a working source, such as a page whose selectors may
-    /// be stale; set and cleared by [`Store::record_page_yield`].
+    /// be stale; set and cleared by a poll's [`PageYield`].
     pub warning: Option<String>,
 }
 
@@ -256,239 +259,231 @@ pub struct Revision {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// The store. Cheap to clone; all clones share one database.
-///
-/// It is `Send + Sync` and its methods block on SQLite: async callers run
-/// them in `tokio::task::spawn_blocking`.
-#[derive(Clone)]
-pub struct Store {
-    inner: Arc<Shared>,
+/// A feed's items as read for rendering, with when the newest of their
+/// versions was stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedItems {
+    /// The items, newest first.
+    pub items: Vec<Item>,
+    /// When the most recently stored of these versions was stored: what
+    /// the feed's `Last-Modified` says. It comes from the data, so every
+    /// replica that renders the same items says the same. `None` for no items.
+    pub stored_at: Option<DateTime<Utc>>,
 }
 
-/// What every clone of a [`Store`] shares.
+/// The store. Cheap to clone; all clones share one database.
 ///
-/// One writer connection behind a mutex, and a pool of [`READERS`] reader
-/// connections. SQLite allows one writer at a time anyway, so a single
-/// writer connection loses nothing, and its mutex queues our own writers
-/// in-process instead of having them spin on `SQLITE_BUSY`. The readers are
-/// connections of their own because in WAL mode a reader sees the last
-/// committed state without waiting for the writer: the HTTP server and the
-/// publisher's outbox reads are never held up by a poll's long transaction;
-/// and several, so that one slow read does not hold up the others. The mutex
-/// is `std`, not tokio's, because every method is synchronous and never holds
-/// a lock across an `.await`; r2d2's pool is synchronous for the same reason.
-struct Shared {
-    path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: r2d2::Pool<Readers>,
-    /// Bumped after every commit that added, revised or removed items.
-    changes: tokio::sync::watch::Sender<u64>,
-    /// Whether writes work and the file is the one opened.
-    health: health::Health,
+/// Every method is async and never blocks the runtime: the SQLite backend
+/// runs its synchronous work on tokio's blocking pool, PostgreSQL's client
+/// is async.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.inner.path)
+            .field("backend", &self.backend.describe())
             .finish_non_exhaustive()
     }
 }
 
 impl Store {
-    /// Opens the store at `path`, creating the file, its folder and the schema if needed.
+    /// Opens the SQLite store at `path`, creating the file, its folder and
+    /// the schema if needed. Blocks: async code runs it on the blocking
+    /// pool. Refused with [`StoreError::Locked`] while another process has
+    /// the file open.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let shown = path.display().to_string();
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
-                path: parent.display().to_string(),
-                source,
-            })?;
-        }
-        let open_error = |source| StoreError::Open {
-            path: shown.clone(),
-            source,
-        };
-
-        let mut writer = Connection::open(path).map_err(open_error)?;
-        writer.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
-        let mode: String = writer
-            .pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
-            .map_err(open_error)?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::NotWal { path: shown, mode });
-        }
-        // NORMAL is safe in WAL mode: a power cut can lose the last commits
-        // but never corrupts the file, and each commit skips an fsync.
-        writer
-            .pragma_update(None, "synchronous", "NORMAL")
-            .map_err(open_error)?;
-        // Checkpoint every 10,000 WAL pages (~40 MB) instead of SQLite's
-        // 1,000: the checkpoint runs inside the commit that crosses the
-        // mark, holding the writer, and a longer WAL lets it write each hot
-        // index page once instead of many times. Measured in BENCHMARKS.md,
-        // section 4: a 2,000-source first cycle went from 8.9 s to 6.1 s.
-        writer
-            .pragma_update(None, "wal_autocheckpoint", 10000)
-            .map_err(open_error)?;
-        writer
-            .pragma_update(None, "foreign_keys", true)
-            .map_err(open_error)?;
-        schema::migrate(&mut writer, &shown)?;
-
-        // Opened only after the migration, so they never see a half-built
-        // schema. The first one is opened here, so that a reader that cannot
-        // be opened is this call's error with SQLite's own reason.
-        let manager = Readers {
-            path: path.to_path_buf(),
-        };
-        let first = r2d2::ManageConnection::connect(&manager).map_err(open_error)?;
-        drop(first);
-        let readers = r2d2::Pool::builder()
-            .max_size(READERS)
-            .min_idle(Some(1))
-            .connection_timeout(BUSY_TIMEOUT)
-            // The errors come back from `get`, with the last one's reason;
-            // r2d2's default handler would log them through `log`, which
-            // this daemon does not listen to.
-            .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build(manager)?;
-
-        let (changes, _) = tokio::sync::watch::channel(0);
         Ok(Store {
-            inner: Arc::new(Shared {
-                path: path.to_path_buf(),
-                writer: Mutex::new(writer),
-                readers,
-                changes,
-                health: health::Health::new(path),
-            }),
+            backend: Arc::new(sqlite::SqliteBackend::open(path)?),
         })
     }
 
-    /// Runs `work` on this store on tokio's blocking pool, the way async code
-    /// calls the store: its methods block on SQLite, and an async worker
-    /// must not wait on a lock or a disk.
-    ///
-    /// A panic in `work` is raised again here rather than turned into an
-    /// error value that would hide the bug; the store's own code does not
-    /// panic on data.
-    pub async fn call<T, F>(&self, work: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let store = self.clone();
-        match tokio::task::spawn_blocking(move || work(&store)).await {
-            Ok(result) => result,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => panic!("a store task was cancelled: {e}"),
-        }
+    /// The store, in words for logs and errors: the SQLite file, or the
+    /// PostgreSQL database without its password.
+    pub fn describe(&self) -> String {
+        self.backend.describe()
     }
 
-    /// The database file this store was opened on.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    /// Checks that the store answers: one cheap read, as the server reads.
+    /// For `/readyz`. A read that finds the database corrupt is one of
+    /// [`Store::problems`].
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.backend.ping().await
     }
 
-    /// Checks that the store answers: one read of the schema on a reader
-    /// connection, as the server reads. For `/readyz`.
-    /// A read that finds the file corrupt is one of [`Store::problems`].
-    pub fn ping(&self) -> Result<(), StoreError> {
-        let pinged = self.reader().and_then(|conn| {
-            conn.prepare_cached("SELECT COUNT(*) FROM sqlite_schema")?
-                .query_row([], |row| row.get::<_, i64>(0))?;
-            Ok(())
-        });
-        self.inner.health.note_read(&pinged);
-        pinged
+    /// What is wrong with the store now: failing writes, corruption, an
+    /// SQLite file deleted or replaced under the daemon. Empty when all is
+    /// well. Cheap, for `/readyz`, `/status` and `/metrics`.
+    pub fn problems(&self) -> Vec<Problem> {
+        self.backend.problems()
     }
 
     /// Notified with a new value whenever items are added, revised or pruned.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.inner.changes.subscribe()
+        self.backend.changes().subscribe()
     }
 
-    /// The writer connection. A panic while it was held leaves the mutex
-    /// poisoned, but the connection itself is sound: an open transaction is
-    /// rolled back when its guard drops during the unwind. So the lock is
-    /// taken back instead of turning every later call into a panic.
-    fn writer(&self) -> MutexGuard<'_, Connection> {
-        self.inner
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// Stores one finished poll of `record.source` in one transaction.
+    ///
+    /// - A success stores its items as [`Store::apply_items`] does, records
+    ///   the page yield when there is one, and then the new fetch state and
+    ///   the next poll, clearing the last error and the failure count.
+    /// - A failure counts one more failure with its reason and the next
+    ///   poll, and leaves the fetch state alone; a gone source (HTTP 410)
+    ///   is marked so and has no next poll.
+    ///
+    /// Subscribers are told after the commit when items changed.
+    pub async fn record_poll(&self, record: PollRecord) -> Result<PollRecorded, StoreError> {
+        self.backend.record_poll(record).await
     }
 
-    /// A reader connection from the pool, waiting up to `BUSY_TIMEOUT` for
-    /// one to come free.
-    fn reader(&self) -> Result<r2d2::PooledConnection<Readers>, StoreError> {
-        Ok(self.inner.readers.get()?)
+    /// Stores one poll's items of `source` in one transaction, with their outbox messages.
+    ///
+    /// - An item never seen gets revision 1 and an `item.new` message.
+    /// - A stored item whose content hash changed gets the next revision and an
+    ///   `item.updated` message.
+    /// - A stored item with the same hash is unchanged: only its last-seen
+    ///   time moves, and no message is written, so a restart publishes nothing
+    ///   again. An item that retention already deleted counts as unchanged too.
+    ///
+    /// The content hash is the item's `content_hash`, or computed with
+    /// [`Item::compute_content_hash`] when that is empty. An undated item
+    /// (`published_from_source == false`) keeps the `published` time it was
+    /// first stored with. The stored item's source is `source`, and each
+    /// message carries the item exactly as stored. When the poll lists one id
+    /// twice, the first one counts and the others are skipped.
+    pub async fn apply_items(
+        &self,
+        source: &SourceRef,
+        items: &[Item],
+        now: DateTime<Utc>,
+    ) -> Result<ApplyOutcome, StoreError> {
+        self.backend
+            .apply_items(source.clone(), items.to_vec(), now)
+            .await
     }
 
-    /// Tells subscribers that the set of items changed.
-    fn notify_changed(&self) {
-        // `send_modify` updates the value even when no one subscribes yet, so
-        // a later subscriber still starts from the current count.
-        self.inner
-            .changes
-            .send_modify(|value| *value = value.wrapping_add(1));
-    }
-}
-
-/// Opens the store's reader connections for r2d2.
-#[derive(Debug)]
-struct Readers {
-    path: PathBuf,
-}
-
-impl r2d2::ManageConnection for Readers {
-    type Connection = Connection;
-    type Error = rusqlite::Error;
-
-    fn connect(&self) -> Result<Connection, rusqlite::Error> {
-        // NO_MUTEX: the pool hands a connection to one thread at a time.
-        let reader = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        reader.busy_timeout(BUSY_TIMEOUT)?;
-        // Read-write at the file level (WAL readers need to touch the -shm
-        // file), but refusing writes, so a slip in this module shows up as an
-        // error instead of a second writer.
-        reader.pragma_update(None, "query_only", true)?;
-        query::register_functions(&reader)?;
-        Ok(reader)
+    /// Deletes items older than `max_age` (zero keeps all) and all but the newest
+    /// `max_per_source` items of each source (zero keeps all). Returns how many went.
+    ///
+    /// Age is measured by `published`; "newest" is the merged feed's order.
+    /// The items' revisions go with them. Outbox messages stay: they carry
+    /// their whole item and must still be published. The ids that went are
+    /// remembered for a year after the source last listed them, so a source
+    /// that still lists them does not bring them back as new items.
+    pub async fn prune(
+        &self,
+        max_age: Duration,
+        max_per_source: usize,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.backend.prune(max_age, max_per_source, now).await
     }
 
-    fn is_valid(&self, conn: &mut Connection) -> Result<(), rusqlite::Error> {
-        conn.execute_batch("")
+    /// Sets when a source is due, without touching the rest of its state.
+    ///
+    /// A source never seen before gets a row with an empty URL, which its
+    /// first poll fills in.
+    pub async fn set_next_poll(
+        &self,
+        source_id: &str,
+        next_poll: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.backend
+            .set_next_poll(source_id.to_owned(), next_poll)
+            .await
     }
 
-    fn has_broken(&self, _: &mut Connection) -> bool {
-        false
+    /// The fetch state of `source_id`; the default when it was never fetched.
+    pub async fn fetch_state(&self, source_id: &str) -> Result<FetchState, StoreError> {
+        self.backend.fetch_state(source_id.to_owned()).await
     }
-}
 
-/// Runs `read` on `conn`, stopped with [`StoreError::TimeBudget`] once it has
-/// run for `budget`: SQLite's progress handler asks every few thousand
-/// virtual machine steps whether the deadline has passed.
-fn within_budget<T>(
-    conn: &mut Connection,
-    budget: Duration,
-    read: impl FnOnce(&Connection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    let deadline = std::time::Instant::now() + budget;
-    conn.progress_handler(4000, Some(move || std::time::Instant::now() > deadline))?;
-    let result = read(conn);
-    conn.progress_handler(0, None::<fn() -> bool>)?;
-    match result {
-        Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
-            if e.code == rusqlite::ErrorCode::OperationInterrupted =>
-        {
-            Err(StoreError::TimeBudget { budget })
-        }
-        other => other,
+    /// The item count a page source's polls are compared with; None before
+    /// its first poll with a body.
+    pub async fn page_baseline(&self, source_id: &str) -> Result<Option<u64>, StoreError> {
+        self.backend.page_baseline(source_id.to_owned()).await
+    }
+
+    /// The state of every source the store knows, by id.
+    pub async fn source_statuses(&self) -> Result<Vec<SourceStatus>, StoreError> {
+        self.backend.source_statuses().await
+    }
+
+    /// The state of one source.
+    pub async fn source_status(&self, source_id: &str) -> Result<Option<SourceStatus>, StoreError> {
+        self.backend.source_status(source_id.to_owned()).await
+    }
+
+    /// The newest `limit` items over all sources, newest first.
+    ///
+    /// Items published at the same time come in descending id order, so the
+    /// order is the same on every call.
+    pub async fn newest_items(&self, limit: usize) -> Result<Vec<Item>, StoreError> {
+        Ok(self.feed(&ItemFilter::default(), limit).await?.items)
+    }
+
+    /// The newest `limit` items that pass `filter`, newest first, in the same
+    /// order as [`Store::newest_items`]. A non-empty filter is stopped with
+    /// [`StoreError::TimeBudget`] after [`FILTER_BUDGET`].
+    pub async fn filtered_items(
+        &self,
+        filter: &ItemFilter,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        Ok(self.feed(filter, limit).await?.items)
+    }
+
+    /// A feed's items, as [`Store::filtered_items`] reads them, with when
+    /// the newest of their versions was stored: what the feeds render.
+    pub async fn feed(&self, filter: &ItemFilter, limit: usize) -> Result<FeedItems, StoreError> {
+        self.backend.feed(filter.clone(), limit).await
+    }
+
+    /// One item by id.
+    pub async fn item(&self, id: &str) -> Result<Option<Item>, StoreError> {
+        self.backend.item(id.to_owned()).await
+    }
+
+    /// Which of `ids` the store already knows: stored, or retired by
+    /// retention (which `apply_items` would not store again either). A page
+    /// source fetches the own page of the others only.
+    pub async fn known_ids(&self, ids: &[ItemId]) -> Result<HashSet<ItemId>, StoreError> {
+        self.backend.known_ids(ids.to_vec()).await
+    }
+
+    /// Every revision of one item, oldest first.
+    pub async fn revisions(&self, id: &str) -> Result<Vec<Revision>, StoreError> {
+        self.backend.revisions(id.to_owned()).await
+    }
+
+    /// Whether the store knows source `id`: it has polled it, or holds items of it.
+    pub async fn has_source(&self, id: &str) -> Result<bool, StoreError> {
+        self.backend.has_source(id.to_owned()).await
+    }
+
+    /// Up to `limit` outbox messages with `seq > after_seq`, in order.
+    pub async fn outbox_pending(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.backend.outbox_pending(after_seq, limit).await
+    }
+
+    /// Removes confirmed messages from the outbox.
+    ///
+    /// A seq that is not (or no longer) in the outbox is ignored, so
+    /// confirming twice is harmless.
+    pub async fn outbox_confirmed(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        self.backend.outbox_confirmed(seqs.to_vec()).await
+    }
+
+    /// How many messages wait, and when the oldest was written.
+    pub async fn outbox_depth(&self) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+        self.backend.outbox_depth().await
     }
 }
 
@@ -544,7 +539,21 @@ fn narrow<T: TryFrom<i64>>(
     })
 }
 
-/// A `LIMIT` value: SQLite takes an i64, and anything larger means "all".
+/// A `LIMIT` value: both databases take an i64, and anything larger means "all".
 fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// Whether `id` is listed twice in a poll, warning once when it is; the
+/// first listing counts. Both backends' item writes skip repeats alike.
+fn is_repeat<'a>(seen: &mut HashSet<&'a str>, source: &SourceRef, item: &'a Item) -> bool {
+    if seen.insert(item.id.as_str()) {
+        return false;
+    }
+    tracing::warn!(
+        source = %source.id,
+        item = %item.id,
+        "the source lists one item twice; keeping the first"
+    );
+    true
 }

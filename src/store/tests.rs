@@ -1,10 +1,108 @@
-//! Store tests, each on a fresh file in its own temporary folder.
+//! The store's contract, tested once and run on each backend.
+//!
+//! Every test here is an `async fn(TestStore)`; [`on_each_backend!`] makes
+//! one `#[tokio::test]` of it per backend, in the modules `sqlite` and
+//! `postgres` (`cargo test --lib store::tests::postgres`). An SQLite test
+//! gets a fresh file in a temporary folder; a PostgreSQL test a database of
+//! its own on the real server, dropped when the test ends. The tests of one
+//! backend's own machinery (its schema steps, its query plans) sit beside
+//! that backend.
 
 use super::*;
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
-use chrono::TimeZone;
-use std::sync::atomic::{AtomicBool, Ordering};
+use chrono::{TimeDelta, TimeZone};
+
+/// A store for one test, and what keeps its data alive: the SQLite file's
+/// folder, or the PostgreSQL test database (dropped with it).
+pub(super) struct TestStore {
+    store: Option<Store>,
+    place: Place,
+}
+
+enum Place {
+    File(tempfile::TempDir),
+}
+
+impl TestStore {
+    /// A fresh SQLite store.
+    pub(super) async fn sqlite() -> TestStore {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.db")).unwrap();
+        TestStore {
+            store: Some(store),
+            place: Place::File(dir),
+        }
+    }
+
+    /// The same data, the store closed and opened again, as a restart does.
+    pub(super) async fn reopen(mut self) -> TestStore {
+        drop(self.store.take());
+        let store = match &self.place {
+            Place::File(dir) => Store::open(&dir.path().join("store.db")).unwrap(),
+        };
+        self.store = Some(store);
+        self
+    }
+}
+
+impl std::ops::Deref for TestStore {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        self.store.as_ref().expect("an open store")
+    }
+}
+
+/// One `#[tokio::test]` per backend for each shared test named.
+macro_rules! on_each_backend {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::TestStore::sqlite().await).await
+                }
+            )*
+        }
+    };
+}
+
+on_each_backend! {
+    first_apply_stores_items_and_queues_one_new_message_each,
+    the_same_items_again_are_unchanged_and_queue_nothing,
+    an_edited_title_makes_revision_two_and_one_updated_message,
+    an_undated_item_keeps_its_first_seen_time,
+    a_dated_edit_moves_the_date,
+    the_source_argument_is_the_stored_source_and_a_missing_hash_is_computed,
+    an_id_listed_twice_in_one_poll_counts_once,
+    a_reopened_store_has_the_same_items_and_publishes_nothing_again,
+    newest_items_are_newest_first_with_a_stable_tie_break_and_a_limit,
+    prune_by_age_removes_old_items_and_their_revisions_but_not_messages,
+    prune_by_count_keeps_the_newest_of_each_source,
+    a_pruned_item_still_in_the_feed_is_not_new_again,
+    a_retired_id_still_listed_is_remembered_past_a_year,
+    record_poll_stores_a_whole_success_or_failure,
+    fetch_state_round_trips_and_defaults,
+    failures_count_up_keep_the_fetch_state_and_reset_on_success,
+    set_next_poll_creates_or_touches_only_the_due_time,
+    apply_creates_the_source_and_counts_its_items,
+    outbox_pages_in_order_confirms_and_reports_depth,
+    outbox_seqs_are_never_reused_after_draining,
+    the_watch_channel_moves_on_changes_only,
+    known_ids_are_the_stored_and_the_retired_ones,
+    a_feed_says_when_its_newest_version_was_stored,
+    each_filter_keeps_exactly_the_matching_items_newest_first,
+    every_way_of_searching_finds_what_testing_every_item_finds,
+    the_index_follows_revisions_and_retention,
+    has_source_knows_polled_sources_only,
+    ping_answers_and_a_sound_store_has_no_problems,
+}
+
+#[test]
+fn store_is_send_sync_and_clone() {
+    fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+    assert_traits::<Store>();
+}
 
 fn ifla() -> SourceRef {
     SourceRef {
@@ -23,16 +121,14 @@ fn other() -> SourceRef {
 }
 
 /// 2024-01-01 plus `days` days and `secs` seconds.
-fn at(days: i64, secs: i64) -> DateTime<Utc> {
+pub(super) fn at(days: i64, secs: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()
         + TimeDelta::days(days)
         + TimeDelta::seconds(secs)
 }
 
-use chrono::TimeDelta;
-
 /// A dated item of `source` with every field filled.
-fn item(source: &SourceRef, key: &str, title: &str, published: DateTime<Utc>) -> Item {
+pub(super) fn item(source: &SourceRef, key: &str, title: &str, published: DateTime<Utc>) -> Item {
     let mut item = Item {
         id: ItemId::derive(&source.id, key),
         source: source.clone(),
@@ -68,121 +164,101 @@ fn retitled(mut item: Item, title: &str) -> Item {
     item
 }
 
-/// The steps of [`Store::record_poll`] one at a time, on the writer, for
-/// the tests of each step's rule.
-impl Store {
-    fn record_success(
-        &self,
-        source_id: &str,
-        url: &str,
-        state: &FetchState,
-        next_poll: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sources::record_success(&self.writer(), source_id, url, state, next_poll, now)
-    }
-
-    fn record_failure(
-        &self,
-        source_id: &str,
-        url: &str,
-        error: &str,
-        next_poll: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<u32, StoreError> {
-        sources::record_failure(&self.writer(), source_id, url, error, next_poll, now)
-            .map(|(failures, _)| failures)
-    }
-
-    fn mark_gone(&self, source_id: &str) -> Result<(), StoreError> {
-        sources::mark_gone(&self.writer(), source_id)
-    }
-
-    fn record_page_yield(
-        &self,
-        source_id: &str,
-        url: &str,
-        baseline: Option<u64>,
-        warning: Option<&str>,
-    ) -> Result<(), StoreError> {
-        sources::record_page_yield(&self.writer(), source_id, url, baseline, warning)
+/// A source named by its id alone, at `url`.
+fn source_at(source_id: &str, url: &str) -> SourceRef {
+    SourceRef {
+        id: source_id.into(),
+        name: source_id.into(),
+        url: url.into(),
     }
 }
 
-fn open_temp() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("store.db")).unwrap();
-    (dir, store)
+/// Records a successful poll without items, as [`Store::record_poll`] does
+/// for a 304.
+async fn record_success(
+    store: &Store,
+    source_id: &str,
+    url: &str,
+    state: &FetchState,
+    next_poll: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    store
+        .record_poll(PollRecord {
+            source: source_at(source_id, url),
+            url: url.into(),
+            started: now,
+            finished: now,
+            next_poll,
+            outcome: PollOutcome::Success {
+                state: state.clone(),
+                items: Vec::new(),
+                page_yield: None,
+            },
+        })
+        .await
+        .map(|_| ())
+}
+
+/// Records a failed poll; returns the failures in a row.
+async fn record_failure(
+    store: &Store,
+    source_id: &str,
+    url: &str,
+    error: &str,
+    next_poll: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<u32, StoreError> {
+    store
+        .record_poll(PollRecord {
+            source: source_at(source_id, url),
+            url: url.into(),
+            started: now,
+            finished: now,
+            next_poll,
+            outcome: PollOutcome::Failure {
+                reason: error.into(),
+                gone: false,
+            },
+        })
+        .await
+        .map(|recorded| recorded.consecutive_failures)
+}
+
+/// Records a poll that found the source gone (HTTP 410).
+async fn record_gone(
+    store: &Store,
+    source_id: &str,
+    url: &str,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<u32, StoreError> {
+    store
+        .record_poll(PollRecord {
+            source: source_at(source_id, url),
+            url: url.into(),
+            started: now,
+            finished: now,
+            next_poll: now,
+            outcome: PollOutcome::Failure {
+                reason: error.into(),
+                gone: true,
+            },
+        })
+        .await
+        .map(|recorded| recorded.consecutive_failures)
 }
 
 fn body_json(message: &OutboxMessage) -> serde_json::Value {
     serde_json::from_slice(&message.body).expect("outbox body is JSON")
 }
 
-fn all_pending(store: &Store) -> Vec<OutboxMessage> {
-    store.outbox_pending(0, 10_000).unwrap()
+async fn all_pending(store: &Store) -> Vec<OutboxMessage> {
+    store.outbox_pending(0, 10_000).await.unwrap()
 }
 
-#[test]
-fn store_is_send_sync_and_clone() {
-    fn assert_traits<T: Send + Sync + Clone + 'static>() {}
-    assert_traits::<Store>();
-}
-
-#[test]
-fn open_creates_folders_and_sets_up_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("a").join("b").join("store.db");
-    let store = Store::open(&path).unwrap();
-    assert!(path.is_file());
-    assert_eq!(store.path(), path);
-
-    let conn = store.writer();
-    let mode: String = conn
-        .pragma_query_value(None, "journal_mode", |r| r.get(0))
-        .unwrap();
-    assert_eq!(mode, "wal");
-    let fk: bool = conn
-        .pragma_query_value(None, "foreign_keys", |r| r.get(0))
-        .unwrap();
-    assert!(fk);
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, schema::current_version());
-}
-
-#[test]
-fn open_refuses_a_schema_from_the_future() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.db");
-    drop(Store::open(&path).unwrap());
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .pragma_update(None, "user_version", 99)
-        .unwrap();
-
-    let err = Store::open(&path).unwrap_err();
-    assert!(
-        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("store.db"), "{err}");
-}
-
-#[test]
-fn open_names_the_file_that_is_not_a_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("notes.db");
-    std::fs::write(&path, vec![b'x'; 4096]).unwrap();
-    let err = Store::open(&path).unwrap_err();
-    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
-    assert!(err.to_string().contains("notes.db"), "{err}");
-}
-
-#[test]
-fn first_apply_stores_items_and_queues_one_new_message_each() {
-    let (_dir, store) = open_temp();
+async fn first_apply_stores_items_and_queues_one_new_message_each(t: TestStore) {
+    let store = &*t;
     let now = at(10, 0);
     let items = vec![
         item(&ifla(), "a", "WLIC 2024", at(1, 0)),
@@ -190,7 +266,7 @@ fn first_apply_stores_items_and_queues_one_new_message_each() {
         item(&ifla(), "c", "Annual report", at(3, 0)),
     ];
 
-    let outcome = store.apply_items(&ifla(), &items, now).unwrap();
+    let outcome = store.apply_items(&ifla(), &items, now).await.unwrap();
     assert_eq!(
         outcome,
         ApplyOutcome {
@@ -200,7 +276,7 @@ fn first_apply_stores_items_and_queues_one_new_message_each() {
         }
     );
 
-    let pending = all_pending(&store);
+    let pending = all_pending(store).await;
     assert_eq!(pending.len(), 3);
     for (message, item) in pending.iter().zip(&items) {
         assert_eq!(message.routing_key, "item.new.ifla-news");
@@ -213,7 +289,7 @@ fn first_apply_stores_items_and_queues_one_new_message_each() {
         assert_eq!(body["data"]["title"], item.title.as_str());
 
         // The event carries the item exactly as stored.
-        let stored = store.item(item.id.as_str()).unwrap().expect("stored");
+        let stored = store.item(item.id.as_str()).await.unwrap().expect("stored");
         let mut carried: Item = serde_json::from_value(body["data"].clone()).unwrap();
         carried.published_from_source = stored.published_from_source;
         carried.content_hash = stored.content_hash.clone();
@@ -223,16 +299,15 @@ fn first_apply_stores_items_and_queues_one_new_message_each() {
     }
 }
 
-#[test]
-fn the_same_items_again_are_unchanged_and_queue_nothing() {
-    let (_dir, store) = open_temp();
+async fn the_same_items_again_are_unchanged_and_queue_nothing(t: TestStore) {
+    let store = &*t;
     let items = vec![
         item(&ifla(), "a", "One", at(1, 0)),
         item(&ifla(), "b", "Two", at(2, 0)),
     ];
-    store.apply_items(&ifla(), &items, at(10, 0)).unwrap();
+    store.apply_items(&ifla(), &items, at(10, 0)).await.unwrap();
 
-    let outcome = store.apply_items(&ifla(), &items, at(11, 0)).unwrap();
+    let outcome = store.apply_items(&ifla(), &items, at(11, 0)).await.unwrap();
     assert_eq!(
         outcome,
         ApplyOutcome {
@@ -241,23 +316,27 @@ fn the_same_items_again_are_unchanged_and_queue_nothing() {
             unchanged: 2
         }
     );
-    assert_eq!(all_pending(&store).len(), 2);
-    assert_eq!(store.revisions(items[0].id.as_str()).unwrap().len(), 1);
+    assert_eq!(all_pending(store).await.len(), 2);
+    assert_eq!(
+        store.revisions(items[0].id.as_str()).await.unwrap().len(),
+        1
+    );
 }
 
-#[test]
-fn an_edited_title_makes_revision_two_and_one_updated_message() {
-    let (_dir, store) = open_temp();
+async fn an_edited_title_makes_revision_two_and_one_updated_message(t: TestStore) {
+    let store = &*t;
     let first = item(&ifla(), "a", "WLIC 2024", at(1, 0));
     let untouched = item(&ifla(), "b", "Other", at(2, 0));
     store
         .apply_items(&ifla(), &[first.clone(), untouched.clone()], at(10, 0))
+        .await
         .unwrap();
-    let before = all_pending(&store);
+    let before = all_pending(store).await;
 
     let edited = retitled(first.clone(), "WLIC 2024 in Dubai");
     let outcome = store
         .apply_items(&ifla(), &[edited.clone(), untouched], at(11, 0))
+        .await
         .unwrap();
     assert_eq!(
         outcome,
@@ -268,7 +347,7 @@ fn an_edited_title_makes_revision_two_and_one_updated_message() {
         }
     );
 
-    let pending = all_pending(&store);
+    let pending = all_pending(store).await;
     assert_eq!(pending.len(), before.len() + 1);
     let message = pending.last().unwrap();
     assert_eq!(message.routing_key, "item.updated.ifla-news");
@@ -278,12 +357,12 @@ fn an_edited_title_makes_revision_two_and_one_updated_message() {
     assert_eq!(body["data"]["revision"], 2);
     assert_eq!(body["data"]["title"], "WLIC 2024 in Dubai");
 
-    let stored = store.item(first.id.as_str()).unwrap().unwrap();
+    let stored = store.item(first.id.as_str()).await.unwrap().unwrap();
     assert_eq!(stored.revision, 2);
     assert_eq!(stored.title, "WLIC 2024 in Dubai");
     assert_eq!(stored.content_hash, edited.content_hash);
 
-    let revisions = store.revisions(first.id.as_str()).unwrap();
+    let revisions = store.revisions(first.id.as_str()).await.unwrap();
     assert_eq!(
         revisions,
         vec![
@@ -301,9 +380,8 @@ fn an_edited_title_makes_revision_two_and_one_updated_message() {
     );
 }
 
-#[test]
-fn an_undated_item_keeps_its_first_seen_time() {
-    let (_dir, store) = open_temp();
+async fn an_undated_item_keeps_its_first_seen_time(t: TestStore) {
+    let store = &*t;
     // Sub-microsecond precision is cut before storing, so the event and the
     // read-back agree.
     let first_seen = at(10, 0) + TimeDelta::nanoseconds(123_456_789);
@@ -314,16 +392,19 @@ fn an_undated_item_keeps_its_first_seen_time() {
             &[undated(&ifla(), "u", "Notice", first_seen)],
             first_seen,
         )
+        .await
         .unwrap();
 
     // Seen again a day later: normalize stamps it with the later time.
     let later = at(11, 0);
     let outcome = store
         .apply_items(&ifla(), &[undated(&ifla(), "u", "Notice", later)], later)
+        .await
         .unwrap();
     assert_eq!(outcome.unchanged, 1);
     let stored = store
         .item(ItemId::derive("ifla-news", "u").as_str())
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(stored.published, kept);
@@ -332,15 +413,16 @@ fn an_undated_item_keeps_its_first_seen_time() {
     // Edited a day after that: still the first-seen time, in storage and event.
     let latest = at(12, 0);
     let edited = retitled(undated(&ifla(), "u", "Notice", latest), "Notice, corrected");
-    let outcome = store.apply_items(&ifla(), &[edited], latest).unwrap();
+    let outcome = store.apply_items(&ifla(), &[edited], latest).await.unwrap();
     assert_eq!(outcome.updated, 1);
     let stored = store
         .item(ItemId::derive("ifla-news", "u").as_str())
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(stored.published, kept);
     assert_eq!(stored.revision, 2);
-    let event = body_json(all_pending(&store).last().unwrap());
+    let event = body_json(all_pending(store).await.last().unwrap());
     assert_eq!(
         event["data"]["published"],
         serde_json::to_value(kept).unwrap()
@@ -348,92 +430,103 @@ fn an_undated_item_keeps_its_first_seen_time() {
     assert_eq!(event["data"]["revision"], 2);
 }
 
-#[test]
-fn a_dated_edit_moves_the_date() {
-    let (_dir, store) = open_temp();
+async fn a_dated_edit_moves_the_date(t: TestStore) {
+    let store = &*t;
     let first = item(&ifla(), "a", "One", at(1, 0));
     store
         .apply_items(&ifla(), std::slice::from_ref(&first), at(10, 0))
+        .await
         .unwrap();
     let mut edited = retitled(first.clone(), "One, revised");
     edited.published = at(2, 0);
-    store.apply_items(&ifla(), &[edited], at(11, 0)).unwrap();
-    let stored = store.item(first.id.as_str()).unwrap().unwrap();
+    store
+        .apply_items(&ifla(), &[edited], at(11, 0))
+        .await
+        .unwrap();
+    let stored = store.item(first.id.as_str()).await.unwrap().unwrap();
     assert_eq!(stored.published, at(2, 0));
     assert!(stored.published_from_source);
 }
 
-#[test]
-fn the_source_argument_is_the_stored_source_and_a_missing_hash_is_computed() {
-    let (_dir, store) = open_temp();
+async fn the_source_argument_is_the_stored_source_and_a_missing_hash_is_computed(t: TestStore) {
+    let store = &*t;
     let mut given = item(&ifla(), "a", "One", at(1, 0));
     given.source.name = "stale name".into();
     given.content_hash = String::new();
     given.revision = 7;
     store
         .apply_items(&ifla(), &[given.clone()], at(10, 0))
+        .await
         .unwrap();
 
-    let stored = store.item(given.id.as_str()).unwrap().unwrap();
+    let stored = store.item(given.id.as_str()).await.unwrap().unwrap();
     assert_eq!(stored.source, ifla());
     assert_eq!(stored.revision, 1);
     assert_eq!(stored.content_hash, given.compute_content_hash());
-    let event = body_json(&all_pending(&store)[0]);
+    let event = body_json(&all_pending(store).await[0]);
     assert_eq!(event["data"]["source"]["name"], "IFLA News");
 }
 
-#[test]
-fn an_id_listed_twice_in_one_poll_counts_once() {
-    let (_dir, store) = open_temp();
+async fn an_id_listed_twice_in_one_poll_counts_once(t: TestStore) {
+    let store = &*t;
     let a = item(&ifla(), "a", "First copy", at(1, 0));
     let a_again = retitled(a.clone(), "Second copy");
     let poll = [a.clone(), a_again];
 
-    let outcome = store.apply_items(&ifla(), &poll, at(10, 0)).unwrap();
+    let outcome = store.apply_items(&ifla(), &poll, at(10, 0)).await.unwrap();
     assert_eq!(outcome.new, 1);
     assert_eq!(outcome.updated, 0);
     // The next identical poll must not flip between the two copies.
-    let outcome = store.apply_items(&ifla(), &poll, at(11, 0)).unwrap();
+    let outcome = store.apply_items(&ifla(), &poll, at(11, 0)).await.unwrap();
     assert_eq!(outcome.unchanged, 1);
     assert_eq!(outcome.updated, 0);
-    assert_eq!(all_pending(&store).len(), 1);
+    assert_eq!(all_pending(store).await.len(), 1);
     assert_eq!(
-        store.item(a.id.as_str()).unwrap().unwrap().title,
+        store.item(a.id.as_str()).await.unwrap().unwrap().title,
         "First copy"
     );
 }
 
-#[test]
-fn a_reopened_store_has_the_same_items_and_publishes_nothing_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.db");
+async fn a_reopened_store_has_the_same_items_and_publishes_nothing_again(t: TestStore) {
     let items = [
         item(&ifla(), "a", "One", at(1, 0)),
         item(&ifla(), "b", "Two", at(3, 0)),
         undated(&other(), "c", "Three", at(2, 0)),
     ];
     let before = {
-        let store = Store::open(&path).unwrap();
-        store.apply_items(&ifla(), &items[..2], at(10, 0)).unwrap();
-        store.apply_items(&other(), &items[2..], at(2, 0)).unwrap();
-        store.newest_items(10).unwrap()
+        let store = &*t;
+        store
+            .apply_items(&ifla(), &items[..2], at(10, 0))
+            .await
+            .unwrap();
+        store
+            .apply_items(&other(), &items[2..], at(2, 0))
+            .await
+            .unwrap();
+        store.newest_items(10).await.unwrap()
     };
 
-    let store = Store::open(&path).unwrap();
-    let after = store.newest_items(10).unwrap();
+    let t = t.reopen().await;
+    let store = &*t;
+    let after = store.newest_items(10).await.unwrap();
     assert_eq!(after, before);
     assert_eq!(after.len(), 3);
-    assert_eq!(all_pending(&store).len(), 3);
+    assert_eq!(all_pending(store).await.len(), 3);
 
-    let a = store.apply_items(&ifla(), &items[..2], at(20, 0)).unwrap();
-    let b = store.apply_items(&other(), &items[2..], at(20, 0)).unwrap();
+    let a = store
+        .apply_items(&ifla(), &items[..2], at(20, 0))
+        .await
+        .unwrap();
+    let b = store
+        .apply_items(&other(), &items[2..], at(20, 0))
+        .await
+        .unwrap();
     assert_eq!(a.new + a.updated + b.new + b.updated, 0);
-    assert_eq!(all_pending(&store).len(), 3);
+    assert_eq!(all_pending(store).await.len(), 3);
 }
 
-#[test]
-fn newest_items_are_newest_first_with_a_stable_tie_break_and_a_limit() {
-    let (_dir, store) = open_temp();
+async fn newest_items_are_newest_first_with_a_stable_tie_break_and_a_limit(t: TestStore) {
+    let store = &*t;
     let tie_1 = item(&ifla(), "t1", "Tie one", at(5, 0));
     let tie_2 = item(&other(), "t2", "Tie two", at(5, 0));
     store
@@ -446,6 +539,7 @@ fn newest_items_are_newest_first_with_a_stable_tie_break_and_a_limit() {
             ],
             at(10, 0),
         )
+        .await
         .unwrap();
     store
         .apply_items(
@@ -453,10 +547,12 @@ fn newest_items_are_newest_first_with_a_stable_tie_break_and_a_limit() {
             &[item(&other(), "mid", "Mid", at(3, 0)), tie_2.clone()],
             at(10, 0),
         )
+        .await
         .unwrap();
 
     let titles: Vec<String> = store
         .newest_items(10)
+        .await
         .unwrap()
         .into_iter()
         .map(|i| i.title)
@@ -470,87 +566,88 @@ fn newest_items_are_newest_first_with_a_stable_tie_break_and_a_limit() {
 
     let top: Vec<String> = store
         .newest_items(2)
+        .await
         .unwrap()
         .into_iter()
         .map(|i| i.title)
         .collect();
     assert_eq!(top, ["New", first_tie]);
-    assert!(store.newest_items(0).unwrap().is_empty());
+    assert!(store.newest_items(0).await.unwrap().is_empty());
 }
 
-#[test]
-fn newest_items_reads_an_index_instead_of_sorting() {
-    let (_dir, store) = open_temp();
-    let conn = store.reader().unwrap();
-    let mut stmt = conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {}", items::newest_items_sql()))
-        .unwrap();
-    let plan: Vec<String> = stmt
-        .query_map([10], |row| row.get::<_, String>(3))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let plan = plan.join("\n");
-    assert!(plan.contains("items_by_published"), "{plan}");
-    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
-}
-
-#[test]
-fn prune_by_age_removes_old_items_and_their_revisions_but_not_messages() {
-    let (_dir, store) = open_temp();
+async fn prune_by_age_removes_old_items_and_their_revisions_but_not_messages(t: TestStore) {
+    let store = &*t;
     let now = at(500, 0);
     let fresh = item(&ifla(), "fresh", "Fresh", at(490, 0));
     let old = item(&ifla(), "old", "Old", at(100, 0));
     store
         .apply_items(&ifla(), &[fresh.clone(), old.clone()], now)
+        .await
         .unwrap();
     store
         .apply_items(&ifla(), &[retitled(old.clone(), "Old, edited")], now)
+        .await
         .unwrap();
-    assert_eq!(all_pending(&store).len(), 3);
+    assert_eq!(all_pending(store).await.len(), 3);
     let mut changes = store.subscribe();
     changes.mark_unchanged();
 
     let removed = store
         .prune(Duration::from_secs(365 * 24 * 3600), 0, now)
+        .await
         .unwrap();
     assert_eq!(removed, 1);
-    assert!(store.item(old.id.as_str()).unwrap().is_none());
-    assert!(store.revisions(old.id.as_str()).unwrap().is_empty());
-    assert!(store.item(fresh.id.as_str()).unwrap().is_some());
-    assert_eq!(all_pending(&store).len(), 3, "outbox rows survive prune");
+    assert!(store.item(old.id.as_str()).await.unwrap().is_none());
+    assert!(store.revisions(old.id.as_str()).await.unwrap().is_empty());
+    assert!(store.item(fresh.id.as_str()).await.unwrap().is_some());
+    assert_eq!(
+        all_pending(store).await.len(),
+        3,
+        "outbox rows survive prune"
+    );
     assert!(changes.has_changed().unwrap());
 
     changes.mark_unchanged();
     assert_eq!(
         store
             .prune(Duration::from_secs(365 * 24 * 3600), 0, now)
+            .await
             .unwrap(),
         0
     );
     assert!(!changes.has_changed().unwrap());
     // Zero keeps everything, however old.
-    assert_eq!(store.prune(Duration::ZERO, 0, at(100_000, 0)).unwrap(), 0);
-    assert_eq!(store.newest_items(10).unwrap().len(), 1);
+    assert_eq!(
+        store
+            .prune(Duration::ZERO, 0, at(100_000, 0))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.newest_items(10).await.unwrap().len(), 1);
 }
 
-#[test]
-fn prune_by_count_keeps_the_newest_of_each_source() {
-    let (_dir, store) = open_temp();
+async fn prune_by_count_keeps_the_newest_of_each_source(t: TestStore) {
+    let store = &*t;
     let ifla_items: Vec<Item> = (0..5)
         .map(|n| item(&ifla(), &format!("i{n}"), &format!("IFLA {n}"), at(n, 0)))
         .collect();
     let other_items: Vec<Item> = (0..2)
         .map(|n| item(&other(), &format!("o{n}"), &format!("NLC {n}"), at(n, 0)))
         .collect();
-    store.apply_items(&ifla(), &ifla_items, at(10, 0)).unwrap();
+    store
+        .apply_items(&ifla(), &ifla_items, at(10, 0))
+        .await
+        .unwrap();
     store
         .apply_items(&other(), &other_items, at(10, 0))
+        .await
         .unwrap();
 
-    assert_eq!(store.prune(Duration::ZERO, 3, at(10, 0)).unwrap(), 2);
+    assert_eq!(store.prune(Duration::ZERO, 3, at(10, 0)).await.unwrap(), 2);
     let left: Vec<String> = store
         .newest_items(100)
+        .await
         .unwrap()
         .into_iter()
         .map(|i| i.title)
@@ -559,35 +656,41 @@ fn prune_by_count_keeps_the_newest_of_each_source() {
     assert_eq!(
         store
             .source_status("ifla-news")
+            .await
             .unwrap()
             .unwrap()
             .item_count,
         3
     );
     assert_eq!(
-        store.source_status("nlc-news").unwrap().unwrap().item_count,
+        store
+            .source_status("nlc-news")
+            .await
+            .unwrap()
+            .unwrap()
+            .item_count,
         2
     );
-    assert_eq!(all_pending(&store).len(), 7);
+    assert_eq!(all_pending(store).await.len(), 7);
 }
 
-#[test]
-fn a_pruned_item_still_in_the_feed_is_not_new_again() {
-    let (_dir, store) = open_temp();
+async fn a_pruned_item_still_in_the_feed_is_not_new_again(t: TestStore) {
+    let store = &*t;
     let now = at(500, 0);
     let poll = vec![
         item(&ifla(), "fresh", "Fresh", at(490, 0)),
         item(&ifla(), "ancient", "Ancient", at(1, 0)),
     ];
-    store.apply_items(&ifla(), &poll, now).unwrap();
+    store.apply_items(&ifla(), &poll, now).await.unwrap();
     assert_eq!(
         store
             .prune(Duration::from_secs(30 * 24 * 3600), 0, now)
+            .await
             .unwrap(),
         1
     );
 
-    let outcome = store.apply_items(&ifla(), &poll, at(501, 0)).unwrap();
+    let outcome = store.apply_items(&ifla(), &poll, at(501, 0)).await.unwrap();
     assert_eq!(
         outcome,
         ApplyOutcome {
@@ -596,35 +699,47 @@ fn a_pruned_item_still_in_the_feed_is_not_new_again() {
             unchanged: 2
         }
     );
-    assert_eq!(all_pending(&store).len(), 2);
-    assert_eq!(store.newest_items(10).unwrap().len(), 1);
+    assert_eq!(all_pending(store).await.len(), 2);
+    assert_eq!(store.newest_items(10).await.unwrap().len(), 1);
 }
 
 /// The memory of a retired id lasts a year after the source last listed
 /// it, not after it was retired: a feed that keeps listing an old item
 /// keeps it remembered, so it never comes back as new.
-#[test]
-fn a_retired_id_still_listed_is_remembered_past_a_year() {
-    let (_dir, store) = open_temp();
+async fn a_retired_id_still_listed_is_remembered_past_a_year(t: TestStore) {
+    let store = &*t;
     let max_age = Duration::from_secs(30 * 24 * 3600);
     let ancient = vec![item(&ifla(), "ancient", "Ancient", at(1, 0))];
     let new_ones = |outcome: ApplyOutcome| outcome.new;
 
-    store.apply_items(&ifla(), &ancient, at(10, 0)).unwrap();
-    assert_eq!(store.prune(max_age, 0, at(50, 0)).unwrap(), 1);
+    store
+        .apply_items(&ifla(), &ancient, at(10, 0))
+        .await
+        .unwrap();
+    assert_eq!(store.prune(max_age, 0, at(50, 0)).await.unwrap(), 1);
     // Still listed, every few months, for well over a year after it was
     // retired on day 50 (its last listing before that was day 10).
     for day in [200, 350, 500, 700] {
-        let outcome = store.apply_items(&ifla(), &ancient, at(day, 0)).unwrap();
+        let outcome = store
+            .apply_items(&ifla(), &ancient, at(day, 0))
+            .await
+            .unwrap();
         assert_eq!(new_ones(outcome), 0, "day {day}: still remembered");
-        store.prune(max_age, 0, at(day, 60)).unwrap();
+        store.prune(max_age, 0, at(day, 60)).await.unwrap();
     }
-    assert_eq!(all_pending(&store).len(), 1, "only the first time was news");
-    assert!(store.newest_items(10).unwrap().is_empty());
+    assert_eq!(
+        all_pending(store).await.len(),
+        1,
+        "only the first time was news"
+    );
+    assert!(store.newest_items(10).await.unwrap().is_empty());
 
     // Not listed for over a year: forgotten, so it is news once more.
-    store.prune(max_age, 0, at(1100, 0)).unwrap();
-    let outcome = store.apply_items(&ifla(), &ancient, at(1101, 0)).unwrap();
+    store.prune(max_age, 0, at(1100, 0)).await.unwrap();
+    let outcome = store
+        .apply_items(&ifla(), &ancient, at(1101, 0))
+        .await
+        .unwrap();
     assert_eq!(
         new_ones(outcome),
         1,
@@ -634,9 +749,8 @@ fn a_retired_id_still_listed_is_remembered_past_a_year() {
 
 /// A finished poll goes to the store in one call: items, their messages,
 /// the page yield and the source's new state together.
-#[test]
-fn record_poll_stores_a_whole_success_or_failure() {
-    let (_dir, store) = open_temp();
+async fn record_poll_stores_a_whole_success_or_failure(t: TestStore) {
+    let store = &*t;
     let state = FetchState {
         etag: Some("\"v1\"".into()),
         ..FetchState::default()
@@ -660,7 +774,7 @@ fn record_poll_stores_a_whole_success_or_failure() {
         },
     };
     let mut changes = store.subscribe();
-    let recorded = store.record_poll(&success).unwrap();
+    let recorded = store.record_poll(success.clone()).await.unwrap();
     assert_eq!(recorded.applied.new, 2);
     assert_eq!(
         (recorded.consecutive_failures, recorded.failing_since),
@@ -671,10 +785,10 @@ fn record_poll_stores_a_whole_success_or_failure() {
         "subscribers hear of new items"
     );
     changes.borrow_and_update();
-    assert_eq!(all_pending(&store).len(), 2);
-    assert_eq!(store.fetch_state("ifla-news").unwrap(), state);
-    assert_eq!(store.page_baseline("ifla-news").unwrap(), Some(2));
-    let status = store.source_status("ifla-news").unwrap().unwrap();
+    assert_eq!(all_pending(store).await.len(), 2);
+    assert_eq!(store.fetch_state("ifla-news").await.unwrap(), state);
+    assert_eq!(store.page_baseline("ifla-news").await.unwrap(), Some(2));
+    let status = store.source_status("ifla-news").await.unwrap().unwrap();
     assert_eq!(status.url, "https://www.ifla.org/feed/");
     assert_eq!(status.last_attempt, Some(at(1, 2)));
     assert_eq!(status.last_success, Some(at(1, 2)));
@@ -683,6 +797,7 @@ fn record_poll_stores_a_whole_success_or_failure() {
     assert_eq!(status.warning.as_deref(), Some("selectors may be stale: x"));
     let first = store
         .item(ItemId::derive("ifla-news", "a").as_str())
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -692,7 +807,7 @@ fn record_poll_stores_a_whole_success_or_failure() {
     );
 
     // The same poll again: nothing new, nothing to tell.
-    store.record_poll(&success).unwrap();
+    store.record_poll(success.clone()).await.unwrap();
     assert!(!changes.has_changed().unwrap());
 
     let failure = |reason: &str, gone: bool, day: i64| PollRecord {
@@ -706,57 +821,63 @@ fn record_poll_stores_a_whole_success_or_failure() {
             gone,
         },
     };
-    let recorded = store.record_poll(&failure("HTTP 503", false, 2)).unwrap();
+    let recorded = store
+        .record_poll(failure("HTTP 503", false, 2))
+        .await
+        .unwrap();
     assert_eq!(
         (recorded.consecutive_failures, recorded.failing_since),
         (1, Some(at(2, 1)))
     );
-    let recorded = store.record_poll(&failure("HTTP 410", true, 3)).unwrap();
+    let recorded = store
+        .record_poll(failure("HTTP 410", true, 3))
+        .await
+        .unwrap();
     assert_eq!(
         (recorded.consecutive_failures, recorded.failing_since),
         (2, Some(at(2, 1))),
         "the run began with its first failure"
     );
-    let status = store.source_status("ifla-news").unwrap().unwrap();
+    let status = store.source_status("ifla-news").await.unwrap().unwrap();
     assert!(status.gone);
     assert_eq!(status.next_poll, None, "a gone source has no next poll");
     assert_eq!(status.last_error.as_deref(), Some("HTTP 410"));
     assert_eq!(status.last_success, Some(at(1, 2)));
     assert_eq!(status.item_count, 2, "a failure keeps the items");
     assert_eq!(
-        store.fetch_state("ifla-news").unwrap(),
+        store.fetch_state("ifla-news").await.unwrap(),
         state,
         "and the fetch state"
     );
-    assert_eq!(all_pending(&store).len(), 2);
+    assert_eq!(all_pending(store).await.len(), 2);
 }
 
-#[test]
-fn fetch_state_round_trips_and_defaults() {
-    let (_dir, store) = open_temp();
+async fn fetch_state_round_trips_and_defaults(t: TestStore) {
+    let store = &*t;
     assert_eq!(
-        store.fetch_state("ifla-news").unwrap(),
+        store.fetch_state("ifla-news").await.unwrap(),
         FetchState::default()
     );
-    assert!(store.source_status("ifla-news").unwrap().is_none());
+    assert!(store.source_status("ifla-news").await.unwrap().is_none());
 
     let state = FetchState {
         etag: Some("\"abc\"".into()),
         last_modified: Some("Wed, 21 Oct 2015 07:28:00 GMT".into()),
         permanent_url: Some("https://www.ifla.org/feed/".into()),
     };
-    store
-        .record_success(
-            "ifla-news",
-            "https://www.ifla.org/news/feed/",
-            &state,
-            at(1, 600),
-            at(1, 0),
-        )
-        .unwrap();
-    assert_eq!(store.fetch_state("ifla-news").unwrap(), state);
+    record_success(
+        store,
+        "ifla-news",
+        "https://www.ifla.org/news/feed/",
+        &state,
+        at(1, 600),
+        at(1, 0),
+    )
+    .await
+    .unwrap();
+    assert_eq!(store.fetch_state("ifla-news").await.unwrap(), state);
     assert_eq!(
-        store.source_status("ifla-news").unwrap().unwrap(),
+        store.source_status("ifla-news").await.unwrap().unwrap(),
         SourceStatus {
             id: "ifla-news".into(),
             url: "https://www.ifla.org/news/feed/".into(),
@@ -773,46 +894,46 @@ fn fetch_state_round_trips_and_defaults() {
     );
 
     // A 200 without validators clears the old ones.
-    store
-        .record_success(
-            "ifla-news",
-            "https://www.ifla.org/feed/",
-            &FetchState::default(),
-            at(2, 600),
-            at(2, 0),
-        )
-        .unwrap();
+    record_success(
+        store,
+        "ifla-news",
+        "https://www.ifla.org/feed/",
+        &FetchState::default(),
+        at(2, 600),
+        at(2, 0),
+    )
+    .await
+    .unwrap();
     assert_eq!(
-        store.fetch_state("ifla-news").unwrap(),
+        store.fetch_state("ifla-news").await.unwrap(),
         FetchState::default()
     );
 }
 
-#[test]
-fn failures_count_up_keep_the_fetch_state_and_reset_on_success() {
-    let (_dir, store) = open_temp();
+async fn failures_count_up_keep_the_fetch_state_and_reset_on_success(t: TestStore) {
+    let store = &*t;
     let url = "https://www.ifla.org/news/feed/";
     let state = FetchState {
         etag: Some("\"v1\"".into()),
         ..FetchState::default()
     };
-    store
-        .record_success("ifla-news", url, &state, at(1, 600), at(1, 0))
+    record_success(store, "ifla-news", url, &state, at(1, 600), at(1, 0))
+        .await
         .unwrap();
 
     assert_eq!(
-        store
-            .record_failure("ifla-news", url, "HTTP 503", at(2, 60), at(2, 0))
+        record_failure(store, "ifla-news", url, "HTTP 503", at(2, 60), at(2, 0))
+            .await
             .unwrap(),
         1
     );
     assert_eq!(
-        store
-            .record_failure("ifla-news", url, "timed out", at(3, 120), at(3, 0))
+        record_failure(store, "ifla-news", url, "timed out", at(3, 120), at(3, 0))
+            .await
             .unwrap(),
         2
     );
-    let status = store.source_status("ifla-news").unwrap().unwrap();
+    let status = store.source_status("ifla-news").await.unwrap().unwrap();
     assert_eq!(status.consecutive_failures, 2);
     assert_eq!(status.last_error.as_deref(), Some("timed out"));
     assert_eq!(status.last_attempt, Some(at(3, 0)));
@@ -823,24 +944,25 @@ fn failures_count_up_keep_the_fetch_state_and_reset_on_success() {
         Some(at(2, 0)),
         "the run began with the first failure"
     );
-    assert_eq!(store.fetch_state("ifla-news").unwrap(), state);
+    assert_eq!(store.fetch_state("ifla-news").await.unwrap(), state);
 
-    store
-        .record_success("ifla-news", url, &state, at(4, 600), at(4, 0))
+    record_success(store, "ifla-news", url, &state, at(4, 600), at(4, 0))
+        .await
         .unwrap();
-    let status = store.source_status("ifla-news").unwrap().unwrap();
+    let status = store.source_status("ifla-news").await.unwrap().unwrap();
     assert_eq!(status.consecutive_failures, 0);
     assert_eq!(status.last_error, None);
     assert_eq!(status.failing_since, None);
     assert_eq!(
-        store
-            .record_failure("ifla-news", url, "HTTP 500", at(5, 60), at(5, 0))
+        record_failure(store, "ifla-news", url, "HTTP 500", at(5, 60), at(5, 0))
+            .await
             .unwrap(),
         1
     );
     assert_eq!(
         store
             .source_status("ifla-news")
+            .await
             .unwrap()
             .unwrap()
             .failing_since,
@@ -848,51 +970,65 @@ fn failures_count_up_keep_the_fetch_state_and_reset_on_success() {
     );
 
     // 410: gone, with no next poll, until a success.
-    store.mark_gone("ifla-news").unwrap();
-    let status = store.source_status("ifla-news").unwrap().unwrap();
+    assert_eq!(
+        record_gone(store, "ifla-news", url, "HTTP 410", at(5, 120))
+            .await
+            .unwrap(),
+        2
+    );
+    let status = store.source_status("ifla-news").await.unwrap().unwrap();
     assert!(status.gone);
     assert_eq!(status.next_poll, None);
-    assert_eq!(status.last_error.as_deref(), Some("HTTP 500"));
-    store
-        .record_success("ifla-news", url, &state, at(6, 600), at(6, 0))
+    assert_eq!(status.last_error.as_deref(), Some("HTTP 410"));
+    assert_eq!(status.failing_since, Some(at(5, 0)));
+    record_success(store, "ifla-news", url, &state, at(6, 600), at(6, 0))
+        .await
         .unwrap();
-    assert!(!store.source_status("ifla-news").unwrap().unwrap().gone);
+    assert!(
+        !store
+            .source_status("ifla-news")
+            .await
+            .unwrap()
+            .unwrap()
+            .gone
+    );
 
     // A source whose very first poll fails.
     assert_eq!(
-        store
-            .record_failure(
-                "nlc-news",
-                "https://www.nlc.cn/",
-                "DNS",
-                at(1, 60),
-                at(1, 0)
-            )
-            .unwrap(),
+        record_failure(
+            store,
+            "nlc-news",
+            "https://www.nlc.cn/",
+            "DNS",
+            at(1, 60),
+            at(1, 0)
+        )
+        .await
+        .unwrap(),
         1
     );
 }
 
-#[test]
-fn set_next_poll_creates_or_touches_only_the_due_time() {
-    let (_dir, store) = open_temp();
-    store.set_next_poll("nlc-news", at(1, 0)).unwrap();
-    let fresh = store.source_status("nlc-news").unwrap().unwrap();
+async fn set_next_poll_creates_or_touches_only_the_due_time(t: TestStore) {
+    let store = &*t;
+    store.set_next_poll("nlc-news", at(1, 0)).await.unwrap();
+    let fresh = store.source_status("nlc-news").await.unwrap().unwrap();
     assert_eq!(fresh.next_poll, Some(at(1, 0)));
     assert_eq!(fresh.last_attempt, None);
 
     let url = "https://www.ifla.org/news/feed/";
-    store
-        .record_failure("ifla-news", url, "HTTP 503", at(2, 60), at(2, 0))
+    record_failure(store, "ifla-news", url, "HTTP 503", at(2, 60), at(2, 0))
+        .await
         .unwrap();
-    store.set_next_poll("ifla-news", at(9, 0)).unwrap();
-    let status = store.source_status("ifla-news").unwrap().unwrap();
+    store.set_next_poll("ifla-news", at(9, 0)).await.unwrap();
+    let status = store.source_status("ifla-news").await.unwrap().unwrap();
     assert_eq!(status.next_poll, Some(at(9, 0)));
     assert_eq!(status.consecutive_failures, 1);
     assert_eq!(status.url, url);
 
     let ids: Vec<String> = store
         .source_statuses()
+        .await
         .unwrap()
         .into_iter()
         .map(|s| s.id)
@@ -900,9 +1036,8 @@ fn set_next_poll_creates_or_touches_only_the_due_time() {
     assert_eq!(ids, ["ifla-news", "nlc-news"]);
 }
 
-#[test]
-fn apply_creates_the_source_and_counts_its_items() {
-    let (_dir, store) = open_temp();
+async fn apply_creates_the_source_and_counts_its_items(t: TestStore) {
+    let store = &*t;
     store
         .apply_items(
             &ifla(),
@@ -912,20 +1047,21 @@ fn apply_creates_the_source_and_counts_its_items() {
             ],
             at(3, 0),
         )
+        .await
         .unwrap();
-    let statuses = store.source_statuses().unwrap();
+    let statuses = store.source_statuses().await.unwrap();
     assert_eq!(statuses.len(), 1);
     assert_eq!(statuses[0].id, "ifla-news");
     assert_eq!(statuses[0].url, ifla().url);
     assert_eq!(statuses[0].item_count, 2);
 }
 
-#[test]
-fn outbox_pages_in_order_confirms_and_reports_depth() {
-    let (_dir, store) = open_temp();
-    assert_eq!(store.outbox_depth().unwrap(), (0, None));
+async fn outbox_pages_in_order_confirms_and_reports_depth(t: TestStore) {
+    let store = &*t;
+    assert_eq!(store.outbox_depth().await.unwrap(), (0, None));
     store
         .apply_items(&ifla(), &[item(&ifla(), "a", "A", at(1, 0))], at(5, 0))
+        .await
         .unwrap();
     store
         .apply_items(
@@ -936,312 +1072,86 @@ fn outbox_pages_in_order_confirms_and_reports_depth() {
             ],
             at(6, 0),
         )
+        .await
         .unwrap();
-    assert_eq!(store.outbox_depth().unwrap(), (3, Some(at(5, 0))));
+    assert_eq!(store.outbox_depth().await.unwrap(), (3, Some(at(5, 0))));
 
-    let all = all_pending(&store);
+    let all = all_pending(store).await;
     let seqs: Vec<i64> = all.iter().map(|m| m.seq).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
 
-    let first_page = store.outbox_pending(0, 2).unwrap();
+    let first_page = store.outbox_pending(0, 2).await.unwrap();
     assert_eq!(first_page, all[..2]);
-    let second_page = store.outbox_pending(first_page[1].seq, 2).unwrap();
+    let second_page = store.outbox_pending(first_page[1].seq, 2).await.unwrap();
     assert_eq!(second_page, all[2..]);
-    assert!(store.outbox_pending(all[2].seq, 2).unwrap().is_empty());
+    assert!(
+        store
+            .outbox_pending(all[2].seq, 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
-    store.outbox_confirmed(&[all[0].seq]).unwrap();
-    assert_eq!(store.outbox_depth().unwrap(), (2, Some(at(6, 0))));
-    assert_eq!(all_pending(&store), all[1..]);
+    store.outbox_confirmed(&[all[0].seq]).await.unwrap();
+    assert_eq!(store.outbox_depth().await.unwrap(), (2, Some(at(6, 0))));
+    assert_eq!(all_pending(store).await, all[1..]);
     // Confirming twice, or nothing, is harmless.
-    store.outbox_confirmed(&[all[0].seq, all[1].seq]).unwrap();
-    store.outbox_confirmed(&[]).unwrap();
-    assert_eq!(all_pending(&store), all[2..]);
+    store
+        .outbox_confirmed(&[all[0].seq, all[1].seq])
+        .await
+        .unwrap();
+    store.outbox_confirmed(&[]).await.unwrap();
+    assert_eq!(all_pending(store).await, all[2..]);
 }
 
-#[test]
-fn outbox_seqs_are_never_reused_after_draining() {
-    let (_dir, store) = open_temp();
+async fn outbox_seqs_are_never_reused_after_draining(t: TestStore) {
+    let store = &*t;
     store
         .apply_items(&ifla(), &[item(&ifla(), "a", "A", at(1, 0))], at(5, 0))
+        .await
         .unwrap();
-    let drained = all_pending(&store);
-    store.outbox_confirmed(&[drained[0].seq]).unwrap();
+    let drained = all_pending(store).await;
+    store.outbox_confirmed(&[drained[0].seq]).await.unwrap();
 
     store
         .apply_items(&ifla(), &[item(&ifla(), "b", "B", at(2, 0))], at(6, 0))
+        .await
         .unwrap();
     // A publisher that remembers the last seq it sent still sees the new one.
-    let next = store.outbox_pending(drained[0].seq, 10).unwrap();
+    let next = store.outbox_pending(drained[0].seq, 10).await.unwrap();
     assert_eq!(next.len(), 1);
     assert!(next[0].seq > drained[0].seq);
 }
 
-#[test]
-fn the_watch_channel_moves_on_changes_only() {
-    let (_dir, store) = open_temp();
+async fn the_watch_channel_moves_on_changes_only(t: TestStore) {
+    let store = &*t;
     let mut changes = store.subscribe();
     let a = item(&ifla(), "a", "A", at(1, 0));
 
     store
         .apply_items(&ifla(), std::slice::from_ref(&a), at(2, 0))
+        .await
         .unwrap();
     assert!(changes.has_changed().unwrap());
     changes.mark_unchanged();
 
     store
         .apply_items(&ifla(), std::slice::from_ref(&a), at(3, 0))
+        .await
         .unwrap();
     assert!(!changes.has_changed().unwrap());
-    store.apply_items(&ifla(), &[], at(3, 0)).unwrap();
+    store.apply_items(&ifla(), &[], at(3, 0)).await.unwrap();
     assert!(!changes.has_changed().unwrap());
 
     store
         .apply_items(&ifla(), &[retitled(a, "A2")], at(4, 0))
+        .await
         .unwrap();
     assert!(changes.has_changed().unwrap());
 }
 
-#[test]
-fn bad_stored_json_is_an_error_naming_the_row_and_column() {
-    let (_dir, store) = open_temp();
-    let a = item(&ifla(), "a", "A", at(1, 0));
-    store
-        .apply_items(&ifla(), std::slice::from_ref(&a), at(2, 0))
-        .unwrap();
-    store
-        .writer()
-        .execute(
-            "UPDATE items SET categories = '{not json' WHERE id = ?1",
-            [a.id.as_str()],
-        )
-        .unwrap();
-
-    let err = store.item(a.id.as_str()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::BadValue {
-                column: "categories",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains(a.id.as_str()), "{err}");
-    assert!(store.newest_items(10).is_err());
-}
-
-#[test]
-fn readers_run_beside_a_writer_without_busy_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.db");
-    let store = Store::open(&path).unwrap();
-    // A second handle has its own connections, as another process would.
-    let second = Store::open(&path).unwrap();
-    let done = Arc::new(AtomicBool::new(false));
-
-    let readers: Vec<_> = [store.clone(), store.clone(), second]
-        .into_iter()
-        .map(|reader| {
-            let done = Arc::clone(&done);
-            std::thread::spawn(move || -> Result<usize, StoreError> {
-                let mut reads = 0;
-                while !done.load(Ordering::Relaxed) {
-                    reader.newest_items(50)?;
-                    reader.outbox_pending(0, 50)?;
-                    reader.source_statuses()?;
-                    reader.outbox_depth()?;
-                    reads += 1;
-                }
-                Ok(reads)
-            })
-        })
-        .collect();
-
-    for poll in 0..40 {
-        let items: Vec<Item> = (0..50)
-            .map(|n| {
-                item(
-                    &ifla(),
-                    &format!("{poll}-{n}"),
-                    &format!("Item {n}"),
-                    at(poll, n),
-                )
-            })
-            .collect();
-        store.apply_items(&ifla(), &items, at(100, poll)).unwrap();
-    }
-    done.store(true, Ordering::Relaxed);
-    for reader in readers {
-        let reads = reader
-            .join()
-            .expect("reader thread")
-            .expect("reads succeed");
-        assert!(reads > 0);
-    }
-    assert_eq!(store.outbox_depth().unwrap().0, 2000);
-}
-
-/// Measures one `apply_items` of 1,000 new items. Run with
-/// `cargo test --release --lib store::tests::apply_timing -- --ignored --nocapture`.
-#[test]
-#[ignore = "a measurement, not a check"]
-fn apply_timing() {
-    let (_dir, store) = open_temp();
-    let items: Vec<Item> = (0..1000)
-        .map(|n| {
-            let mut i = item(&ifla(), &format!("k{n}"), &format!("Item {n}"), at(0, n));
-            i.content_html = Some(format!("<p>{}</p>", "Library news. ".repeat(100)));
-            i.content_hash = i.compute_content_hash();
-            i
-        })
-        .collect();
-    let start = std::time::Instant::now();
-    let outcome = store.apply_items(&ifla(), &items, at(1, 0)).unwrap();
-    let new_items = start.elapsed();
-    assert_eq!(outcome.new, 1000);
-    let start = std::time::Instant::now();
-    store.apply_items(&ifla(), &items, at(2, 0)).unwrap();
-    let unchanged = start.elapsed();
-    let start = std::time::Instant::now();
-    store.newest_items(100).unwrap();
-    let newest = start.elapsed();
-    println!(
-        "apply_items, 1000 new: {new_items:?}; 1000 unchanged: {unchanged:?}; newest_items(100): {newest:?}"
-    );
-}
-
-#[test]
-fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.db");
-    let store = Store::open(&path).unwrap();
-    store
-        .record_success(
-            "ifla-news",
-            "https://www.ifla.org/news/feed/",
-            &FetchState::default(),
-            at(1, 600),
-            at(1, 0),
-        )
-        .unwrap();
-    drop(store);
-    // Turn the file back into what a build with only step 1 wrote.
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    drop_full_text_index(&conn);
-    conn.execute_batch(
-        "ALTER TABLE sources DROP COLUMN warning;
-         ALTER TABLE sources DROP COLUMN page_baseline;
-         PRAGMA user_version = 1;",
-    )
-    .unwrap();
-    drop(conn);
-
-    let store = Store::open(&path).unwrap();
-    let status = store.source_status("ifla-news").unwrap().unwrap();
-    assert_eq!(status.last_success, Some(at(1, 0)));
-    assert_eq!(status.warning, None);
-    assert_eq!(store.page_baseline("ifla-news").unwrap(), None);
-    store
-        .record_page_yield(
-            "nlc",
-            "https://www.nlc.cn/enweb/",
-            Some(12),
-            Some("selectors may be stale: x"),
-        )
-        .unwrap();
-    assert_eq!(store.page_baseline("nlc").unwrap(), Some(12));
-    let nlc = store.source_status("nlc").unwrap().unwrap();
-    assert_eq!(nlc.warning.as_deref(), Some("selectors may be stale: x"));
-    // A successful poll does not clear a page's warning; only its next yield does.
-    store
-        .record_success(
-            "nlc",
-            "https://www.nlc.cn/enweb/",
-            &FetchState::default(),
-            at(2, 600),
-            at(2, 0),
-        )
-        .unwrap();
-    assert!(
-        store
-            .source_status("nlc")
-            .unwrap()
-            .unwrap()
-            .warning
-            .is_some()
-    );
-    store
-        .record_page_yield("nlc", "https://www.nlc.cn/enweb/", Some(11), None)
-        .unwrap();
-    assert_eq!(store.source_status("nlc").unwrap().unwrap().warning, None);
-}
-
-/// Undoes migration step 3, the full-text index, in the file of `conn`.
-fn drop_full_text_index(conn: &rusqlite::Connection) {
-    conn.execute_batch(
-        "DROP TRIGGER items_fts_insert;
-         DROP TRIGGER items_fts_delete;
-         DROP TRIGGER items_fts_update;
-         DROP TABLE items_fts;",
-    )
-    .unwrap();
-}
-
-/// A store written before the full-text index (version 2) gains it, with
-/// its items indexed, when this build opens it.
-#[test]
-fn a_version_2_file_gains_the_full_text_index_of_its_items() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.db");
-    let store = Store::open(&path).unwrap();
-    store
-        .apply_items(
-            &ifla(),
-            &[
-                item(&ifla(), "a", "Reading room opens", at(1, 0)),
-                item(&ifla(), "b", "Budget report", at(1, 60)),
-            ],
-            at(2, 0),
-        )
-        .unwrap();
-    drop(store);
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    drop_full_text_index(&conn);
-    conn.execute_batch("PRAGMA user_version = 2;").unwrap();
-    drop(conn);
-
-    let store = Store::open(&path).unwrap();
-    let search = |word: &str| {
-        let filter = ItemFilter {
-            words: vec![word.into()],
-            ..ItemFilter::default()
-        };
-        store
-            .filtered_items(&filter, 10)
-            .unwrap()
-            .into_iter()
-            .map(|i| i.guid)
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(search("reading"), ["a"]);
-    assert_eq!(search("budget"), ["b"]);
-    let indexed: i64 = store
-        .reader()
-        .unwrap()
-        .query_row(
-            "SELECT COUNT(*) FROM items_fts WHERE items_fts MATCH '\"rea\"'",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
-    assert_eq!(indexed, 1, "the stored items are in the index");
-}
-
-#[test]
-fn known_ids_are_the_stored_and_the_retired_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("store.db")).unwrap();
+async fn known_ids_are_the_stored_and_the_retired_ones(t: TestStore) {
+    let store = &*t;
     let stored = ItemId::derive("ifla-news", "link:https://www.ifla.org/a");
     let fresh = ItemId::derive("ifla-news", "link:https://www.ifla.org/b");
     let item = Item {
@@ -1261,33 +1171,288 @@ fn known_ids_are_the_stored_and_the_retired_ones() {
         revision: 1,
         content_hash: String::new(),
     };
-    store.apply_items(&ifla(), &[item], at(1, 0)).unwrap();
-    let known = store.known_ids(&[stored.clone(), fresh.clone()]).unwrap();
+    store.apply_items(&ifla(), &[item], at(1, 0)).await.unwrap();
+    let known = store
+        .known_ids(&[stored.clone(), fresh.clone()])
+        .await
+        .unwrap();
     assert!(known.contains(&stored));
     assert!(!known.contains(&fresh));
     // Retention deletes it; it stays known, so its page is not fetched again.
     let pruned = store
         .prune(std::time::Duration::from_secs(3600), 0, at(30, 0))
+        .await
         .unwrap();
     assert_eq!(pruned, 1);
-    assert!(store.item(stored.as_str()).unwrap().is_none());
-    let known = store.known_ids(&[stored.clone(), fresh]).unwrap();
+    assert!(store.item(stored.as_str()).await.unwrap().is_none());
+    let known = store.known_ids(&[stored.clone(), fresh]).await.unwrap();
     assert!(known.contains(&stored));
 }
 
-#[test]
-fn ping_answers_on_a_sound_store_and_fails_once_the_file_is_junk() {
-    let (dir, store) = open_temp();
-    store.ping().unwrap();
-    // Overwritten in place by something outside, WAL index included.
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        let len = std::fs::metadata(&path).unwrap().len().max(4096);
-        std::fs::write(&path, vec![b'Z'; usize::try_from(len).unwrap()]).unwrap();
-    }
-    let error = store.ping().unwrap_err();
-    assert!(
-        error.to_string().contains("not a database"),
-        "the reason is SQLite's: {error}"
+async fn a_feed_says_when_its_newest_version_was_stored(t: TestStore) {
+    let store = &*t;
+    assert_eq!(
+        store.feed(&ItemFilter::default(), 10).await.unwrap(),
+        FeedItems::default()
     );
+    let old = item(&ifla(), "old", "Old news", at(1, 0));
+    let new = item(&ifla(), "new", "New news", at(2, 0));
+    store
+        .apply_items(&ifla(), &[old.clone(), new.clone()], at(10, 0))
+        .await
+        .unwrap();
+    // A later version of the older item: the feed changed then.
+    store
+        .apply_items(&ifla(), &[retitled(old, "Old news, corrected")], at(11, 0))
+        .await
+        .unwrap();
+    let feed = store.feed(&ItemFilter::default(), 10).await.unwrap();
+    assert_eq!(feed.items.len(), 2);
+    assert_eq!(feed.stored_at, Some(at(11, 0)));
+    // The newest item alone was stored before the correction.
+    let top = store.feed(&ItemFilter::default(), 1).await.unwrap();
+    assert_eq!(top.stored_at, Some(at(10, 0)));
+    let filtered = ItemFilter {
+        words: vec!["corrected".into()],
+        ..ItemFilter::default()
+    };
+    let found = store.feed(&filtered, 10).await.unwrap();
+    assert_eq!(found.items.len(), 1);
+    assert_eq!(found.stored_at, Some(at(11, 0)));
+}
+
+/// 2024-01-01 plus `minutes` minutes.
+pub(super) fn minute(minutes: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap() + TimeDelta::minutes(minutes)
+}
+
+pub(super) fn lettered(id: &str) -> SourceRef {
+    SourceRef {
+        id: id.into(),
+        name: format!("Source {id}"),
+        url: format!("https://{id}.example.org/feed"),
+    }
+}
+
+/// An item for the filter tests: `key` is its guid, with a title and
+/// categories of its own, published `at` minutes into 2024.
+pub(super) fn filed(
+    source: &SourceRef,
+    key: &str,
+    title: &str,
+    categories: &[&str],
+    at: i64,
+) -> Item {
+    let mut item = Item {
+        id: ItemId::derive(&source.id, key),
+        source: source.clone(),
+        guid: key.into(),
+        url: Some(format!("https://example.org/{key}")),
+        title: title.into(),
+        summary: format!("Summary of {key}"),
+        content_html: None,
+        authors: vec![],
+        categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+        language: None,
+        published: minute(at),
+        updated: None,
+        revision: 1,
+        published_from_source: true,
+        content_hash: String::new(),
+    };
+    item.content_hash = item.compute_content_hash();
+    item
+}
+
+/// Five items of two sources, in all the cases the filters tell apart.
+async fn filter_fixture(store: &Store) {
+    let (a, b) = (lettered("a"), lettered("b"));
+    store
+        .apply_items(
+            &a,
+            &[
+                filed(&a, "a1", "Reading room opens", &["Events"], 1),
+                filed(&a, "a2", "ÉTÉ à la bibliothèque", &["Été", "News"], 3),
+                filed(&a, "a3", "Budget report", &["Reports"], 5),
+            ],
+            minute(10),
+        )
+        .await
+        .unwrap();
+    store
+        .apply_items(
+            &b,
+            &[
+                filed(&b, "b1", "Open access week", &["events"], 2),
+                filed(&b, "b2", "New reading lists", &["News"], 4),
+            ],
+            minute(10),
+        )
+        .await
+        .unwrap();
+}
+
+pub(super) fn keys(items: &[Item]) -> Vec<&str> {
+    items.iter().map(|i| i.guid.as_str()).collect()
+}
+
+async fn each_filter_keeps_exactly_the_matching_items_newest_first(t: TestStore) {
+    let store = &*t;
+    filter_fixture(store).await;
+    let by = async |filter: ItemFilter, limit| store.filtered_items(&filter, limit).await.unwrap();
+    let all = by(ItemFilter::default(), 10).await;
+    assert_eq!(keys(&all), ["a3", "b2", "a2", "b1", "a1"]);
+
+    let sources = |ids: &[&str]| ItemFilter {
+        sources: ids.iter().map(|s| (*s).to_owned()).collect(),
+        ..ItemFilter::default()
+    };
+    assert_eq!(keys(&by(sources(&["b"]), 10).await), ["b2", "b1"]);
+    assert_eq!(
+        keys(&by(sources(&["a", "b"]), 10).await),
+        ["a3", "b2", "a2", "b1", "a1"]
+    );
+    assert_eq!(keys(&by(sources(&["a", "b"]), 2).await), ["a3", "b2"]);
+    assert!(by(sources(&["nobody"]), 10).await.is_empty());
+
+    let category = |c: &str| ItemFilter {
+        category: Some(c.into()),
+        ..ItemFilter::default()
+    };
+    assert_eq!(keys(&by(category("EVENTS"), 10).await), ["b1", "a1"]);
+    assert_eq!(keys(&by(category("éTÉ"), 10).await), ["a2"]);
+    // A category is matched whole, not as a substring.
+    assert!(by(category("Event"), 10).await.is_empty());
+
+    let words = |w: &[&str]| ItemFilter {
+        words: w.iter().map(|s| ItemFilter::fold(s)).collect(),
+        ..ItemFilter::default()
+    };
+    assert_eq!(keys(&by(words(&["READING"]), 10).await), ["b2", "a1"]);
+    assert_eq!(keys(&by(words(&["reading", "room"]), 10).await), ["a1"]);
+    // In the summary, and across all of Unicode.
+    assert_eq!(keys(&by(words(&["summary", "b1"]), 10).await), ["b1"]);
+    assert_eq!(keys(&by(words(&["été"]), 10).await), ["a2"]);
+    assert_eq!(keys(&by(words(&["ÉTÉ"]), 10).await), ["a2"]);
+    assert!(by(words(&["reading", "budget"]), 10).await.is_empty());
+    // A word is a substring, and % or _ in it mean themselves.
+    assert_eq!(keys(&by(words(&["ading r"]), 10).await), ["a1"]);
+    assert!(by(words(&["read%"]), 10).await.is_empty());
+    assert!(by(words(&["r_ading"]), 10).await.is_empty());
+
+    let mixed = ItemFilter {
+        sources: vec!["a".into(), "b".into()],
+        category: Some("news".into()),
+        words: vec!["reading".into()],
+    };
+    assert_eq!(keys(&by(mixed, 10).await), ["b2"]);
+}
+
+/// A `?q=` is answered from the full-text index in one of two ways (its
+/// few matches sorted, or the feed's index walked and tested against the
+/// many), or by testing every item when no word is long enough for the
+/// index: each must find what testing every item by the rule finds.
+async fn every_way_of_searching_finds_what_testing_every_item_finds(t: TestStore) {
+    let store = &*t;
+    filter_fixture(store).await;
+    let a = lettered("a");
+    // Enough items with one common word for the walk over the index.
+    let many: Vec<Item> = (0..query::FEW_MATCHES + 50)
+        .map(|n| {
+            filed(
+                &a,
+                &format!("m{n}"),
+                &format!("Opening hours {n}"),
+                &[],
+                20 + n,
+            )
+        })
+        .collect();
+    store.apply_items(&a, &many, minute(10)).await.unwrap();
+    let every = store.newest_items(100_000).await.unwrap();
+    for (words, sources) in [
+        (vec!["reading"], vec![]),
+        (vec!["ading", "room"], vec![]),
+        (vec!["été"], vec![]),
+        (vec!["opening"], vec![]),
+        (vec!["opening", "hours", "20"], vec![]),
+        (vec!["hours"], vec!["a", "b"]),
+        (vec!["summary"], vec!["b"]),
+        (vec!["m1"], vec![]),
+        (vec!["ho"], vec!["a"]),
+    ] {
+        let filter = ItemFilter {
+            words: words.iter().map(|w| ItemFilter::fold(w)).collect(),
+            sources: sources.iter().map(|s| (*s).to_owned()).collect(),
+            ..ItemFilter::default()
+        };
+        let expected: Vec<&str> = every
+            .iter()
+            .filter(|i| filter.sources.is_empty() || filter.sources.contains(&i.source.id))
+            .filter(|i| {
+                filter.words.iter().all(|w| {
+                    query::contains_folded(&i.title, w) || query::contains_folded(&i.summary, w)
+                })
+            })
+            .map(|i| i.guid.as_str())
+            .take(30)
+            .collect();
+        let found = store.filtered_items(&filter, 30).await.unwrap();
+        assert_eq!(keys(&found), expected, "{words:?} {sources:?}");
+    }
+}
+
+/// The index follows every write of a title or summary in its
+/// transaction: a new revision's words are found and its old ones are
+/// not, and a pruned item is gone from it.
+async fn the_index_follows_revisions_and_retention(t: TestStore) {
+    let store = &*t;
+    filter_fixture(store).await;
+    let a = lettered("a");
+    let found = async |w: &str| {
+        let filter = ItemFilter {
+            words: vec![w.into()],
+            ..ItemFilter::default()
+        };
+        keys(&store.filtered_items(&filter, 10).await.unwrap()).join(",")
+    };
+    assert_eq!(found("budget").await, "a3");
+    store
+        .apply_items(
+            &a,
+            &[filed(&a, "a3", "Annual accounts", &["Reports"], 5)],
+            minute(11),
+        )
+        .await
+        .unwrap();
+    assert_eq!(found("accounts").await, "a3", "the new title is indexed");
+    assert_eq!(found("budget").await, "", "the old one is not");
+    store
+        .prune(std::time::Duration::ZERO, 1, minute(20))
+        .await
+        .unwrap();
+    // One item kept per source: a3 and b2; a1 and a2 went.
+    assert_eq!(found("room").await, "", "a pruned item is not found");
+    assert_eq!(found("bibliothèque").await, "");
+    assert_eq!(found("accounts").await, "a3", "a kept one is");
+    assert_eq!(found("reading").await, "b2");
+}
+
+async fn has_source_knows_polled_sources_only(t: TestStore) {
+    let store = &*t;
+    filter_fixture(store).await;
+    assert!(store.has_source("a").await.unwrap());
+    assert!(!store.has_source("c").await.unwrap());
+    store.set_next_poll("c", at(1, 0)).await.unwrap();
+    assert!(store.has_source("c").await.unwrap(), "scheduled is known");
+}
+
+async fn ping_answers_and_a_sound_store_has_no_problems(t: TestStore) {
+    let store = &*t;
+    store.ping().await.unwrap();
+    store
+        .apply_items(&ifla(), &[item(&ifla(), "a", "A", at(1, 0))], at(2, 0))
+        .await
+        .unwrap();
+    assert!(store.problems().is_empty(), "{:?}", store.problems());
 }

@@ -7,6 +7,8 @@
 //!   real RabbitMQ, and the messages arriving in it.
 //! - [`Cluster`]: the three-node cluster of `scripts/rabbitmq-cluster`, and
 //!   the script's commands that stop, kill and bring back its nodes.
+//! - [`TestDatabase`]: a test's own database on the real PostgreSQL, dropped
+//!   when the test ends, passed or failed.
 //!
 //! It knows AMQP only as far as a proxy must (frame boundaries, and the two
 //! `connection.blocked` frames it injects) and nothing of librarywire itself,
@@ -16,10 +18,12 @@
 
 mod broker;
 mod cluster;
+mod postgres;
 mod proxy;
 
 pub use broker::{
     BROKER_ADDR, Deliveries, PATIENCE, TestQueue, broker_url, connect, message_id, unique,
 };
 pub use cluster::{Cluster, Exclusive};
+pub use postgres::{POSTGRES_URL, TestDatabase};
 pub use proxy::Proxy;

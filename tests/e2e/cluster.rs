@@ -165,7 +165,7 @@ async fn lose_two_nodes_in_turn(outage: Outage) {
     })
     .await;
     eventually("the outbox to empty", || async {
-        match app.store.outbox_depth().unwrap().0 {
+        match app.store.outbox_depth().await.unwrap().0 {
             0 => Ok(()),
             depth => Err(format!("{depth} left")),
         }
@@ -219,7 +219,7 @@ async fn with_every_node_down_the_daemon_polls_stores_and_serves() {
         .await;
     assert_eq!(feed.entries.len(), 5);
     assert_eq!(
-        app.store.outbox_depth().unwrap().0,
+        app.store.outbox_depth().await.unwrap().0,
         5,
         "they wait in the outbox"
     );

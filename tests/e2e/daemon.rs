@@ -131,7 +131,7 @@ async fn second_poll_is_a_conditional_get_answered_304() {
         "User-Agent names the project: {}",
         hits[0].user_agent
     );
-    let status = app.store.source_status("tarleb").unwrap().unwrap();
+    let status = app.store.source_status("tarleb").await.unwrap().unwrap();
     assert_eq!(status.consecutive_failures, 0);
     assert!(status.last_success.is_some());
     assert_eq!(
@@ -183,12 +183,13 @@ async fn added_items_appear_and_edited_items_keep_their_id_with_a_new_revision()
     let stored = app
         .store
         .item(id.as_str())
+        .await
         .unwrap()
         .expect("item a keeps its id");
     assert_eq!(stored.title, "First, corrected");
     assert_eq!(stored.revision, 2);
     assert_eq!(stored.url.as_deref(), Some("http://example.org/a"));
-    let revisions = app.store.revisions(id.as_str()).unwrap();
+    let revisions = app.store.revisions(id.as_str()).await.unwrap();
     assert_eq!(
         revisions.iter().map(|r| r.revision).collect::<Vec<_>>(),
         vec![1, 2]
@@ -196,6 +197,7 @@ async fn added_items_appear_and_edited_items_keep_their_id_with_a_new_revision()
     let untouched = app
         .store
         .item(ItemId::derive("small", "guid:b").as_str())
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(untouched.revision, 1);
@@ -215,7 +217,7 @@ async fn a_restart_shows_the_same_items_and_creates_no_duplicates() {
     let before = app
         .wait_for_feed("every item", |f| f.entries.len() == count)
         .await;
-    let (outbox_before, _) = app.store.outbox_depth().unwrap();
+    let (outbox_before, _) = app.store.outbox_depth().await.unwrap();
     assert_eq!(
         outbox_before as usize, count,
         "one pending message per item (no broker in this test)"
@@ -253,14 +255,12 @@ async fn a_restart_shows_the_same_items_and_creates_no_duplicates() {
     // The first poll after the restart is that full fetch; a source's polls
     // are one after the other, each stored whole with its success, so once a
     // success after the restart is stored, that poll's items are too.
-    eventually("the re-fetched poll to be stored", || {
-        let status = app.store.source_status("dini").unwrap().unwrap();
-        std::future::ready(
-            status
-                .last_success
-                .filter(|&success| success > restarted)
-                .ok_or_else(|| format!("last success {:?}", status.last_success)),
-        )
+    eventually("the re-fetched poll to be stored", || async {
+        let status = app.store.source_status("dini").await.unwrap().unwrap();
+        status
+            .last_success
+            .filter(|&success| success > restarted)
+            .ok_or_else(|| format!("last success {:?}", status.last_success))
     })
     .await;
     let after = app.feed().await;
@@ -275,12 +275,12 @@ async fn a_restart_shows_the_same_items_and_creates_no_duplicates() {
         ids(&after),
         "the same items, with the same ids"
     );
-    let (outbox_after, _) = app.store.outbox_depth().unwrap();
+    let (outbox_after, _) = app.store.outbox_depth().await.unwrap();
     assert_eq!(
         outbox_after, outbox_before,
         "an unchanged re-poll queues nothing to publish"
     );
-    for item in app.store.newest_items(1000).unwrap() {
+    for item in app.store.newest_items(1000).await.unwrap() {
         assert_eq!(item.revision, 1, "no item gained a revision by a restart");
     }
     app.stop().await;
@@ -383,16 +383,22 @@ async fn a_broken_source_does_not_stop_the_others() {
     let app = TestApp::spawn(config.settings()).await;
     app.wait_for_feed("the good source's item", |f| f.entries.len() == 1)
         .await;
-    wait_until("both bad sources to be recorded", || {
-        ["broken", "missing"].iter().all(|id| {
-            app.store
+    eventually("both bad sources to be recorded", || async {
+        for id in ["broken", "missing"] {
+            let recorded = app
+                .store
                 .source_status(id)
+                .await
                 .unwrap()
-                .is_some_and(|s| s.consecutive_failures > 0 && s.last_error.is_some())
-        })
+                .is_some_and(|s| s.consecutive_failures > 0 && s.last_error.is_some());
+            if !recorded {
+                return false;
+            }
+        }
+        true
     })
     .await;
-    let missing_status = app.store.source_status("missing").unwrap().unwrap();
+    let missing_status = app.store.source_status("missing").await.unwrap().unwrap();
     assert!(missing_status.last_error.unwrap().contains("404"));
     app.stop().await;
 }

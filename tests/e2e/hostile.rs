@@ -158,7 +158,7 @@ async fn bad_sources_get_clear_reasons_and_the_good_one_keeps_flowing() {
     }
     assert!(content.contains("Hello"));
     // The message waiting for the broker carries the same sanitized item.
-    let pending = app.store.outbox_pending(0, 100).unwrap();
+    let pending = app.store.outbox_pending(0, 100).await.unwrap();
     assert_eq!(pending.len(), 1, "one message, for the good item");
     let body = String::from_utf8(pending[0].body.clone()).unwrap();
     for active in [

@@ -490,7 +490,7 @@ async fn metrics_count_each_sources_polls_items_and_errors() {
     }
 
     // The time of the last success is the store's, for the good source only.
-    let stored = app.store.source_status(&good).unwrap().unwrap();
+    let stored = app.store.source_status(&good).await.unwrap().unwrap();
     let last_success = s
         .value(
             "librarywire_last_success_timestamp_seconds",

@@ -243,10 +243,9 @@ async fn a_source_feed_holds_only_that_source_and_unknown_ids_are_404() {
         url: "http://gamma.example.org/feed".into(),
     };
     let item = stored_item(&gamma, "g1", "Gamma's last word", 7);
-    let store = app.store.clone();
-    tokio::task::spawn_blocking(move || store.apply_items(&gamma, &[item], Utc::now()))
+    app.store
+        .apply_items(&gamma, &[item], Utc::now())
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(
         titles(&app, "/sources/gamma/feed.json").await,
@@ -300,10 +299,9 @@ async fn the_limit_defaults_to_feed_size_and_is_capped() {
         let items: Vec<Item> = (0..600)
             .map(|n| stored_item(&bulk, &format!("n{n}"), &format!("Item {n}"), 1))
             .collect();
-        let store = app.store.clone();
-        tokio::task::spawn_blocking(move || store.apply_items(&bulk, &items, Utc::now()))
+        app.store
+            .apply_items(&bulk, &items, Utc::now())
             .await
-            .unwrap()
             .unwrap();
     }
     let count = |path: &'static str| {

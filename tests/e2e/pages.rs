@@ -110,7 +110,7 @@ async fn page_items_reach_the_merged_feed_and_the_outbox_and_stale_selectors_sho
             "the article's footer stayed out: {body}"
         );
     }
-    let (depth, _) = app.store.outbox_depth().unwrap();
+    let (depth, _) = app.store.outbox_depth().await.unwrap();
     assert_eq!(
         depth, 3,
         "every page item waits in the outbox like a feed item"

@@ -2,12 +2,12 @@
 
 use crate::broker::{BROKER, Proxy, Received, TestQueue, amqp_toml, test_exchange};
 use crate::helpers::{
-    FeedServer, PATIENCE, TestApp, TestConfig, eventually, feed_file, small_rss, wait_until,
+    FeedServer, PATIENCE, TestApp, TestConfig, eventually, feed_file, free_port, small_rss,
+    wait_until,
 };
 use crate::store_trouble::Daemon;
 use librarywire::app::Application;
 use librarywire::item::ItemId;
-use librarywire::store::Store;
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -78,8 +78,8 @@ async fn every_item_of_a_corpus_feed_arrives_once_as_the_contract_says() {
         queue.drain_for(Duration::from_secs(1)).await.is_empty(),
         "and nothing more"
     );
-    wait_until("the outbox to empty", || {
-        app.store.outbox_depth().unwrap().0 == 0
+    eventually("the outbox to empty", || async {
+        app.store.outbox_depth().await.unwrap().0 == 0
     })
     .await;
     app.stop().await;
@@ -159,7 +159,7 @@ async fn an_edit_gives_exactly_one_item_updated_and_a_restart_publishes_nothing_
         queue.drain_for(Duration::from_secs(1)).await.is_empty(),
         "a restart publishes nothing again"
     );
-    assert_eq!(app.store.outbox_depth().unwrap().0, 0);
+    assert_eq!(app.store.outbox_depth().await.unwrap().0, 0);
     app.stop().await;
     queue.delete_exchange().await;
 }
@@ -176,11 +176,27 @@ async fn a_crash_between_store_and_confirm_loses_nothing() {
     let url = server.url("/news.xml");
     let config = TestConfig::new(&[("news", &url)], "1s", &amqp_toml(&proxy.url(), &exchange));
 
+    // The store is the daemon's own while it runs (it locks the file): the
+    // test reads the outbox depth from its /status.
+    let port = free_port();
+    let outbox_depth = async || -> Result<u64, String> {
+        let body = reqwest::get(format!("http://127.0.0.1:{port}/status"))
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+        status["publisher"]["outbox_depth"]
+            .as_u64()
+            .ok_or_else(|| format!("no outbox depth in {status}"))
+    };
     let spawn = |config_path: &std::path::Path, amqp_url: Option<&str>| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_librarywire"));
         command
             .arg("--config")
             .arg(config_path)
+            .env("LIBRARYWIRE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env_remove("LIBRARYWIRE_CONFIG")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -208,14 +224,11 @@ async fn a_crash_between_store_and_confirm_loses_nothing() {
     // The broker routes the three new messages, but their confirms are dropped.
     let sent = queue.take(3).await;
     let sent_ids: BTreeSet<_> = sent.iter().map(|m| m.message_id.clone().unwrap()).collect();
-    let store_path = config.settings().store.path;
-    let store = Store::open(&store_path).unwrap();
     assert_eq!(
-        store.outbox_depth().unwrap().0,
+        outbox_depth().await.unwrap(),
         3,
         "stored, published, not confirmed"
     );
-    drop(store);
     daemon.kill().unwrap();
     daemon.wait().unwrap();
 
@@ -230,7 +243,7 @@ async fn a_crash_between_store_and_confirm_loses_nothing() {
         "the unconfirmed messages come again, with the same message_id"
     );
     eventually("the outbox to empty", || async {
-        match Store::open(&store_path).unwrap().outbox_depth().unwrap().0 {
+        match outbox_depth().await? {
             0 => Ok(()),
             depth => Err(format!("{depth} left")),
         }
@@ -274,8 +287,8 @@ async fn rows_confirmed_while_stopping_are_removed_before_exit() {
     let shutdown = CancellationToken::new();
     let daemon = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     assert_eq!(queue.take(1).await[0].body["data"]["title"], "Canary");
-    wait_until("the canary's row to be removed", || {
-        store.outbox_depth().unwrap().0 == 0
+    eventually("the canary's row to be removed", || async {
+        store.outbox_depth().await.unwrap().0 == 0
     })
     .await;
 
@@ -290,7 +303,7 @@ async fn rows_confirmed_while_stopping_are_removed_before_exit() {
     server.set("/news.xml", small_rss(&news), RSS);
     let sent = queue.take(3).await;
     assert_eq!(
-        store.outbox_depth().unwrap().0,
+        store.outbox_depth().await.unwrap().0,
         3,
         "stored, published, not confirmed"
     );
@@ -304,7 +317,7 @@ async fn rows_confirmed_while_stopping_are_removed_before_exit() {
         .expect("the daemon task does not panic")
         .expect("the daemon stops cleanly");
     assert_eq!(
-        store.outbox_depth().unwrap().0,
+        store.outbox_depth().await.unwrap().0,
         0,
         "the rows confirmed during the stop were removed before the daemon returned"
     );
@@ -330,7 +343,7 @@ async fn rows_confirmed_while_stopping_are_removed_before_exit() {
             .map(|m| m.message_id.clone())
             .collect::<Vec<_>>()
     );
-    assert_eq!(app.store.outbox_depth().unwrap().0, 0);
+    assert_eq!(app.store.outbox_depth().await.unwrap().0, 0);
     app.stop().await;
     queue.delete_exchange().await;
 }

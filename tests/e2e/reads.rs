@@ -57,8 +57,8 @@ impl Lcg {
 
 /// Stores `sources` × `per_source` items with titles and summaries of words.
 pub async fn fill(app: &TestApp, sources: usize, per_source: usize) {
-    let store = app.store.clone();
-    tokio::task::spawn_blocking(move || {
+    let store = &app.store;
+    {
         let mut lcg = Lcg(7);
         let start = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
         for s in 0..sources {
@@ -91,11 +91,12 @@ pub async fn fill(app: &TestApp, sources: usize, per_source: usize) {
                     item
                 })
                 .collect();
-            store.apply_items(&source, &items, Utc::now()).unwrap();
+            store
+                .apply_items(&source, &items, Utc::now())
+                .await
+                .unwrap();
         }
-    })
-    .await
-    .unwrap();
+    }
 }
 
 /// A flood of uncached filters (random words, so every request misses the

@@ -55,9 +55,9 @@ async fn every_item_arrives_once_as_the_contract_says() {
     let (_dir, store) = temp_store();
     let ifla = source("ifla-news");
     let loc = source("loc-news");
-    apply(&store, &ifla, &items(&ifla, 0..15));
-    apply(&store, &loc, &items(&loc, 0..10));
-    let rows = outbox(&store);
+    apply(&store, &ifla, &items(&ifla, 0..15)).await;
+    apply(&store, &loc, &items(&loc, 0..10)).await;
+    let rows = outbox(&store).await;
     assert_eq!(
         rows.len(),
         25,
@@ -108,11 +108,14 @@ async fn every_item_arrives_once_as_the_contract_says() {
 
     // Exactly once: a later item arrives next, so nothing was sent twice before it.
     let late = items(&ifla, 100..101);
-    apply(&store, &ifla, &late);
+    apply(&store, &ifla, &late).await;
     let next = received.next().await;
     assert_eq!(message_id(&next), late[0].id.to_string());
-    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
-    eventually("all confirms to be counted", || {
+    eventually("the outbox to empty", async || {
+        outbox_depth(&store).await == 0
+    })
+    .await;
+    eventually("all confirms to be counted", async || {
         publisher.count(confirmed) == 26
     })
     .await;
@@ -133,10 +136,14 @@ async fn a_backlog_drains_in_seq_order() {
     let sources = [source("a"), source("b"), source("c")];
     for round in 0..5 {
         for s in &sources {
-            apply(&store, s, &items(s, round * 20..round * 20 + 20));
+            apply(&store, s, &items(s, round * 20..round * 20 + 20)).await;
         }
     }
-    let expected: Vec<String> = outbox(&store).into_iter().map(|r| r.event_id).collect();
+    let expected: Vec<String> = outbox(&store)
+        .await
+        .into_iter()
+        .map(|r| r.event_id)
+        .collect();
     assert_eq!(expected.len(), 300);
 
     let publisher = RunningPublisher::start(publisher_settings(&topology, &broker_url()), &store);
@@ -147,7 +154,10 @@ async fn a_backlog_drains_in_seq_order() {
         .map(message_id)
         .collect();
     assert_eq!(got, expected, "the backlog arrives in outbox order");
-    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
+    eventually("the outbox to empty", async || {
+        outbox_depth(&store).await == 0
+    })
+    .await;
     publisher.stop().await;
     topology.delete().await;
 }
@@ -162,7 +172,7 @@ async fn an_edit_gives_exactly_one_updated_event() {
     let ifla = source("ifla-news");
     let original = item(&ifla, 1);
 
-    apply(&store, &ifla, std::slice::from_ref(&original));
+    apply(&store, &ifla, std::slice::from_ref(&original)).await;
     let first = received.next().await;
     assert_eq!(first.routing_key.as_str(), "item.new.ifla-news");
     assert_eq!(message_id(&first), original.id.to_string());
@@ -170,12 +180,12 @@ async fn an_edit_gives_exactly_one_updated_event() {
     let mut edited = original.clone();
     edited.title = "WLIC 2021: the programme is out (corrected)".to_owned();
     edited.content_hash = edited.compute_content_hash();
-    apply(&store, &ifla, std::slice::from_ref(&edited));
+    apply(&store, &ifla, std::slice::from_ref(&edited)).await;
     // Polled again unchanged: no event.
-    apply(&store, &ifla, std::slice::from_ref(&edited));
+    apply(&store, &ifla, std::slice::from_ref(&edited)).await;
     // A sentinel: once it arrives, anything sent before it has arrived too.
     let sentinel = item(&ifla, 2);
-    apply(&store, &ifla, std::slice::from_ref(&sentinel));
+    apply(&store, &ifla, std::slice::from_ref(&sentinel)).await;
 
     let update = received.next().await;
     assert_eq!(update.routing_key.as_str(), "item.updated.ifla-news");
@@ -191,7 +201,10 @@ async fn an_edit_gives_exactly_one_updated_event() {
         sentinel.id.to_string(),
         "exactly one item.updated, and nothing for the unchanged re-poll"
     );
-    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
+    eventually("the outbox to empty", async || {
+        outbox_depth(&store).await == 0
+    })
+    .await;
     publisher.stop().await;
     topology.delete().await;
 }
@@ -207,7 +220,7 @@ async fn a_broker_outage_loses_nothing() {
     let mut expected = HashSet::new();
 
     let before = items(&src, 0..20);
-    apply(&store, &src, &before);
+    apply(&store, &src, &before).await;
     expected.extend(new_event_ids(&before));
     let mut seen: HashMap<String, usize> = HashMap::new();
     for d in received.take(before.len()).await {
@@ -216,22 +229,25 @@ async fn a_broker_outage_loses_nothing() {
 
     // A batch, then the cut at once: some of it is likely in flight.
     let during = items(&src, 20..220);
-    apply(&store, &src, &during);
+    apply(&store, &src, &during).await;
     expected.extend(new_event_ids(&during));
     proxy.cut();
-    eventually("the publisher to notice the cut", || !publisher.connected()).await;
+    eventually("the publisher to notice the cut", async || {
+        !publisher.connected()
+    })
+    .await;
 
     // Found while the broker is away: stored, waiting in the outbox.
     let while_down = items(&src, 220..240);
-    apply(&store, &src, &while_down);
+    apply(&store, &src, &while_down).await;
     expected.extend(new_event_ids(&while_down));
     assert!(
-        outbox_depth(&store) >= while_down.len() as u64,
+        outbox_depth(&store).await >= while_down.len() as u64,
         "items found during the outage wait in the outbox"
     );
     assert!(!publisher.connected());
     // The publisher keeps trying while the broker is away.
-    eventually("reconnection attempts during the outage", || {
+    eventually("reconnection attempts during the outage", async || {
         proxy.refused() >= 2
     })
     .await;
@@ -246,7 +262,10 @@ async fn a_broker_outage_loses_nothing() {
     .await;
     let unknown: Vec<&String> = seen.keys().filter(|id| !expected.contains(*id)).collect();
     assert!(unknown.is_empty(), "unexpected events: {unknown:?}");
-    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
+    eventually("the outbox to empty", async || {
+        outbox_depth(&store).await == 0
+    })
+    .await;
     assert!(
         publisher.count(connections) >= 2,
         "the publisher reconnected: {} connections",
@@ -295,7 +314,7 @@ async fn a_lost_node_is_left_for_the_next_one() {
         };
 
     let first = items(&src, 0..20);
-    apply(&store, &src, &first);
+    apply(&store, &src, &first).await;
     expected.extend(new_event_ids(&first));
     take_until_all(&expected, &mut seen).await;
     assert_eq!(
@@ -306,15 +325,18 @@ async fn a_lost_node_is_left_for_the_next_one() {
 
     // A batch, then the node goes at once: some of it is in flight.
     let during = items(&src, 20..220);
-    apply(&store, &src, &during);
+    apply(&store, &src, &during).await;
     expected.extend(new_event_ids(&during));
     nodes[0].cut();
-    eventually("the publisher to move to the second node", || {
+    eventually("the publisher to move to the second node", async || {
         publisher.stats.node() == Some(endpoint(1))
     })
     .await;
     take_until_all(&expected, &mut seen).await;
-    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
+    eventually("the outbox to empty", async || {
+        outbox_depth(&store).await == 0
+    })
+    .await;
     assert_eq!(
         publisher
             .stats
@@ -327,21 +349,24 @@ async fn a_lost_node_is_left_for_the_next_one() {
     nodes[1].cut();
     nodes[2].cut();
     let down = items(&src, 220..240);
-    apply(&store, &src, &down);
+    apply(&store, &src, &down).await;
     expected.extend(new_event_ids(&down));
-    eventually("the publisher to notice", || !publisher.connected()).await;
-    eventually("every node to be tried again", || {
+    eventually("the publisher to notice", async || !publisher.connected()).await;
+    eventually("every node to be tried again", async || {
         nodes.iter().all(|node| node.refused() >= 2)
     })
     .await;
     assert_eq!(publisher.stats.node(), None);
     nodes[2].restore();
-    eventually("the publisher to reach the third node", || {
+    eventually("the publisher to reach the third node", async || {
         publisher.stats.node() == Some(endpoint(2))
     })
     .await;
     take_until_all(&expected, &mut seen).await;
-    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
+    eventually("the outbox to empty", async || {
+        outbox_depth(&store).await == 0
+    })
+    .await;
     let unknown: Vec<&String> = seen.keys().filter(|id| !expected.contains(*id)).collect();
     assert!(unknown.is_empty(), "unexpected events: {unknown:?}");
     assert_eq!(
@@ -371,11 +396,14 @@ async fn amqp_queue_is_a_quorum_queue_the_publisher_declares() {
     let (_dir, store) = temp_store();
     let src = source("ifla-news");
     let batch = items(&src, 0..5);
-    apply(&store, &src, &batch);
+    apply(&store, &src, &batch).await;
     let mut settings = publisher_settings(&topology, &broker_url());
     settings.queue = Some(owned.clone());
     let publisher = RunningPublisher::start(settings, &store);
-    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
+    eventually("the outbox to empty", async || {
+        outbox_depth(&store).await == 0
+    })
+    .await;
     assert_eq!(
         publisher.count(returned),
         0,
@@ -426,15 +454,15 @@ async fn a_nack_is_counted_and_the_message_sent_again() {
     let (_dir, store) = temp_store();
     let src = source("ifla-news");
     let batch = items(&src, 0..6);
-    apply(&store, &src, &batch);
+    apply(&store, &src, &batch).await;
     let publisher = RunningPublisher::start(publisher_settings(&topology, &broker_url()), &store);
 
-    eventually("the broker to nack a message", || {
+    eventually("the broker to nack a message", async || {
         publisher.count(nacked) >= 1
     })
     .await;
     assert!(
-        outbox_depth(&store) > 0,
+        outbox_depth(&store).await > 0,
         "a nacked message stays in the outbox"
     );
 
@@ -450,8 +478,11 @@ async fn a_nack_is_counted_and_the_message_sent_again() {
         }
     })
     .await;
-    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
-    eventually("every message to be confirmed", || {
+    eventually("the outbox to empty", async || {
+        outbox_depth(&store).await == 0
+    })
+    .await;
+    eventually("every message to be confirmed", async || {
         publisher.count(confirmed) == 6
     })
     .await;
@@ -475,20 +506,21 @@ async fn rows_nacked_again_and_again_each_arrive_once() {
     let (_dir, store) = temp_store();
     let src = source("ifla-news");
     let batch = items(&src, 0..10);
-    apply(&store, &src, &batch);
+    apply(&store, &src, &batch).await;
     let mut settings = publisher_settings(&topology, &broker_url());
     settings.confirm_window = 4;
     let publisher = RunningPublisher::start(settings, &store);
 
     // Four rows in flight at a time, one of them in the queue: the other
     // three (then four) are each refused three times and more.
-    eventually("the broker to nack each waiting row several times", || {
-        publisher.count(nacked) >= 12
-    })
+    eventually(
+        "the broker to nack each waiting row several times",
+        async || publisher.count(nacked) >= 12,
+    )
     .await;
     assert_eq!(publisher.count(confirmed), 1, "only the first row got in");
     assert_eq!(
-        outbox_depth(&store),
+        outbox_depth(&store).await,
         9,
         "every refused row, however often, stays in the outbox"
     );
@@ -504,8 +536,11 @@ async fn rows_nacked_again_and_again_each_arrive_once() {
         }
     })
     .await;
-    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
-    eventually("every row to be confirmed", || {
+    eventually("the outbox to empty", async || {
+        outbox_depth(&store).await == 0
+    })
+    .await;
+    eventually("every row to be confirmed", async || {
         publisher.count(confirmed) == 10
     })
     .await;
@@ -529,9 +564,9 @@ async fn a_returned_message_is_counted_and_blocks_nothing() {
     let (_dir, store) = temp_store();
     let nowhere = source("nowhere");
     let bound = source("bound");
-    apply(&store, &nowhere, &items(&nowhere, 0..3));
+    apply(&store, &nowhere, &items(&nowhere, 0..3)).await;
     let routable = items(&bound, 0..3);
-    apply(&store, &bound, &routable);
+    apply(&store, &bound, &routable).await;
     let publisher = RunningPublisher::start(publisher_settings(&topology, &broker_url()), &store);
 
     let got: Vec<String> = received.take(3).await.iter().map(message_id).collect();
@@ -540,11 +575,14 @@ async fn a_returned_message_is_counted_and_blocks_nothing() {
         new_event_ids(&routable),
         "later messages are not held up"
     );
-    eventually("the three returns to be counted", || {
+    eventually("the three returns to be counted", async || {
         publisher.count(returned) == 3
     })
     .await;
-    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
+    eventually("the outbox to empty", async || {
+        outbox_depth(&store).await == 0
+    })
+    .await;
     assert_eq!(
         publisher.count(confirmed),
         6,
@@ -566,16 +604,20 @@ async fn a_blocked_connection_waits_without_reconnecting() {
     let publisher = RunningPublisher::start(settings, &store);
     let src = source("ifla-news");
     let first = items(&src, 0..3);
-    apply(&store, &src, &first);
+    apply(&store, &src, &first).await;
     received.take(first.len()).await;
 
     proxy.block("low on memory (test)");
     let held = items(&src, 3..8);
-    apply(&store, &src, &held);
+    apply(&store, &src, &held).await;
     // Blocked for three times the timeout: a publisher that timed out its
     // waits would reconnect meanwhile.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let waiting: Vec<String> = outbox(&store).into_iter().map(|r| r.event_id).collect();
+    let waiting: Vec<String> = outbox(&store)
+        .await
+        .into_iter()
+        .map(|r| r.event_id)
+        .collect();
     assert_eq!(
         waiting,
         new_event_ids(&held),
@@ -592,15 +634,18 @@ async fn a_blocked_connection_waits_without_reconnecting() {
         .map(message_id)
         .collect();
     assert_eq!(got, new_event_ids(&held));
-    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
+    eventually("the outbox to empty", async || {
+        outbox_depth(&store).await == 0
+    })
+    .await;
     assert_eq!(publisher.count(connections), 1);
 
     // Stopping while blocked still returns, and leaves the rows in the outbox.
     proxy.block("low on disk (test)");
     let last = items(&src, 8..10);
-    apply(&store, &src, &last);
+    apply(&store, &src, &last).await;
     publisher.stop().await;
-    assert_eq!(outbox_depth(&store), last.len() as u64);
+    assert_eq!(outbox_depth(&store).await, last.len() as u64);
     topology.delete().await;
 }
 
@@ -612,24 +657,27 @@ async fn a_deleted_exchange_is_declared_again() {
     let publisher = RunningPublisher::start(publisher_settings(&topology, &broker_url()), &store);
     let src = source("ifla-news");
     let first = item(&src, 0);
-    apply(&store, &src, std::slice::from_ref(&first));
+    apply(&store, &src, std::slice::from_ref(&first)).await;
     assert_eq!(message_id(&received.next().await), first.id.to_string());
 
     // The broker closes the channel on a publish to a missing exchange; the
     // publisher reconnects and declares it again. The queue's binding went
     // with the exchange, so that message is returned, not lost silently.
     topology.delete_exchange().await;
-    apply(&store, &src, &items(&src, 1..2));
-    eventually("the publisher to reconnect", || {
+    apply(&store, &src, &items(&src, 1..2)).await;
+    eventually("the publisher to reconnect", async || {
         publisher.count(connections) >= 2
     })
     .await;
-    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
+    eventually("the outbox to empty", async || {
+        outbox_depth(&store).await == 0
+    })
+    .await;
     assert_eq!(publisher.count(returned), 1);
 
     topology.bind("item.#").await;
     let last = item(&src, 2);
-    apply(&store, &src, std::slice::from_ref(&last));
+    apply(&store, &src, std::slice::from_ref(&last)).await;
     assert_eq!(message_id(&received.next().await), last.id.to_string());
     publisher.stop().await;
     topology.delete().await;
@@ -653,13 +701,17 @@ async fn without_a_broker_items_wait_and_shutdown_is_prompt() {
     let publisher = RunningPublisher::start(settings, &store);
     let src = source("ifla-news");
     // Storing never waits for the broker.
-    apply(&store, &src, &items(&src, 0..10));
+    apply(&store, &src, &items(&src, 0..10)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(outbox_depth(&store), 10);
+    assert_eq!(outbox_depth(&store).await, 10);
     assert_eq!(publisher.count(connections), 0);
     assert!(!publisher.connected());
     publisher.stop().await;
-    assert_eq!(outbox_depth(&store), 10, "unsent items stay in the outbox");
+    assert_eq!(
+        outbox_depth(&store).await,
+        10,
+        "unsent items stay in the outbox"
+    );
 }
 
 /// Measures, asserts nothing: how many messages per second the publisher
@@ -710,7 +762,7 @@ async fn throughput() {
     let src = source("bench");
     let fill = std::time::Instant::now();
     for start in (0..COUNT).step_by(500) {
-        apply(&store, &src, &items(&src, start..start + 500));
+        apply(&store, &src, &items(&src, start..start + 500)).await;
     }
     eprintln!("stored {COUNT} items in {:?}", fill.elapsed());
     let settings = crate::config::AmqpSettings {
@@ -727,7 +779,10 @@ async fn throughput() {
     })
     .await;
     let confirmed_at = started.elapsed();
-    eventually("the outbox to empty", || outbox_depth(&store) == 0).await;
+    eventually("the outbox to empty", async || {
+        outbox_depth(&store).await == 0
+    })
+    .await;
     let emptied_at = started.elapsed();
     eprintln!(
         "published {COUNT} messages (~{} bytes each) with confirms to a durable queue: \

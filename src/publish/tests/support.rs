@@ -29,9 +29,9 @@ pub(super) async fn within<F: Future>(what: &str, future: F) -> F::Output {
 }
 
 /// Waits until `condition` holds, checking every 20 ms, failing the test after [`PATIENCE`].
-pub(super) async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+pub(super) async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
     within(what, async {
-        while !condition() {
+        while !condition().await {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
@@ -133,15 +133,20 @@ pub(super) fn temp_store() -> (tempfile::TempDir, Store) {
 }
 
 /// Every outbox row, in seq order.
-pub(super) fn outbox(store: &Store) -> Vec<OutboxMessage> {
+pub(super) async fn outbox(store: &Store) -> Vec<OutboxMessage> {
     store
         .outbox_pending(i64::MIN, 1_000_000)
+        .await
         .expect("reading the outbox")
 }
 
 /// How many rows wait in the outbox.
-pub(super) fn outbox_depth(store: &Store) -> u64 {
-    store.outbox_depth().expect("reading the outbox depth").0
+pub(super) async fn outbox_depth(store: &Store) -> u64 {
+    store
+        .outbox_depth()
+        .await
+        .expect("reading the outbox depth")
+        .0
 }
 
 /// A source of test items.
@@ -200,9 +205,10 @@ pub(super) fn items(source: &SourceRef, range: std::ops::Range<usize>) -> Vec<It
 }
 
 /// Stores `items` of `source` as one poll would.
-pub(super) fn apply(store: &Store, source: &SourceRef, items: &[Item]) {
+pub(super) async fn apply(store: &Store, source: &SourceRef, items: &[Item]) {
     store
         .apply_items(source, items, Utc::now())
+        .await
         .expect("storing test items");
 }
 

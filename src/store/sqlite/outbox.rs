@@ -1,16 +1,16 @@
 //! The outbox: messages written in the same transaction as the item they
 //! announce, read and deleted by the publisher once the broker confirmed them.
 
-use super::{
-    OutboxMessage, Store, StoreError, from_stored, from_stored_opt, narrow, sql_limit, to_stored,
-};
+use super::Sqlite;
 use crate::event::OutboundEvent;
+use crate::store::{
+    OutboxMessage, StoreError, from_stored, from_stored_opt, narrow, sql_limit, to_stored,
+};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior, params};
 
-impl Store {
-    /// Up to `limit` outbox messages with `seq > after_seq`, in order.
-    pub fn outbox_pending(
+impl Sqlite {
+    pub(super) fn read_outbox(
         &self,
         after_seq: i64,
         limit: usize,
@@ -35,15 +35,7 @@ impl Store {
         Ok(messages)
     }
 
-    /// Removes confirmed messages from the outbox.
-    ///
-    /// A seq that is not (or no longer) in the outbox is ignored, so
-    /// confirming twice is harmless.
-    pub fn outbox_confirmed(&self, seqs: &[i64]) -> Result<(), StoreError> {
-        self.noted(|| self.delete_confirmed(seqs))
-    }
-
-    fn delete_confirmed(&self, seqs: &[i64]) -> Result<(), StoreError> {
+    pub(super) fn delete_confirmed(&self, seqs: &[i64]) -> Result<(), StoreError> {
         if seqs.is_empty() {
             return Ok(());
         }
@@ -60,8 +52,7 @@ impl Store {
         Ok(())
     }
 
-    /// How many messages wait, and when the oldest was written.
-    pub fn outbox_depth(&self) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+    pub(super) fn read_outbox_depth(&self) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
         let conn = self.reader()?;
         let (count, oldest): (i64, Option<i64>) = conn
             .prepare_cached("SELECT COUNT(*), MIN(created_at) FROM outbox")?

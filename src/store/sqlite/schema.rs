@@ -4,7 +4,7 @@
 //! are only ever appended: a released step is never edited, because files in
 //! the field already ran it.
 
-use super::StoreError;
+use crate::store::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Every migration step, oldest first.

@@ -2,27 +2,15 @@
 //! outbox messages, its page yield, and the source's new state, in one
 //! transaction. Nothing of a poll is stored unless all of it is.
 
+use super::Sqlite;
 use super::items::apply_in;
 use super::sources::{mark_gone, record_failure, record_page_yield, record_success};
-use super::{PollOutcome, PollRecord, PollRecorded, Store, StoreError};
+use crate::store::{PollOutcome, PollRecord, PollRecorded, StoreError};
 use rusqlite::TransactionBehavior;
 
-impl Store {
-    /// Stores one finished poll of `record.source` in one transaction.
-    ///
-    /// - A success stores its items as [`Store::apply_items`] does, records
-    ///   the page yield when there is one, and then the new fetch state and
-    ///   the next poll, clearing the last error and the failure count.
-    /// - A failure counts one more failure with its reason and the next
-    ///   poll, and leaves the fetch state alone; a gone source (HTTP 410)
-    ///   is marked so and has no next poll.
-    ///
-    /// Subscribers are told after the commit when items changed.
-    pub fn record_poll(&self, record: &PollRecord) -> Result<PollRecorded, StoreError> {
-        self.noted(|| self.write_poll(record))
-    }
-
-    fn write_poll(&self, record: &PollRecord) -> Result<PollRecorded, StoreError> {
+impl Sqlite {
+    /// The body of [`Store::record_poll`](crate::store::Store::record_poll).
+    pub(super) fn write_poll(&self, record: &PollRecord) -> Result<PollRecorded, StoreError> {
         let id = record.source.id.as_str();
         let mut conn = self.writer();
         // IMMEDIATE, as in `apply_items`: the write lock from the start.

@@ -1,8 +1,9 @@
 //! Sources: fetch state between polls, and the status `/status` and the
 //! scheduler read.
 
-use super::{SourceStatus, Store, StoreError, from_stored, from_stored_opt, narrow, to_stored};
+use super::Sqlite;
 use crate::fetch::FetchState;
+use crate::store::{SourceStatus, StoreError, from_stored, from_stored_opt, narrow, to_stored};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -11,9 +12,8 @@ const STATUS_COLUMNS: &str = "s.id, s.url, s.last_attempt, s.last_success, s.las
      s.consecutive_failures, s.next_poll, s.failing_since, s.gone, \
      (SELECT COUNT(*) FROM items AS i WHERE i.source_id = s.id), s.warning";
 
-impl Store {
-    /// The fetch state of `source_id`; the default when it was never fetched.
-    pub fn fetch_state(&self, source_id: &str) -> Result<FetchState, StoreError> {
+impl Sqlite {
+    pub(super) fn read_fetch_state(&self, source_id: &str) -> Result<FetchState, StoreError> {
         let conn = self.reader()?;
         let state = conn
             .prepare_cached("SELECT etag, last_modified, permanent_url FROM sources WHERE id = ?1")?
@@ -28,19 +28,11 @@ impl Store {
         Ok(state.unwrap_or_default())
     }
 
-    /// Sets when a source is due, without touching the rest of its state.
-    ///
-    /// A source never seen before gets a row with an empty URL, which its
-    /// first poll fills in.
-    pub fn set_next_poll(
+    pub(super) fn write_next_poll(
         &self,
         source_id: &str,
         next_poll: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.noted(|| self.write_next_poll(source_id, next_poll))
-    }
-
-    fn write_next_poll(&self, source_id: &str, next_poll: DateTime<Utc>) -> Result<(), StoreError> {
         let conn = self.writer();
         conn.prepare_cached(
             "INSERT INTO sources (id, url, next_poll) VALUES (?1, '', ?2)
@@ -50,9 +42,7 @@ impl Store {
         Ok(())
     }
 
-    /// The item count a page source's polls are compared with; None before
-    /// its first poll with a body.
-    pub fn page_baseline(&self, source_id: &str) -> Result<Option<u64>, StoreError> {
+    pub(super) fn read_page_baseline(&self, source_id: &str) -> Result<Option<u64>, StoreError> {
         let conn = self.reader()?;
         let baseline: Option<i64> = conn
             .prepare_cached("SELECT page_baseline FROM sources WHERE id = ?1")?
@@ -64,8 +54,7 @@ impl Store {
             .transpose()
     }
 
-    /// The state of every source the store knows, by id.
-    pub fn source_statuses(&self) -> Result<Vec<SourceStatus>, StoreError> {
+    pub(super) fn read_source_statuses(&self) -> Result<Vec<SourceStatus>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {STATUS_COLUMNS} FROM sources AS s ORDER BY s.id"
@@ -78,8 +67,10 @@ impl Store {
         Ok(statuses)
     }
 
-    /// The state of one source.
-    pub fn source_status(&self, source_id: &str) -> Result<Option<SourceStatus>, StoreError> {
+    pub(super) fn read_source_status(
+        &self,
+        source_id: &str,
+    ) -> Result<Option<SourceStatus>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {STATUS_COLUMNS} FROM sources AS s WHERE s.id = ?1"

@@ -1,0 +1,334 @@
+//! Items and their revisions: storing a poll's items with their outbox
+//! messages, reading them back, and retention.
+
+use super::Sqlite;
+use super::outbox::enqueue;
+use super::sources::ensure_source;
+use crate::event::{EventKind, item_event};
+use crate::item::{Item, ItemId, SourceRef};
+use crate::store::items::{Decision, StoredVersion, decide, prune_cutoffs};
+use crate::store::{
+    ApplyOutcome, Revision, StoreError, from_stored, from_stored_opt, is_repeat, narrow, sql_limit,
+    to_stored, truncate,
+};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// The columns [`item_from_row`] reads, in order: the item, and when its
+/// current version was stored (its revision's `recorded_at`).
+pub(super) const ITEM_COLUMNS: &str = "id, source_id, source_name, source_url, guid, url, title, summary, \
+     content_html, authors, categories, language, published, published_from_source, updated, \
+     revision, content_hash, \
+     (SELECT r.recorded_at FROM item_revisions AS r \
+      WHERE r.item_id = items.id AND r.revision = items.revision) AS stored_at";
+
+/// The merged feed's query; `?1` is the limit.
+pub(super) fn newest_items_sql() -> String {
+    format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY published DESC, id DESC LIMIT ?1")
+}
+
+impl Sqlite {
+    pub(super) fn write_items(
+        &self,
+        source: &SourceRef,
+        items: &[Item],
+        now: DateTime<Utc>,
+    ) -> Result<ApplyOutcome, StoreError> {
+        let mut conn = self.writer();
+        // IMMEDIATE: take the write lock at the start instead of upgrading a
+        // read lock later, which another process's writer could refuse with
+        // SQLITE_BUSY half-way through the poll.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let outcome = apply_in(&tx, source, items, now)?;
+        tx.commit()?;
+        drop(conn);
+        if outcome.new + outcome.updated > 0 {
+            self.notify_changed();
+        }
+        Ok(outcome)
+    }
+
+    pub(super) fn read_item(&self, id: &str) -> Result<Option<Item>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = ?1"))?;
+        let mut rows = stmt.query([id])?;
+        match rows.next()? {
+            Some(row) => Ok(Some(item_from_row(row)?.0)),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn read_known_ids(&self, ids: &[ItemId]) -> Result<HashSet<ItemId>, StoreError> {
+        let conn = self.reader()?;
+        let mut stored = conn.prepare_cached("SELECT 1 FROM items WHERE id = ?1")?;
+        let mut retired = conn.prepare_cached("SELECT 1 FROM retired_items WHERE id = ?1")?;
+        let mut known = HashSet::new();
+        for id in ids {
+            if stored.exists([id.as_str()])? || retired.exists([id.as_str()])? {
+                known.insert(id.clone());
+            }
+        }
+        Ok(known)
+    }
+
+    pub(super) fn read_revisions(&self, id: &str) -> Result<Vec<Revision>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT revision, content_hash, recorded_at FROM item_revisions
+             WHERE item_id = ?1 ORDER BY revision",
+        )?;
+        let mut rows = stmt.query([id])?;
+        let mut revisions = Vec::new();
+        while let Some(row) = rows.next()? {
+            revisions.push(Revision {
+                revision: narrow(row.get(0)?, "item_revisions", id, "revision")?,
+                content_hash: row.get(1)?,
+                recorded_at: from_stored(row.get(2)?, "item_revisions", id, "recorded_at")?,
+            });
+        }
+        Ok(revisions)
+    }
+
+    pub(super) fn write_prune(
+        &self,
+        max_age: Duration,
+        max_per_source: usize,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let now = truncate(now);
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut removed = 0;
+        let (cutoff, forget_before) = prune_cutoffs(max_age, now);
+        if let Some(cutoff) = cutoff {
+            let mut delete = tx.prepare_cached(
+                "DELETE FROM items WHERE published < ?1 RETURNING id, source_id, last_seen",
+            )?;
+            removed += retire_deleted(&tx, &mut delete, params![to_stored(cutoff)], now)?;
+        }
+        if max_per_source > 0 {
+            let mut delete = tx.prepare_cached(
+                "DELETE FROM items WHERE id IN (
+                     SELECT id FROM (
+                         SELECT id, ROW_NUMBER() OVER (
+                             PARTITION BY source_id ORDER BY published DESC, id DESC
+                         ) AS rank
+                         FROM items
+                     ) WHERE rank > ?1
+                 ) RETURNING id, source_id, last_seen",
+            )?;
+            removed += retire_deleted(&tx, &mut delete, params![sql_limit(max_per_source)], now)?;
+        }
+        if let Some(forget_before) = forget_before {
+            tx.prepare_cached("DELETE FROM retired_items WHERE last_seen < ?1")?
+                .execute([to_stored(forget_before)])?;
+        }
+        tx.commit()?;
+        drop(conn);
+        if removed > 0 {
+            self.notify_changed();
+        }
+        Ok(removed)
+    }
+}
+
+/// The body of [`Store::apply_items`], inside the caller's transaction: the
+/// one place that writes a poll's items, their revisions and their outbox
+/// messages. The caller commits, then notifies.
+pub(super) fn apply_in(
+    tx: &Connection,
+    source: &SourceRef,
+    items: &[Item],
+    now: DateTime<Utc>,
+) -> Result<ApplyOutcome, StoreError> {
+    let now = truncate(now);
+    let mut outcome = ApplyOutcome::default();
+    ensure_source(tx, &source.id, &source.url)?;
+    let mut seen = HashSet::with_capacity(items.len());
+    for item in items {
+        if is_repeat(&mut seen, source, item) {
+            continue;
+        }
+        let stored = stored_version(tx, item.id.as_str())?;
+        if stored.is_none() && is_retired(tx, item.id.as_str(), now)? {
+            outcome.unchanged += 1;
+            continue;
+        }
+        match decide(source, item, stored)? {
+            Decision::Unchanged => {
+                tx.prepare_cached("UPDATE items SET last_seen = ?2 WHERE id = ?1")?
+                    .execute(params![item.id.as_str(), to_stored(now)])?;
+                outcome.unchanged += 1;
+            }
+            Decision::New(stored) => {
+                write_item(tx, &stored, now)?;
+                insert_revision(tx, &stored, now)?;
+                enqueue(tx, &item_event(&stored, EventKind::New, now), now)?;
+                outcome.new += 1;
+            }
+            Decision::Updated(stored) => {
+                write_item(tx, &stored, now)?;
+                insert_revision(tx, &stored, now)?;
+                enqueue(tx, &item_event(&stored, EventKind::Updated, now), now)?;
+                outcome.updated += 1;
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// Runs a `DELETE … RETURNING id, source_id, last_seen` and remembers each
+/// deleted id in `retired_items`. Returns how many rows went.
+fn retire_deleted(
+    conn: &Connection,
+    delete: &mut rusqlite::CachedStatement<'_>,
+    params: &[&dyn rusqlite::ToSql],
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let mut deleted: Vec<(String, String, i64)> = Vec::new();
+    {
+        let mut rows = delete.query(params)?;
+        while let Some(row) = rows.next()? {
+            deleted.push((row.get(0)?, row.get(1)?, row.get(2)?));
+        }
+    }
+    let mut retire = conn.prepare_cached(
+        "INSERT INTO retired_items (id, source_id, retired_at, last_seen) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET retired_at = excluded.retired_at,
+                                        last_seen = excluded.last_seen",
+    )?;
+    for (id, source_id, last_seen) in &deleted {
+        retire.execute(params![id, source_id, to_stored(now), last_seen])?;
+    }
+    Ok(deleted.len())
+}
+
+/// The stored version of `id`, if any.
+fn stored_version(conn: &Connection, id: &str) -> Result<Option<StoredVersion>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT revision, content_hash, published, published_from_source FROM items WHERE id = ?1",
+        )?
+        .query_row([id], |row| {
+            Ok(StoredVersion {
+                revision: row.get(0)?,
+                content_hash: row.get(1)?,
+                published: row.get(2)?,
+                published_from_source: row.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Whether retention deleted `id`; if so, notes that the source still lists it.
+fn is_retired(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let touched = conn
+        .prepare_cached("UPDATE retired_items SET last_seen = ?2 WHERE id = ?1")?
+        .execute(params![id, to_stored(now)])?;
+    Ok(touched > 0)
+}
+
+/// Writes `item` as it now is, seen `now`. A new item is first seen `now`;
+/// a stored one keeps its first-seen time.
+fn write_item(conn: &Connection, item: &Item, now: DateTime<Utc>) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO items (id, source_id, source_name, source_url, guid, url, title, summary,
+                            content_html, authors, categories, language, published,
+                            published_from_source, updated, revision, content_hash,
+                            first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18, ?18)
+         ON CONFLICT (id) DO UPDATE SET
+             source_id = excluded.source_id, source_name = excluded.source_name,
+             source_url = excluded.source_url, guid = excluded.guid, url = excluded.url,
+             title = excluded.title, summary = excluded.summary,
+             content_html = excluded.content_html, authors = excluded.authors,
+             categories = excluded.categories, language = excluded.language,
+             published = excluded.published,
+             published_from_source = excluded.published_from_source,
+             updated = excluded.updated, revision = excluded.revision,
+             content_hash = excluded.content_hash, last_seen = excluded.last_seen",
+    )?
+    .execute(params![
+        item.id.as_str(),
+        item.source.id,
+        item.source.name,
+        item.source.url,
+        item.guid,
+        item.url,
+        item.title,
+        item.summary,
+        item.content_html,
+        serde_json::to_string(&item.authors)?,
+        serde_json::to_string(&item.categories)?,
+        item.language,
+        to_stored(item.published),
+        item.published_from_source,
+        item.updated.map(to_stored),
+        item.revision,
+        item.content_hash,
+        to_stored(now),
+    ])?;
+    Ok(())
+}
+
+/// Records the current version of `item` in its history.
+fn insert_revision(conn: &Connection, item: &Item, now: DateTime<Utc>) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO item_revisions (item_id, revision, content_hash, title, url, content_html,
+                                     recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        item.id.as_str(),
+        item.revision,
+        item.content_hash,
+        item.title,
+        item.url,
+        item.content_html,
+        to_stored(now),
+    ])?;
+    Ok(())
+}
+
+/// Reads one row selected with [`ITEM_COLUMNS`]: the item, and when its
+/// version was stored.
+pub(super) fn item_from_row(row: &Row<'_>) -> Result<(Item, Option<DateTime<Utc>>), StoreError> {
+    let id: String = row.get(0)?;
+    let key = id.as_str();
+    let json_list = |index: usize, column: &'static str| -> Result<Vec<String>, StoreError> {
+        let text: String = row.get(index)?;
+        serde_json::from_str(&text).map_err(|e| StoreError::BadValue {
+            table: "items",
+            key: key.to_owned(),
+            column,
+            reason: format!("not a JSON list of strings: {e}"),
+        })
+    };
+    let stored_at = from_stored_opt(row.get(17)?, "items", key, "stored_at")?;
+    let item = Item {
+        source: SourceRef {
+            id: row.get(1)?,
+            name: row.get(2)?,
+            url: row.get(3)?,
+        },
+        guid: row.get(4)?,
+        url: row.get(5)?,
+        title: row.get(6)?,
+        summary: row.get(7)?,
+        content_html: row.get(8)?,
+        authors: json_list(9, "authors")?,
+        categories: json_list(10, "categories")?,
+        language: row.get(11)?,
+        published: from_stored(row.get(12)?, "items", key, "published")?,
+        published_from_source: row.get(13)?,
+        updated: from_stored_opt(row.get(14)?, "items", key, "updated")?,
+        revision: narrow(row.get(15)?, "items", key, "revision")?,
+        content_hash: row.get(16)?,
+        id: ItemId::from_stored(id),
+    };
+    Ok((item, stored_at))
+}

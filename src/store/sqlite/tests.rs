@@ -1,0 +1,579 @@
+//! Tests of the SQLite backend's own machinery: the file, its schema steps,
+//! its connections, its query plans. What every backend must do is tested
+//! once, on each, in `store/tests.rs`.
+
+use super::items::item_from_row;
+use super::query::{Search, filtered_sql, match_expression, search_for};
+use super::*;
+use crate::store::query::FEW_MATCHES;
+use crate::store::tests::{at, filed, item, keys, lettered, minute};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+fn ifla() -> SourceRef {
+    SourceRef {
+        id: "ifla-news".into(),
+        name: "IFLA News".into(),
+        url: "https://www.ifla.org/news/feed/".into(),
+    }
+}
+
+/// The five items of the shared filter tests, in a fresh file.
+fn filter_store() -> (tempfile::TempDir, Sqlite) {
+    let (dir, store) = open_temp();
+    let (a, b) = (lettered("a"), lettered("b"));
+    store
+        .write_items(
+            &a,
+            &[
+                filed(&a, "a1", "Reading room opens", &["Events"], 1),
+                filed(&a, "a2", "ÉTÉ à la bibliothèque", &["Été", "News"], 3),
+                filed(&a, "a3", "Budget report", &["Reports"], 5),
+            ],
+            minute(10),
+        )
+        .unwrap();
+    store
+        .write_items(
+            &b,
+            &[
+                filed(&b, "b1", "Open access week", &["events"], 2),
+                filed(&b, "b2", "New reading lists", &["News"], 4),
+            ],
+            minute(10),
+        )
+        .unwrap();
+    (dir, store)
+}
+
+fn open_temp() -> (tempfile::TempDir, Sqlite) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Sqlite::open(&dir.path().join("store.db")).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn a_second_open_of_one_file_is_refused_until_the_first_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let first = Sqlite::open(&path).unwrap();
+    let refused = Sqlite::open(&path).err().expect("a second open is refused");
+    assert!(matches!(refused, StoreError::Locked { .. }), "{refused:?}");
+    let said = refused.to_string();
+    assert!(said.contains("store.db"), "{said}");
+    assert!(said.contains("another librarywire process"), "{said}");
+    assert!(said.contains("store.url"), "{said}");
+    drop(first);
+    Sqlite::open(&path).expect("free again once the first is closed");
+}
+
+/// Only a write that changed rows ends a write problem: on a full disk a
+/// transaction with nothing to write still commits.
+#[test]
+fn a_write_that_changes_nothing_proves_nothing() {
+    let (_dir, store) = open_temp();
+    let full = || {
+        Err::<(), _>(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(13),
+            None,
+        )))
+    };
+    let _ = store.noted(full);
+    assert_eq!(store.inner.health.problems().len(), 1);
+    store.noted(|| store.delete_confirmed(&[42])).unwrap();
+    assert_eq!(store.inner.health.problems().len(), 1);
+    store
+        .noted(|| store.write_next_poll("a-source", at(1, 0)))
+        .unwrap();
+    assert!(store.inner.health.problems().is_empty());
+}
+
+#[test]
+fn open_creates_folders_and_sets_up_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a").join("b").join("store.db");
+    let store = Sqlite::open(&path).unwrap();
+    assert!(path.is_file());
+    assert_eq!(store.inner.path, path);
+
+    let conn = store.writer();
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let fk: bool = conn
+        .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+        .unwrap();
+    assert!(fk);
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::current_version());
+}
+
+#[test]
+fn open_refuses_a_schema_from_the_future() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    drop(Sqlite::open(&path).unwrap());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+
+    let err = Sqlite::open(&path).err().expect("refused");
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("store.db"), "{err}");
+}
+
+#[test]
+fn open_names_the_file_that_is_not_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.db");
+    std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+    let err = Sqlite::open(&path).err().expect("refused");
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(err.to_string().contains("notes.db"), "{err}");
+}
+
+#[test]
+fn newest_items_reads_an_index_instead_of_sorting() {
+    let (_dir, store) = open_temp();
+    let conn = store.reader().unwrap();
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", items::newest_items_sql()))
+        .unwrap();
+    let plan: Vec<String> = stmt
+        .query_map([10], |row| row.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("items_by_published"), "{plan}");
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+}
+
+#[test]
+fn bad_stored_json_is_an_error_naming_the_row_and_column() {
+    let (_dir, store) = open_temp();
+    let a = item(&ifla(), "a", "A", at(1, 0));
+    store
+        .write_items(&ifla(), std::slice::from_ref(&a), at(2, 0))
+        .unwrap();
+    store
+        .writer()
+        .execute(
+            "UPDATE items SET categories = '{not json' WHERE id = ?1",
+            [a.id.as_str()],
+        )
+        .unwrap();
+
+    let err = store.read_item(a.id.as_str()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::BadValue {
+                column: "categories",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(a.id.as_str()), "{err}");
+    assert!(
+        store
+            .read_feed(&ItemFilter::default(), 10)
+            .map(|f| f.items)
+            .is_err()
+    );
+}
+
+#[test]
+fn readers_run_beside_a_writer_without_busy_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = Sqlite::open(&path).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+
+    let readers: Vec<_> = [store.clone(), store.clone(), store.clone()]
+        .into_iter()
+        .map(|reader| {
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || -> Result<usize, StoreError> {
+                let mut reads = 0;
+                while !done.load(Ordering::Relaxed) {
+                    reader
+                        .read_feed(&ItemFilter::default(), 50)
+                        .map(|f| f.items)?;
+                    reader.read_outbox(0, 50)?;
+                    reader.read_source_statuses()?;
+                    reader.read_outbox_depth()?;
+                    reads += 1;
+                }
+                Ok(reads)
+            })
+        })
+        .collect();
+
+    for poll in 0..40 {
+        let items: Vec<Item> = (0..50)
+            .map(|n| {
+                item(
+                    &ifla(),
+                    &format!("{poll}-{n}"),
+                    &format!("Item {n}"),
+                    at(poll, n),
+                )
+            })
+            .collect();
+        store.write_items(&ifla(), &items, at(100, poll)).unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    for reader in readers {
+        let reads = reader
+            .join()
+            .expect("reader thread")
+            .expect("reads succeed");
+        assert!(reads > 0);
+    }
+    assert_eq!(store.read_outbox_depth().unwrap().0, 2000);
+}
+
+/// Measures one `apply_items` of 1,000 new items. Run with
+/// `cargo test --release --lib store::tests::apply_timing -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn apply_timing() {
+    let (_dir, store) = open_temp();
+    let items: Vec<Item> = (0..1000)
+        .map(|n| {
+            let mut i = item(&ifla(), &format!("k{n}"), &format!("Item {n}"), at(0, n));
+            i.content_html = Some(format!("<p>{}</p>", "Library news. ".repeat(100)));
+            i.content_hash = i.compute_content_hash();
+            i
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    let outcome = store.write_items(&ifla(), &items, at(1, 0)).unwrap();
+    let new_items = start.elapsed();
+    assert_eq!(outcome.new, 1000);
+    let start = std::time::Instant::now();
+    store.write_items(&ifla(), &items, at(2, 0)).unwrap();
+    let unchanged = start.elapsed();
+    let start = std::time::Instant::now();
+    store
+        .read_feed(&ItemFilter::default(), 100)
+        .map(|f| f.items)
+        .unwrap();
+    let newest = start.elapsed();
+    println!(
+        "apply_items, 1000 new: {new_items:?}; 1000 unchanged: {unchanged:?}; newest_items(100): {newest:?}"
+    );
+}
+
+#[test]
+fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = Sqlite::open(&path).unwrap();
+    sources::record_success(
+        &store.writer(),
+        "ifla-news",
+        "https://www.ifla.org/news/feed/",
+        &FetchState::default(),
+        at(1, 600),
+        at(1, 0),
+    )
+    .unwrap();
+    drop(store);
+    // Turn the file back into what a build with only step 1 wrote.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_full_text_index(&conn);
+    conn.execute_batch(
+        "ALTER TABLE sources DROP COLUMN warning;
+         ALTER TABLE sources DROP COLUMN page_baseline;
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = Sqlite::open(&path).unwrap();
+    let status = store.read_source_status("ifla-news").unwrap().unwrap();
+    assert_eq!(status.last_success, Some(at(1, 0)));
+    assert_eq!(status.warning, None);
+    assert_eq!(store.read_page_baseline("ifla-news").unwrap(), None);
+    sources::record_page_yield(
+        &store.writer(),
+        "nlc",
+        "https://www.nlc.cn/enweb/",
+        Some(12),
+        Some("selectors may be stale: x"),
+    )
+    .unwrap();
+    assert_eq!(store.read_page_baseline("nlc").unwrap(), Some(12));
+    let nlc = store.read_source_status("nlc").unwrap().unwrap();
+    assert_eq!(nlc.warning.as_deref(), Some("selectors may be stale: x"));
+    // A successful poll does not clear a page's warning; only its next yield does.
+    sources::record_success(
+        &store.writer(),
+        "nlc",
+        "https://www.nlc.cn/enweb/",
+        &FetchState::default(),
+        at(2, 600),
+        at(2, 0),
+    )
+    .unwrap();
+    assert!(
+        store
+            .read_source_status("nlc")
+            .unwrap()
+            .unwrap()
+            .warning
+            .is_some()
+    );
+    sources::record_page_yield(
+        &store.writer(),
+        "nlc",
+        "https://www.nlc.cn/enweb/",
+        Some(11),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        store.read_source_status("nlc").unwrap().unwrap().warning,
+        None
+    );
+}
+
+/// Undoes migration step 3, the full-text index, in the file of `conn`.
+fn drop_full_text_index(conn: &rusqlite::Connection) {
+    conn.execute_batch(
+        "DROP TRIGGER items_fts_insert;
+         DROP TRIGGER items_fts_delete;
+         DROP TRIGGER items_fts_update;
+         DROP TABLE items_fts;",
+    )
+    .unwrap();
+}
+
+/// A store written before the full-text index (version 2) gains it, with
+/// its items indexed, when this build opens it.
+#[test]
+fn a_version_2_file_gains_the_full_text_index_of_its_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = Sqlite::open(&path).unwrap();
+    store
+        .write_items(
+            &ifla(),
+            &[
+                item(&ifla(), "a", "Reading room opens", at(1, 0)),
+                item(&ifla(), "b", "Budget report", at(1, 60)),
+            ],
+            at(2, 0),
+        )
+        .unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_full_text_index(&conn);
+    conn.execute_batch("PRAGMA user_version = 2;").unwrap();
+    drop(conn);
+
+    let store = Sqlite::open(&path).unwrap();
+    let search = |word: &str| {
+        let filter = ItemFilter {
+            words: vec![word.into()],
+            ..ItemFilter::default()
+        };
+        store
+            .read_feed(&filter, 10)
+            .map(|f| f.items)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.guid)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(search("reading"), ["a"]);
+    assert_eq!(search("budget"), ["b"]);
+    let indexed: i64 = store
+        .reader()
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM items_fts WHERE items_fts MATCH '\"rea\"'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexed, 1, "the stored items are in the index");
+}
+
+#[test]
+fn ping_answers_on_a_sound_store_and_fails_once_the_file_is_junk() {
+    let (dir, store) = open_temp();
+    store.ping().unwrap();
+    // Overwritten in place by something outside, WAL index included.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let len = std::fs::metadata(&path).unwrap().len().max(4096);
+        std::fs::write(&path, vec![b'Z'; usize::try_from(len).unwrap()]).unwrap();
+    }
+    let error = store.ping().unwrap_err();
+    assert!(
+        error.to_string().contains("not a database"),
+        "the reason is SQLite's: {error}"
+    );
+}
+
+/// Every word in the title or the summary, as substrings, through each
+/// way of using the full-text index: the same items as testing every
+/// row, with the index consulted or not.
+#[test]
+fn each_use_of_the_index_finds_what_testing_every_row_finds() {
+    let (_dir, store) = filter_store();
+    let a = lettered("a");
+    // Enough items with one common word for the walk over the index.
+    let many: Vec<Item> = (0..FEW_MATCHES + 50)
+        .map(|n| {
+            filed(
+                &a,
+                &format!("m{n}"),
+                &format!("Opening hours {n}"),
+                &[],
+                20 + n,
+            )
+        })
+        .collect();
+    store.write_items(&a, &many, minute(10)).unwrap();
+    let conn = store.reader().unwrap();
+    let run = |filter: &ItemFilter, search: &Search| {
+        let (sql, params) = filtered_sql(filter, 30, search);
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params)).unwrap();
+        let mut keys = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            keys.push(item_from_row(row).unwrap().0.guid);
+        }
+        keys
+    };
+    for (words, sources) in [
+        (vec!["reading"], vec![]),
+        (vec!["ading", "room"], vec![]),
+        (vec!["été"], vec![]),
+        (vec!["opening"], vec![]),
+        (vec!["opening", "hours", "20"], vec![]),
+        (vec!["hours"], vec!["a", "b"]),
+        (vec!["summary"], vec!["b"]),
+    ] {
+        let filter = ItemFilter {
+            words: words.iter().map(|w| ItemFilter::fold(w)).collect(),
+            sources: sources.iter().map(|s| (*s).to_owned()).collect(),
+            ..ItemFilter::default()
+        };
+        let expected = run(&filter, &Search::Walk);
+        let expression = match_expression(&filter.words).unwrap();
+        for search in [Search::Few(expression.clone()), Search::Many(expression)] {
+            assert_eq!(
+                run(&filter, &search),
+                expected,
+                "{words:?} {sources:?} {search:?}"
+            );
+        }
+        let chosen = store.read_feed(&filter, 30).map(|f| f.items).unwrap();
+        assert_eq!(keys(&chosen), expected, "{words:?} {sources:?}");
+    }
+    let common = ItemFilter {
+        words: vec!["opening".into()],
+        ..ItemFilter::default()
+    };
+    assert!(matches!(
+        search_for(&conn, &common).unwrap(),
+        Search::Many(_)
+    ));
+    let rare = ItemFilter {
+        words: vec!["budget".into()],
+        ..ItemFilter::default()
+    };
+    assert!(matches!(search_for(&conn, &rare).unwrap(), Search::Few(_)));
+    let short = ItemFilter {
+        words: vec!["b1".into()],
+        ..ItemFilter::default()
+    };
+    assert_eq!(search_for(&conn, &short).unwrap(), Search::Walk);
+}
+
+/// A read past its budget is stopped, says so, and leaves the
+/// connection as it was.
+#[test]
+fn a_read_past_its_budget_is_stopped() {
+    let (_dir, store) = filter_store();
+    let mut conn = store.reader().unwrap();
+    // Seconds of work: far past the budget, but it ends without one.
+    let endless = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 20000000) \
+                   SELECT COUNT(*) FROM n";
+    let budget = std::time::Duration::from_millis(100);
+    let started = std::time::Instant::now();
+    let stopped = super::within_budget(&mut conn, budget, |conn| {
+        Ok(conn.query_row(endless, [], |row| row.get::<_, i64>(0))?)
+    });
+    assert!(
+        matches!(stopped, Err(StoreError::TimeBudget { budget: b }) if b == budget),
+        "{stopped:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let after: i64 = conn
+        .query_row("SELECT 2 + 2", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(
+        after, 4,
+        "the connection reads again, with no budget left on it"
+    );
+}
+
+/// The plan walks an index in feed order; a `USE TEMP B-TREE FOR ORDER
+/// BY` over the items table would mean sorting every matching row.
+#[test]
+fn filtered_queries_walk_an_index_instead_of_sorting() {
+    let (_dir, store) = filter_store();
+    let filters = [
+        ItemFilter {
+            category: Some("news".into()),
+            words: vec!["x".into()],
+            ..ItemFilter::default()
+        },
+        ItemFilter {
+            sources: vec!["a".into(), "b".into()],
+            category: Some("news".into()),
+            ..ItemFilter::default()
+        },
+    ];
+    let conn = store.reader().unwrap();
+    for filter in filters {
+        let (sql, params) = filtered_sql(&filter, 10, &Search::Walk);
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(rusqlite::params_from_iter(params), |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("USING INDEX items_by_"),
+            "{filter:?}:\n{plan}"
+        );
+        let scans_items = plan
+            .lines()
+            .any(|l| l.contains("SCAN items") && !l.contains("USING INDEX"));
+        assert!(!scans_items, "{filter:?}:\n{plan}");
+        // Merging the per-source subqueries may sort their rows, at
+        // most `limit` each; nothing sorts rows read from items.
+        let lines: Vec<&str> = plan.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if line.contains("TEMP B-TREE") {
+                let after = i.checked_sub(1).map(|j| lines[j]).unwrap_or("");
+                assert!(after.starts_with("SCAN (subquery"), "{filter:?}:\n{plan}");
+            }
+        }
+    }
+}
