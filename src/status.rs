@@ -287,5 +287,16 @@ mod tests {
             SourceState::Failing,
             "a failure says more than a warning"
         );
+        let recovered = SourceStatus {
+            warning: Some(
+                "recovered 3 entries from a malformed feed: the body ends inside an entry".into(),
+            ),
+            ..status(0, None, false)
+        };
+        assert_eq!(
+            state_of(&recovered, day, now),
+            SourceState::Ok,
+            "a recovered feed works; its warning is shown, not a state"
+        );
     }
 }

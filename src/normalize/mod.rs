@@ -23,6 +23,8 @@ mod feedparser_tests;
 #[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
+mod shape_tests;
+#[cfg(test)]
 mod tests;
 
 pub use article::{Article, apply_article, keep_followed};
@@ -233,7 +235,7 @@ impl<'a> Draft<'a> {
             title: entry
                 .title
                 .as_ref()
-                .map(Text::plain_text)
+                .map(|t| text::decode_leftover_entities(t.plain_text()))
                 .unwrap_or_default(),
             published: believable(entry.published),
             updated: believable(entry.updated),

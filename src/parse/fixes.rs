@@ -27,8 +27,8 @@ pub(super) fn apply(text: &str) -> Option<String> {
         }
     }
     match fixed {
-        Cow::Owned(s) => Some(s),
-        Cow::Borrowed(_) => None,
+        Cow::Owned(s) if s != text => Some(s),
+        _ => None,
     }
 }
 
@@ -62,7 +62,7 @@ fn atom_types(text: &str) -> Cow<'_, str> {
 fn media_text(text: &str) -> Cow<'_, str> {
     static EMPTY: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(
-            r"<media:(title|description)\b[^>]*?(?:/>|>\s*(?:<!\[CDATA\[\s*\]\]>)?\s*</media:(?:title|description)\s*>)",
+            r"<media:(title|description|keywords|credit|copyright|text)\b[^>]*?(?:/>|>\s*(?:<!\[CDATA\[\s*\]\]>)?\s*</media:(?:title|description|keywords|credit|copyright|text)\s*>)",
         )
         .expect("a valid pattern")
     });
@@ -134,7 +134,10 @@ mod tests {
 
     #[test]
     fn nothing_to_fix_is_none() {
-        assert!(apply(r#"<rss version="2.0"><channel><title type="text">x</title></channel></rss>"#).is_none());
+        assert!(
+            apply(r#"<rss version="2.0"><channel><title type="text">x</title></channel></rss>"#)
+                .is_none()
+        );
     }
 
     #[test]

@@ -98,6 +98,31 @@ impl Fields {
     }
 }
 
+impl Fields {
+    /// The entry as feed-rs's model.
+    fn to_entry(&self) -> Entry {
+        let mut entry = Entry {
+            id: self.id.clone().unwrap_or_default(),
+            title: self.any_title().map(text_of),
+            published: self.published(),
+            updated: self.updated(),
+            authors: self.authors.clone(),
+            summary: self.summary.as_ref().map(text_of),
+            content: self.content.as_ref().map(content_of),
+            categories: self.categories.clone(),
+            language: self.language.clone(),
+            ..Entry::default()
+        };
+        entry.links = self.links.clone();
+        if entry.links.is_empty()
+            && let Some(about) = &self.about
+        {
+            entry.links.push(link(about, None));
+        }
+        entry
+    }
+}
+
 fn best(dates: &[(u8, DateTime<Utc>)]) -> Option<DateTime<Utc>> {
     dates.iter().min_by_key(|(rank, _)| *rank).map(|(_, d)| *d)
 }
@@ -199,7 +224,6 @@ pub(super) fn read(text: &str, timezone: Option<chrono_tz::Tz>) -> Read {
     // An Atom <author> being read.
     let mut person: Option<(Person, usize)> = None;
     let mut errors = 0;
-    let mut root_seen = false;
 
     loop {
         let before = reader.buffer_position();
@@ -226,14 +250,13 @@ pub(super) fn read(text: &str, timezone: Option<chrono_tz::Tz>) -> Read {
                 if !self_closing {
                     depth += 1;
                 }
-                if !root_seen {
-                    root_seen = true;
+                // The feed's root: the first element that names a format
+                // (an HTML page may wrap it).
+                if out.feed_type.is_none() && open.is_none() {
                     out.feed_type = match (vocab, local.as_str()) {
-                        (Vocab::Rdf, "RDF") | (_, "Channel") => Some(FeedType::RSS1),
+                        (Vocab::Rdf, "RDF") | (_, "Channel" | "rdf") => Some(FeedType::RSS1),
                         (Vocab::Core | Vocab::Other, "rss") => Some(rss_type(&start)),
-                        (Vocab::Core | Vocab::Atom | Vocab::Other, "feed") => {
-                            Some(FeedType::Atom)
-                        }
+                        (Vocab::Core | Vocab::Atom | Vocab::Other, "feed") => Some(FeedType::Atom),
                         _ => None,
                     };
                 }
@@ -244,6 +267,20 @@ pub(super) fn read(text: &str, timezone: Option<chrono_tz::Tz>) -> Read {
                 }
                 let is_core = matches!(vocab, Vocab::Core | Vocab::Atom | Vocab::Other)
                     && !local.contains(':');
+                // What another feed, an image or a search box says of
+                // itself is not the entry's (nor the channel's).
+                if is_core
+                    && matches!(
+                        local.as_str(),
+                        "source" | "image" | "textinput" | "textInput"
+                    )
+                {
+                    if !self_closing {
+                        depth -= 1;
+                        skip_to_end(&mut reader);
+                    }
+                    continue;
+                }
                 if entry.is_none() && is_core && (local == "item" || local == "entry") {
                     let mut fields = Fields::default();
                     if let Some(about) = attr(&start, "rdf:about").or_else(|| attr(&start, "about"))
@@ -273,6 +310,7 @@ pub(super) fn read(text: &str, timezone: Option<chrono_tz::Tz>) -> Read {
                                 name: None,
                                 uri: None,
                                 email: None,
+                                role: None,
                             },
                             depth,
                         ));
@@ -307,7 +345,9 @@ pub(super) fn read(text: &str, timezone: Option<chrono_tz::Tz>) -> Read {
                 if self_closing {
                     continue;
                 }
-                let ty = attr(&start, "type").unwrap_or_default().to_ascii_lowercase();
+                let ty = attr(&start, "type")
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
                 let html = match ty.as_str() {
                     "html" | "xhtml" | "text/html" | "application/xhtml+xml" => true,
                     "text" | "text/plain" => false,
@@ -445,9 +485,7 @@ fn field_of(vocab: Vocab, local: &str, in_person: bool) -> Option<Field> {
         // caller when this gives None for it).
         (Vocab::Core | Vocab::Other, "author") => Author,
         (Vocab::Dc, "creator") | (Vocab::Itunes, "author") => Author,
-        (Vocab::Core | Vocab::Other | Vocab::Atom, "category") | (Vocab::Dc, "subject") => {
-            Category
-        }
+        (Vocab::Core | Vocab::Other | Vocab::Atom, "category") | (Vocab::Dc, "subject") => Category,
         (Vocab::Core | Vocab::Other, "language") | (Vocab::Dc, "language") => Language,
         _ => return None,
     })
@@ -543,26 +581,32 @@ fn finish(o: Open, raw: &str, target: &mut Fields, timezone: Option<chrono_tz::T
     }
 }
 
-/// An RSS author: `mail (Name)`, `Name <mail>`, a bare address or a name.
+/// An RSS author: `mail (Name)`, `Name (mail)`, `Name <mail>`, a bare
+/// address or a name. The part with an `@` is the address.
 fn rss_person(text: &str) -> Person {
-    let (name, email) = if let Some((mail, rest)) = text.split_once('(')
-        && let Some(name) = rest.strip_suffix(')')
-    {
-        (Some(name.trim()), Some(mail.trim()))
-    } else if let Some((name, rest)) = text.split_once('<')
-        && let Some(mail) = rest.strip_suffix('>')
-    {
-        (Some(name.trim()), Some(mail.trim()))
-    } else if text.contains('@') && !text.contains(' ') {
-        (None, Some(text))
-    } else {
-        (Some(text), None)
+    let split = text
+        .split_once('(')
+        .and_then(|(a, b)| Some((a, b.strip_suffix(')')?)))
+        .or_else(|| {
+            text.split_once('<')
+                .and_then(|(a, b)| Some((a, b.strip_suffix('>')?)))
+        });
+    let (name, email) = match split {
+        Some((a, b)) if a.contains('@') && !b.contains('@') => (Some(b), Some(a)),
+        Some((a, b)) => (Some(a), Some(b)),
+        None if text.contains('@') && !text.contains(' ') => (None, Some(text)),
+        None => (Some(text), None),
     };
-    let some = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_owned);
+    let some = |s: Option<&str>| {
+        s.map(|s| s.trim().trim_start_matches("mailto:").trim())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
     Person {
         name: some(name),
         uri: None,
-        email: some(email),
+        email: some(email).filter(|e| e.contains('@')),
+        role: None,
     }
 }
 
@@ -601,7 +645,7 @@ fn rss_type(start: &BytesStart<'_>) -> FeedType {
 
 /// The element's vocabulary and local name.
 fn name_of(start: &BytesStart<'_>, namespaces: &HashMap<String, Vocab>) -> (Vocab, String) {
-    let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
+    let name = start.name().as_ref().to_owned();
     match name.split_once(':') {
         Some((prefix, local)) => {
             let vocab = namespaces
@@ -611,11 +655,14 @@ fn name_of(start: &BytesStart<'_>, namespaces: &HashMap<String, Vocab>) -> (Voca
             (vocab, local.to_owned())
         }
         None => (
-            namespaces.get("").copied().map_or(Vocab::Core, |v| match v {
-                // The default namespace of a feed is its format's.
-                Vocab::Atom | Vocab::Other => Vocab::Core,
-                v => v,
-            }),
+            namespaces
+                .get("")
+                .copied()
+                .map_or(Vocab::Core, |v| match v {
+                    // The default namespace of a feed is its format's.
+                    Vocab::Atom | Vocab::Other => Vocab::Core,
+                    v => v,
+                }),
             name,
         ),
     }
@@ -625,15 +672,15 @@ fn name_of(start: &BytesStart<'_>, namespaces: &HashMap<String, Vocab>) -> (Voca
 /// prefix keeps its last meaning).
 fn declare_namespaces(start: &BytesStart<'_>, namespaces: &mut HashMap<String, Vocab>) {
     for a in start.attributes().with_checks(false).flatten() {
-        let key = a.key.as_ref();
-        let prefix = if key == b"xmlns" {
+        let key: &str = a.key.as_ref();
+        let prefix = if key == "xmlns" {
             ""
-        } else if let Some(p) = key.strip_prefix(b"xmlns:") {
-            std::str::from_utf8(p).unwrap_or("")
+        } else if let Some(p) = key.strip_prefix("xmlns:") {
+            p
         } else {
             continue;
         };
-        if let Ok(uri) = a.unescape_value() {
+        if let Ok(uri) = a.normalized_value(quick_xml::XmlVersion::Implicit1_0) {
             namespaces.insert(prefix.to_owned(), vocab_of_uri(&uri));
         }
     }
@@ -645,8 +692,12 @@ fn attr(start: &BytesStart<'_>, name: &str) -> Option<String> {
         .attributes()
         .with_checks(false)
         .flatten()
-        .find(|a| a.key.as_ref() == name.as_bytes())
-        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+        .find(|a| AsRef::<str>::as_ref(&a.key) == name)
+        .and_then(|a| {
+            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .ok()
+                .map(|v| v.into_owned())
+        })
 }
 
 fn text_of(piece: &Piece) -> Text {
@@ -685,30 +736,7 @@ impl Read {
         empty.published = feed.published();
         empty.authors = feed.authors.clone();
         empty.language = feed.language.clone();
-        empty.entries = entries
-            .into_iter()
-            .map(|f| {
-                let mut entry = Entry {
-                    id: f.id.clone().unwrap_or_default(),
-                    title: f.any_title().map(text_of),
-                    published: f.published(),
-                    updated: f.updated(),
-                    authors: f.authors.clone(),
-                    summary: f.summary.as_ref().map(text_of),
-                    content: f.content.as_ref().map(content_of),
-                    categories: f.categories.clone(),
-                    language: f.language.clone(),
-                    ..Entry::default()
-                };
-                entry.links = f.links.clone();
-                if entry.links.is_empty()
-                    && let Some(about) = &f.about
-                {
-                    entry.links.push(link(about, None));
-                }
-                entry
-            })
-            .collect();
+        empty.entries = entries.iter().map(Fields::to_entry).collect();
         empty
     }
 
@@ -720,6 +748,26 @@ impl Read {
         }
         if feed.updated.is_none() {
             feed.updated = self.feed.updated();
+        }
+        // feed-rs drops an RSS 1.0 item without a <link>; its rdf:about is
+        // its link, so it comes back, in its place.
+        let with_links = self.entries.iter().filter(|f| !f.links.is_empty()).count();
+        if feed.feed_type == FeedType::RSS1
+            && self.entries.len() > feed.entries.len()
+            && with_links == feed.entries.len()
+        {
+            let mut read = std::mem::take(&mut feed.entries).into_iter();
+            feed.entries = self
+                .entries
+                .iter()
+                .filter_map(|f| {
+                    if f.links.is_empty() {
+                        f.about.is_some().then(|| f.to_entry())
+                    } else {
+                        read.next()
+                    }
+                })
+                .collect();
         }
         if self.entries.len() != feed.entries.len() {
             return;
@@ -738,12 +786,17 @@ impl Read {
             {
                 entry.title = Some(text_of(title));
             }
-            if entry.published.is_none() {
-                entry.published = fields.published();
-            }
             // feed-rs copies an RSS item's pubDate into `updated`; a date
             // of its own wins.
             let copied = is_rss && entry.updated == entry.published;
+            // The preferred publication date: feed-rs takes the last of
+            // pubDate and dc:date, feedparser and this reader pubDate.
+            if let Some(published) = fields.published() {
+                entry.published = Some(published);
+                if copied {
+                    entry.updated = Some(published);
+                }
+            }
             if (entry.updated.is_none() || copied)
                 && let Some(updated) = fields.updated()
             {

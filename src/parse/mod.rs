@@ -150,6 +150,11 @@ pub fn parse_feed(body: &[u8], options: &ParseOptions<'_>) -> Result<Parsed, Par
     }
     let base_url = options.base_url;
     if html::is_html(&Prolog::read(text.as_bytes()), text.as_bytes()) {
+        // A feed wrapped in an HTML page (a CMS template around it) is
+        // still its feed.
+        if let Some(parsed) = wrapped_feed(text, options) {
+            return Ok(parsed);
+        }
         return Err(html::html_error(text.as_bytes(), base_url));
     }
     // Repair is one memchr pass that copies nothing from a well-formed body
@@ -242,6 +247,31 @@ pub fn parse_feed(body: &[u8], options: &ParseOptions<'_>) -> Result<Parsed, Par
         ));
     }
     Err(ParseError::Malformed(reason))
+}
+
+/// The feed inside an HTML page, recovered by the lenient reader, if the
+/// page holds a feed's root element with entries.
+fn wrapped_feed(text: &str, options: &ParseOptions<'_>) -> Option<Parsed> {
+    let roots = ["<feed", "<rss", "<rdf:RDF"];
+    if !roots.iter().any(|r| text.contains(r)) {
+        return None;
+    }
+    let repaired = repair::repair(text);
+    let read = lenient::read(&repaired, options.timezone);
+    let feed_type = read.feed_type.clone()?;
+    if read.entries.is_empty() {
+        return None;
+    }
+    let feed = read.into_feed(empty_feed(&feed_type));
+    let base = channel_base(&feed, options.base_url).unwrap_or_else(|| options.base_url.clone());
+    Some(Parsed {
+        recovered: Some(Recovered {
+            entries: feed.entries.len(),
+            reason: "the feed is wrapped in an HTML page".into(),
+        }),
+        feed,
+        base,
+    })
 }
 
 /// feed-rs as librarywire runs it, relative links resolved against `base`.
