@@ -117,7 +117,8 @@ fn describe_events() {
         FETCHES,
         Unit::Count,
         "Polls of a source by outcome: new_items, updated_items, no_change, \
-         not_modified (HTTP 304 or an unchanged file), or the kind of error"
+         not_modified (HTTP 304 or an unchanged file), recovered (a malformed feed \
+         whose entries were recovered), or the kind of error"
     );
     describe_histogram!(
         FETCH_DURATION,

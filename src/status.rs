@@ -123,11 +123,15 @@ pub async fn report(
         .map(|source| {
             let status = stored.iter().find(|s| s.id == source.id);
             // A warning about selectors means nothing for a source that an
-            // admin has since turned from a page into a feed.
+            // admin has since turned from a page into a feed; a feed's only
+            // warning is that it was recovered from a malformed body.
             let status = status.map(|s| match source.kind {
                 crate::config::SourceKind::Page => s.clone(),
                 crate::config::SourceKind::Feed => SourceStatus {
-                    warning: None,
+                    warning: s
+                        .warning
+                        .clone()
+                        .filter(|w| w.starts_with(crate::parse::RECOVERED_PREFIX)),
                     ..s.clone()
                 },
             });
@@ -205,7 +209,12 @@ pub fn state_of(status: &SourceStatus, flag_after: Duration, now: DateTime<Utc>)
         return SourceState::Gone;
     }
     if status.consecutive_failures == 0 {
-        return if status.warning.is_some() {
+        // A recovered feed works: its warning does not make it stale.
+        let recovered = status
+            .warning
+            .as_deref()
+            .is_some_and(|w| w.starts_with(crate::parse::RECOVERED_PREFIX));
+        return if status.warning.is_some() && !recovered {
             SourceState::Stale
         } else {
             SourceState::Ok
@@ -277,6 +286,17 @@ mod tests {
             state_of(&stale_and_failing, day, now),
             SourceState::Failing,
             "a failure says more than a warning"
+        );
+        let recovered = SourceStatus {
+            warning: Some(
+                "recovered 3 entries from a malformed feed: the body ends inside an entry".into(),
+            ),
+            ..status(0, None, false)
+        };
+        assert_eq!(
+            state_of(&recovered, day, now),
+            SourceState::Ok,
+            "a recovered feed works; its warning is shown, not a state"
         );
     }
 }

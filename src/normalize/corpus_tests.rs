@@ -19,7 +19,7 @@ use std::time::Instant;
 use url::Url;
 
 /// What one corpus file gave.
-enum Outcome {
+pub(super) enum Outcome {
     /// The items, and how many entries feed-rs read.
     Items(Vec<Item>, usize),
     Error(ParseError),
@@ -169,7 +169,7 @@ fn every_corpus_file_gives_items_or_a_clear_error() {
 }
 
 /// The corpus root, or None (after saying so) when it is missing outside CI.
-fn corpus_root() -> Option<PathBuf> {
+pub(super) fn corpus_root() -> Option<PathBuf> {
     let root = std::env::var_os("LIBRARYWIRE_CORPUS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
@@ -189,7 +189,7 @@ fn corpus_root() -> Option<PathBuf> {
 }
 
 /// Every file under `root` that may be a feed or a page, sorted.
-fn corpus_files(root: &Path) -> Vec<PathBuf> {
+pub(super) fn corpus_files(root: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
@@ -223,7 +223,7 @@ fn is_plainly_not_a_feed(path: &Path) -> bool {
 }
 
 /// Parses and normalizes one file, catching a panic.
-fn run_one(path: &Path, relative: &Path, now: DateTime<Utc>) -> Outcome {
+pub(super) fn run_one(path: &Path, relative: &Path, now: DateTime<Utc>) -> Outcome {
     let body =
         std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     // A made-up https base, so relative links resolve to something checkable.

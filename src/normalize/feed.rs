@@ -76,6 +76,7 @@ pub(super) fn raw_entry<'e>(
         } else {
             entry.updated
         },
+        fallback_date: feed.updated.or(feed.published),
         authors: if authors.is_empty() {
             feed_authors.to_vec()
         } else {
@@ -105,17 +106,29 @@ fn page_links_first(entry: &Entry) -> Vec<Cow<'_, str>> {
         .collect()
 }
 
-/// The names of `people`, as plain text, trimmed, without repeats or blanks.
+/// The people as plain text, trimmed, without repeats or blanks: each one's
+/// name, with the e-mail address after it (`Name <mail>`) when the feed gives
+/// one, or the address alone when it gives no name.
 pub(super) fn author_names(people: &[Person], feed_type: &FeedType) -> Vec<String> {
-    let names = people.iter().filter_map(|p| p.name.as_deref()).map(|name| {
+    let names = people.iter().map(|p| {
         // RSS <author> is "email (Name)"; feed-rs takes the email out and
         // leaves the parentheses.
-        let name = name.trim();
+        let name = p.name.as_deref().unwrap_or("").trim();
         let name = name
             .strip_prefix('(')
             .and_then(|n| n.strip_suffix(')'))
             .unwrap_or(name);
-        short_text(name, feed_type)
+        let name = short_text(name, feed_type);
+        let email = p
+            .email
+            .as_deref()
+            .map(|e| text::collapse_whitespace(e.trim().trim_start_matches("mailto:")))
+            .filter(|e| !e.is_empty() && e.contains('@') && *e != name);
+        match email {
+            Some(email) if name.is_empty() => email,
+            Some(email) => format!("{name} <{email}>"),
+            None => name,
+        }
     });
     unique_non_empty(names)
 }

@@ -19,7 +19,11 @@ pub(crate) mod text;
 #[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]
+mod feedparser_tests;
+#[cfg(test)]
 mod golden_tests;
+#[cfg(test)]
+mod shape_tests;
 #[cfg(test)]
 mod tests;
 
@@ -124,6 +128,9 @@ pub struct RawEntry<'a> {
     pub published: Option<DateTime<Utc>>,
     /// The source's update date.
     pub updated: Option<DateTime<Utc>>,
+    /// The date of an entry that has none, when its neighbours have none
+    /// either: its feed's own date (`lastBuildDate`, `pubDate`, `updated`).
+    pub fallback_date: Option<DateTime<Utc>>,
     /// Author names, plain text, each once.
     pub authors: Vec<String>,
     /// Category names, plain text, each once.
@@ -152,7 +159,7 @@ pub fn items<'a>(
     let now = now.trunc_subsecs(0);
     let entries = entries.into_iter();
     let mut seen = HashSet::with_capacity(entries.size_hint().0);
-    let mut items = Vec::with_capacity(entries.size_hint().0);
+    let mut drafts = Vec::with_capacity(entries.size_hint().0);
     for entry in entries {
         let draft = Draft::read(entry);
         let Some(key) = draft.key() else {
@@ -164,9 +171,43 @@ pub fn items<'a>(
         if !seen.insert(id.clone()) {
             continue;
         }
-        items.push(draft.shape(id, source, now));
+        drafts.push((id, draft));
     }
-    items
+    let dates = undated_dates(&drafts);
+    drafts
+        .into_iter()
+        .zip(dates)
+        .map(|((id, draft), date)| draft.shape(id, source, now, date))
+        .collect()
+}
+
+/// The date each entry is published at when it gives none: that of the
+/// nearest dated entry before it in feed order (feeds list newest first,
+/// so it stays where its feed put it, below that one), else after it, else
+/// its feed's own date; None (the first-seen time) when there is none. For a
+/// dated entry, None.
+fn undated_dates(drafts: &[(ItemId, Draft<'_>)]) -> Vec<Option<DateTime<Utc>>> {
+    let date = |d: &Draft<'_>| d.published.or(d.updated);
+    let mut dates = vec![None; drafts.len()];
+    let mut before = None;
+    for (slot, (_, draft)) in dates.iter_mut().zip(drafts) {
+        match date(draft) {
+            Some(d) => before = Some(d),
+            None => *slot = before,
+        }
+    }
+    let mut after = None;
+    for (slot, (_, draft)) in dates.iter_mut().zip(drafts).rev() {
+        match date(draft) {
+            Some(d) => after = Some(d),
+            None => {
+                *slot = slot
+                    .or(after)
+                    .or_else(|| believable(draft.entry.fallback_date));
+            }
+        }
+    }
+    dates
 }
 
 /// A [`RawEntry`] with what its key and its item share worked out once.
@@ -194,7 +235,7 @@ impl<'a> Draft<'a> {
             title: entry
                 .title
                 .as_ref()
-                .map(Text::plain_text)
+                .map(|t| text::decode_leftover_entities(t.plain_text()))
                 .unwrap_or_default(),
             published: believable(entry.published),
             updated: believable(entry.updated),
@@ -242,8 +283,15 @@ impl<'a> Draft<'a> {
     }
 
     /// The item: title fallback, bounded summary, sanitized body, dates
-    /// clamped to `now`, and its content hash.
-    fn shape(self, id: ItemId, source: &SourceRef, now: DateTime<Utc>) -> Item {
+    /// clamped to `now` (`undated` for an entry without any), and its
+    /// content hash.
+    fn shape(
+        self,
+        id: ItemId,
+        source: &SourceRef,
+        now: DateTime<Utc>,
+        undated: Option<DateTime<Utc>>,
+    ) -> Item {
         let summary = self.summary_text();
         let title = if !self.title.is_empty() {
             self.title
@@ -278,7 +326,7 @@ impl<'a> Draft<'a> {
             authors: entry.authors,
             categories: entry.categories,
             language: entry.language.as_deref().and_then(language_tag),
-            published: published.map_or(now, |d| d.min(now)),
+            published: published.or(undated).map_or(now, |d| d.min(now)),
             published_from_source: published.is_some(),
             updated: self.updated.map(|d| d.min(now)),
             // The store numbers revisions; a fresh item is the first.

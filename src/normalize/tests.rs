@@ -716,7 +716,8 @@ fn an_rss_item_has_no_updated_date_unless_it_gives_one() {
 #[test]
 fn authors_come_from_the_entry_else_the_feed() {
     let item = only(items_of(&testdata("feed-rs/atom_example_1.xml")));
-    assert_eq!(item.authors, ["Mark Pilgrim"]);
+    // The feed gives his e-mail address too.
+    assert_eq!(item.authors, ["Mark Pilgrim <f8dy@example.com>"]);
 
     let entries = r#"<entry><id>urn:1</id><title>a</title><updated>2024-01-01T00:00:00Z</updated>
           <author><name> Ana  Ruiz </name></author><author><name>Ana Ruiz</name></author><author><name> </name></author></entry>
@@ -732,7 +733,11 @@ fn authors_come_from_the_entry_else_the_feed() {
         "",
         "<item><guid>1</guid><title>t</title><author>press@lib.example (Press Office)</author><dc:creator>J. Smith</dc:creator></item>",
     )));
-    assert_eq!(item.authors, ["Press Office", "J. Smith"]);
+    // The e-mail address is kept beside the name.
+    assert_eq!(
+        item.authors,
+        ["Press Office <press@lib.example>", "J. Smith"]
+    );
 }
 
 #[test]

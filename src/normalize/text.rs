@@ -36,6 +36,31 @@ pub(super) fn plain_text(s: &str, markup: Markup) -> String {
     }
 }
 
+/// `text` with the character references left in it decoded: a title
+/// escaped twice (`&amp;#39;`, `GitHub&#x27;s` in CDATA) reads as the
+/// publisher meant. Nothing else changes, `<` included.
+pub(crate) fn decode_leftover_entities(text: String) -> String {
+    static REFERENCE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+            .expect("a valid pattern")
+    });
+    if !text.contains('&') || !REFERENCE.is_match(&text) {
+        return text;
+    }
+    // One reference at a time, so the text around it (a literal `<`
+    // included) stays as it is; the HTML parser knows every named one.
+    REFERENCE
+        .replace_all(&text, |c: &regex::Captures<'_>| {
+            let decoded = html_to_text(&c[0]);
+            if decoded.is_empty() || decoded == c[0] {
+                c[0].to_owned()
+            } else {
+                decoded
+            }
+        })
+        .into_owned()
+}
+
 /// Elements whose content is not text a reader sees.
 const HIDDEN_ELEMENTS: [&str; 6] = ["script", "style", "template", "noscript", "head", "title"];
 

@@ -78,6 +78,7 @@ pub fn extract(
                 body,
                 published,
                 updated: None,
+                fallback_date: None,
                 authors: Vec::new(),
                 categories: Vec::new(),
                 language: language.map(Cow::Borrowed),

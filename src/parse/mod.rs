@@ -20,7 +20,9 @@ pub(crate) mod date;
 mod declarations;
 mod discovery;
 pub(crate) mod encoding;
+mod fixes;
 mod html;
+mod lenient;
 mod prolog;
 pub(crate) mod repair;
 
@@ -79,7 +81,55 @@ impl<'a> ParseOptions<'a> {
     }
 }
 
+/// A feed read from a body, and how.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The feed.
+    pub feed: Feed,
+    /// Set when feed-rs refused the body and the lenient reader recovered
+    /// its entries: a success with a warning.
+    pub recovered: Option<Recovered>,
+    /// What relative links in the feed mean: the body's URL, or for a feed
+    /// read from `file://`, the channel's own `<link>` when it has one.
+    pub base: Url,
+}
+
+/// What the lenient reader saved from a feed feed-rs refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// The entries recovered.
+    pub entries: usize,
+    /// Why feed-rs refused it: the first well-formedness error, with where.
+    pub reason: String,
+}
+
+impl Recovered {
+    /// The one-line warning `/status` shows for the source.
+    pub fn warning(&self) -> String {
+        format!(
+            "{RECOVERED_PREFIX} {} entries from a malformed feed: {}",
+            self.entries, self.reason
+        )
+    }
+}
+
+/// How every warning about a recovered feed begins.
+pub const RECOVERED_PREFIX: &str = "recovered";
+
+/// Parses `body` as RSS 0.9x/1.0/2.0, Atom or JSON Feed; [`parse_feed`]
+/// without saying how.
+pub fn parse(body: &[u8], options: &ParseOptions<'_>) -> Result<Feed, ParseError> {
+    parse_feed(body, options).map(|parsed| parsed.feed)
+}
+
 /// Parses `body` as RSS 0.9x/1.0/2.0, Atom or JSON Feed.
+///
+/// feed-rs reads it first. When it refuses the body, the known shapes that
+/// make it refuse are fixed ([`fixes`]) and it reads again; when that fails
+/// too, the lenient reader ([`lenient`]) recovers every entry it can, and
+/// the feed comes back with [`Parsed::recovered`] set. A feed feed-rs reads
+/// is completed from the lenient reader's pass over the same text (the
+/// dates, titles, authors and links feed-rs's model drops).
 ///
 /// Relative links resolve against `xml:base`, then `options.base_url`.
 /// Entries that carry no id of their own get an empty `id`:
@@ -87,7 +137,7 @@ impl<'a> ParseOptions<'a> {
 /// stable and ours. Older spellings of the formats (an `<rss>` without a
 /// known version, RSS 0.90, Atom 0.3) are read as their successors. A date
 /// that cannot be read is left out (normalize then uses the first-seen time).
-pub fn parse(body: &[u8], options: &ParseOptions<'_>) -> Result<Feed, ParseError> {
+pub fn parse_feed(body: &[u8], options: &ParseOptions<'_>) -> Result<Parsed, ParseError> {
     if body.starts_with(GZIP_MAGIC) {
         return Err(ParseError::Malformed(
             "the body is gzip-compressed and was not decompressed".into(),
@@ -100,6 +150,11 @@ pub fn parse(body: &[u8], options: &ParseOptions<'_>) -> Result<Feed, ParseError
     }
     let base_url = options.base_url;
     if html::is_html(&Prolog::read(text.as_bytes()), text.as_bytes()) {
+        // A feed wrapped in an HTML page (a CMS template around it) is
+        // still its feed.
+        if let Some(parsed) = wrapped_feed(text, options) {
+            return Ok(parsed);
+        }
         return Err(html::html_error(text.as_bytes(), base_url));
     }
     // Repair is one memchr pass that copies nothing from a well-formed body
@@ -118,28 +173,63 @@ pub fn parse(body: &[u8], options: &ParseOptions<'_>) -> Result<Feed, ParseError
     let prolog = Prolog::read(body);
 
     let timezone = options.timezone;
-    let parser = feed_rs::parser::Builder::new()
-        // feed-rs resolves every link it reads against the xml:base in scope,
-        // and this is the outermost one.
-        .base_uri(Some(base_url.as_str()))
-        // feed-rs's default invents a random UUID for an entry without an id,
-        // a new one on every parse, which would make the item look new on
-        // every poll. An empty id tells normalize to pick a stable key.
-        .id_generator(|_, _, _| String::new())
-        // normalize sanitizes with its own, stricter ammonia settings, and
-        // needs the raw text to tell plain text from HTML.
-        .sanitize_content(false)
-        .timestamp_parser(move |text| date::parse_date(text, timezone))
-        .build();
-
     let modernized = prolog.modernized(body);
     // Around two panics in feed-rs and quick-xml that fuzzing found.
     let declared = declarations::tame(modernized.as_deref().unwrap_or(body));
     let tamed = contacts::tame(&declared);
-    let err = match parser.parse(&*tamed) {
-        Ok(feed) => return Ok(feed),
+    let tamed_text = String::from_utf8_lossy(&tamed);
+    let strict = |text: &[u8], base: &Url| reader(base, timezone).parse(text);
+    let complete = |mut feed: Feed, text: &str, base: Url| {
+        if text.starts_with('<') {
+            lenient::read(text, timezone).supplement(&mut feed);
+        }
+        Parsed {
+            feed,
+            recovered: None,
+            base,
+        }
+    };
+    let err = match strict(&tamed, base_url) {
+        Ok(feed) => {
+            return Ok(match channel_base(&feed, base_url) {
+                Some(base) => match strict(&tamed, &base) {
+                    Ok(feed) => complete(feed, &tamed_text, base),
+                    Err(_) => complete(feed, &tamed_text, base_url.clone()),
+                },
+                None => complete(feed, &tamed_text, base_url.clone()),
+            });
+        }
         Err(err) => err,
     };
+    if let Some(fixed) = fixes::apply(&tamed_text)
+        && let Ok(feed) = strict(fixed.as_bytes(), base_url)
+    {
+        return Ok(match channel_base(&feed, base_url) {
+            Some(base) => match strict(fixed.as_bytes(), &base) {
+                Ok(feed) => complete(feed, &fixed, base),
+                Err(_) => complete(feed, &fixed, base_url.clone()),
+            },
+            None => complete(feed, &fixed, base_url.clone()),
+        });
+    }
+    if tamed_text.starts_with('<') {
+        let read = lenient::read(&tamed_text, timezone);
+        if let Some(feed_type) = read.feed_type.clone()
+            && !read.entries.is_empty()
+        {
+            let reason = read.error.clone().unwrap_or_else(|| err.to_string());
+            let feed = read.into_feed(empty_feed(&feed_type));
+            let base = channel_base(&feed, base_url).unwrap_or_else(|| base_url.clone());
+            return Ok(Parsed {
+                recovered: Some(Recovered {
+                    entries: feed.entries.len(),
+                    reason,
+                }),
+                feed,
+                base,
+            });
+        }
+    }
     // A page whose prolog we could not read (a PHP warning before `<html>`,
     // say) is still a page, and saying so helps more than quick-xml's
     // complaint about its first unclosed tag.
@@ -157,6 +247,75 @@ pub fn parse(body: &[u8], options: &ParseOptions<'_>) -> Result<Feed, ParseError
         ));
     }
     Err(ParseError::Malformed(reason))
+}
+
+/// The feed inside an HTML page, recovered by the lenient reader, if the
+/// page holds a feed's root element with entries.
+fn wrapped_feed(text: &str, options: &ParseOptions<'_>) -> Option<Parsed> {
+    let roots = ["<feed", "<rss", "<rdf:RDF"];
+    if !roots.iter().any(|r| text.contains(r)) {
+        return None;
+    }
+    let repaired = repair::repair(text);
+    let read = lenient::read(&repaired, options.timezone);
+    let feed_type = read.feed_type.clone()?;
+    if read.entries.is_empty() {
+        return None;
+    }
+    let feed = read.into_feed(empty_feed(&feed_type));
+    let base = channel_base(&feed, options.base_url).unwrap_or_else(|| options.base_url.clone());
+    Some(Parsed {
+        recovered: Some(Recovered {
+            entries: feed.entries.len(),
+            reason: "the feed is wrapped in an HTML page".into(),
+        }),
+        feed,
+        base,
+    })
+}
+
+/// feed-rs as librarywire runs it, relative links resolved against `base`.
+fn reader(base: &Url, timezone: Option<chrono_tz::Tz>) -> feed_rs::parser::Parser {
+    feed_rs::parser::Builder::new()
+        // feed-rs resolves every link it reads against the xml:base in scope,
+        // and this is the outermost one.
+        .base_uri(Some(base.as_str()))
+        // feed-rs's default invents a random UUID for an entry without an id,
+        // a new one on every parse, which would make the item look new on
+        // every poll. An empty id tells normalize to pick a stable key.
+        .id_generator(|_, _, _| String::new())
+        // normalize sanitizes with its own, stricter ammonia settings, and
+        // needs the raw text to tell plain text from HTML.
+        .sanitize_content(false)
+        .timestamp_parser(move |text| date::parse_date(text, timezone))
+        .build()
+}
+
+/// For a feed read from `file://`: the channel's own http(s) `<link>`, the
+/// base its relative links were written against. None for any other feed.
+fn channel_base(feed: &Feed, base_url: &Url) -> Option<Url> {
+    if base_url.scheme() != "file" {
+        return None;
+    }
+    feed.links
+        .iter()
+        .filter(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .filter_map(|l| Url::parse(l.href.trim()).ok())
+        .find(|u| matches!(u.scheme(), "http" | "https"))
+}
+
+/// A feed of `feed_type` with nothing in it, for the lenient reader to fill.
+fn empty_feed(feed_type: &feed_rs::model::FeedType) -> Feed {
+    use feed_rs::model::FeedType;
+    let skeleton: &[u8] = match feed_type {
+        FeedType::Atom => br#"<feed xmlns="http://www.w3.org/2005/Atom"></feed>"#,
+        FeedType::RSS0 => br#"<rss version="0.91"><channel></channel></rss>"#,
+        FeedType::RSS1 => br#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"><channel></channel></rdf:RDF>"#,
+        FeedType::RSS2 | FeedType::JSON => br#"<rss version="2.0"><channel></channel></rss>"#,
+    };
+    let mut feed = feed_rs::parser::parse(skeleton).expect("a valid empty feed");
+    feed.id = String::new();
+    feed
 }
 
 /// Skips what may come before the first `<` or `{` without being an error:

@@ -293,9 +293,26 @@ fn xml_that_is_not_a_feed_names_its_root() {
 }
 
 #[test]
-fn malformed_xml_gives_feed_rs_reason() {
-    // A `<` in text cannot be told from a tag, so it is not repaired.
-    let broken = r#"<rss version="2.0"><channel><title>t</title><item><title>a < b</title></item></channel></rss>"#;
+fn malformed_xml_is_recovered_with_the_reason() {
+    // A `<` in text cannot be told from a tag, so repair leaves it; feed-rs
+    // refuses the feed and the lenient reader recovers its item.
+    let broken = r#"<rss version="2.0"><channel><title>t</title><item><title>a < b</title><guid>g1</guid></item></channel></rss>"#;
+    let parsed = parse_feed(broken.as_bytes(), &ParseOptions::new(base())).unwrap();
+    let recovered = parsed.recovered.expect("a recovered feed");
+    assert_eq!(recovered.entries, 1);
+    assert!(
+        recovered
+            .warning()
+            .starts_with("recovered 1 entries from a malformed feed: "),
+        "{}",
+        recovered.warning()
+    );
+    assert_eq!(parsed.feed.entries.len(), 1);
+}
+
+#[test]
+fn xml_with_no_entry_to_recover_gives_feed_rs_reason() {
+    let broken = r#"<rss version="2.0"><channel><title>a < b</title></channel></rss>"#;
     let err = parse_at_base(broken.as_bytes()).unwrap_err();
     let ParseError::Malformed(reason) = &err else {
         panic!("{err:?}");
@@ -580,20 +597,20 @@ fn character_references_xml_forbids_no_longer_lose_the_feed() {
 }
 
 #[test]
-fn what_cannot_be_repaired_safely_is_still_an_error() {
+fn what_cannot_be_repaired_safely_is_recovered_with_a_warning() {
     for broken in [
         // A lone `<`: text or a tag?
-        "<rss version=\"2.0\"><channel><title>t</title><item><title>1 < 2</title></item></channel></rss>",
+        "<rss version=\"2.0\"><channel><title>t</title><item><title>1 < 2</title><guid>x</guid></item></channel></rss>",
         // Tags that do not nest.
         "<rss version=\"2.0\"><channel><title>t</title><item><title>x</item></title></channel></rss>",
         // Cut off.
         "<rss version=\"2.0\"><channel><title>t</title><item><title>x</title>",
     ] {
-        let err = parse_at_base(broken.as_bytes()).unwrap_err();
-        assert!(
-            err.to_string().contains("unable to parse XML"),
-            "{broken}: {err}"
-        );
+        let parsed = parse_feed(broken.as_bytes(), &ParseOptions::new(base()))
+            .unwrap_or_else(|e| panic!("{broken}: {e}"));
+        let recovered = parsed.recovered.expect("recovered");
+        assert_eq!(recovered.entries, 1, "{broken}");
+        assert_eq!(parsed.feed.entries.len(), 1, "{broken}");
     }
 }
 

@@ -14,7 +14,7 @@ use crate::error::error_chain;
 use crate::fetch::{FetchError, FetchOutcome, FetchState, Fetched, Fetcher};
 use crate::item::{Item, SourceRef};
 use crate::normalize::normalize;
-use crate::parse::{ParseError, ParseOptions, parse};
+use crate::parse::{ParseError, ParseOptions, Recovered, parse_feed};
 use crate::store::{ApplyOutcome, PageYield, PollOutcome, PollRecord, Store, StoreError};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -123,6 +123,8 @@ pub struct Polled {
     pub items: Vec<Item>,
     /// The feed's `<ttl>`, when it gave one.
     pub ttl: Option<Duration>,
+    /// Set when feed-rs refused the feed and its entries were recovered.
+    pub recovered: Option<Recovered>,
 }
 
 /// What one refresh of a source did.
@@ -140,6 +142,8 @@ pub struct Refreshed {
     pub state: FetchState,
     /// The URL the body came from.
     pub final_url: Url,
+    /// feed-rs refused the feed; its entries were recovered.
+    pub recovered: bool,
 }
 
 /// The `outcome` label of one poll in the metrics: what it brought, or the
@@ -147,6 +151,7 @@ pub struct Refreshed {
 pub fn outcome_label(result: &Result<Refreshed, RefreshError>) -> &'static str {
     match result {
         Ok(r) if r.not_modified => "not_modified",
+        Ok(r) if r.recovered => "recovered",
         Ok(r) if r.applied.new > 0 => "new_items",
         Ok(r) if r.applied.updated > 0 => "updated_items",
         Ok(_) => "no_change",
@@ -341,6 +346,7 @@ impl Source {
                     fetched,
                     items: Vec::new(),
                     ttl: None,
+                    recovered: None,
                 });
             }
             FetchOutcome::Body(body) => body.clone(),
@@ -362,19 +368,22 @@ impl Source {
                 encoding,
                 timezone,
             };
-            let feed = parse(&body, &options)?;
-            let ttl = feed
+            let parsed = parse_feed(&body, &options)?;
+            let ttl = parsed
+                .feed
                 .ttl
                 .map(|minutes| Duration::from_secs(u64::from(minutes) * 60));
-            Ok::<_, ParseError>((normalize(&source_ref, &final_url, &feed, now), ttl))
+            let items = normalize(&source_ref, &parsed.base, &parsed.feed, now);
+            Ok::<_, ParseError>((items, ttl, parsed.recovered))
         })
         .await;
         let url_text = fetched.final_url.to_string();
         match parsed {
-            Ok(Ok((items, ttl))) => Ok(Polled {
+            Ok(Ok((items, ttl, recovered))) => Ok(Polled {
                 fetched,
                 items,
                 ttl,
+                recovered,
             }),
             Ok(Err(error)) => Err(RefreshError::Parse {
                 url: url_text,
@@ -462,6 +471,22 @@ impl Source {
     ) -> Result<(PollReport, Option<Memory>), StoreError> {
         let Attempt { now, started, .. } = *attempt;
         let Collected { polled, page_yield } = collected;
+        let not_modified = matches!(polled.fetched.outcome, FetchOutcome::NotModified);
+        let recovered = polled.recovered.is_some();
+        // A feed's warning is that it was recovered from a malformed body;
+        // each feed it sends sets or clears it (the store keeps it where it
+        // keeps a page source's yield warning).
+        let page_yield = match page_yield {
+            Some(page_yield) => Some(page_yield),
+            None if self.selectors.is_none() && !not_modified => Some(PageYield {
+                baseline: None,
+                warning: polled.recovered.as_ref().map(Recovered::warning),
+            }),
+            None => None,
+        };
+        if let Some(recovered) = &polled.recovered {
+            warn!(source = %self.settings.id, warning = %recovered.warning(), "feed recovered");
+        }
         let suggested_interval = match (polled.fetched.max_age, polled.ttl) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -470,7 +495,6 @@ impl Source {
             suggested: suggested_interval,
         });
         let next_poll = after(now, delay);
-        let not_modified = matches!(polled.fetched.outcome, FetchOutcome::NotModified);
         let items_seen = polled.items.len();
         let state = polled.fetched.state;
         let final_url = polled.fetched.final_url;
@@ -504,6 +528,7 @@ impl Source {
             suggested_interval,
             state: state.clone(),
             final_url,
+            recovered,
         });
         self.count(&result, started);
         let memory = Memory { state, failures: 0 };

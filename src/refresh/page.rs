@@ -70,6 +70,7 @@ pub(super) async fn read(
         fetched,
         items: extracted.items,
         ttl: None,
+        recovered: None,
     })
 }
 

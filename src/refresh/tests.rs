@@ -24,6 +24,7 @@ fn refreshed(not_modified: bool, new: usize, updated: usize) -> Result<Refreshed
         suggested_interval: None,
         state: FetchState::default(),
         final_url: url::Url::parse("https://example.org/feed.xml").unwrap(),
+        recovered: false,
     })
 }
 
@@ -33,6 +34,11 @@ fn a_poll_has_one_outcome() {
     assert_eq!(outcome_label(&refreshed(false, 2, 1)), "new_items");
     assert_eq!(outcome_label(&refreshed(false, 0, 1)), "updated_items");
     assert_eq!(outcome_label(&refreshed(false, 0, 0)), "no_change");
+    let recovered = refreshed(false, 3, 0).map(|r| Refreshed {
+        recovered: true,
+        ..r
+    });
+    assert_eq!(outcome_label(&recovered), "recovered");
     let parse = "x".parse::<url::Url>().unwrap_err();
     assert_eq!(outcome_label(&Err(RefreshError::Url(parse))), "config");
 }
