@@ -39,14 +39,20 @@ impl Application {
     /// Opens the store and binds the server's address.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         crate::metrics::install();
-        let store = {
-            let path = settings.store.path.clone();
-            tokio::task::spawn_blocking(move || Store::open(&path))
-                .await?
-                .with_context(|| {
-                    format!("cannot open the store at {}", settings.store.path.display())
-                })?
-        };
+        let location = settings
+            .store
+            .location()
+            .map_err(|reason| anyhow::anyhow!("store.url: {reason}"))?;
+        let store = Store::open_location(&location)
+            .await
+            .with_context(|| match &location {
+                crate::config::StoreLocation::Sqlite(path) => {
+                    format!("cannot open the store at {} (store.path)", path.display())
+                }
+                crate::config::StoreLocation::Postgres(_) => {
+                    format!("cannot open the store at {location} (store.url)")
+                }
+            })?;
         let listener = TcpListener::bind(settings.server.listen)
             .await
             .with_context(|| {
@@ -129,7 +135,7 @@ impl Application {
         info!(
             listen = %listener.local_addr()?,
             sources = settings.sources.len(),
-            store = %settings.store.path.display(),
+            store = %store.describe(),
             "librarywire started"
         );
         // Render what the store holds before the first request, so a restart

@@ -485,6 +485,7 @@ mod tests {
             next_poll,
             item_count: 0,
             warning: None,
+            lease: None,
         }
     }
 
@@ -562,6 +563,7 @@ mod loop_tests {
         Settings {
             server: Default::default(),
             store: Default::default(),
+            cluster: Default::default(),
             amqp: Default::default(),
             poll: PollSettings {
                 interval,

@@ -244,6 +244,7 @@ mod tests {
             next_poll: None,
             item_count: 0,
             warning: None,
+            lease: None,
         }
     }
 
