@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::task::AbortOnDropHandle;
-use tracing::{error, info, warn};
+use tracing::{Instrument, error, info, warn};
 use url::Url;
 
 /// Why a refresh failed. A failed refresh is the source's state, never the daemon's.
@@ -310,19 +310,22 @@ impl SourcePoller {
                 next.clone(),
                 lease.clone(),
             );
-            AbortOnDropHandle::new(tokio::spawn(async move {
-                let (start_state, collected) = source
-                    .collect(&fetcher, &store, memory.map(|m| m.state), now)
-                    .await;
-                let attempt = Attempt {
-                    now,
-                    started,
-                    start_state,
-                    known_failures,
-                    lease,
-                };
-                source.record(&store, collected, attempt, &next).await
-            }))
+            AbortOnDropHandle::new(tokio::spawn(
+                async move {
+                    let (start_state, collected) = source
+                        .collect(&fetcher, &store, memory.map(|m| m.state), now)
+                        .await;
+                    let attempt = Attempt {
+                        now,
+                        started,
+                        start_state,
+                        known_failures,
+                        lease,
+                    };
+                    source.record(&store, collected, attempt, &next).await
+                }
+                .in_current_span(),
+            ))
         };
         let (report, memory) = match task.await {
             Ok(done) => done,
