@@ -316,7 +316,7 @@ const MIN_CLAIM_RETRY: Duration = Duration::from_millis(100);
 /// How a source task's turn went.
 enum Turn {
     /// The source was polled; the report says when it is due next.
-    Polled(PollReport),
+    Polled(Box<PollReport>),
     /// Not this replica's turn (not due by the database's clock, or another
     /// replica holds it), or the lease was lost mid-poll: ask again after this.
     Later(Duration),
@@ -398,10 +398,9 @@ impl Polling {
                 _ = tokio::time::sleep(wait) => {}
             }
             match self.poll_source(&mut poller, &next, &shutdown).await {
-                Turn::Polled(PollReport {
-                    next_poll: Some(next_poll),
-                    ..
-                }) => due = next_poll,
+                Turn::Polled(report) if report.next_poll.is_some() => {
+                    due = report.next_poll.unwrap_or(due);
+                }
                 Turn::Later(wait) => {
                     due = self.clock.now()
                         + chrono::Duration::from_std(wait.max(MIN_CLAIM_RETRY))
@@ -471,7 +470,7 @@ impl Polling {
         let now = self.clock.now();
         tokio::select! {
             _ = shutdown.cancelled() => Turn::Stopped,
-            report = poller.refresh(&self.fetcher, &self.store, now, next) => Turn::Polled(report),
+            report = poller.refresh(&self.fetcher, &self.store, now, next) => Turn::Polled(Box::new(report)),
             () = renew_until_lost(&self.store, &id, &lease, self.cluster.lease) => {
                 warn!(source = %id, replica = %lease.holder, epoch = lease.epoch,
                     "lost the lease on the source mid-poll; the poll is dropped, another replica takes it over");

@@ -43,8 +43,7 @@ fn held(claim: Claim) -> Lease {
 async fn a_bad_or_unreachable_url_names_store_url_and_never_the_password() {
     let bad = Store::connect("postgres://lw:s3cret@127.0.0.1:notaport/db")
         .await
-        .err()
-        .expect("a bad URL is refused");
+        .expect_err("a bad URL is refused");
     let said = bad.to_string();
     assert!(said.contains("store.url"), "{said}");
     assert!(!said.contains("s3cret"), "{said}");
@@ -52,8 +51,7 @@ async fn a_bad_or_unreachable_url_names_store_url_and_never_the_password() {
     // Port 1: nothing listens there.
     let unreachable = Store::connect("postgres://lw:s3cret@127.0.0.1:1/db")
         .await
-        .err()
-        .expect("an unreachable server is refused");
+        .expect_err("an unreachable server is refused");
     let said = unreachable.to_string();
     assert!(
         matches!(unreachable, StoreError::Connect { .. }),
@@ -82,7 +80,7 @@ async fn a_schema_from_the_future_is_refused_and_replicas_migrate_once() {
         .await
         .unwrap();
     drop((conn, a, b));
-    let err = Postgres::connect(db.url()).await.err().expect("refused");
+    let err = Store::connect(db.url()).await.expect_err("refused");
     let said = err.to_string();
     assert!(said.contains("store.url"), "{said}");
     assert!(said.contains("99"), "{said}");
@@ -177,8 +175,7 @@ async fn a_source_is_claimed_by_one_replica_and_a_stale_holder_writes_nothing() 
     let refused = store
         .record_poll(poll("stale", Some(a.clone())))
         .await
-        .err()
-        .expect("a stale write is refused");
+        .expect_err("a stale write is refused");
     assert!(
         matches!(refused, StoreError::LeaseLost { .. }),
         "{refused:?}"
@@ -225,7 +222,7 @@ async fn an_expired_lease_is_taken_over_and_its_holder_fenced() {
             .unwrap(),
     );
     assert_eq!(b.epoch, a.epoch + 1);
-    assert!(b.follows(Some(&a)) == false, "another replica's claim");
+    assert!(!b.follows(Some(&a)), "another replica's claim");
 }
 
 #[tokio::test]
