@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 
 /// How often retention runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -39,14 +39,20 @@ impl Application {
     /// Opens the store and binds the server's address.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         crate::metrics::install();
-        let store = {
-            let path = settings.store.path.clone();
-            tokio::task::spawn_blocking(move || Store::open(&path))
-                .await?
-                .with_context(|| {
-                    format!("cannot open the store at {}", settings.store.path.display())
-                })?
-        };
+        let location = settings
+            .store
+            .location()
+            .map_err(|reason| anyhow::anyhow!("store.url: {reason}"))?;
+        let store = Store::open_location(&location)
+            .await
+            .with_context(|| match &location {
+                crate::config::StoreLocation::Sqlite(path) => {
+                    format!("cannot open the store at {} (store.path)", path.display())
+                }
+                crate::config::StoreLocation::Postgres(_) => {
+                    format!("cannot open the store at {location} (store.url)")
+                }
+            })?;
         let listener = TcpListener::bind(settings.server.listen)
             .await
             .with_context(|| {
@@ -126,10 +132,14 @@ impl Application {
             feed,
             publisher_stats,
         } = self;
+        let replica = settings.cluster.replica_id();
+        // Every line a task of this daemon logs names the replica.
+        let span = tracing::info_span!("replica", id = %replica);
         info!(
+            %replica,
             listen = %listener.local_addr()?,
             sources = settings.sources.len(),
-            store = %settings.store.path.display(),
+            store = %store.describe(),
             "librarywire started"
         );
         // Render what the store holds before the first request, so a restart
@@ -149,35 +159,41 @@ impl Application {
         };
         let tracker = TaskTracker::new();
         let scheduler = Scheduler::new(live.subscribe(), store.clone())?;
-        tracker.spawn(scheduler.run(shutdown.clone()));
+        tracker.spawn(scheduler.run(shutdown.clone()).instrument(span.clone()));
         if let Some(triggers) = triggers {
             tracker.spawn(triggers.run(shutdown.clone()));
         }
         // The broker settings are read once: a reload keeps them (see
         // `reload::keep_restart_only`).
-        tracker.spawn(publish::run(
-            settings.amqp.clone(),
-            store.clone(),
-            publisher_stats.clone(),
-            shutdown.clone(),
-        ));
+        tracker.spawn(
+            publish::run_under_lease(
+                settings.amqp.clone(),
+                replica.clone(),
+                settings.cluster.lease,
+                store.clone(),
+                publisher_stats.clone(),
+                shutdown.clone(),
+            )
+            .instrument(span.clone()),
+        );
         tracker.spawn(
             feed.clone()
-                .keep_fresh(store.clone(), live.subscribe(), shutdown.clone()),
+                .keep_fresh(store.clone(), live.subscribe(), shutdown.clone())
+                .instrument(span.clone()),
         );
         crate::websub::spawn(&tracker, &settings, feed.changes(), shutdown.clone());
-        tracker.spawn(prune_periodically(
-            live.subscribe(),
-            store.clone(),
-            shutdown.clone(),
-        ));
+        tracker.spawn(
+            prune_periodically(live.subscribe(), store.clone(), shutdown.clone())
+                .instrument(span.clone()),
+        );
         let router = serve::router(ServeState {
             feed,
             store: store.clone(),
             settings: live.subscribe(),
             publisher: publisher_stats,
         });
-        let server = tracker.spawn(serve::serve(listener, router, shutdown.clone()));
+        let server =
+            tracker.spawn(serve::serve(listener, router, shutdown.clone()).instrument(span));
         tracker.close();
 
         // The server is the one task whose failure ends the daemon: without

@@ -67,9 +67,12 @@ pub struct Settings {
     /// The HTTP server of the merged feed.
     #[serde(default)]
     pub server: ServerSettings,
-    /// The embedded store.
+    /// The store: the embedded SQLite file, or a shared PostgreSQL database.
     #[serde(default)]
     pub store: StoreSettings,
+    /// Replicas sharing one PostgreSQL store.
+    #[serde(default)]
+    pub cluster: ClusterSettings,
     /// The RabbitMQ broker that new and changed items are published to.
     #[serde(default)]
     pub amqp: AmqpSettings,
@@ -123,12 +126,18 @@ impl Default for ServerSettings {
     }
 }
 
-/// `[store]`: the embedded SQLite store.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// `[store]`: where items, the outbox and the sources' state live.
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
-    /// Path of the SQLite file; created with its folder on first run. Default `data/librarywire.db`.
+    /// Path of the SQLite file; created with its folder on first run. Default
+    /// `data/librarywire.db`. Used unless `url` is set.
     pub path: PathBuf,
+    /// The store as a URL: `postgres://user:password@host:port/database` for a
+    /// PostgreSQL database that several replicas share, or `sqlite://path`
+    /// (the same as `path`). Default: none, `path` is used. Never shown with
+    /// its password.
+    pub url: Option<String>,
     /// Items older than this (by publication time) are deleted. Default `365d`; `"0s"` keeps them forever.
     #[serde(with = "humantime_serde")]
     pub max_age: Duration,
@@ -136,12 +145,157 @@ pub struct StoreSettings {
     pub max_items_per_source: usize,
 }
 
+impl StoreSettings {
+    /// Where the store lives: `url` when set, else the SQLite file at `path`.
+    /// The error names `store.url` and never shows the password.
+    pub fn location(&self) -> Result<StoreLocation, String> {
+        let Some(url) = self.url.as_deref().map(str::trim) else {
+            return Ok(StoreLocation::Sqlite(self.path.clone()));
+        };
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(
+                    "a sqlite:// URL needs a file path, as in sqlite://data/librarywire.db"
+                        .to_owned(),
+                );
+            }
+            return Ok(StoreLocation::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            if let Err(e) = url.parse::<tokio_postgres::Config>() {
+                let shown = redact_url(url);
+                let password = url::Url::parse(url)
+                    .ok()
+                    .and_then(|u| u.password().map(str::to_owned));
+                let mut reason = e.to_string();
+                if let Some(password) = password.filter(|p| !p.is_empty()) {
+                    reason = reason.replace(&password, "***");
+                }
+                return Err(format!("{shown} is not a usable PostgreSQL URL: {reason}"));
+            }
+            return Ok(StoreLocation::Postgres(url.to_owned()));
+        }
+        let scheme = url.split_once("://").map_or("(none)", |(scheme, _)| scheme);
+        Err(format!(
+            "must start with postgres:// or sqlite://, not with the scheme {scheme}"
+        ))
+    }
+}
+
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSettings")
+            .field("path", &self.path)
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("max_age", &self.max_age)
+            .field("max_items_per_source", &self.max_items_per_source)
+            .finish()
+    }
+}
+
 impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
             path: PathBuf::from("data/librarywire.db"),
+            url: None,
             max_age: Duration::from_secs(365 * 24 * 3600),
             max_items_per_source: 1000,
+        }
+    }
+}
+
+/// Where the store lives: `store.path` (or a `sqlite://` `store.url`), or a
+/// `postgres://` `store.url`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The SQLite file.
+    Sqlite(PathBuf),
+    /// The PostgreSQL URL, password and all: never shown, see [`redact_url`].
+    Postgres(String),
+}
+
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
+            StoreLocation::Postgres(url) => write!(f, "Postgres({})", redact_url(url)),
+        }
+    }
+}
+
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sqlite(path) => write!(f, "{}", path.display()),
+            StoreLocation::Postgres(url) => f.write_str(&redact_url(url)),
+        }
+    }
+}
+
+/// `url` without its password (and without any `password=` query
+/// parameter), for logs, `/status` and errors. A URL that does not parse is
+/// shown as its scheme alone.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(None);
+            }
+            let kept: Vec<(String, String)> = parsed
+                .query_pairs()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case("password"))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            if kept.is_empty() {
+                parsed.set_query(None);
+            } else {
+                parsed.query_pairs_mut().clear().extend_pairs(kept);
+            }
+            parsed.to_string()
+        }
+        Err(_) => match url.split_once(':') {
+            Some((scheme, _)) => format!("{scheme}://…"),
+            None => "…".to_owned(),
+        },
+    }
+}
+
+/// `[cluster]`: replicas on one PostgreSQL store. Each source is polled by
+/// one replica at a time, and one replica publishes, under leases that
+/// expire by the database's clock. On SQLite there is one replica.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSettings {
+    /// How long a replica's claim on a source's poll, or on the publisher,
+    /// lasts unless renewed (it is renewed every third of it while the work
+    /// goes on). A replica that dies holds its work this long at most.
+    /// Default `60s`.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// This replica's name in logs, `/status` and `/metrics`, and in the
+    /// leases it holds. Default: the host name and the process id, `host-pid`.
+    pub replica_id: Option<String>,
+}
+
+impl ClusterSettings {
+    /// The replica id: `replica_id`, or the host name and process id.
+    pub fn replica_id(&self) -> String {
+        match &self.replica_id {
+            Some(id) => id.clone(),
+            None => format!(
+                "{}-{}",
+                gethostname::gethostname().to_string_lossy(),
+                std::process::id()
+            ),
+        }
+    }
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            lease: Duration::from_secs(60),
+            replica_id: None,
         }
     }
 }
@@ -616,6 +770,21 @@ impl Settings {
         if self.store.path.as_os_str().is_empty() {
             return Err(("store.path".into(), "must not be empty".into()));
         }
+        if let Err(reason) = self.store.location() {
+            return Err(("store.url".into(), reason));
+        }
+        positive("cluster.lease", self.cluster.lease)?;
+        if self
+            .cluster
+            .replica_id
+            .as_deref()
+            .is_some_and(|id| id.is_empty() || id.len() > 200 || id.chars().any(char::is_control))
+        {
+            return Err((
+                "cluster.replica_id".into(),
+                "must be 1 to 200 characters, none of them control characters".into(),
+            ));
+        }
         if self.amqp.exchange.is_empty() {
             return Err(("amqp.exchange".into(), "must not be empty".into()));
         }
@@ -858,6 +1027,17 @@ fn display_path(path: &serde_path_to_error::Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shown_url_keeps_everything_but_the_password() {
+        let shown =
+            redact_url("postgres://lw:s3cret@db.example:5433/news?password=s3cret&sslmode=disable");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("lw@db.example:5433/news"), "{shown}");
+        assert!(shown.contains("sslmode=disable"), "{shown}");
+        assert!(!redact_url("postgres://lw:s3cret@[bad").contains("s3cret"));
+    }
+
     use std::io::Write;
 
     #[test]

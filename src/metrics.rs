@@ -61,6 +61,10 @@ pub const BROKER_CONNECTIONS: &str = "librarywire_broker_connections_total";
 pub const BROKER_FAILOVERS: &str = "librarywire_broker_failovers_total";
 /// The broker node connected to, as a label.
 pub const BROKER_NODE: &str = "librarywire_broker_node";
+/// This replica, as a label: always 1.
+pub const REPLICA: &str = "librarywire_replica";
+/// Whether this replica holds the publisher lease.
+pub const PUBLISHER_LEASE_HELD: &str = "librarywire_publisher_lease_held";
 /// Whether publishing is paused because the store cannot remove confirmed messages.
 pub const PUBLISHER_PAUSED: &str = "librarywire_publisher_paused";
 /// Whether the store has a problem of each kind.
@@ -256,6 +260,16 @@ fn render_state(
             gauge!(STORE_PROBLEM, "kind" => kind.label()).set(f64::from(u8::from(on)));
         }
         let Some(report) = report else { return };
+        // The replica id comes from the config (`cluster.replica_id`, or
+        // the host name and pid): one value per process.
+        gauge!(REPLICA, "replica" => report.replica.id.clone()).set(1.0);
+        let holds = !report.replica.shared_store
+            || report
+                .replica
+                .publisher_lease
+                .as_ref()
+                .is_some_and(|lease| lease.holder == report.replica.id);
+        gauge!(PUBLISHER_LEASE_HELD).set(f64::from(u8::from(holds)));
         let publisher = &report.publisher;
         gauge!(OUTBOX_DEPTH).set(publisher.outbox_depth as f64);
         let age = publisher.oldest_pending.map_or(0.0, |oldest| {
@@ -301,6 +315,14 @@ fn describe_state() {
     describe_gauge!(
         BROKER_NODE,
         "1 for the broker node the publisher is connected to (amqp://host:port/vhost); absent while disconnected"
+    );
+    describe_gauge!(
+        REPLICA,
+        "1, labelled with this replica's id (cluster.replica_id)"
+    );
+    describe_gauge!(
+        PUBLISHER_LEASE_HELD,
+        "1 while this replica holds the publisher lease and drains the outbox (always on SQLite), else 0"
     );
     describe_gauge!(
         PUBLISHER_PAUSED,

@@ -54,6 +54,12 @@ pub fn keep_restart_only(running: &Settings, new: &mut Settings) -> Vec<&'static
     };
     keep("server.listen", running.server.listen != new.server.listen);
     keep("store.path", running.store.path != new.store.path);
+    keep("store.url", running.store.url != new.store.url);
+    keep("cluster.lease", running.cluster.lease != new.cluster.lease);
+    keep(
+        "cluster.replica_id",
+        running.cluster.replica_id != new.cluster.replica_id,
+    );
     keep("amqp.url", running.amqp.url != new.amqp.url);
     keep("amqp.exchange", running.amqp.exchange != new.amqp.exchange);
     keep("amqp.queue", running.amqp.queue != new.amqp.queue);
@@ -75,6 +81,8 @@ pub fn keep_restart_only(running: &Settings, new: &mut Settings) -> Vec<&'static
     new.server.listen = running.server.listen;
     new.server.websub_hub = running.server.websub_hub.clone();
     new.store.path = running.store.path.clone();
+    new.store.url = running.store.url.clone();
+    new.cluster = running.cluster.clone();
     new.amqp = running.amqp.clone();
     new.log = running.log.clone();
     pending
@@ -406,6 +414,7 @@ mod tests {
         Settings {
             server: Default::default(),
             store: Default::default(),
+            cluster: Default::default(),
             amqp: Default::default(),
             poll: PollSettings::default(),
             log: Default::default(),
@@ -494,6 +503,7 @@ mod tests {
         let running = Settings {
             server: Default::default(),
             store: Default::default(),
+            cluster: Default::default(),
             amqp: Default::default(),
             poll: Default::default(),
             log: Default::default(),

@@ -20,7 +20,7 @@ use crate::fetch::Fetcher;
 pub use crate::refresh::PollResult;
 use crate::refresh::{NextDelay, PollReport, SourcePoller};
 use crate::reload::SourceChanges;
-use crate::store::{SourceStatus, Store};
+use crate::store::{Claim, Lease, SourceStatus, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info, warn};
+use tracing::{Instrument, error, info, warn};
 
 /// Where the scheduler reads the time of day.
 #[derive(Debug, Clone, Copy)]
@@ -150,9 +150,12 @@ impl Scheduler {
     /// A scheduler for the sources of the live `settings`, on the system
     /// clock. Fails only when the HTTP client cannot be built.
     pub fn new(settings: LiveSettings, store: Store) -> anyhow::Result<Scheduler> {
-        let poll = settings.borrow().poll.clone();
+        let (poll, cluster) = {
+            let s = settings.borrow();
+            (s.poll.clone(), Cluster::of(&s))
+        };
         let clock = Clock::System;
-        let polling = Arc::new(Polling::new(poll, store.clone(), clock)?);
+        let polling = Arc::new(Polling::new(poll, cluster, store.clone(), clock)?);
         Ok(Scheduler {
             settings,
             store,
@@ -199,7 +202,7 @@ impl Scheduler {
                     let new = settings.borrow_and_update().clone();
                     let changes = SourceChanges::between(&current, &new);
                     if changes.poll_changed {
-                        match Polling::new(new.poll.clone(), store.clone(), clock) {
+                        match Polling::new(new.poll.clone(), polling.cluster.clone(), store.clone(), clock) {
                             Ok(rebuilt) => polling = Arc::new(rebuilt),
                             Err(e) => error!(error = %format!("{e:#}"), "cannot apply the new [poll] settings; the old ones stay"),
                         }
@@ -276,18 +279,55 @@ fn spawn_source(
     let cancel = shutdown.child_token();
     let polling = polling.clone();
     let token = cancel.clone();
-    let handle = tracker.spawn(async move {
-        if let Some(before) = before {
-            let _ = before.await;
+    let handle = tracker.spawn(
+        async move {
+            if let Some(before) = before {
+                let _ = before.await;
+            }
+            polling.source_loop(source, previous_interval, token).await;
         }
-        polling.source_loop(source, previous_interval, token).await;
-    });
+        .in_current_span(),
+    );
     SourceTask { cancel, handle }
+}
+
+/// This replica, as its source tasks claim their polls: its id and the
+/// length of its leases (`[cluster]`, read once at start).
+#[derive(Debug, Clone)]
+struct Cluster {
+    replica: String,
+    lease: Duration,
+}
+
+impl Cluster {
+    fn of(settings: &Settings) -> Cluster {
+        Cluster {
+            replica: settings.cluster.replica_id(),
+            lease: settings.cluster.lease,
+        }
+    }
+}
+
+/// The shortest pause before a source whose claim failed is asked about
+/// again, so that replicas whose clocks run a little ahead of the
+/// database's do not ask in a tight loop.
+const MIN_CLAIM_RETRY: Duration = Duration::from_millis(100);
+
+/// How a source task's turn went.
+enum Turn {
+    /// The source was polled; the report says when it is due next.
+    Polled(Box<PollReport>),
+    /// Not this replica's turn (not due by the database's clock, or another
+    /// replica holds it), or the lease was lost mid-poll: ask again after this.
+    Later(Duration),
+    /// Shutdown came first.
+    Stopped,
 }
 
 /// What polling needs, built from `[poll]`: rebuilt when `[poll]` changes.
 struct Polling {
     poll: PollSettings,
+    cluster: Cluster,
     fetcher: Fetcher,
     store: Store,
     clock: Clock,
@@ -299,11 +339,17 @@ struct Polling {
 }
 
 impl Polling {
-    fn new(poll: PollSettings, store: Store, clock: Clock) -> anyhow::Result<Polling> {
+    fn new(
+        poll: PollSettings,
+        cluster: Cluster,
+        store: Store,
+        clock: Clock,
+    ) -> anyhow::Result<Polling> {
         let fetcher = Fetcher::new(&poll)?;
         Ok(Polling {
             global: Arc::new(Semaphore::new(poll.concurrency)),
             poll,
+            cluster,
             fetcher,
             store,
             clock,
@@ -352,12 +398,16 @@ impl Polling {
                 _ = tokio::time::sleep(wait) => {}
             }
             match self.poll_source(&mut poller, &next, &shutdown).await {
-                Some(PollReport {
-                    next_poll: Some(next_poll),
-                    ..
-                }) => due = next_poll,
+                Turn::Polled(report) if report.next_poll.is_some() => {
+                    due = report.next_poll.unwrap_or(due);
+                }
+                Turn::Later(wait) => {
+                    due = self.clock.now()
+                        + chrono::Duration::from_std(wait.max(MIN_CLAIM_RETRY))
+                            .unwrap_or(chrono::Duration::MAX);
+                }
                 // Gone (a 410), or shutdown came first.
-                Some(_) | None => return,
+                Turn::Polled(_) | Turn::Stopped => return,
             }
         }
     }
@@ -372,29 +422,77 @@ impl Polling {
         }
     }
 
-    /// Polls once under the limits; refresh records it. `None` when
-    /// shutdown came first: dropping the refresh aborts it.
+    /// Polls once under the limits and this replica's lease on the source;
+    /// refresh records it. Dropping the refresh (shutdown, or a lease lost
+    /// while it ran) aborts it.
     async fn poll_source(
         &self,
         poller: &mut SourcePoller,
         next: &NextDelay,
         shutdown: &CancellationToken,
-    ) -> Option<PollReport> {
+    ) -> Turn {
         let _global = tokio::select! {
-            _ = shutdown.cancelled() => return None,
-            permit = self.global.clone().acquire_owned() => permit.ok()?,
+            _ = shutdown.cancelled() => return Turn::Stopped,
+            permit = self.global.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return Turn::Stopped,
+            },
         };
         let _host = match self.host_semaphore(poller.settings()) {
             Some(semaphore) => tokio::select! {
-                _ = shutdown.cancelled() => return None,
-                permit = semaphore.acquire_owned() => Some(permit.ok()?),
+                _ = shutdown.cancelled() => return Turn::Stopped,
+                permit = semaphore.acquire_owned() => match permit {
+                    Ok(permit) => Some(permit),
+                    Err(_) => return Turn::Stopped,
+                },
             },
             None => None,
         };
+        let id = poller.settings().id.clone();
+        let claim = self
+            .store
+            .claim_source(
+                &id,
+                &poller.settings().url,
+                &self.cluster.replica,
+                self.cluster.lease,
+            )
+            .await;
+        let lease = match claim {
+            Ok(Claim::Held(lease)) => lease,
+            Ok(Claim::Busy { wait }) => return Turn::Later(wait),
+            Err(e) => {
+                warn!(source = %id, error = %error_chain(&e), "cannot claim the source's poll; trying again");
+                return Turn::Later(self.cluster.lease / 10);
+            }
+        };
+        poller.hold(lease.clone());
         let now = self.clock.now();
         tokio::select! {
-            _ = shutdown.cancelled() => None,
-            report = poller.refresh(&self.fetcher, &self.store, now, next) => Some(report),
+            _ = shutdown.cancelled() => Turn::Stopped,
+            report = poller.refresh(&self.fetcher, &self.store, now, next) => Turn::Polled(Box::new(report)),
+            () = renew_until_lost(&self.store, &id, &lease, self.cluster.lease) => {
+                warn!(source = %id, replica = %lease.holder, epoch = lease.epoch,
+                    "lost the lease on the source mid-poll; the poll is dropped, another replica takes it over");
+                Turn::Later(Duration::ZERO)
+            }
+        }
+    }
+}
+
+/// Renews `lease` on `source_id` every third of its length while a poll
+/// runs, so a slow poll is never taken over; returns once a renewal finds
+/// it lost (it expired, say because this process was paused). A failed
+/// renewal is tried again at the next turn: the lease still runs meanwhile.
+async fn renew_until_lost(store: &Store, source_id: &str, lease: &Lease, length: Duration) {
+    loop {
+        tokio::time::sleep(length / 3).await;
+        match store.renew_source(source_id, lease, length).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                warn!(source = %source_id, error = %error_chain(&e), "cannot renew the source's lease");
+            }
         }
     }
 }
@@ -485,6 +583,7 @@ mod tests {
             next_poll,
             item_count: 0,
             warning: None,
+            lease: None,
         }
     }
 
@@ -562,6 +661,7 @@ mod loop_tests {
         Settings {
             server: Default::default(),
             store: Default::default(),
+            cluster: Default::default(),
             amqp: Default::default(),
             poll: PollSettings {
                 interval,

@@ -3,7 +3,7 @@
 
 use crate::config::SourceSettings;
 use crate::publish::PublisherStats;
-use crate::store::{Problem, SourceStatus, Store, StoreError};
+use crate::store::{LeaseView, Problem, SourceStatus, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::atomic::Ordering;
@@ -59,6 +59,9 @@ pub struct SourceReport {
     pub next_poll: Option<DateTime<Utc>>,
     /// Items the store holds for it.
     pub item_count: u64,
+    /// Which replica holds the source's lease, and until when, while one
+    /// polls it (PostgreSQL only); `null` otherwise.
+    pub lease: Option<LeaseView>,
 }
 
 /// The publisher in `/status`.
@@ -98,9 +101,23 @@ pub struct StoreReport {
     pub problems: Vec<Problem>,
 }
 
+/// This replica, among those that share the store.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicaReport {
+    /// This replica's id (`cluster.replica_id`).
+    pub id: String,
+    /// Whether replicas share the store (PostgreSQL).
+    pub shared_store: bool,
+    /// Which replica holds the publisher lease, and until when; `null` on
+    /// SQLite, where the one daemon publishes.
+    pub publisher_lease: Option<LeaseView>,
+}
+
 /// The whole `/status` document.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
+    /// This replica.
+    pub replica: ReplicaReport,
     /// One entry per configured source, in config order.
     pub sources: Vec<SourceReport>,
     /// The publisher.
@@ -111,6 +128,7 @@ pub struct StatusReport {
 
 /// Builds the report from what the store holds now.
 pub async fn report(
+    replica: &str,
     store: &Store,
     sources: &[SourceSettings],
     publisher: &PublisherStats,
@@ -141,6 +159,11 @@ pub async fn report(
     let (outbox_depth, oldest_pending) = store.outbox_depth().await?;
     let problems = store.problems();
     Ok(StatusReport {
+        replica: ReplicaReport {
+            id: replica.to_owned(),
+            shared_store: store.is_shared(),
+            publisher_lease: store.publisher_lease().await?,
+        },
         sources,
         publisher: PublisherReport {
             connected: publisher.connected.load(Ordering::Relaxed),
@@ -182,6 +205,7 @@ fn source_report(
             failing_since: None,
             next_poll: status.and_then(|s| s.next_poll),
             item_count: status.map_or(0, |s| s.item_count),
+            lease: status.and_then(|s| s.lease.clone()),
         };
     };
     let state = state_of(status, flag_after, now);
@@ -200,6 +224,7 @@ fn source_report(
         failing_since: status.failing_since,
         next_poll: status.next_poll,
         item_count: status.item_count,
+        lease: status.lease.clone(),
     }
 }
 
@@ -253,6 +278,7 @@ mod tests {
             next_poll: None,
             item_count: 0,
             warning: None,
+            lease: None,
         }
     }
 

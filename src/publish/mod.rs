@@ -28,7 +28,8 @@ mod window;
 mod tests;
 
 use crate::config::AmqpSettings;
-use crate::store::Store;
+use crate::error::error_chain;
+use crate::store::{Claim, Lease, Store};
 use backoff::Backoff;
 use lapin::uri::AMQPUri;
 use removal::Acked;
@@ -116,6 +117,111 @@ fn nodes(settings: &AmqpSettings) -> Result<Vec<Node>, String> {
             )),
         })
         .collect()
+}
+
+/// The shortest pause before a replica asks for the publisher lease again.
+const MIN_LEASE_RETRY: Duration = Duration::from_millis(100);
+
+/// Runs the publisher on one replica at a time: waits until this replica
+/// (`replica`) holds the publisher lease, then runs [`run`] while it renews
+/// the lease every third of `lease`; when a renewal finds the lease lost
+/// (taken over after this process stalled, say), publishing stops, and the
+/// replica waits for the lease again. The store deletes confirmed rows only
+/// under the lease it holds, so a publisher that lost it removes nothing;
+/// what it sent meanwhile is sent again by the new holder with the same
+/// `message_id`. On SQLite the lease is always held. A clean stop gives the
+/// lease up, so another replica takes over at once.
+pub async fn run_under_lease(
+    settings: AmqpSettings,
+    replica: String,
+    lease: Duration,
+    store: Store,
+    stats: Arc<PublisherStats>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let Some(held) = wait_for_lease(&store, &replica, lease, &shutdown).await else {
+            return;
+        };
+        if store.is_shared() {
+            info!(%replica, epoch = held.epoch, "this replica holds the publisher lease: it drains the outbox");
+        }
+        let session = shutdown.child_token();
+        let publishing = run(
+            settings.clone(),
+            store.clone(),
+            stats.clone(),
+            session.clone(),
+        );
+        tokio::pin!(publishing);
+        tokio::select! {
+            () = &mut publishing => {
+                // Only shutdown ends `run`.
+                if let Err(e) = store.release_publisher(&held).await {
+                    warn!(error = %error_chain(&e), "cannot give up the publisher lease; it expires by itself");
+                }
+                return;
+            }
+            () = renew_until_lost(&store, &replica, &held, lease) => {
+                warn!(%replica, epoch = held.epoch, "lost the publisher lease; publishing stops here and another replica takes over");
+                session.cancel();
+                publishing.await;
+            }
+        }
+    }
+}
+
+/// Claims the publisher lease, asking again as the holder's runs out;
+/// `None` on shutdown.
+async fn wait_for_lease(
+    store: &Store,
+    replica: &str,
+    lease: Duration,
+    shutdown: &CancellationToken,
+) -> Option<Lease> {
+    let mut told = false;
+    loop {
+        let wait = match store.claim_publisher(replica, lease).await {
+            Ok(Claim::Held(held)) => return Some(held),
+            Ok(Claim::Busy { wait }) => {
+                if !told {
+                    info!(%replica, "another replica holds the publisher lease; this one stands by");
+                    told = true;
+                }
+                wait.clamp(MIN_LEASE_RETRY, lease)
+            }
+            Err(e) => {
+                warn!(error = %error_chain(&e), "cannot claim the publisher lease; trying again");
+                lease / 10
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Renews the publisher lease every third of its length; returns once it
+/// is lost: another replica holds it, or no renewal got through before it
+/// ran out.
+async fn renew_until_lost(store: &Store, replica: &str, held: &Lease, lease: Duration) {
+    let mut renewed = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        match store.claim_publisher(replica, lease).await {
+            Ok(Claim::Held(now)) if now.epoch == held.epoch => {
+                renewed = tokio::time::Instant::now();
+            }
+            Ok(_) => return,
+            Err(e) => {
+                warn!(error = %error_chain(&e), "cannot renew the publisher lease");
+                if renewed.elapsed() >= lease {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Runs the publisher until `shutdown` is cancelled: connects to a node (and

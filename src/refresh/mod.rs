@@ -15,12 +15,12 @@ use crate::fetch::{FetchError, FetchOutcome, FetchState, Fetched, Fetcher};
 use crate::item::{Item, SourceRef};
 use crate::normalize::normalize;
 use crate::parse::{ParseError, ParseOptions, Recovered, parse_feed};
-use crate::store::{ApplyOutcome, PageYield, PollOutcome, PollRecord, Store, StoreError};
+use crate::store::{ApplyOutcome, Lease, PageYield, PollOutcome, PollRecord, Store, StoreError};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::task::AbortOnDropHandle;
-use tracing::{error, info, warn};
+use tracing::{Instrument, error, info, warn};
 use url::Url;
 
 /// Why a refresh failed. A failed refresh is the source's state, never the daemon's.
@@ -179,6 +179,9 @@ pub struct SourcePoller {
     /// cycle saves a store read per source. `None` (at start, or after a
     /// write that failed) means read it.
     memory: Option<Memory>,
+    /// The lease the next poll runs under (a shared store), and the one
+    /// before it.
+    lease: Option<Lease>,
 }
 
 /// What a [`SourcePoller`] knows of its source, and never changes.
@@ -208,6 +211,8 @@ struct Attempt {
     start_state: Option<FetchState>,
     /// The failures in a row before it, when the task kept them.
     known_failures: Option<u32>,
+    /// The lease it runs under; its write commits only while it is held.
+    lease: Option<Lease>,
 }
 
 /// What a poll read, before it is stored.
@@ -229,7 +234,19 @@ impl SourcePoller {
                 flag_after,
             }),
             memory: None,
+            lease: None,
         }
+    }
+
+    /// Runs the next polls under `lease`, the claim the scheduler made. When
+    /// another replica held the source since this one's last claim, what
+    /// this poller remembers of the source's state may be out of date, so it
+    /// is read from the store again.
+    pub fn hold(&mut self, lease: Lease) {
+        if !lease.follows(self.lease.as_ref()) {
+            self.memory = None;
+        }
+        self.lease = Some(lease);
     }
 
     /// The source's settings.
@@ -289,25 +306,31 @@ impl SourcePoller {
         let started = tokio::time::Instant::now();
         let memory = self.memory.take();
         let known_failures = memory.as_ref().map(|m| m.failures);
+        let lease = self.lease.clone();
         let task = {
-            let (source, fetcher, store, next) = (
+            let (source, fetcher, store, next, lease) = (
                 self.source.clone(),
                 fetcher.clone(),
                 store.clone(),
                 next.clone(),
+                lease.clone(),
             );
-            AbortOnDropHandle::new(tokio::spawn(async move {
-                let (start_state, collected) = source
-                    .collect(&fetcher, &store, memory.map(|m| m.state), now)
-                    .await;
-                let attempt = Attempt {
-                    now,
-                    started,
-                    start_state,
-                    known_failures,
-                };
-                source.record(&store, collected, attempt, &next).await
-            }))
+            AbortOnDropHandle::new(tokio::spawn(
+                async move {
+                    let (start_state, collected) = source
+                        .collect(&fetcher, &store, memory.map(|m| m.state), now)
+                        .await;
+                    let attempt = Attempt {
+                        now,
+                        started,
+                        start_state,
+                        known_failures,
+                        lease,
+                    };
+                    source.record(&store, collected, attempt, &next).await
+                }
+                .in_current_span(),
+            ))
         };
         let (report, memory) = match task.await {
             Ok(done) => done,
@@ -321,6 +344,7 @@ impl SourcePoller {
                     started,
                     start_state: None,
                     known_failures,
+                    lease,
                 };
                 self.source.record(store, Err(error), attempt, next).await
             }
@@ -509,6 +533,7 @@ impl Source {
                 items: polled.items,
                 page_yield,
             },
+            lease: attempt.lease.clone(),
         };
         let recorded = store.record_poll(record).await?;
         let applied = recorded.applied;
@@ -553,6 +578,7 @@ impl Source {
             started,
             start_state,
             known_failures,
+            lease,
         } = attempt;
         let id = self.settings.id.clone();
         let reason = error_chain(&error);
@@ -591,6 +617,7 @@ impl Source {
                 reason: reason.clone(),
                 gone,
             },
+            lease,
         };
         let memory = match store.record_poll(record).await {
             Ok(recorded) => {

@@ -571,6 +571,7 @@ mod tests {
         let (_sender, live) = crate::config::live(crate::config::Settings {
             server: ServerSettings::default(),
             store: Default::default(),
+            cluster: Default::default(),
             amqp: Default::default(),
             poll: Default::default(),
             log: Default::default(),

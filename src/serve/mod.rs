@@ -95,6 +95,7 @@ impl ServeState {
     pub async fn status_report(&self) -> Result<StatusReport, StoreError> {
         let settings = self.settings.borrow().clone();
         crate::status::report(
+            &settings.cluster.replica_id(),
             &self.store,
             &settings.sources,
             &self.publisher,

@@ -5,8 +5,8 @@
 //! own (SQLite's runs on the blocking pool).
 
 use super::{
-    ApplyOutcome, FeedItems, ItemFilter, OutboxMessage, PollRecord, PollRecorded, Problem,
-    Revision, SourceStatus, StoreError,
+    ApplyOutcome, Claim, FeedItems, ItemFilter, Lease, LeaseView, OutboxMessage, PollRecord,
+    PollRecorded, Problem, Revision, SourceStatus, StoreError,
 };
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
@@ -26,6 +26,25 @@ pub(super) trait Backend: Send + Sync + 'static {
     /// What is wrong with the store now.
     fn problems(&self) -> Vec<Problem>;
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Whether several replicas may share the store.
+    fn is_shared(&self) -> bool;
+
+    async fn claim_source(
+        &self,
+        source_id: String,
+        url: String,
+        holder: String,
+        lease: Duration,
+    ) -> Result<Claim, StoreError>;
+    async fn renew_source(
+        &self,
+        source_id: String,
+        held: Lease,
+        lease: Duration,
+    ) -> Result<bool, StoreError>;
+    async fn claim_publisher(&self, holder: String, lease: Duration) -> Result<Claim, StoreError>;
+    async fn release_publisher(&self, held: Lease) -> Result<(), StoreError>;
+    async fn publisher_lease(&self) -> Result<Option<LeaseView>, StoreError>;
 
     async fn record_poll(&self, record: PollRecord) -> Result<PollRecorded, StoreError>;
     async fn apply_items(

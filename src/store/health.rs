@@ -107,7 +107,6 @@ impl Health {
     }
 
     /// The health of a database server's store, named `subject`.
-    #[cfg(test)]
     pub(super) fn of_server(subject: String) -> Health {
         Health {
             subject,

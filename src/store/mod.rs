@@ -9,7 +9,11 @@
 //!
 //! - `sqlite/`: the embedded default, one file (rusqlite, bundled SQLite,
 //!   WAL). Its code is synchronous and runs on tokio's blocking pool; one
-//!   daemon at a time may open a file.
+//!   daemon at a time may open a file, so its leases are always held.
+//! - `postgres/`: one database shared by any number of replicas
+//!   (tokio-postgres through a deadpool-postgres pool). Leases with
+//!   fencing say which replica polls a source and which one publishes;
+//!   `LISTEN/NOTIFY` tells every replica of the others' new items.
 //!
 //! Layout: this file holds the public types and the [`Store`] handle;
 //! `backend.rs` the contract; `query.rs` the feed filters' rules, which both
@@ -24,14 +28,18 @@
 mod backend;
 mod health;
 mod items;
+mod lease;
+mod postgres;
 mod query;
 mod sqlite;
 #[cfg(test)]
 mod tests;
 
 pub use health::{Problem, ProblemKind};
+pub use lease::{Claim, Lease, LeaseView};
 pub use query::ItemFilter;
 
+use crate::config::StoreLocation;
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
 use backend::Backend;
@@ -71,6 +79,39 @@ pub enum StoreError {
         path: String,
         /// The cause.
         source: rusqlite::Error,
+    },
+    /// PostgreSQL refused or failed.
+    #[error("store: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection came free (or could be opened) in time.
+    #[error("store: no PostgreSQL connection: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// `store.url` is not a URL the store can use.
+    #[error("store.url: {reason}")]
+    BadUrl {
+        /// What is wrong with it; never the URL itself, which may hold a password.
+        reason: String,
+    },
+    /// The PostgreSQL database at `store.url` could not be reached or set up.
+    #[error("store.url {shown}: cannot open the store: {reason}")]
+    Connect {
+        /// The URL without its password.
+        shown: String,
+        /// The cause, one line.
+        reason: String,
+    },
+    /// A write was refused because this replica no longer holds the lease
+    /// it was made under: another replica took the work over.
+    #[error(
+        "store: the lease on {what} held by {holder} (epoch {epoch}) was lost; nothing was written"
+    )]
+    LeaseLost {
+        /// The source, or "the outbox".
+        what: String,
+        /// The replica that held it.
+        holder: String,
+        /// The lease epoch the write carried.
+        epoch: i64,
     },
     /// Another process has the SQLite file open: SQLite is for one replica.
     #[error(
@@ -157,6 +198,9 @@ pub struct SourceStatus {
     /// A warning about a working source, such as a page whose selectors may
     /// be stale; set and cleared by a poll's [`PageYield`].
     pub warning: Option<String>,
+    /// Which replica holds the source's lease, and until when, while one
+    /// does (a poll is under way); always `None` on SQLite.
+    pub lease: Option<LeaseView>,
 }
 
 /// One finished poll of a source, whole: what [`Store::record_poll`] writes
@@ -175,6 +219,10 @@ pub struct PollRecord {
     pub next_poll: DateTime<Utc>,
     /// How it went, and what it brought.
     pub outcome: PollOutcome,
+    /// The lease the poll ran under: the write commits only while it is
+    /// still held (fencing), and releases it. `None` writes unfenced (tools,
+    /// tests).
+    pub lease: Option<Lease>,
 }
 
 /// How a poll went, with what it brought.
@@ -290,6 +338,90 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
+    /// Opens the store `location` names: the SQLite file, or the
+    /// PostgreSQL database (connected, migrated, listening for the other
+    /// replicas' changes). Errors name `store.path` or `store.url`.
+    pub async fn open_location(location: &StoreLocation) -> Result<Store, StoreError> {
+        match location {
+            StoreLocation::Sqlite(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || Store::open(&path))
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+            }
+            StoreLocation::Postgres(url) => Store::connect(url).await,
+        }
+    }
+
+    /// Connects to the PostgreSQL store at `url`, creating or migrating its
+    /// schema. The errors show the URL without its password.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Ok(Store {
+            backend: Arc::new(postgres::Postgres::connect(url).await?),
+        })
+    }
+
+    /// Whether several replicas may share this store (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.backend.is_shared()
+    }
+
+    /// Claims `source_id` for `holder` for `lease`, by the database's clock,
+    /// when it is due (its stored next poll has come) and no other replica
+    /// holds it. Otherwise says how long until it may be asked again. On
+    /// SQLite the lease is always held: one daemon owns the file.
+    pub async fn claim_source(
+        &self,
+        source_id: &str,
+        url: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        self.backend
+            .claim_source(
+                source_id.to_owned(),
+                url.to_owned(),
+                holder.to_owned(),
+                lease,
+            )
+            .await
+    }
+
+    /// Extends a held source lease by `lease` from now; `false` when it is
+    /// no longer held (expired, or taken over).
+    pub async fn renew_source(
+        &self,
+        source_id: &str,
+        held: &Lease,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        self.backend
+            .renew_source(source_id.to_owned(), held.clone(), lease)
+            .await
+    }
+
+    /// Claims (or renews) the publisher lease for `holder`: one replica at a
+    /// time drains the outbox. While this store holds it,
+    /// [`Store::outbox_confirmed`] deletes only under it.
+    pub async fn claim_publisher(
+        &self,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        self.backend.claim_publisher(holder.to_owned(), lease).await
+    }
+
+    /// Gives the publisher lease up at once (a clean stop), so another
+    /// replica takes over without waiting for it to expire.
+    pub async fn release_publisher(&self, held: &Lease) -> Result<(), StoreError> {
+        self.backend.release_publisher(held.clone()).await
+    }
+
+    /// Which replica holds the publisher lease, and until when.
+    pub async fn publisher_lease(&self) -> Result<Option<LeaseView>, StoreError> {
+        self.backend.publisher_lease().await
+    }
+
     /// Opens the SQLite store at `path`, creating the file, its folder and
     /// the schema if needed. Blocks: async code runs it on the blocking
     /// pool. Refused with [`StoreError::Locked`] while another process has

@@ -22,6 +22,7 @@ pub(super) struct TestStore {
 
 enum Place {
     File(tempfile::TempDir),
+    Database(librarywire_testkit::TestDatabase),
 }
 
 impl TestStore {
@@ -35,11 +36,22 @@ impl TestStore {
         }
     }
 
+    /// A fresh PostgreSQL store, in a database of its own.
+    pub(super) async fn postgres() -> TestStore {
+        let database = librarywire_testkit::TestDatabase::create().await;
+        let store = Store::connect(database.url()).await.unwrap();
+        TestStore {
+            store: Some(store),
+            place: Place::Database(database),
+        }
+    }
+
     /// The same data, the store closed and opened again, as a restart does.
     pub(super) async fn reopen(mut self) -> TestStore {
         drop(self.store.take());
         let store = match &self.place {
             Place::File(dir) => Store::open(&dir.path().join("store.db")).unwrap(),
+            Place::Database(database) => Store::connect(database.url()).await.unwrap(),
         };
         self.store = Some(store);
         self
@@ -61,6 +73,14 @@ macro_rules! on_each_backend {
                 #[tokio::test]
                 async fn $test() {
                     super::$test(super::TestStore::sqlite().await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::TestStore::postgres().await).await
                 }
             )*
         }
@@ -195,6 +215,7 @@ async fn record_success(
                 items: Vec::new(),
                 page_yield: None,
             },
+            lease: None,
         })
         .await
         .map(|_| ())
@@ -220,6 +241,7 @@ async fn record_failure(
                 reason: error.into(),
                 gone: false,
             },
+            lease: None,
         })
         .await
         .map(|recorded| recorded.consecutive_failures)
@@ -244,6 +266,7 @@ async fn record_gone(
                 reason: error.into(),
                 gone: true,
             },
+            lease: None,
         })
         .await
         .map(|recorded| recorded.consecutive_failures)
@@ -772,6 +795,7 @@ async fn record_poll_stores_a_whole_success_or_failure(t: TestStore) {
                 warning: Some("selectors may be stale: x".into()),
             }),
         },
+        lease: None,
     };
     let mut changes = store.subscribe();
     let recorded = store.record_poll(success.clone()).await.unwrap();
@@ -820,6 +844,7 @@ async fn record_poll_stores_a_whole_success_or_failure(t: TestStore) {
             reason: reason.into(),
             gone,
         },
+        lease: None,
     };
     let recorded = store
         .record_poll(failure("HTTP 503", false, 2))
@@ -890,6 +915,7 @@ async fn fetch_state_round_trips_and_defaults(t: TestStore) {
             next_poll: Some(at(1, 600)),
             item_count: 0,
             warning: None,
+            lease: None,
         }
     );
 

@@ -23,8 +23,8 @@ mod tests;
 use super::backend::Backend;
 use super::health::Health;
 use super::{
-    ApplyOutcome, FeedItems, ItemFilter, OutboxMessage, PollRecord, PollRecorded, Problem,
-    Revision, SourceStatus, StoreError,
+    ApplyOutcome, Claim, FeedItems, ItemFilter, Lease, LeaseView, OutboxMessage, PollRecord,
+    PollRecorded, Problem, Revision, SourceStatus, StoreError,
 };
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
@@ -328,6 +328,44 @@ impl Backend for Sqlite {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.blocking(Sqlite::ping).await
+    }
+
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    // One daemon owns an SQLite file (the lock file sees to it), so every
+    // lease is its own for good: epoch 0, never lost. The schedule itself
+    // is the source task's, as it always was.
+    async fn claim_source(
+        &self,
+        _source_id: String,
+        _url: String,
+        holder: String,
+        _lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        Ok(Claim::Held(Lease { holder, epoch: 0 }))
+    }
+
+    async fn renew_source(
+        &self,
+        _source_id: String,
+        _held: Lease,
+        _lease: Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    async fn claim_publisher(&self, holder: String, _lease: Duration) -> Result<Claim, StoreError> {
+        Ok(Claim::Held(Lease { holder, epoch: 0 }))
+    }
+
+    async fn release_publisher(&self, _held: Lease) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn publisher_lease(&self) -> Result<Option<LeaseView>, StoreError> {
+        Ok(None)
     }
 
     async fn record_poll(&self, record: PollRecord) -> Result<PollRecorded, StoreError> {

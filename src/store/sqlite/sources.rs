@@ -215,6 +215,7 @@ fn status_from_row(row: &Row<'_>) -> Result<SourceStatus, StoreError> {
         gone: row.get::<_, i64>(8)? != 0,
         item_count: narrow(row.get(9)?, "sources", key, "item_count")?,
         warning: row.get(10)?,
+        lease: None,
         id,
     })
 }

@@ -1,0 +1,205 @@
+//! Leases on the database's clock: which replica polls a source, and which
+//! one drains the outbox.
+//!
+//! A claim is one statement that takes the lease only when the work is
+//! free (no lease, or an expired one) and, for a source, due (its stored
+//! next poll has come), adding one to the epoch. Writes made under a lease
+//! lock its row and check holder, epoch and expiry in their own
+//! transaction (the fencing), so a replica that was paused past its lease
+//! and wakes up writes nothing: by then the epoch moved on, or the lease
+//! ran out.
+
+use super::{DB_NOW, Postgres, col};
+use crate::store::{Claim, Lease, LeaseView, StoreError, from_stored};
+use deadpool_postgres::GenericClient;
+use std::time::Duration;
+
+/// A lease length as the database adds it: microseconds.
+fn micros(lease: Duration) -> i64 {
+    i64::try_from(lease.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// How long to wait, from a number of microseconds the database computed.
+fn wait_of(micros: i64) -> Duration {
+    Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+}
+
+impl Postgres {
+    pub(super) async fn claim_source_lease(
+        &self,
+        source_id: &str,
+        url: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        let conn = self.conn().await?;
+        // `now` is read once, so the due test and the expiry agree.
+        let claim = conn
+            .prepare_cached(&format!(
+                "WITH clock AS (SELECT {DB_NOW} AS now)
+                 INSERT INTO sources (id, url, lease_holder, lease_until, lease_epoch)
+                 SELECT $1, $2, $3, clock.now + $4, 1 FROM clock
+                 ON CONFLICT (id) DO UPDATE SET
+                     lease_holder = excluded.lease_holder,
+                     lease_until = excluded.lease_until,
+                     lease_epoch = sources.lease_epoch + 1
+                 WHERE (sources.next_poll IS NULL OR sources.next_poll <= excluded.lease_until - $4)
+                   AND (sources.lease_until IS NULL OR sources.lease_until <= excluded.lease_until - $4)
+                 RETURNING lease_epoch"
+            ))
+            .await?;
+        if let Some(row) = conn
+            .query_opt(&claim, &[&source_id, &url, &holder, &micros(lease)])
+            .await?
+        {
+            return Ok(Claim::Held(Lease {
+                holder: holder.to_owned(),
+                epoch: col(&row, 0)?,
+            }));
+        }
+        let busy = conn
+            .prepare_cached(&format!(
+                "SELECT GREATEST(COALESCE(next_poll, 0), COALESCE(lease_until, 0)) - {DB_NOW}
+                 FROM sources WHERE id = $1"
+            ))
+            .await?;
+        let wait = match conn.query_opt(&busy, &[&source_id]).await? {
+            Some(row) => col(&row, 0)?,
+            None => 0,
+        };
+        Ok(Claim::Busy {
+            wait: wait_of(wait),
+        })
+    }
+
+    pub(super) async fn renew_source_lease(
+        &self,
+        source_id: &str,
+        held: &Lease,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn().await?;
+        let stmt = conn
+            .prepare_cached(&format!(
+                "UPDATE sources SET lease_until = {DB_NOW} + $4
+                 WHERE id = $1 AND lease_holder = $2 AND lease_epoch = $3
+                   AND lease_until > {DB_NOW}"
+            ))
+            .await?;
+        Ok(conn
+            .execute(
+                &stmt,
+                &[&source_id, &held.holder, &held.epoch, &micros(lease)],
+            )
+            .await?
+            > 0)
+    }
+
+    pub(super) async fn claim_publisher_lease(
+        &self,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        let conn = self.conn().await?;
+        // The holder renews by claiming again: its epoch stays, so what it
+        // deletes under the lease it already holds is still fenced right.
+        let stmt = conn
+            .prepare_cached(&format!(
+                "WITH clock AS (SELECT {DB_NOW} AS now)
+                 UPDATE publisher_lease SET
+                     epoch = CASE WHEN holder = $1 AND until > clock.now THEN epoch ELSE epoch + 1 END,
+                     holder = $1,
+                     until = clock.now + $2
+                 FROM clock
+                 WHERE holder IS NULL OR (holder = $1 AND until > clock.now) OR until <= clock.now
+                 RETURNING epoch"
+            ))
+            .await?;
+        if let Some(row) = conn.query_opt(&stmt, &[&holder, &micros(lease)]).await? {
+            return Ok(Claim::Held(Lease {
+                holder: holder.to_owned(),
+                epoch: col(&row, 0)?,
+            }));
+        }
+        let stmt = conn
+            .prepare_cached(&format!(
+                "SELECT COALESCE(until, 0) - {DB_NOW} FROM publisher_lease"
+            ))
+            .await?;
+        let row = conn.query_one(&stmt, &[]).await?;
+        Ok(Claim::Busy {
+            wait: wait_of(col(&row, 0)?),
+        })
+    }
+
+    pub(super) async fn release_publisher_lease(&self, held: &Lease) -> Result<(), StoreError> {
+        let conn = self.conn().await?;
+        let stmt = conn
+            .prepare_cached(&format!(
+                "UPDATE publisher_lease SET until = {DB_NOW} WHERE holder = $1 AND epoch = $2"
+            ))
+            .await?;
+        conn.execute(&stmt, &[&held.holder, &held.epoch]).await?;
+        Ok(())
+    }
+
+    pub(super) async fn read_publisher_lease(&self) -> Result<Option<LeaseView>, StoreError> {
+        let conn = self.conn().await?;
+        let stmt = conn
+            .prepare_cached(&format!(
+                "SELECT holder, until FROM publisher_lease WHERE until > {DB_NOW}"
+            ))
+            .await?;
+        match conn.query_opt(&stmt, &[]).await? {
+            Some(row) => Ok(Some(LeaseView {
+                holder: col(&row, 0)?,
+                until: from_stored(col(&row, 1)?, "publisher_lease", "holder", "until")?,
+            })),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Checks, inside a poll's write transaction, that `lease` still holds
+/// `source_id`, and locks the row until the commit so that no claim or
+/// renewal slips in between.
+pub(super) async fn fence_source(
+    tx: &impl GenericClient,
+    source_id: &str,
+    lease: &Lease,
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached(&format!(
+            "SELECT 1 FROM sources
+             WHERE id = $1 AND lease_holder = $2 AND lease_epoch = $3 AND lease_until > {DB_NOW}
+             FOR UPDATE"
+        ))
+        .await?;
+    match tx
+        .query_opt(&stmt, &[&source_id, &lease.holder, &lease.epoch])
+        .await?
+    {
+        Some(_) => Ok(()),
+        None => Err(StoreError::LeaseLost {
+            what: format!("source {source_id}"),
+            holder: lease.holder.clone(),
+            epoch: lease.epoch,
+        }),
+    }
+}
+
+/// Gives the source's lease back at the end of its poll's write: the next
+/// poll is due at the stored time, and any replica may claim it then. The
+/// holder stays, for `/status`'s history of who polled last.
+pub(super) async fn release_source(
+    tx: &impl GenericClient,
+    source_id: &str,
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached(&format!(
+            "UPDATE sources SET lease_until = {DB_NOW} WHERE id = $1"
+        ))
+        .await?;
+    tx.execute(&stmt, &[&source_id]).await?;
+    Ok(())
+}

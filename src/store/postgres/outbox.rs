@@ -1,0 +1,120 @@
+//! The outbox: messages written in the same transaction as the item they
+//! announce, read and deleted by the publisher once the broker confirmed
+//! them. A replica deletes only while it holds the publisher lease.
+
+use super::{DB_NOW, Postgres, col};
+use crate::event::OutboundEvent;
+use crate::store::{
+    OutboxMessage, StoreError, from_stored, from_stored_opt, narrow, sql_limit, to_stored,
+};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+
+impl Postgres {
+    pub(super) async fn read_outbox(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        let conn = self.conn().await?;
+        let stmt = conn
+            .prepare_cached(
+                "SELECT seq, event_id, routing_key, body, created_at FROM outbox
+                 WHERE seq > $1 ORDER BY seq LIMIT $2",
+            )
+            .await?;
+        conn.query(&stmt, &[&after_seq, &sql_limit(limit)])
+            .await?
+            .iter()
+            .map(|row| {
+                let seq: i64 = col(row, 0)?;
+                Ok(OutboxMessage {
+                    seq,
+                    event_id: col(row, 1)?,
+                    routing_key: col(row, 2)?,
+                    body: col(row, 3)?,
+                    created_at: from_stored(
+                        col(row, 4)?,
+                        "outbox",
+                        &seq.to_string(),
+                        "created_at",
+                    )?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes confirmed rows; under the publisher lease this store holds,
+    /// checked in the same transaction, when it holds one (a replica always
+    /// does before it publishes; tools and tests need not).
+    pub(super) async fn delete_confirmed(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await?;
+        if let Some(held) = self.publisher_held() {
+            let stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT 1 FROM publisher_lease
+                     WHERE holder = $1 AND epoch = $2 AND until > {DB_NOW} FOR UPDATE"
+                ))
+                .await?;
+            if tx
+                .query_opt(&stmt, &[&held.holder, &held.epoch])
+                .await?
+                .is_none()
+            {
+                return Err(StoreError::LeaseLost {
+                    what: "the outbox".to_owned(),
+                    holder: held.holder,
+                    epoch: held.epoch,
+                });
+            }
+        }
+        let stmt = tx
+            .prepare_cached("DELETE FROM outbox WHERE seq = ANY($1)")
+            .await?;
+        tx.execute(&stmt, &[&seqs]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn read_outbox_depth(
+        &self,
+    ) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+        let conn = self.conn().await?;
+        let stmt = conn
+            .prepare_cached("SELECT COUNT(*), MIN(created_at) FROM outbox")
+            .await?;
+        let row = conn.query_one(&stmt, &[]).await?;
+        Ok((
+            narrow(col(&row, 0)?, "outbox", "*", "count")?,
+            from_stored_opt(col(&row, 1)?, "outbox", "*", "created_at")?,
+        ))
+    }
+}
+
+/// Queues `event` inside the caller's transaction.
+pub(super) async fn enqueue(
+    tx: &impl GenericClient,
+    event: &OutboundEvent,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO outbox (event_id, routing_key, body, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &event.event_id,
+            &event.routing_key,
+            &event.body,
+            &to_stored(now),
+        ],
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! Tests of the PostgreSQL backend's own machinery: its URL errors, its
+//! schema, its plans, its leases and notifications, on the real server.
+//! What every backend must do is tested once, on each, in `store/tests.rs`.
+
+use super::*;
+use crate::store::tests::{at, item};
+use crate::store::{PollOutcome, Store};
+use librarywire_testkit::TestDatabase;
+
+fn source() -> SourceRef {
+    SourceRef {
+        id: "ifla-news".into(),
+        name: "IFLA News".into(),
+        url: "https://www.ifla.org/news/feed/".into(),
+    }
+}
+
+/// A successful poll of [`source`] with one item, under `lease`.
+fn poll(key: &str, lease: Option<Lease>) -> PollRecord {
+    PollRecord {
+        source: source(),
+        url: source().url,
+        started: at(1, 0),
+        finished: at(1, 1),
+        next_poll: Utc::now() + chrono::TimeDelta::hours(1),
+        outcome: PollOutcome::Success {
+            state: FetchState::default(),
+            items: vec![item(&source(), key, key, at(0, 0))],
+            page_yield: None,
+        },
+        lease,
+    }
+}
+
+fn held(claim: Claim) -> Lease {
+    match claim {
+        Claim::Held(lease) => lease,
+        Claim::Busy { wait } => panic!("expected the lease, busy for {wait:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_bad_or_unreachable_url_names_store_url_and_never_the_password() {
+    let bad = Store::connect("postgres://lw:s3cret@127.0.0.1:notaport/db")
+        .await
+        .expect_err("a bad URL is refused");
+    let said = bad.to_string();
+    assert!(said.contains("store.url"), "{said}");
+    assert!(!said.contains("s3cret"), "{said}");
+
+    // Port 1: nothing listens there.
+    let unreachable = Store::connect("postgres://lw:s3cret@127.0.0.1:1/db")
+        .await
+        .expect_err("an unreachable server is refused");
+    let said = unreachable.to_string();
+    assert!(
+        matches!(unreachable, StoreError::Connect { .. }),
+        "{unreachable:?}"
+    );
+    assert!(said.contains("store.url"), "{said}");
+    assert!(said.contains("lw@127.0.0.1:1/db"), "{said}");
+    assert!(!said.contains("s3cret"), "{said}");
+    assert!(!format!("{unreachable:?}").contains("s3cret"));
+}
+
+#[tokio::test]
+async fn a_schema_from_the_future_is_refused_and_replicas_migrate_once() {
+    let db = TestDatabase::create().await;
+    // Two replicas starting at once: one migrates, the other waits and finds it done.
+    let (a, b) = tokio::join!(Postgres::connect(db.url()), Postgres::connect(db.url()));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let conn = a.conn().await.unwrap();
+    let version: i64 = conn
+        .query_one("SELECT version FROM schema_version", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, schema::current_version());
+    conn.execute("UPDATE schema_version SET version = 99", &[])
+        .await
+        .unwrap();
+    drop((conn, a, b));
+    let err = Store::connect(db.url()).await.expect_err("refused");
+    let said = err.to_string();
+    assert!(said.contains("store.url"), "{said}");
+    assert!(said.contains("99"), "{said}");
+}
+
+#[tokio::test]
+async fn the_merged_feed_walks_its_index_instead_of_sorting() {
+    let db = TestDatabase::create().await;
+    let store = Postgres::connect(db.url()).await.unwrap();
+    let conn = store.conn().await.unwrap();
+    // Without statistics a tiny table would be read whole and sorted,
+    // which is right for it; the plan that matters is the large table's.
+    conn.batch_execute("SET enable_seqscan = off; SET enable_sort = off")
+        .await
+        .unwrap();
+    let plan: Vec<String> = conn
+        .query(
+            &format!("EXPLAIN {}", items::newest_items_sql()),
+            &[&10_i64],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("Index Scan Backward using items_by_published"),
+        "{plan}"
+    );
+    assert!(!plan.contains("Sort"), "{plan}");
+}
+
+#[tokio::test]
+async fn a_source_is_claimed_by_one_replica_and_a_stale_holder_writes_nothing() {
+    let db = TestDatabase::create().await;
+    let store = Store::connect(db.url()).await.unwrap();
+    let other = Store::connect(db.url()).await.unwrap();
+    let lease = Duration::from_secs(60);
+    let url = &source().url;
+
+    let a = held(
+        store
+            .claim_source("ifla-news", url, "a", lease)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(a.epoch, 1);
+    let Claim::Busy { wait } = other
+        .claim_source("ifla-news", url, "b", lease)
+        .await
+        .unwrap()
+    else {
+        panic!("a held source cannot be claimed by another replica");
+    };
+    assert!(wait > Duration::from_secs(50), "{wait:?}");
+    let status = other.source_status("ifla-news").await.unwrap().unwrap();
+    assert_eq!(status.lease.map(|l| l.holder).as_deref(), Some("a"));
+
+    assert!(store.renew_source("ifla-news", &a, lease).await.unwrap());
+    store
+        .record_poll(poll("one", Some(a.clone())))
+        .await
+        .unwrap();
+    // The poll gave the lease back and set the next poll an hour ahead:
+    // the source is not due, so nobody polls it again now.
+    let status = store.source_status("ifla-news").await.unwrap().unwrap();
+    assert_eq!(status.lease, None, "released by the poll's write");
+    let Claim::Busy { wait } = other
+        .claim_source("ifla-news", url, "b", lease)
+        .await
+        .unwrap()
+    else {
+        panic!("a source that is not due cannot be claimed");
+    };
+    assert!(wait > Duration::from_secs(3500), "{wait:?}");
+
+    // Due again, and claimed by "b"; "a", waking with its old lease, is
+    // fenced off: its poll's write is refused whole.
+    store
+        .set_next_poll("ifla-news", Utc::now() - chrono::TimeDelta::seconds(1))
+        .await
+        .unwrap();
+    let b = held(
+        other
+            .claim_source("ifla-news", url, "b", lease)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(b.epoch, 2);
+    assert!(!store.renew_source("ifla-news", &a, lease).await.unwrap());
+    let refused = store
+        .record_poll(poll("stale", Some(a.clone())))
+        .await
+        .expect_err("a stale write is refused");
+    assert!(
+        matches!(refused, StoreError::LeaseLost { .. }),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store
+            .item(ItemId::derive("ifla-news", "stale").as_str())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.outbox_depth().await.unwrap().0,
+        1,
+        "only the first poll's message"
+    );
+    other.record_poll(poll("two", Some(b))).await.unwrap();
+    assert_eq!(store.outbox_depth().await.unwrap().0, 2);
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_taken_over_and_its_holder_fenced() {
+    let db = TestDatabase::create().await;
+    let store = Store::connect(db.url()).await.unwrap();
+    let url = &source().url;
+    let short = Duration::from_millis(300);
+    let a = held(
+        store
+            .claim_source("ifla-news", url, "a", short)
+            .await
+            .unwrap(),
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Expired, not yet taken over: the holder is fenced all the same.
+    let refused = store.record_poll(poll("late", Some(a.clone()))).await;
+    assert!(
+        matches!(refused, Err(StoreError::LeaseLost { .. })),
+        "{refused:?}"
+    );
+    let b = held(
+        store
+            .claim_source("ifla-news", url, "b", Duration::from_secs(60))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(b.epoch, a.epoch + 1);
+    assert!(!b.follows(Some(&a)), "another replica's claim");
+}
+
+#[tokio::test]
+async fn one_publisher_at_a_time_and_a_stale_one_deletes_nothing() {
+    let db = TestDatabase::create().await;
+    let a = Store::connect(db.url()).await.unwrap();
+    let b = Store::connect(db.url()).await.unwrap();
+    a.apply_items(&source(), &[item(&source(), "x", "X", at(0, 0))], at(1, 0))
+        .await
+        .unwrap();
+    let seq = a.outbox_pending(0, 10).await.unwrap()[0].seq;
+
+    let short = Duration::from_millis(300);
+    let first = held(a.claim_publisher("a", short).await.unwrap());
+    assert!(matches!(
+        b.claim_publisher("b", short).await.unwrap(),
+        Claim::Busy { .. }
+    ));
+    let renewed = held(a.claim_publisher("a", short).await.unwrap());
+    assert_eq!(renewed.epoch, first.epoch, "a renewal keeps the epoch");
+    assert_eq!(
+        b.publisher_lease()
+            .await
+            .unwrap()
+            .map(|l| l.holder)
+            .as_deref(),
+        Some("a")
+    );
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let taken = held(
+        b.claim_publisher("b", Duration::from_secs(60))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(taken.epoch, first.epoch + 1);
+    let refused = a.outbox_confirmed(&[seq]).await;
+    assert!(
+        matches!(refused, Err(StoreError::LeaseLost { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        a.outbox_depth().await.unwrap().0,
+        1,
+        "the row stays for the new holder"
+    );
+    b.outbox_confirmed(&[seq]).await.unwrap();
+    assert_eq!(a.outbox_depth().await.unwrap().0, 0);
+
+    b.release_publisher(&taken).await.unwrap();
+    held(a.claim_publisher("a", short).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_replica_hears_of_the_items_another_one_stored() {
+    let db = TestDatabase::create().await;
+    let writer = Store::connect(db.url()).await.unwrap();
+    let reader = Store::connect(db.url()).await.unwrap();
+    let mut changes = reader.subscribe();
+    // The listener may still be connecting: write until it hears.
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        for n in 0.. {
+            let key = format!("k{n}");
+            writer
+                .apply_items(
+                    &source(),
+                    &[item(&source(), &key, &key, at(0, n))],
+                    at(1, n),
+                )
+                .await
+                .unwrap();
+            if tokio::time::timeout(Duration::from_millis(500), changes.changed())
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(heard.is_ok(), "no notification reached the other replica");
+    assert!(!reader.newest_items(10).await.unwrap().is_empty());
+}
