@@ -453,7 +453,7 @@ impl Polling {
             .store
             .claim_source(
                 &id,
-                &poller.settings().url,
+                &poller.settings().url.public(),
                 &self.cluster.replica,
                 self.cluster.lease,
             )
