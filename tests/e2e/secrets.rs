@@ -82,14 +82,7 @@ async fn a_source_password_reaches_the_source_and_no_output() {
     let base = format!("http://127.0.0.1:{port}");
     let messages = queue.take(2).await;
     let status = eventually("both sources polled", || async {
-        let text = client
-            .get(format!("{base}/status"))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .text()
-            .await
-            .map_err(|e| e.to_string())?;
+        let text = body(&client, &format!("{base}/status")).await?;
         let status: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
         let states: Vec<_> = status["sources"]
             .as_array()
@@ -123,14 +116,7 @@ async fn a_source_password_reaches_the_source_and_no_output() {
 
     // The merged feed is rendered a moment after the store changes.
     eventually("the items in the merged feed", || async {
-        let feed = client
-            .get(format!("{base}/feed.json"))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .text()
-            .await
-            .map_err(|e| e.to_string())?;
+        let feed = body(&client, &format!("{base}/feed.json")).await?;
         if feed.contains("Second") {
             Ok(())
         } else {
@@ -150,15 +136,8 @@ async fn a_source_password_reaches_the_source_and_no_output() {
         "/opml",
         "/metrics",
     ] {
-        let body = client
-            .get(format!("{base}{path}"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        outputs.push((path.to_owned(), body));
+        let text = body(&client, &format!("{base}{path}")).await.unwrap();
+        outputs.push((path.to_owned(), text));
     }
     assert!(outputs[2].1.contains("First"), "{}", outputs[2].1);
     for (i, message) in messages.iter().enumerate() {
@@ -193,4 +172,10 @@ async fn a_source_password_reaches_the_source_and_no_output() {
         leaks.join(", ")
     );
     queue.delete_exchange().await;
+}
+
+/// The body of a GET of `url`, or what went wrong, for `eventually`.
+async fn body(client: &reqwest::Client, url: &str) -> Result<String, String> {
+    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+    response.text().await.map_err(|e| e.to_string())
 }
