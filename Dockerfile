@@ -35,5 +35,9 @@ VOLUME /var/lib/librarywire
 USER librarywire
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+# Open files: the daemon raises its soft limit to the container's hard limit
+# at start (Docker's default hard limit is high), and keeps its connection cap
+# below it; `docker run --ulimit nofile=65536:65536` or compose's `ulimits:`
+# set it explicitly.
 ENTRYPOINT ["librarywire"]
 CMD ["run"]

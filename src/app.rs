@@ -31,6 +31,9 @@ pub struct Application {
     config_file: Option<(PathBuf, bool)>,
     store: Store,
     listener: TcpListener,
+    /// The open-file limit in force, after raising it: the server's
+    /// connection cap stays below it.
+    file_limit: u64,
     feed: Arc<MergedFeed>,
     publisher_stats: Arc<PublisherStats>,
 }
@@ -39,6 +42,7 @@ impl Application {
     /// Opens the store and binds the server's address.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         crate::metrics::install();
+        let file_limit = serve::raise_file_limit();
         let location = settings
             .store
             .location()
@@ -69,6 +73,7 @@ impl Application {
             config_file: None,
             store,
             listener,
+            file_limit,
             feed,
             publisher_stats: Arc::new(PublisherStats::default()),
         })
@@ -129,6 +134,7 @@ impl Application {
             config_file,
             store,
             listener,
+            file_limit,
             feed,
             publisher_stats,
         } = self;
@@ -192,8 +198,16 @@ impl Application {
             settings: live.subscribe(),
             publisher: publisher_stats,
         });
-        let server =
-            tracker.spawn(serve::serve(listener, router, shutdown.clone()).instrument(span));
+        let server = tracker.spawn(
+            serve::serve(
+                listener,
+                router,
+                live.subscribe(),
+                file_limit,
+                shutdown.clone(),
+            )
+            .instrument(span),
+        );
         tracker.close();
 
         // The server is the one task whose failure ends the daemon: without

@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use url::Url;
 
-pub use source_url::{Credentials, SourceUrl, without_credentials};
+pub use source_url::{Credentials, SourceUrl, redact_url, without_credentials};
 
 /// The settings in force while the daemon runs. Readers `borrow()` the
 /// current ones; the scheduler, retention and the renderer wait on
@@ -102,6 +102,21 @@ pub struct ServerSettings {
     /// A WebSub hub to ping whenever the merged feed changes; the feeds
     /// advertise it with `<atom:link rel="hub">`. Default: none.
     pub websub_hub: Option<Url>,
+    /// How long a client may take to send a request's head (the request
+    /// line and headers), and a fresh connection its first one; past it
+    /// the connection is closed. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// How long a keep-alive connection may stay idle between requests
+    /// before it is closed. Default `60s`.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// The most connections open at once. At the cap a new connection is
+    /// still taken, and the one idle the longest is closed. Default: what
+    /// the open-file limit leaves room for (the limit less an eighth, at
+    /// least 256 kept for the rest of the daemon); a higher value is
+    /// lowered to that.
+    pub max_connections: Option<usize>,
 }
 
 impl ServerSettings {
@@ -122,6 +137,9 @@ impl Default for ServerSettings {
             public_url: Url::parse("http://127.0.0.1:8080/").expect("static URL"),
             feed_size: 100,
             websub_hub: None,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: None,
         }
     }
 }
@@ -229,34 +247,6 @@ impl std::fmt::Display for StoreLocation {
             StoreLocation::Sqlite(path) => write!(f, "{}", path.display()),
             StoreLocation::Postgres(url) => f.write_str(&redact_url(url)),
         }
-    }
-}
-
-/// `url` without its password (and without any `password=` query
-/// parameter), for logs, `/status` and errors. A URL that does not parse is
-/// shown as its scheme alone.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(None);
-            }
-            let kept: Vec<(String, String)> = parsed
-                .query_pairs()
-                .filter(|(k, _)| !k.eq_ignore_ascii_case("password"))
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
-            if kept.is_empty() {
-                parsed.set_query(None);
-            } else {
-                parsed.query_pairs_mut().clear().extend_pairs(kept);
-            }
-            parsed.to_string()
-        }
-        Err(_) => match url.split_once(':') {
-            Some((scheme, _)) => format!("{scheme}://…"),
-            None => "…".to_owned(),
-        },
     }
 }
 
@@ -415,6 +405,13 @@ pub struct PollSettings {
     pub jitter: f64,
     /// The User-Agent sent with every request. Default `librarywire/<version> (+https://github.com/librarywire/librarywire)`.
     pub user_agent: String,
+    /// Whether URLs taken from remote content (a page's article links, and
+    /// where a source redirects off its own origin) may reach loopback,
+    /// private, link-local and other non-public addresses. Off, they are
+    /// refused, and `/status` says why; an intranet deployment turns it on.
+    /// A source's configured URL, and its origin, are always allowed.
+    /// Default `false`.
+    pub allow_private_follow: bool,
 }
 
 impl Default for PollSettings {
@@ -436,6 +433,7 @@ impl Default for PollSettings {
                 " (+https://github.com/librarywire/librarywire)"
             )
             .to_owned(),
+            allow_private_follow: false,
         }
     }
 }
@@ -767,6 +765,11 @@ impl Settings {
                 "must be an absolute http(s) URL".into(),
             ));
         }
+        positive("server.header_timeout", self.server.header_timeout)?;
+        positive("server.idle_timeout", self.server.idle_timeout)?;
+        if self.server.max_connections == Some(0) {
+            return Err(("server.max_connections".into(), "must be at least 1".into()));
+        }
         if self.store.path.as_os_str().is_empty() {
             return Err(("store.path".into(), "must not be empty".into()));
         }
@@ -1029,11 +1032,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_shown_url_keeps_everything_but_the_password() {
+    fn a_shown_url_keeps_everything_but_the_credentials() {
         let shown =
             redact_url("postgres://lw:s3cret@db.example:5433/news?password=s3cret&sslmode=disable");
         assert!(!shown.contains("s3cret"), "{shown}");
-        assert!(shown.contains("lw@db.example:5433/news"), "{shown}");
+        assert_eq!(shown, "postgres://db.example:5433/news?sslmode=disable");
         assert!(shown.contains("sslmode=disable"), "{shown}");
         assert!(!redact_url("postgres://lw:s3cret@[bad").contains("s3cret"));
     }

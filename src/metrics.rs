@@ -70,6 +70,10 @@ pub const PUBLISHER_PAUSED: &str = "librarywire_publisher_paused";
 /// Whether the store has a problem of each kind.
 pub const STORE_PROBLEM: &str = "librarywire_store_problem";
 
+/// Article links not followed because the outbound policy refused their
+/// address, by source and range.
+pub const FOLLOWS_REFUSED: &str = "librarywire_follows_refused_total";
+
 /// Log lines that could not be written (stderr closed, say) and were dropped.
 pub const LOG_WRITES_DROPPED: &str = "librarywire_log_writes_dropped_total";
 
@@ -135,6 +139,12 @@ fn describe_events() {
         "Items a source brought that were new (change=new) or changed (change=updated)"
     );
     describe_counter!(
+        FOLLOWS_REFUSED,
+        Unit::Count,
+        "Article links not followed because they lead to a private or local address \
+         (poll.allow_private_follow is off), by source and address range"
+    );
+    describe_counter!(
         HTTP_REQUESTS,
         Unit::Count,
         "HTTP requests served, by route template (unmatched for no route) and status"
@@ -168,6 +178,13 @@ pub fn poll_finished(
     {
         handle.run_upkeep();
     }
+}
+
+/// Counts one article link of `source` that the outbound policy refused,
+/// with the `range` (a bounded label: `fetch::policy::Range::label`) its
+/// address is in.
+pub fn follow_refused(source: &str, range: &'static str) {
+    counter!(FOLLOWS_REFUSED, "source" => source.to_owned(), "range" => range).increment(1);
 }
 
 /// How often the histograms' upkeep runs at most.

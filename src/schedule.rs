@@ -583,6 +583,7 @@ mod tests {
             next_poll,
             item_count: 0,
             warning: None,
+            not_followed: Vec::new(),
             lease: None,
         }
     }

@@ -51,6 +51,11 @@ pub struct SourceReport {
     /// A one-line warning about a source that works but needs a look, such
     /// as "selectors may be stale: …" for a page source.
     pub warning: Option<String>,
+    /// For a page source that follows its items' links: why items of its
+    /// last poll that followed any kept only what the list gave, one line
+    /// each, such as "not followed: <url> resolves to 127.0.0.1, a loopback
+    /// address; set poll.allow_private_follow to allow". Empty otherwise.
+    pub not_followed: Vec<String>,
     /// Failures in a row.
     pub consecutive_failures: u32,
     /// When the current run of failures began.
@@ -150,6 +155,7 @@ pub async fn report(
                         .warning
                         .clone()
                         .filter(|w| w.starts_with(crate::parse::RECOVERED_PREFIX)),
+                    not_followed: Vec::new(),
                     ..s.clone()
                 },
             });
@@ -201,6 +207,7 @@ fn source_report(
             last_success: None,
             last_error: None,
             warning: status.and_then(|s| s.warning.clone()),
+            not_followed: status.map(|s| s.not_followed.clone()).unwrap_or_default(),
             consecutive_failures: 0,
             failing_since: None,
             next_poll: status.and_then(|s| s.next_poll),
@@ -220,6 +227,7 @@ fn source_report(
         last_success: status.last_success,
         last_error: status.last_error.clone(),
         warning: status.warning.clone(),
+        not_followed: status.not_followed.clone(),
         consecutive_failures: status.consecutive_failures,
         failing_since: status.failing_since,
         next_poll: status.next_poll,
@@ -278,6 +286,7 @@ mod tests {
             next_poll: None,
             item_count: 0,
             warning: None,
+            not_followed: Vec::new(),
             lease: None,
         }
     }

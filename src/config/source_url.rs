@@ -124,13 +124,42 @@ impl Serialize for SourceUrl {
     }
 }
 
-/// `url` with its user and password removed.
+/// `url` with its user and password removed: the one way a URL is
+/// stripped of credentials, for a source's URL and (through
+/// [`redact_url`]) the store's.
 pub fn without_credentials(url: &Url) -> Url {
     let mut url = url.clone();
     // Only fails for URLs that cannot have them (`file:`, `mailto:`): they have none.
     let _ = url.set_username("");
     let _ = url.set_password(None);
     url
+}
+
+/// A URL given as text (`store.url`), as logs, `/status` and errors show
+/// it: [`without_credentials`], and without a `password` query parameter
+/// (PostgreSQL takes one there too). A URL that does not parse is shown as
+/// its scheme alone.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(parsed) => {
+            let mut parsed = without_credentials(&parsed);
+            let kept: Vec<(String, String)> = parsed
+                .query_pairs()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case("password"))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            if kept.is_empty() {
+                parsed.set_query(None);
+            } else {
+                parsed.query_pairs_mut().clear().extend_pairs(kept);
+            }
+            parsed.to_string()
+        }
+        Err(_) => match url.split_once(':') {
+            Some((scheme, _)) => format!("{scheme}://…"),
+            None => "…".to_owned(),
+        },
+    }
 }
 
 #[cfg(test)]

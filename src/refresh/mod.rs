@@ -505,6 +505,7 @@ impl Source {
             None if self.selectors.is_none() && !not_modified => Some(PageYield {
                 baseline: None,
                 warning: polled.recovered.as_ref().map(Recovered::warning),
+                not_followed: None,
             }),
             None => None,
         };

@@ -6,7 +6,7 @@
 use super::{Polled, RefreshError, contained};
 use crate::config::SourceSettings;
 use crate::error::error_chain;
-use crate::fetch::{FetchOutcome, FetchState, Fetched, Fetcher};
+use crate::fetch::{FetchError, FetchOutcome, Fetched, Fetcher};
 use crate::item::{Item, ItemId};
 use crate::page::{PageError, PageSelectors};
 use crate::store::{PageYield, Store};
@@ -105,14 +105,18 @@ pub(super) async fn after_read(
         }
         (known, stored, store.page_baseline(&source.id).await?)
     };
+    let mut followed_lines = None;
     if follow {
         for item in &mut polled.items {
             if let Some(old) = stored.get(&item.id) {
                 crate::normalize::keep_followed(item, old);
             }
         }
-        let held_back =
-            follow_articles(fetcher, source, selectors, &mut polled.items, &known, now).await;
+        let Followed {
+            held_back,
+            not_followed,
+        } = follow_articles(fetcher, source, selectors, &mut polled.items, &known, now).await;
+        followed_lines = not_followed;
         if !held_back.is_empty() {
             polled.items.retain(|i| !held_back.contains(&i.id));
             // The page must be read in full next time for the held-back
@@ -133,18 +137,31 @@ pub(super) async fn after_read(
     Ok(PageYield {
         baseline: verdict.baseline,
         warning: verdict.warning,
+        not_followed: followed_lines,
     })
+}
+
+/// What [`follow_articles`] did besides filling in items.
+#[derive(Debug, Default)]
+pub(super) struct Followed {
+    /// The new items it did not reach this poll.
+    pub held_back: Vec<ItemId>,
+    /// When it tried at least one article: one line per article it could
+    /// not fetch, saying why ("not followed: …"), for `/status`.
+    pub not_followed: Option<Vec<String>>,
 }
 
 /// For a `follow = true` page source: fetches the own page of each item not
 /// in `known`, one after the other (the caller holds the source's host
 /// permit, so this stays within `poll.per_host`), at most
 /// [`crate::page::MAX_ARTICLES_PER_POLL`] of them, and puts its body and
-/// date into the item. Returns the ids of the new items it did not reach.
+/// date into the item.
 ///
-/// An article that cannot be fetched leaves its item as the list gave it:
-/// the list's title and link are news enough, and the item is not fetched
-/// again once stored.
+/// An article link is remote content: it is fetched through the outbound
+/// policy ([`Fetcher::fetch_followed`]), so off the source's own origin it
+/// reaches no private or local address. An article that cannot be fetched,
+/// or is refused, leaves its item as the list gave it: the list's title and
+/// link are news enough, and the item is not fetched again once stored.
 pub(super) async fn follow_articles(
     fetcher: &Fetcher,
     source: &SourceSettings,
@@ -152,12 +169,18 @@ pub(super) async fn follow_articles(
     items: &mut [Item],
     known: &HashSet<ItemId>,
     now: DateTime<Utc>,
-) -> Vec<ItemId> {
-    if !source.page.as_ref().is_some_and(|p| p.follow) {
-        return Vec::new();
-    }
+) -> Followed {
+    let Some(source_url) = source
+        .page
+        .as_ref()
+        .filter(|p| p.follow)
+        .and_then(|_| source.url.parsed().ok())
+    else {
+        return Followed::default();
+    };
     let mut followed = 0;
     let mut held_back = Vec::new();
+    let mut not_followed = Vec::new();
     for item in items.iter_mut().filter(|i| !known.contains(&i.id)) {
         let Some(url) = item.url.as_deref().and_then(|u| Url::parse(u).ok()) else {
             continue;
@@ -167,10 +190,15 @@ pub(super) async fn follow_articles(
             continue;
         }
         followed += 1;
-        let fetched = match fetcher.fetch(&url, &FetchState::default()).await {
+        let fetched = match fetcher.fetch_followed(&url, &source_url).await {
             Ok(fetched) => fetched,
             Err(e) => {
-                tracing::warn!(source = %source.id, article = %url, error = %error_chain(&e), "cannot fetch the item's page; keeping the list's entry");
+                if let FetchError::Refused { refused, .. } = &e {
+                    crate::metrics::follow_refused(&source.id, refused.range.label());
+                }
+                let reason = error_chain(&e);
+                tracing::warn!(source = %source.id, article = %url, error = %reason, "not following the item's page; keeping the list's entry");
+                not_followed.push(format!("not followed: {reason}"));
                 continue;
             }
         };
@@ -196,5 +224,8 @@ pub(super) async fn follow_articles(
             }
         }
     }
-    held_back
+    Followed {
+        held_back,
+        not_followed: (followed > 0).then_some(not_followed),
+    }
 }

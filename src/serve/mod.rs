@@ -9,6 +9,7 @@
 //! compressed by tower-http.
 
 mod cache;
+mod connections;
 mod health;
 mod render;
 mod request;
@@ -20,6 +21,9 @@ pub use cache::{
 };
 pub use render::{FeedFormat, FeedMeta, RSS_CONTENT_TYPE, render, render_rss};
 pub use request::{BadParameter, FeedRequest, MAX_LIMIT, MAX_SOURCES, MAX_WORDS};
+pub use connections::{
+    Limits, MAX_BODY_BYTES, MAX_HEAD_BYTES, connection_cap, raise_file_limit,
+};
 pub use respond::accepts_gzip;
 
 use crate::config::LiveSettings;
@@ -72,6 +76,9 @@ pub fn router(state: ServeState) -> Router {
         .route("/metrics", get(health::metrics))
         .layer(CompressionLayer::new().gzip(true))
         .merge(feeds)
+        // No route takes a body: a large one is refused before anything
+        // reads it (413), rather than drained.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }
@@ -226,13 +233,15 @@ fn text(status: StatusCode, message: String) -> Response {
         .into_response()
 }
 
-/// Serves `router` on `listener` until `shutdown`, then finishes open requests.
+/// Serves `router` on `listener` until `shutdown`, then finishes open
+/// requests, under the `[server]` connection limits (`connections.rs`):
+/// header and idle timeouts, and a cap below `file_limit`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    settings: LiveSettings,
+    file_limit: u64,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    connections::serve(listener, router, settings, file_limit, shutdown).await
 }

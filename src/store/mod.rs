@@ -198,6 +198,9 @@ pub struct SourceStatus {
     /// A warning about a working source, such as a page whose selectors may
     /// be stale; set and cleared by a poll's [`PageYield`].
     pub warning: Option<String>,
+    /// Why items of the last page poll that followed articles kept only
+    /// what the list gave, one line each ("not followed: …").
+    pub not_followed: Vec<String>,
     /// Which replica holds the source's lease, and until when, while one
     /// does (a poll is under way); always `None` on SQLite.
     pub lease: Option<LeaseView>,
@@ -257,6 +260,29 @@ pub struct PageYield {
     /// The warning this yield raised ("selectors may be stale: …"); `None`
     /// clears an earlier one.
     pub warning: Option<String>,
+    /// For a poll that followed articles: why each one it did not follow
+    /// was not, one line each (empty clears the earlier list). `None`
+    /// leaves the stored list as it is: a poll with no new item to follow
+    /// says nothing new about following.
+    pub not_followed: Option<Vec<String>>,
+}
+
+impl PageYield {
+    /// `not_followed` as the store keeps it: a JSON array, or NULL for `None`.
+    pub(crate) fn not_followed_stored(&self) -> Option<String> {
+        self.not_followed
+            .as_ref()
+            .map(|lines| serde_json::Value::from(lines.clone()).to_string())
+    }
+}
+
+/// The stored `not_followed` column read back; a value that is not a JSON
+/// array of strings is shown as the one line it is.
+pub(crate) fn not_followed_from_stored(stored: Option<String>) -> Vec<String> {
+    match stored {
+        None => Vec::new(),
+        Some(text) => serde_json::from_str(&text).unwrap_or_else(|_| vec![text]),
+    }
 }
 
 /// What [`Store::record_poll`] did.

@@ -793,6 +793,7 @@ async fn record_poll_stores_a_whole_success_or_failure(t: TestStore) {
             page_yield: Some(PageYield {
                 baseline: Some(2),
                 warning: Some("selectors may be stale: x".into()),
+                not_followed: Some(vec!["not followed: http://10.0.0.1/a resolves to 10.0.0.1".into()]),
             }),
         },
         lease: None,
@@ -830,9 +831,30 @@ async fn record_poll_stores_a_whole_success_or_failure(t: TestStore) {
         "items carry the configured URL"
     );
 
+    assert_eq!(
+        status.not_followed,
+        vec!["not followed: http://10.0.0.1/a resolves to 10.0.0.1".to_owned()]
+    );
+
     // The same poll again: nothing new, nothing to tell.
     store.record_poll(success.clone()).await.unwrap();
     assert!(!changes.has_changed().unwrap());
+
+    // A page poll that followed nothing keeps the list; one that followed
+    // without trouble clears it.
+    let with_followed = |not_followed: Option<Vec<String>>| {
+        let mut record = success.clone();
+        if let PollOutcome::Success { page_yield, .. } = &mut record.outcome {
+            page_yield.as_mut().unwrap().not_followed = not_followed;
+        }
+        record
+    };
+    store.record_poll(with_followed(None)).await.unwrap();
+    let status = store.source_status("ifla-news").await.unwrap().unwrap();
+    assert_eq!(status.not_followed.len(), 1);
+    store.record_poll(with_followed(Some(Vec::new()))).await.unwrap();
+    let status = store.source_status("ifla-news").await.unwrap().unwrap();
+    assert!(status.not_followed.is_empty(), "{:?}", status.not_followed);
 
     let failure = |reason: &str, gone: bool, day: i64| PollRecord {
         source: ifla(),
@@ -915,6 +937,7 @@ async fn fetch_state_round_trips_and_defaults(t: TestStore) {
             next_poll: Some(at(1, 600)),
             item_count: 0,
             warning: None,
+            not_followed: Vec::new(),
             lease: None,
         }
     );

@@ -61,6 +61,7 @@ pub struct Hit {
 #[derive(Default)]
 struct Served {
     feeds: HashMap<String, (Vec<u8>, &'static str)>,
+    redirects: HashMap<String, String>,
     hits: Vec<Hit>,
 }
 
@@ -74,11 +75,17 @@ pub struct FeedServer {
 impl FeedServer {
     /// Starts the server on 127.0.0.1 with a free port.
     pub async fn start() -> FeedServer {
+        Self::start_on("127.0.0.1").await
+    }
+
+    /// Starts the server on the loopback address `ip` (`::1`, say) with a free port.
+    pub async fn start_on(ip: &str) -> FeedServer {
         let served = Arc::new(Mutex::new(Served::default()));
         let app = axum::Router::new()
             .fallback(serve_feed)
             .with_state(served.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
         FeedServer { addr, served }
@@ -93,9 +100,28 @@ impl FeedServer {
             .insert(path.to_owned(), (body.into(), content_type));
     }
 
+    /// Answers `path` with a 302 to `location` from now on.
+    pub fn redirect(&self, path: &str, location: &str) {
+        self.served
+            .lock()
+            .unwrap()
+            .redirects
+            .insert(path.to_owned(), location.to_owned());
+    }
+
     /// The absolute URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Every request so far, whatever its path.
+    pub fn all_hits(&self) -> Vec<Hit> {
+        self.served.lock().unwrap().hits.clone()
     }
 
     /// Every request for `path` so far.
@@ -129,7 +155,12 @@ async fn serve_feed(State(served): State<Arc<Mutex<Served>>>, request: Request<B
         .map(str::to_owned);
     let mut served = served.lock().unwrap();
     let found = served.feeds.get(&path).cloned();
+    let redirect = served.redirects.get(&path).cloned();
     let (status, response) = match found {
+        _ if redirect.is_some() => (
+            StatusCode::FOUND,
+            (StatusCode::FOUND, [(header::LOCATION, redirect.unwrap())]).into_response(),
+        ),
         None => (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND.into_response()),
         Some((body, content_type)) => {
             let etag = format!("\"{:x}\"", fxhash(&body));

@@ -4,12 +4,14 @@
 mod broker;
 mod cli;
 mod cluster;
+mod connections;
 mod daemon;
 mod helpers;
 mod hostile;
 mod limits;
 mod metrics;
 mod opml;
+mod outbound;
 mod outputs;
 mod pages;
 mod publishing;

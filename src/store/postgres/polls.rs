@@ -32,14 +32,7 @@ impl Postgres {
                 )
                 .await?;
                 if let Some(page_yield) = page_yield {
-                    record_page_yield(
-                        &tx,
-                        id,
-                        &record.url,
-                        page_yield.baseline,
-                        page_yield.warning.as_deref(),
-                    )
-                    .await?;
+                    record_page_yield(&tx, id, &record.url, page_yield).await?;
                 }
                 record_success(
                     &tx,

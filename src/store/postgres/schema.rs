@@ -119,6 +119,11 @@ const MIGRATIONS: &[&str] = &[
     -- periodic check reads it when a notification may have been missed.
     CREATE SEQUENCE item_changes;
     "#,
+    // 2: as SQLite's step 4, why the last page poll that followed articles
+    // left some unfollowed, as a JSON array of lines.
+    r#"
+    ALTER TABLE sources ADD COLUMN not_followed TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -4,7 +4,8 @@
 use super::{DB_NOW, Postgres, col};
 use crate::fetch::FetchState;
 use crate::store::{
-    LeaseView, SourceStatus, StoreError, from_stored, from_stored_opt, narrow, to_stored,
+    LeaseView, PageYield, SourceStatus, StoreError, from_stored, from_stored_opt, narrow,
+    not_followed_from_stored, to_stored,
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -18,7 +19,7 @@ fn status_columns() -> String {
          s.consecutive_failures, s.next_poll, s.failing_since, s.gone, \
          (SELECT COUNT(*) FROM items AS i WHERE i.source_id = s.id), s.warning, \
          CASE WHEN s.lease_until > {DB_NOW} THEN s.lease_holder END, \
-         CASE WHEN s.lease_until > {DB_NOW} THEN s.lease_until END"
+         CASE WHEN s.lease_until > {DB_NOW} THEN s.lease_until END, s.not_followed"
     )
 }
 
@@ -211,20 +212,30 @@ pub(super) async fn record_page_yield(
     conn: &impl GenericClient,
     source_id: &str,
     url: &str,
-    baseline: Option<u64>,
-    warning: Option<&str>,
+    page_yield: &PageYield,
 ) -> Result<(), StoreError> {
-    let baseline = baseline.map(|b| i64::try_from(b).unwrap_or(i64::MAX));
+    let baseline = page_yield
+        .baseline
+        .map(|b| i64::try_from(b).unwrap_or(i64::MAX));
+    let (warning, not_followed) = (
+        page_yield.warning.as_deref(),
+        page_yield.not_followed_stored(),
+    );
     let stmt = conn
         .prepare_cached(
-            "INSERT INTO sources (id, url, page_baseline, warning) VALUES ($1, $2, $3, $4)
+            "INSERT INTO sources (id, url, page_baseline, warning, not_followed)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (id) DO UPDATE SET
                  page_baseline = excluded.page_baseline,
-                 warning = excluded.warning",
+                 warning = excluded.warning,
+                 not_followed = COALESCE(excluded.not_followed, sources.not_followed)",
         )
         .await?;
-    conn.execute(&stmt, &[&source_id, &url, &baseline, &warning])
-        .await?;
+    conn.execute(
+        &stmt,
+        &[&source_id, &url, &baseline, &warning, &not_followed],
+    )
+    .await?;
     Ok(())
 }
 
@@ -258,6 +269,7 @@ fn status_from_row(row: &Row) -> Result<SourceStatus, StoreError> {
         gone: col(row, 8)?,
         item_count: narrow(col(row, 9)?, "sources", key, "item_count")?,
         warning: col(row, 10)?,
+        not_followed: not_followed_from_stored(col(row, 13)?),
         lease: holder
             .zip(until)
             .map(|(holder, until)| LeaseView { holder, until }),

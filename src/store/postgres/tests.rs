@@ -58,7 +58,8 @@ async fn a_bad_or_unreachable_url_names_store_url_and_never_the_password() {
         "{unreachable:?}"
     );
     assert!(said.contains("store.url"), "{said}");
-    assert!(said.contains("lw@127.0.0.1:1/db"), "{said}");
+    assert!(said.contains("postgres://127.0.0.1:1/db"), "{said}");
+    assert!(!said.contains("lw@"), "{said}");
     assert!(!said.contains("s3cret"), "{said}");
     assert!(!format!("{unreachable:?}").contains("s3cret"));
 }

@@ -23,13 +23,7 @@ impl Sqlite {
             } => {
                 let applied = apply_in(&tx, &record.source, items, record.started)?;
                 if let Some(page_yield) = page_yield {
-                    record_page_yield(
-                        &tx,
-                        id,
-                        &record.url,
-                        page_yield.baseline,
-                        page_yield.warning.as_deref(),
-                    )?;
+                    record_page_yield(&tx, id, &record.url, page_yield)?;
                 }
                 record_success(
                     &tx,

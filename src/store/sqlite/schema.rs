@@ -133,6 +133,11 @@ const MIGRATIONS: &[&str] = &[
     END;
     INSERT INTO items_fts (items_fts) VALUES ('rebuild');
     "#,
+    // 4: why the last page poll that followed articles left some unfollowed
+    // (the outbound policy's refusals among them), as a JSON array of lines.
+    r#"
+    ALTER TABLE sources ADD COLUMN not_followed TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -3,14 +3,17 @@
 
 use super::Sqlite;
 use crate::fetch::FetchState;
-use crate::store::{SourceStatus, StoreError, from_stored, from_stored_opt, narrow, to_stored};
+use crate::store::{
+    PageYield, SourceStatus, StoreError, from_stored, from_stored_opt, narrow,
+    not_followed_from_stored, to_stored,
+};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// The columns [`status_from_row`] reads, in order.
 const STATUS_COLUMNS: &str = "s.id, s.url, s.last_attempt, s.last_success, s.last_error, \
      s.consecutive_failures, s.next_poll, s.failing_since, s.gone, \
-     (SELECT COUNT(*) FROM items AS i WHERE i.source_id = s.id), s.warning";
+     (SELECT COUNT(*) FROM items AS i WHERE i.source_id = s.id), s.warning, s.not_followed";
 
 impl Sqlite {
     pub(super) fn read_fetch_state(&self, source_id: &str) -> Result<FetchState, StoreError> {
@@ -168,22 +171,32 @@ pub(super) fn mark_gone(conn: &Connection, source_id: &str) -> Result<(), StoreE
 }
 
 /// Records what a page poll yielded: the baseline later polls are
-/// compared with, and the warning it raised (None clears it).
+/// compared with, the warning it raised (None clears it), and the articles
+/// it did not follow (None keeps the stored list).
 pub(super) fn record_page_yield(
     conn: &Connection,
     source_id: &str,
     url: &str,
-    baseline: Option<u64>,
-    warning: Option<&str>,
+    page_yield: &PageYield,
 ) -> Result<(), StoreError> {
-    let baseline = baseline.map(|b| i64::try_from(b).unwrap_or(i64::MAX));
+    let baseline = page_yield
+        .baseline
+        .map(|b| i64::try_from(b).unwrap_or(i64::MAX));
     conn.prepare_cached(
-        "INSERT INTO sources (id, url, page_baseline, warning) VALUES (?1, ?2, ?3, ?4)
+        "INSERT INTO sources (id, url, page_baseline, warning, not_followed)
+         VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (id) DO UPDATE SET
              page_baseline = excluded.page_baseline,
-             warning = excluded.warning",
+             warning = excluded.warning,
+             not_followed = COALESCE(excluded.not_followed, sources.not_followed)",
     )?
-    .execute(params![source_id, url, baseline, warning])?;
+    .execute(params![
+        source_id,
+        url,
+        baseline,
+        page_yield.warning.as_deref(),
+        page_yield.not_followed_stored()
+    ])?;
     Ok(())
 }
 
@@ -215,6 +228,7 @@ fn status_from_row(row: &Row<'_>) -> Result<SourceStatus, StoreError> {
         gone: row.get::<_, i64>(8)? != 0,
         item_count: narrow(row.get(9)?, "sources", key, "item_count")?,
         warning: row.get(10)?,
+        not_followed: not_followed_from_stored(row.get(11)?),
         lease: None,
         id,
     })

@@ -5,6 +5,7 @@
 use super::items::item_from_row;
 use super::query::{Search, filtered_sql, match_expression, search_for};
 use super::*;
+use crate::store::PageYield;
 use crate::store::query::FEW_MATCHES;
 use crate::store::tests::{at, filed, item, keys, lettered, minute};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -292,7 +293,8 @@ fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     drop_full_text_index(&conn);
     conn.execute_batch(
-        "ALTER TABLE sources DROP COLUMN warning;
+        "ALTER TABLE sources DROP COLUMN not_followed;
+         ALTER TABLE sources DROP COLUMN warning;
          ALTER TABLE sources DROP COLUMN page_baseline;
          PRAGMA user_version = 1;",
     )
@@ -304,12 +306,16 @@ fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
     assert_eq!(status.last_success, Some(at(1, 0)));
     assert_eq!(status.warning, None);
     assert_eq!(store.read_page_baseline("ifla-news").unwrap(), None);
+    let page_yield = |baseline, warning: Option<&str>| PageYield {
+        baseline: Some(baseline),
+        warning: warning.map(str::to_owned),
+        not_followed: None,
+    };
     sources::record_page_yield(
         &store.writer(),
         "nlc",
         "https://www.nlc.cn/enweb/",
-        Some(12),
-        Some("selectors may be stale: x"),
+        &page_yield(12, Some("selectors may be stale: x")),
     )
     .unwrap();
     assert_eq!(store.read_page_baseline("nlc").unwrap(), Some(12));
@@ -337,8 +343,7 @@ fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
         &store.writer(),
         "nlc",
         "https://www.nlc.cn/enweb/",
-        Some(11),
-        None,
+        &page_yield(11, None),
     )
     .unwrap();
     assert_eq!(
@@ -378,7 +383,11 @@ fn a_version_2_file_gains_the_full_text_index_of_its_items() {
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
     drop_full_text_index(&conn);
-    conn.execute_batch("PRAGMA user_version = 2;").unwrap();
+    conn.execute_batch(
+        "ALTER TABLE sources DROP COLUMN not_followed;
+         PRAGMA user_version = 2;",
+    )
+    .unwrap();
     drop(conn);
 
     let store = Sqlite::open(&path).unwrap();

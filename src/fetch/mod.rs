@@ -4,9 +4,15 @@
 //! It sends conditional requests from the stored [`FetchState`], follows
 //! redirects itself (so it can tell permanent ones apart and stop loops),
 //! caps the body after decompression, and reads the caching hints
-//! (`Cache-Control: max-age`, `Retry-After`) the scheduler needs.
+//! (`Cache-Control: max-age`, `Retry-After`) the scheduler needs. A URL
+//! that remote content gave (a page's article link) is fetched through the
+//! outbound [`policy`], on every hop, unless it stays on the origin of the
+//! source that gave it.
+
+pub mod policy;
 
 use crate::config::{Credentials, PollSettings, without_credentials};
+use policy::{GuardedResolver, OutboundPolicy, Refused};
 use crate::error::error_chain;
 use bytes::{Bytes, BytesMut};
 use headers::HeaderMapExt;
@@ -83,6 +89,30 @@ pub enum FetchError {
     /// The URL's scheme is not one we fetch.
     #[error("unsupported URL {0}")]
     Unsupported(String),
+    /// A URL from remote content (or a redirect away from the source's
+    /// origin) leads to an address the outbound policy refuses.
+    #[error("{}", refused_text(.url, .from.as_deref(), .refused))]
+    Refused {
+        /// The URL refused.
+        url: String,
+        /// The URL that redirected to it, when it was a redirect hop.
+        from: Option<String>,
+        /// The address and its range.
+        refused: Refused,
+    },
+}
+
+fn refused_text(url: &str, from: Option<&str>, refused: &Refused) -> String {
+    let target = match from {
+        Some(from) => format!("{from} redirects to {url}, which"),
+        None => url.to_owned(),
+    };
+    format!(
+        "{target} resolves to {}, {}; set {} to allow",
+        refused.addr,
+        refused.range.described(),
+        policy::ALLOW_KEY
+    )
 }
 
 fn retry_after_text(retry_after: &Option<Duration>) -> String {
@@ -111,6 +141,7 @@ impl FetchError {
             FetchError::Redirect { .. } | FetchError::BadRedirect { .. } => "redirect",
             FetchError::File { .. } => "file",
             FetchError::Unsupported(_) => "unsupported",
+            FetchError::Refused { .. } => "refused",
         }
     }
 }
@@ -152,32 +183,93 @@ pub struct Fetched {
     pub max_age: Option<Duration>,
 }
 
-/// The fetcher: one HTTP client with the daemon's limits, shared by all sources.
+/// The fetcher: the HTTP clients with the daemon's limits, shared by all sources.
 #[derive(Clone)]
 pub struct Fetcher {
+    /// For the admin's URLs: a source's configured URL and its origin.
     client: reqwest::Client,
+    /// For every other URL: the same client, resolving through
+    /// [`GuardedResolver`]; the plain one when `poll.allow_private_follow`.
+    guarded: reqwest::Client,
+    policy: OutboundPolicy,
     max_body: u64,
     timeout: Duration,
 }
 
 impl Fetcher {
-    /// Builds the client: User-Agent, timeouts, gzip and brotli, no automatic redirects.
+    /// Builds the clients: User-Agent, timeouts, gzip and brotli, no automatic redirects.
     pub fn new(settings: &PollSettings) -> anyhow::Result<Fetcher> {
-        let client = reqwest::Client::builder()
-            .user_agent(settings.user_agent.clone())
-            .timeout(settings.timeout)
-            .connect_timeout(settings.connect_timeout)
-            // We follow redirects ourselves: reqwest's policy cannot tell us
-            // whether every hop was permanent, which decides what we store.
-            .redirect(reqwest::redirect::Policy::none())
-            .gzip(true)
-            .brotli(true)
-            .build()?;
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(settings.user_agent.clone())
+                .timeout(settings.timeout)
+                .connect_timeout(settings.connect_timeout)
+                // We follow redirects ourselves: reqwest's policy cannot tell
+                // us whether every hop was permanent, which decides what we
+                // store; and each hop goes through the outbound policy as a
+                // request of its own, so no reqwest redirect policy is needed.
+                .redirect(reqwest::redirect::Policy::none())
+                .gzip(true)
+                .brotli(true)
+        };
+        let policy = OutboundPolicy {
+            allow_private: settings.allow_private_follow,
+        };
+        let client = builder().build()?;
+        let guarded = if policy.allow_private {
+            client.clone()
+        } else {
+            // No proxy: a proxy would resolve the names itself, out of the
+            // guard's sight.
+            builder()
+                .dns_resolver(GuardedResolver)
+                .no_proxy()
+                .build()?
+        };
         Ok(Fetcher {
             client,
+            guarded,
+            policy,
             max_body: settings.max_body.as_u64(),
             timeout: settings.timeout,
         })
+    }
+
+    /// Fetches `url`, a link that remote content gave (an article link of
+    /// the page at `source_url`), through the outbound policy: unless it is
+    /// on `source_url`'s origin, neither it nor any redirect hop may reach
+    /// a private or local address (`poll.allow_private_follow` aside).
+    /// Only http(s); no credentials are sent, not even ones in `url`.
+    pub async fn fetch_followed(&self, url: &Url, source_url: &Url) -> Result<Fetched, FetchError> {
+        let url = without_credentials(url);
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(FetchError::Unsupported(url.to_string()));
+        }
+        let anchor = without_credentials(source_url).origin();
+        self.fetch_http(url, anchor, None, &FetchState::default())
+            .await
+    }
+
+    /// The client for one request to `url` on behalf of a source whose
+    /// configured origin is `anchor`: the plain one on that origin, else
+    /// the guarded one, after the literal check no resolver would make.
+    fn client_for(
+        &self,
+        url: &Url,
+        anchor: &url::Origin,
+        from: Option<&Url>,
+    ) -> Result<&reqwest::Client, FetchError> {
+        if url.origin() == *anchor {
+            return Ok(&self.client);
+        }
+        self.policy
+            .check_literal(url)
+            .map_err(|refused| FetchError::Refused {
+                url: url.to_string(),
+                from: from.map(Url::to_string),
+                refused,
+            })?;
+        Ok(&self.guarded)
     }
 
     /// Fetches `configured_url` (or the permanent redirect target remembered in
@@ -204,6 +296,7 @@ impl Fetcher {
         state: &FetchState,
     ) -> Result<Fetched, FetchError> {
         let configured = without_credentials(configured_url);
+        let anchor = configured.origin();
         let credentials = credentials.map(|c| (configured.origin(), c));
         let start = state
             .permanent_url
@@ -212,7 +305,7 @@ impl Fetcher {
             .map(|u| without_credentials(&u))
             .unwrap_or_else(|| configured.clone());
         match start.scheme() {
-            "http" | "https" => self.fetch_http(start, credentials, state).await,
+            "http" | "https" => self.fetch_http(start, anchor, credentials, state).await,
             "file" => self.fetch_file(start, state).await,
             _ => Err(FetchError::Unsupported(start.to_string())),
         }
@@ -221,6 +314,7 @@ impl Fetcher {
     async fn fetch_http(
         &self,
         start: Url,
+        anchor: url::Origin,
         credentials: Option<(url::Origin, &Credentials)>,
         state: &FetchState,
     ) -> Result<Fetched, FetchError> {
@@ -230,6 +324,7 @@ impl Fetcher {
         // URL was permanent; one temporary hop means "ask the original again".
         let mut all_permanent = true;
         let mut redirected = false;
+        let mut from: Option<Url> = None;
         let response = loop {
             if !visited.insert(url.to_string()) {
                 return Err(FetchError::Redirect {
@@ -243,7 +338,8 @@ impl Fetcher {
                     kind: "limit exceeded",
                 });
             }
-            let mut request = self.client.get(url.clone());
+            let client = self.client_for(&url, &anchor, from.as_ref())?;
+            let mut request = client.get(url.clone());
             if let Some((origin, credentials)) = &credentials
                 && url.origin() == *origin
             {
@@ -258,7 +354,7 @@ impl Fetcher {
             let response = request
                 .send()
                 .await
-                .map_err(|e| self.transport_error(&url, e))?;
+                .map_err(|e| self.request_error(&url, from.as_ref(), e))?;
             let status = response.status();
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
                 let location = response
@@ -287,7 +383,7 @@ impl Fetcher {
                     StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
                 );
                 redirected = true;
-                url = next;
+                from = Some(std::mem::replace(&mut url, next));
                 continue;
             }
             break response;
@@ -422,6 +518,19 @@ impl Fetcher {
         FetchError::TooLarge {
             url: url.to_string(),
             limit: self.max_body,
+        }
+    }
+
+    /// A failed request's error: the policy's refusal when the guarded
+    /// resolver is why, else as [`Fetcher::transport_error`].
+    fn request_error(&self, url: &Url, from: Option<&Url>, error: reqwest::Error) -> FetchError {
+        match policy::refusal_in(&error) {
+            Some(refused) => FetchError::Refused {
+                url: url.to_string(),
+                from: from.map(Url::to_string),
+                refused,
+            },
+            None => self.transport_error(url, error),
         }
     }
 
