@@ -12,10 +12,10 @@
 pub mod policy;
 
 use crate::config::{Credentials, PollSettings, without_credentials};
-use policy::{GuardedResolver, OutboundPolicy, Refused};
 use crate::error::error_chain;
 use bytes::{Bytes, BytesMut};
 use headers::HeaderMapExt;
+use policy::{GuardedResolver, OutboundPolicy, Refused};
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use std::collections::HashSet;
@@ -221,10 +221,7 @@ impl Fetcher {
         } else {
             // No proxy: a proxy would resolve the names itself, out of the
             // guard's sight.
-            builder()
-                .dns_resolver(GuardedResolver)
-                .no_proxy()
-                .build()?
+            builder().dns_resolver(GuardedResolver).no_proxy().build()?
         };
         Ok(Fetcher {
             client,

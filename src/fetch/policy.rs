@@ -211,9 +211,8 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let (allowed, refused) = keep_public(&resolved);
             if allowed.is_empty() {
                 return Err(match refused {
@@ -354,14 +353,24 @@ mod tests {
             refused.to_string(),
             "127.0.0.1 resolves to 127.0.0.1, a loopback address"
         );
-        for public in ["http://93.184.216.34/", "https://news.example.org/", "http://localhost/"] {
+        for public in [
+            "http://93.184.216.34/",
+            "https://news.example.org/",
+            "http://localhost/",
+        ] {
             // A name is the resolver's to check, not this one's.
-            assert!(policy.check_literal(&Url::parse(public).unwrap()).is_ok(), "{public}");
+            assert!(
+                policy.check_literal(&Url::parse(public).unwrap()).is_ok(),
+                "{public}"
+            );
         }
         let open = OutboundPolicy {
             allow_private: true,
         };
-        assert!(open.check_literal(&Url::parse("http://127.0.0.1/").unwrap()).is_ok());
+        assert!(
+            open.check_literal(&Url::parse("http://127.0.0.1/").unwrap())
+                .is_ok()
+        );
     }
 
     #[tokio::test]

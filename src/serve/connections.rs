@@ -448,9 +448,8 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Tracked {
     type Response = <TowerToHyperService<Router> as hyper::service::Service<
         hyper::Request<Incoming>,
     >>::Response;
-    type Error = <TowerToHyperService<Router> as hyper::service::Service<
-        hyper::Request<Incoming>,
-    >>::Error;
+    type Error =
+        <TowerToHyperService<Router> as hyper::service::Service<hyper::Request<Incoming>>>::Error;
     type Future =
         Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 

@@ -19,11 +19,9 @@ pub use cache::{
     FILTERED_AT_ONCE, FILTERED_BYTES, FILTERED_CAPACITY, FILTERED_WAIT, FeedError, MergedFeed,
     Rendered, Variant,
 };
+pub use connections::{Limits, MAX_BODY_BYTES, MAX_HEAD_BYTES, connection_cap, raise_file_limit};
 pub use render::{FeedFormat, FeedMeta, RSS_CONTENT_TYPE, render, render_rss};
 pub use request::{BadParameter, FeedRequest, MAX_LIMIT, MAX_SOURCES, MAX_WORDS};
-pub use connections::{
-    Limits, MAX_BODY_BYTES, MAX_HEAD_BYTES, connection_cap, raise_file_limit,
-};
 pub use respond::accepts_gzip;
 
 use crate::config::LiveSettings;
@@ -78,7 +76,9 @@ pub fn router(state: ServeState) -> Router {
         .merge(feeds)
         // No route takes a body: a large one is refused before anything
         // reads it (413), rather than drained.
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
+        ))
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }

@@ -793,7 +793,9 @@ async fn record_poll_stores_a_whole_success_or_failure(t: TestStore) {
             page_yield: Some(PageYield {
                 baseline: Some(2),
                 warning: Some("selectors may be stale: x".into()),
-                not_followed: Some(vec!["not followed: http://10.0.0.1/a resolves to 10.0.0.1".into()]),
+                not_followed: Some(vec![
+                    "not followed: http://10.0.0.1/a resolves to 10.0.0.1".into(),
+                ]),
             }),
         },
         lease: None,
@@ -852,7 +854,10 @@ async fn record_poll_stores_a_whole_success_or_failure(t: TestStore) {
     store.record_poll(with_followed(None)).await.unwrap();
     let status = store.source_status("ifla-news").await.unwrap().unwrap();
     assert_eq!(status.not_followed.len(), 1);
-    store.record_poll(with_followed(Some(Vec::new()))).await.unwrap();
+    store
+        .record_poll(with_followed(Some(Vec::new())))
+        .await
+        .unwrap();
     let status = store.source_status("ifla-news").await.unwrap().unwrap();
     assert!(status.not_followed.is_empty(), "{:?}", status.not_followed);
 

@@ -75,13 +75,16 @@ async fn healthz_answers_with_1100_idle_connections_open_at_a_1024_file_limit() 
     assert!(own >= 1200, "the test needs 1,200 open files, has {own}");
     // Timeouts far beyond the wait below: only the connection cap can
     // make room for /healthz.
-    let (_daemon, port) = daemon("header_timeout = \"1h\"\nidle_timeout = \"1h\"", |command| {
-        // SAFETY: setrlimit is async-signal-safe, and nothing else runs
-        // between fork and exec.
-        unsafe {
-            command.pre_exec(|| rlimit::setrlimit(rlimit::Resource::NOFILE, 1024, 1024));
-        }
-    })
+    let (_daemon, port) = daemon(
+        "header_timeout = \"1h\"\nidle_timeout = \"1h\"",
+        |command| {
+            // SAFETY: setrlimit is async-signal-safe, and nothing else runs
+            // between fork and exec.
+            unsafe {
+                command.pre_exec(|| rlimit::setrlimit(rlimit::Resource::NOFILE, 1024, 1024));
+            }
+        },
+    )
     .await;
 
     let mut idle = Vec::with_capacity(1100);
@@ -137,7 +140,10 @@ async fn slow_heads_are_cut_off_and_oversized_requests_refused() {
             Err(_) => {}
         }
     };
-    assert!(closed > 1, "closed after {closed} bytes, before the timeout");
+    assert!(
+        closed > 1,
+        "closed after {closed} bytes, before the timeout"
+    );
 
     // A head past the bound: 431.
     let big_head = format!(

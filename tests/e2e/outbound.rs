@@ -181,12 +181,20 @@ async fn links_to_internal_addresses_are_not_followed_unless_allowed() {
         .map(|r| r.as_str().unwrap().to_owned())
         .collect();
     let expected = [
-        format!("not followed: http://127.0.0.1:{b}/secret/1 resolves to 127.0.0.1, a loopback address; set poll.allow_private_follow to allow"),
+        format!(
+            "not followed: http://127.0.0.1:{b}/secret/1 resolves to 127.0.0.1, a loopback address; set poll.allow_private_follow to allow"
+        ),
         format!("not followed: http://localhost:{b}/secret/2 resolves to "),
-        format!("not followed: http://127.0.0.1:{b}/secret/3 resolves to 127.0.0.1, a loopback address"),
-        format!("not followed: http://127.0.0.1:{b}/secret/4 resolves to 127.0.0.1, a loopback address"),
+        format!(
+            "not followed: http://127.0.0.1:{b}/secret/3 resolves to 127.0.0.1, a loopback address"
+        ),
+        format!(
+            "not followed: http://127.0.0.1:{b}/secret/4 resolves to 127.0.0.1, a loopback address"
+        ),
         format!("not followed: http://[::1]:{b6}/secret/5 resolves to ::1, a loopback address"),
-        format!("not followed: http://[::ffff:7f00:1]:{b}/secret/6 resolves to ::ffff:127.0.0.1, a loopback address"),
+        format!(
+            "not followed: http://[::ffff:7f00:1]:{b}/secret/6 resolves to ::ffff:127.0.0.1, a loopback address"
+        ),
         format!(
             "not followed: {} redirects to http://127.0.0.1:{b}/secret/7, which resolves to 127.0.0.1, a loopback address; set poll.allow_private_follow to allow",
             servers.public.url("/go")
