@@ -56,11 +56,15 @@ pub struct Hit {
     pub user_agent: String,
     /// The `Authorization` header sent, if any.
     pub authorization: Option<String>,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
 struct Served {
     feeds: HashMap<String, (Vec<u8>, &'static str)>,
+    /// Paths answered only after a pause: a slow source.
+    delays: HashMap<String, Duration>,
     hits: Vec<Hit>,
 }
 
@@ -91,6 +95,21 @@ impl FeedServer {
             .unwrap()
             .feeds
             .insert(path.to_owned(), (body.into(), content_type));
+    }
+
+    /// Answers `path` only `delay` after each request arrives, with the
+    /// body it served when the request came.
+    pub fn delay(&self, path: &str, delay: Duration) {
+        self.served
+            .lock()
+            .unwrap()
+            .delays
+            .insert(path.to_owned(), delay);
+    }
+
+    /// Every request so far, in the order they arrived.
+    pub fn all_hits(&self) -> Vec<Hit> {
+        self.served.lock().unwrap().hits.clone()
     }
 
     /// The absolute URL of `path`.
@@ -127,8 +146,14 @@ async fn serve_feed(State(served): State<Arc<Mutex<Served>>>, request: Request<B
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let mut served = served.lock().unwrap();
-    let found = served.feeds.get(&path).cloned();
+    let at = std::time::Instant::now();
+    let (found, delay) = {
+        let served = served.lock().unwrap();
+        (
+            served.feeds.get(&path).cloned(),
+            served.delays.get(&path).copied(),
+        )
+    };
     let (status, response) = match found {
         None => (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND.into_response()),
         Some((body, content_type)) => {
@@ -154,13 +179,17 @@ async fn serve_feed(State(served): State<Arc<Mutex<Served>>>, request: Request<B
             }
         }
     };
-    served.hits.push(Hit {
+    served.lock().unwrap().hits.push(Hit {
         path,
         conditional: if_none_match.is_some(),
         status: status.as_u16(),
         user_agent,
         authorization,
+        at,
     });
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     response
 }
 
