@@ -13,10 +13,18 @@
 #           (concurrency = per_host = P, amqp at the closed port 127.0.0.1:1),
 #           timed from start until its log shows N polls; CPU and peak
 #           memory (VmHWM) read from /proc at that moment.
+#   STORES  which stores the library runs on, in turn, each run (default
+#           "sqlite"): sqlite (a file in a temp dir), pg1 (PostgreSQL, one
+#           replica), pg3 (PostgreSQL, three replicas in one process, each
+#           its own pool, fetcher and semaphores of P, sources claimed by
+#           lease as the scheduler claims them). Each PostgreSQL run gets a
+#           database of its own on $PG (created and dropped with createdb
+#           and dropdb).
 # Each measurement is repeated RUNS times; the medians are printed last.
 #
 # Usage: bench/poll-scale.sh [N ...]        (default: 2000 10000)
-# Env:   P=32 (parallelism), RUNS=3, CORPUS=../shared/corpus, DAEMON=1 (0 skips it)
+# Env:   P=32 (parallelism), RUNS=3, CORPUS=../shared/corpus, DAEMON=1 (0 skips it),
+#        STORES="sqlite pg1 pg3", PG=postgres://postgres@127.0.0.1:5432
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -25,6 +33,8 @@ sizes=("${@:-2000}")
 P=${P:-32}
 RUNS=${RUNS:-3}
 DAEMON=${DAEMON:-1}
+STORES=${STORES:-sqlite}
+PG=${PG:-postgres://postgres@127.0.0.1:5432}
 corpus=$(realpath "${CORPUS:-../shared/corpus}")
 
 need() { command -v "$1" >/dev/null || { apt-get install -y "$2" >/dev/null || exit 1; }; }
@@ -113,16 +123,28 @@ PY
       results["$n curl_$kind"]+="$wall "
     done
 
-    /usr/bin/time -f '%e %U %S %M' -o "$work/time" \
-      env POLL_SCALE_URLS="$work/urls.txt" POLL_SCALE_CONCURRENCY="$P" "$bench_bin" --bench > "$work/lib.out"
-    read -r wall user sys rss < "$work/time"
-    sed 's/^/  /' "$work/lib.out"
-    c1=$(awk '/^cycle 1/{print $4}' "$work/lib.out")
-    c2=$(awk '/^cycle 2/{print $4}' "$work/lib.out")
-    echo "library run $run: cycle 1 $c1 s, cycle 2 $c2 s, process cpu $(echo "$user + $sys" | bc) s, peak $rss KiB, load $(load)"
-    results["$n lib_c1"]+="$c1 "
-    results["$n lib_c2"]+="$c2 "
-    results["$n lib_rss"]+="$rss "
+    for store in $STORES; do
+      db= ; env_store=()
+      case "$store" in
+        sqlite) ;;
+        pg1|pg3)
+          db="lw_bench_$$_${n}_${run}_$store"
+          createdb --maintenance-db="$PG/postgres" "$db"
+          env_store=(POLL_SCALE_STORE="$PG/$db" POLL_SCALE_REPLICAS="${store#pg}") ;;
+        *) echo "unknown store $store (sqlite, pg1, pg3)" >&2; exit 2 ;;
+      esac
+      /usr/bin/time -f '%e %U %S %M' -o "$work/time" \
+        env POLL_SCALE_URLS="$work/urls.txt" POLL_SCALE_CONCURRENCY="$P" "${env_store[@]}" "$bench_bin" --bench > "$work/lib.out"
+      read -r wall user sys rss < "$work/time"
+      [ -n "$db" ] && dropdb --maintenance-db="$PG/postgres" "$db"
+      sed 's/^/  /' "$work/lib.out"
+      c1=$(awk '/^cycle 1/{print $4}' "$work/lib.out")
+      c2=$(awk '/^cycle 2/{print $4}' "$work/lib.out")
+      echo "library ($store) run $run: cycle 1 $c1 s, cycle 2 $c2 s, process cpu $(echo "$user + $sys" | bc) s, peak $rss KiB, load $(load)"
+      results["$n lib_${store}_c1"]+="$c1 "
+      results["$n lib_${store}_c2"]+="$c2 "
+      results["$n lib_${store}_rss"]+="$rss "
+    done
 
     if [ "$DAEMON" = 1 ]; then
       d="$work/daemon"; rm -rf "$d"; mkdir -p "$d"
@@ -164,9 +186,12 @@ echo
 echo "== medians of $RUNS runs (P=$P)"
 for n in "${sizes[@]}"; do
   m() { echo "${results["$n $1"]:-}" | tr ' ' '\n' | grep . | median; }
-  plain=$(m curl_plain); cond=$(m curl_cond); c1=$(m lib_c1); c2=$(m lib_c2)
-  printf 'N=%s: floor plain %s s, floor 304 %s s | library cycle 1 %s s (%.2fx), cycle 2 %s s (%.2fx), peak %s KiB\n' \
-    "$n" "$plain" "$cond" "$c1" "$(echo "$c1 / $plain" | bc -l)" "$c2" "$(echo "$c2 / $cond" | bc -l)" "$(m lib_rss)"
+  plain=$(m curl_plain); cond=$(m curl_cond)
+  for store in $STORES; do
+    c1=$(m "lib_${store}_c1"); c2=$(m "lib_${store}_c2")
+    printf 'N=%s: floor plain %s s, floor 304 %s s | library (%s) cycle 1 %s s (%.2fx), cycle 2 %s s (%.2fx), peak %s KiB\n' \
+      "$n" "$plain" "$cond" "$store" "$c1" "$(echo "$c1 / $plain" | bc -l)" "$c2" "$(echo "$c2 / $cond" | bc -l)" "$(m "lib_${store}_rss")"
+  done
   if [ "$DAEMON" = 1 ]; then
     dc1=$(m daemon_c1)
     printf 'N=%s: daemon first cycle %s s (%.2fx the floor), VmHWM %s KiB\n' \

@@ -16,13 +16,22 @@
 //! Run: `POLL_SCALE_URLS=urls.txt POLL_SCALE_CONCURRENCY=32 cargo bench --bench poll_scale`
 //! (one URL per line). Under `cargo test` (no `--bench` argument) it does
 //! nothing. `POLL_SCALE_CYCLES=n` runs n cycles (default 2).
+//!
+//! `POLL_SCALE_STORE=postgres://…` (an empty database) puts the store on
+//! PostgreSQL instead of an SQLite file in a temp dir, and
+//! `POLL_SCALE_REPLICAS=k` runs k replicas on it in this process, each with
+//! its own store handle (and connection pool), fetcher and semaphores, as k
+//! daemons have: every replica goes over every source, and each source is
+//! polled by the one whose `claim_source` wins, under that lease, as the
+//! scheduler claims it. Between cycles (not timed) every source is made due
+//! again with `set_next_poll`.
 
 use chrono::Utc;
 use librarywire::config::{PollSettings, SourceKind, SourceSettings};
 use librarywire::error::error_chain;
 use librarywire::fetch::Fetcher;
 use librarywire::refresh::{NextDelay, SourcePoller};
-use librarywire::store::Store;
+use librarywire::store::{Claim, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -60,6 +69,15 @@ fn main() {
         })
         .collect();
     let dir = tempfile::tempdir().expect("temp dir for the store");
+    let url = std::env::var("POLL_SCALE_STORE").ok();
+    let count: usize = std::env::var("POLL_SCALE_REPLICAS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    assert!(
+        count == 1 || url.is_some(),
+        "POLL_SCALE_REPLICAS needs POLL_SCALE_STORE: replicas share a PostgreSQL store"
+    );
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async {
         let poll = PollSettings {
@@ -67,11 +85,24 @@ fn main() {
             per_host: concurrency,
             ..PollSettings::default()
         };
-        let fetcher = Fetcher::new(&poll).expect("fetcher");
-        let store = Store::open(&dir.path().join("bench.db")).expect("store");
+        let mut replicas = Vec::new();
+        for r in 0..count {
+            let store = match &url {
+                Some(url) => Store::connect(url).await.expect("the PostgreSQL store"),
+                None => Store::open(&dir.path().join("bench.db")).expect("store"),
+            };
+            replicas.push(Replica {
+                name: format!("bench-{r}"),
+                fetcher: Fetcher::new(&poll).expect("fetcher"),
+                store,
+                known: HashMap::new(),
+            });
+        }
+        let store = replicas[0].store.clone();
         println!(
-            "poll_scale: {} sources, concurrency = per_host = {concurrency}",
-            sources.len()
+            "poll_scale: {} sources, concurrency = per_host = {concurrency} per replica, store {}, {count} replica(s)",
+            sources.len(),
+            store.describe()
         );
         // More than two cycles (POLL_SCALE_CYCLES) repeat the 304 cycle, for profiling it.
         let cycles: usize = std::env::var("POLL_SCALE_CYCLES")
@@ -80,23 +111,50 @@ fn main() {
             .unwrap_or(2);
         let keep_state = std::env::var_os("POLL_SCALE_READ_STATE").is_none();
         println!("fetch state: {}", if keep_state { "kept in memory between polls" } else { "read from the store on every poll" });
-        let mut known = HashMap::new();
         for cycle in 1..=cycles {
+            if cycle > 1 {
+                // Due again at once (each poll set its next one an interval on).
+                for source in &sources {
+                    store
+                        .set_next_poll(&source.id, Utc::now() - chrono::TimeDelta::seconds(1))
+                        .await
+                        .expect("making the source due");
+                }
+            }
             let cpu_before = cpu_seconds();
             let started = Instant::now();
-            let tally = run_cycle(&poll, &fetcher, &store, &sources, &mut known).await;
+            let tallies = futures_util::future::join_all(
+                replicas
+                    .iter_mut()
+                    .map(|replica| run_cycle(&poll, replica, &sources)),
+            )
+            .await;
             if !keep_state {
-                known.clear();
+                replicas.iter_mut().for_each(|r| r.known.clear());
             }
             let wall = started.elapsed();
             let cpu = cpu_seconds() - cpu_before;
+            let mut tally = Tally::default();
+            for t in &tallies {
+                tally.polled += t.polled;
+                tally.busy += t.busy;
+                tally.not_modified += t.not_modified;
+                tally.new_items += t.new_items;
+                tally.failed += t.failed;
+                if tally.first_error.is_none() {
+                    tally.first_error = t.first_error.clone();
+                }
+            }
+            let shares: Vec<String> = tallies.iter().map(|t| t.polled.to_string()).collect();
             println!(
-                "cycle {cycle}: wall {:.3} s, cpu {cpu:.2} s, polled {}, not modified {}, new items {}, failed {}",
+                "cycle {cycle}: wall {:.3} s, cpu {cpu:.2} s, polled {}, not modified {}, new items {}, failed {}, claimed elsewhere {}, per replica {}",
                 wall.as_secs_f64(),
                 tally.polled,
                 tally.not_modified,
                 tally.new_items,
-                tally.failed
+                tally.failed,
+                tally.busy,
+                shares.join("/")
             );
             if let Some(first) = &tally.first_error {
                 println!("  first error: {first}");
@@ -106,23 +164,35 @@ fn main() {
     });
 }
 
+/// One replica: its own store handle, fetcher, and what its source tasks
+/// remember between polls.
+struct Replica {
+    name: String,
+    fetcher: Fetcher,
+    store: Store,
+    known: HashMap<String, SourcePoller>,
+}
+
 #[derive(Default)]
 struct Tally {
     polled: usize,
+    /// Sources another replica claimed first.
+    busy: usize,
     not_modified: usize,
     new_items: usize,
     failed: usize,
     first_error: Option<String>,
 }
 
-/// Polls every source once, as the scheduler would, all due at once.
+/// Polls every source `replica` can claim once, as the scheduler would,
+/// all due at once.
 async fn run_cycle(
     poll: &PollSettings,
-    fetcher: &Fetcher,
-    store: &Store,
+    replica: &mut Replica,
     sources: &[SourceSettings],
-    known: &mut HashMap<String, SourcePoller>,
 ) -> Tally {
+    let lease = std::time::Duration::from_secs(60);
+    let (fetcher, store, known) = (&replica.fetcher, &replica.store, &mut replica.known);
     let next: NextDelay = Arc::new(|_| std::time::Duration::from_secs(15 * 60));
     let global = Arc::new(Semaphore::new(poll.concurrency));
     let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
@@ -142,18 +212,30 @@ async fn run_cycle(
         let mut poller = known
             .remove(&source.id)
             .unwrap_or_else(|| SourcePoller::new(source.clone(), poll.flag_after));
+        let holder = replica.name.clone();
         tasks.spawn(async move {
             let _global = global.acquire_owned().await.expect("semaphore open");
             let _host = per_host.acquire_owned().await.expect("semaphore open");
+            let id = poller.settings().id.clone();
+            let url = poller.settings().url.public();
+            match store.claim_source(&id, &url, &holder, lease, None).await {
+                Ok(Claim::Held(held)) => poller.hold(held),
+                Ok(Claim::Busy { .. }) => return (poller, None),
+                Err(e) => return (poller, Some(Err(error_chain(&e)))),
+            }
             let report = poller.refresh(&fetcher, &store, Utc::now(), &next).await;
-            (poller, report.result.map_err(|e| error_chain(&e)))
+            (poller, Some(report.result.map_err(|e| error_chain(&e))))
         });
     }
     let mut tally = Tally::default();
     while let Some(joined) = tasks.join_next().await {
-        tally.polled += 1;
         let (poller, result) = joined.expect("poll task");
         known.insert(poller.settings().id.clone(), poller);
+        let Some(result) = result else {
+            tally.busy += 1;
+            continue;
+        };
+        tally.polled += 1;
         match result {
             Ok(refreshed) => {
                 tally.not_modified += usize::from(refreshed.not_modified);

@@ -36,7 +36,7 @@ use librarywire::config::{AmqpSettings, PollSettings, SourceKind, SourceSettings
 use librarywire::fetch::Fetcher;
 use librarywire::publish::{CONFIRMED_TARGET, PublisherStats};
 use librarywire::store::{OutboxMessage, Store};
-use librarywire_testkit::Cluster;
+use librarywire_testkit::{Cluster, TestDatabase};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -96,7 +96,8 @@ async fn run(measuring: bool, hook: ConfirmHook) {
     } else {
         (300, 1, 10)
     };
-    throughput(&topology, count, rounds).await;
+    throughput(&topology, count, rounds, Backing::Sqlite).await;
+    throughput(&topology, count, rounds, Backing::Postgres).await;
     latency(&topology, hook.clone(), latency_samples).await;
     topology.delete().await;
     match Cluster::from_env() {
@@ -210,11 +211,40 @@ impl Topology {
     }
 }
 
-/// A store in a temporary folder whose outbox holds `count` item events, as
-/// polls of 200 sources would leave them.
-async fn filled_store(count: usize) -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let store = Store::open(&dir.path().join("bench.db")).expect("a store");
+/// Which backend's outbox the daemon's publisher drains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backing {
+    /// An SQLite file in a temporary folder.
+    Sqlite,
+    /// A PostgreSQL database of the bench's own (the test kit's
+    /// `TestDatabase`, dropped after), drained under the publisher lease as
+    /// a replica drains it.
+    Postgres,
+}
+
+/// What keeps a filled store alive: its folder or its database.
+enum Keep {
+    #[allow(dead_code)]
+    Dir(tempfile::TempDir),
+    #[allow(dead_code)]
+    Db(TestDatabase),
+}
+
+/// A store whose outbox holds `count` item events, as polls of 200 sources
+/// would leave them.
+async fn filled_store(count: usize, backing: Backing) -> (Keep, Store) {
+    let (keep, store) = match backing {
+        Backing::Sqlite => {
+            let dir = tempfile::tempdir().expect("a temporary folder");
+            let store = Store::open(&dir.path().join("bench.db")).expect("a store");
+            (Keep::Dir(dir), store)
+        }
+        Backing::Postgres => {
+            let db = TestDatabase::create().await;
+            let store = Store::connect(db.url()).await.expect("a PostgreSQL store");
+            (Keep::Db(db), store)
+        }
+    };
     let sources: Vec<_> = (0..200).map(common::source).collect();
     let per_poll = 50;
     let mut n = 0;
@@ -230,22 +260,32 @@ async fn filled_store(count: usize) -> (tempfile::TempDir, Store) {
             .expect("storing items");
         n += take;
     }
-    (dir, store)
+    (keep, store)
 }
 
 /// The daemon's publisher draining `count` messages; returns the seconds
 /// from its start to the last confirm.
-async fn product_round(topology: &Topology, count: usize) -> f64 {
-    let (_dir, store) = filled_store(count).await;
+async fn product_round(topology: &Topology, count: usize, backing: Backing) -> f64 {
+    let (_keep, store) = filled_store(count, backing).await;
     let stats = Arc::new(PublisherStats::default());
     let shutdown = CancellationToken::new();
     let started = Instant::now();
-    let task = tokio::spawn(librarywire::publish::run(
-        topology.settings(),
-        store.clone(),
-        stats.clone(),
-        shutdown.clone(),
-    ));
+    let task = match backing {
+        Backing::Sqlite => tokio::spawn(librarywire::publish::run(
+            topology.settings(),
+            store.clone(),
+            stats.clone(),
+            shutdown.clone(),
+        )),
+        Backing::Postgres => tokio::spawn(librarywire::publish::run_under_lease(
+            topology.settings(),
+            "bench".to_owned(),
+            Duration::from_secs(60),
+            store.clone(),
+            stats.clone(),
+            shutdown.clone(),
+        )),
+    };
     within(
         "the daemon's publisher to have every message confirmed",
         async {
@@ -317,16 +357,19 @@ async fn bare_round(topology: &Topology, messages: &[OutboxMessage]) -> f64 {
     seconds
 }
 
-async fn throughput(topology: &Topology, count: usize, rounds: usize) {
+async fn throughput(topology: &Topology, count: usize, rounds: usize, backing: Backing) {
     // The bare publisher sends exactly the daemon's messages.
-    let (_dir, store) = filled_store(count).await;
+    let (_keep, store) = filled_store(count, backing).await;
     let messages = store
         .outbox_pending(i64::MIN, count)
         .await
         .expect("the outbox");
     let sizes: Vec<usize> = messages.iter().map(|m| m.body.len()).collect();
     let mean = sizes.iter().sum::<usize>() / sizes.len().max(1);
-    let label = topology.label;
+    let label = match backing {
+        Backing::Sqlite => topology.label.to_owned(),
+        Backing::Postgres => format!("{}, PostgreSQL outbox", topology.label),
+    };
     println!(
         "publish ({label}): {count} messages per round, body {}..{} bytes (mean {mean}), window {WINDOW}, \
          persistent, mandatory",
@@ -343,7 +386,7 @@ async fn throughput(topology: &Topology, count: usize, rounds: usize) {
             )
             .await;
         topology.purge().await;
-        let p = count as f64 / product_round(topology, count).await;
+        let p = count as f64 / product_round(topology, count, backing).await;
         println!(
             "publish ({label}) round {round}: bare lapin {b:.0} msg/s, librarywire {p:.0} msg/s, ratio {:.2}",
             p / b
@@ -568,7 +611,7 @@ async fn on_cluster(cluster: &Cluster, measuring: bool, hook: ConfirmHook) {
     let topology =
         Topology::declare(&connection, &node1, true, "3-node cluster, quorum queue").await;
     let (count, rounds) = if measuring { (20_000, 3) } else { (200, 1) };
-    throughput(&topology, count, rounds).await;
+    throughput(&topology, count, rounds, Backing::Sqlite).await;
     if measuring {
         failover(cluster, &topology, hook, 5).await;
     }
@@ -583,7 +626,7 @@ async fn on_cluster(cluster: &Cluster, measuring: bool, hook: ConfirmHook) {
 async fn failover(cluster: &Cluster, topology: &Topology, hook: ConfirmHook, samples: usize) {
     let _turn = cluster.exclusive().await;
     topology.purge().await;
-    let (_dir, store) = filled_store(20_000).await;
+    let (_keep, store) = filled_store(20_000, Backing::Sqlite).await;
     // The backlog never runs dry, however long the nodes take to come back:
     // polls keep adding items while the publisher drains them.
     let feeding = CancellationToken::new();

@@ -1,8 +1,8 @@
-//! The command line: `run`, `check-config`, `poll-once`, `discover` and
-//! `import-opml`.
+//! The command line: `run`, `check-config`, `poll-once`, `migrate-store`,
+//! `discover` and `import-opml`.
 
 use crate::app::Application;
-use crate::config::{DEFAULT_CONFIG_PATH, Settings};
+use crate::config::{DEFAULT_CONFIG_PATH, Settings, StoreLocation};
 use crate::error::error_chain;
 use crate::fetch::{FetchState, Fetcher};
 use crate::refresh::SourcePoller;
@@ -54,6 +54,15 @@ pub enum Command {
         /// The page's URL.
         url: String,
     },
+    /// Copy the configured SQLite store (`store.path`) into an empty
+    /// PostgreSQL database, to run replicas on it: items, revisions,
+    /// outbox, fetch state, schedules and retired ids. Refuses a target
+    /// that already holds data.
+    MigrateStore {
+        /// The target: `postgres://user@host:port/database`.
+        #[arg(long)]
+        to: String,
+    },
     /// Read an OPML subscription list and print `[[sources]]` TOML for its
     /// feeds, to review and paste into the config.
     ImportOpml {
@@ -101,6 +110,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             print_sources(&path, &settings, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::MigrateStore { to } => {
+            telemetry::init("warn", settings.log.format);
+            migrate_store(&settings, &to, &mut std::io::stdout().lock()).await
+        }
         Command::PollOnce { source } => {
             telemetry::init("warn", settings.log.format);
             poll_once(&settings, source.as_deref(), &mut std::io::stdout().lock()).await
@@ -120,6 +133,41 @@ pub fn import_opml(file: &std::path::Path, out: &mut impl Write) -> anyhow::Resu
     let origin = file.display().to_string();
     let imported = crate::opml::import(&bytes, &origin)?;
     write!(out, "{}", imported.to_toml(&origin))?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `migrate-store`: copies the SQLite store of `settings` into the empty
+/// PostgreSQL database at `to`, and says what it copied.
+pub async fn migrate_store(
+    settings: &Settings,
+    to: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let from = match settings.store.location() {
+        Ok(StoreLocation::Sqlite(path)) => path,
+        Ok(StoreLocation::Postgres(_)) => {
+            bail!(
+                "migrate-store copies an SQLite store, and store.url already names a PostgreSQL one"
+            )
+        }
+        Err(e) => bail!("{e}"),
+    };
+    let shown = crate::config::redact_url(to);
+    let copied = crate::store::migrate_store(&from, to)
+        .await
+        .with_context(|| format!("migrate-store from {} to {shown}", from.display()))?;
+    writeln!(
+        out,
+        "copied {} sources, {} items, {} revisions, {} retired item ids and {} outbox messages \
+         from {} into {shown}",
+        copied.sources,
+        copied.items,
+        copied.revisions,
+        copied.retired,
+        copied.outbox,
+        from.display()
+    )?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

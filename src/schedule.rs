@@ -20,7 +20,7 @@ use crate::fetch::Fetcher;
 pub use crate::refresh::PollResult;
 use crate::refresh::{NextDelay, PollReport, SourcePoller};
 use crate::reload::SourceChanges;
-use crate::store::{Claim, Lease, SourceStatus, Store};
+use crate::store::{BroughtForward, Claim, Lease, SourceStatus, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -313,6 +313,12 @@ impl Cluster {
 /// database's do not ask in a tight loop.
 const MIN_CLAIM_RETRY: Duration = Duration::from_millis(100);
 
+/// How long a poll whose renewal found the lease gone may still take to
+/// report: enough for one that already committed its write (which gave the
+/// lease back), far too little for a fetch. A poll that truly lost its
+/// lease and finishes within it had its write refused by the fencing.
+const WRITE_GRACE: Duration = Duration::from_millis(250);
+
 /// How a source task's turn went.
 enum Turn {
     /// The source was polled; the report says when it is due next.
@@ -390,6 +396,14 @@ impl Polling {
             let poll = self.poll.clone();
             Arc::new(move |result| next_delay(&poll, interval, result, rand::random()))
         };
+        // A reload that shortened the interval brought the source forward:
+        // the claims say so until a poll (by any replica) replaces the
+        // stored next poll the reload saw.
+        let mut brought_forward = stored
+            .as_ref()
+            .and_then(|s| s.next_poll)
+            .filter(|stored| due < *stored)
+            .map(|stored| BroughtForward { stored, due });
         let mut poller = SourcePoller::new(source, self.poll.flag_after);
         loop {
             let wait = (due - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
@@ -397,9 +411,13 @@ impl Polling {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
             }
-            match self.poll_source(&mut poller, &next, &shutdown).await {
+            match self
+                .poll_source(&mut poller, &next, brought_forward, &shutdown)
+                .await
+            {
                 Turn::Polled(report) if report.next_poll.is_some() => {
                     due = report.next_poll.unwrap_or(due);
+                    brought_forward = None;
                 }
                 Turn::Later(wait) => {
                     due = self.clock.now()
@@ -429,6 +447,7 @@ impl Polling {
         &self,
         poller: &mut SourcePoller,
         next: &NextDelay,
+        brought_forward: Option<BroughtForward>,
         shutdown: &CancellationToken,
     ) -> Turn {
         let _global = tokio::select! {
@@ -456,6 +475,7 @@ impl Polling {
                 &poller.settings().url.public(),
                 &self.cluster.replica,
                 self.cluster.lease,
+                brought_forward,
             )
             .await;
         let lease = match claim {
@@ -468,10 +488,28 @@ impl Polling {
         };
         poller.hold(lease.clone());
         let now = self.clock.now();
+        let mut refresh = Box::pin(poller.refresh(&self.fetcher, &self.store, now, next));
         tokio::select! {
-            _ = shutdown.cancelled() => Turn::Stopped,
-            report = poller.refresh(&self.fetcher, &self.store, now, next) => Turn::Polled(Box::new(report)),
+            _ = shutdown.cancelled() => {
+                // Stopped mid-poll (shutdown, or a reload restarting the
+                // source): the poll is dropped first (a write under way
+                // rolls back), then the lease goes back, so that the next
+                // claim, this replica's restarted task or another replica's,
+                // need not wait for it to expire.
+                drop(refresh);
+                if let Err(e) = self.store.release_source(&id, &lease).await {
+                    warn!(source = %id, error = %error_chain(&e), "cannot give the source's lease back; it expires by itself");
+                }
+                Turn::Stopped
+            }
+            report = &mut refresh => Turn::Polled(Box::new(report)),
             () = renew_until_lost(&self.store, &id, &lease, self.cluster.lease) => {
+                // The poll's own write gives the lease back when it commits,
+                // and a renewal just after that finds it gone: such a poll
+                // is done but for its report, which comes at once.
+                if let Ok(report) = tokio::time::timeout(WRITE_GRACE, &mut refresh).await {
+                    return Turn::Polled(Box::new(report));
+                }
                 warn!(source = %id, replica = %lease.holder, epoch = lease.epoch,
                     "lost the lease on the source mid-poll; the poll is dropped, another replica takes it over");
                 Turn::Later(Duration::ZERO)

@@ -5,8 +5,8 @@
 //! own (SQLite's runs on the blocking pool).
 
 use super::{
-    ApplyOutcome, Claim, FeedItems, ItemFilter, Lease, LeaseView, OutboxMessage, PollRecord,
-    PollRecorded, Problem, Revision, SourceStatus, StoreError,
+    ApplyOutcome, BroughtForward, Claim, FeedItems, ItemFilter, Lease, LeaseView, OutboxMessage,
+    PollRecord, PollRecorded, Problem, Revision, SourceStatus, StoreError,
 };
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
@@ -35,6 +35,7 @@ pub(super) trait Backend: Send + Sync + 'static {
         url: String,
         holder: String,
         lease: Duration,
+        brought_forward: Option<BroughtForward>,
     ) -> Result<Claim, StoreError>;
     async fn renew_source(
         &self,
@@ -42,6 +43,7 @@ pub(super) trait Backend: Send + Sync + 'static {
         held: Lease,
         lease: Duration,
     ) -> Result<bool, StoreError>;
+    async fn release_source(&self, source_id: String, held: Lease) -> Result<(), StoreError>;
     async fn claim_publisher(&self, holder: String, lease: Duration) -> Result<Claim, StoreError>;
     async fn release_publisher(&self, held: Lease) -> Result<(), StoreError>;
     async fn publisher_lease(&self) -> Result<Option<LeaseView>, StoreError>;

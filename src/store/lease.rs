@@ -30,6 +30,19 @@ impl Lease {
     }
 }
 
+/// A source a reload brought forward by shortening its interval: due at
+/// `due`, before the stored next poll, as long as the stored next poll is
+/// still `stored`. Once any replica polls the source its new next poll
+/// replaces `stored`, and the schedule it wrote counts again, so a source
+/// is never polled twice within its interval for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BroughtForward {
+    /// The next poll the store held when the schedule was brought forward.
+    pub stored: DateTime<Utc>,
+    /// When the source is due instead.
+    pub due: DateTime<Utc>,
+}
+
 /// What a claim found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {

@@ -31,13 +31,16 @@ mod items;
 mod lease;
 mod postgres;
 mod query;
+mod schema;
 mod sqlite;
 #[cfg(test)]
 mod tests;
+mod transfer;
 
 pub use health::{Problem, ProblemKind};
-pub use lease::{Claim, Lease, LeaseView};
+pub use lease::{BroughtForward, Claim, Lease, LeaseView};
 pub use query::ItemFilter;
+pub use transfer::{Copied, migrate_store};
 
 use crate::config::StoreLocation;
 use crate::fetch::FetchState;
@@ -112,6 +115,18 @@ pub enum StoreError {
         holder: String,
         /// The lease epoch the write carried.
         epoch: i64,
+    },
+    /// `migrate-store`'s target already holds data: it copies only into an
+    /// empty database, so nothing is published twice or overwritten.
+    #[error(
+        "migrate-store --to {shown}: the database already holds {holds}; \
+         migrate-store copies only into an empty database"
+    )]
+    TargetNotEmpty {
+        /// The target's URL without its password.
+        shown: String,
+        /// What it holds, counted ("12 sources, 340 items").
+        holds: String,
     },
     /// Another process has the SQLite file open: SQLite is for one replica.
     #[error(
@@ -396,12 +411,17 @@ impl Store {
     /// when it is due (its stored next poll has come) and no other replica
     /// holds it. Otherwise says how long until it may be asked again. On
     /// SQLite the lease is always held: one daemon owns the file.
+    ///
+    /// `brought_forward`, after a reload shortened the source's interval,
+    /// makes it due earlier than the stored next poll, until a poll
+    /// replaces that (see [`BroughtForward`]).
     pub async fn claim_source(
         &self,
         source_id: &str,
         url: &str,
         holder: &str,
         lease: Duration,
+        brought_forward: Option<BroughtForward>,
     ) -> Result<Claim, StoreError> {
         self.backend
             .claim_source(
@@ -409,6 +429,7 @@ impl Store {
                 url.to_owned(),
                 holder.to_owned(),
                 lease,
+                brought_forward,
             )
             .await
     }
@@ -423,6 +444,16 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.backend
             .renew_source(source_id.to_owned(), held.clone(), lease)
+            .await
+    }
+
+    /// Gives a held source lease back at once, for a poll that was stopped
+    /// before it wrote (shutdown, or a reload restarting the source): the
+    /// next claim, by any replica, need not wait for it to expire. A lease
+    /// no longer held is left alone.
+    pub async fn release_source(&self, source_id: &str, held: &Lease) -> Result<(), StoreError> {
+        self.backend
+            .release_source(source_id.to_owned(), held.clone())
             .await
     }
 

@@ -56,12 +56,16 @@ pub struct Hit {
     pub user_agent: String,
     /// The `Authorization` header sent, if any.
     pub authorization: Option<String>,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
 struct Served {
     feeds: HashMap<String, (Vec<u8>, &'static str)>,
     redirects: HashMap<String, String>,
+    /// Paths answered only after a pause: a slow source.
+    delays: HashMap<String, Duration>,
     hits: Vec<Hit>,
 }
 
@@ -109,6 +113,21 @@ impl FeedServer {
             .insert(path.to_owned(), location.to_owned());
     }
 
+    /// Answers `path` only `delay` after each request arrives, with the
+    /// body it served when the request came.
+    pub fn delay(&self, path: &str, delay: Duration) {
+        self.served
+            .lock()
+            .unwrap()
+            .delays
+            .insert(path.to_owned(), delay);
+    }
+
+    /// Every request so far, in the order they arrived.
+    pub fn all_hits(&self) -> Vec<Hit> {
+        self.served.lock().unwrap().hits.clone()
+    }
+
     /// The absolute URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
@@ -153,9 +172,15 @@ async fn serve_feed(State(served): State<Arc<Mutex<Served>>>, request: Request<B
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let mut served = served.lock().unwrap();
-    let found = served.feeds.get(&path).cloned();
-    let redirect = served.redirects.get(&path).cloned();
+    let at = std::time::Instant::now();
+    let (found, delay, redirect) = {
+        let served = served.lock().unwrap();
+        (
+            served.feeds.get(&path).cloned(),
+            served.delays.get(&path).copied(),
+            served.redirects.get(&path).cloned(),
+        )
+    };
     let (status, response) = match found {
         _ if redirect.is_some() => (
             StatusCode::FOUND,
@@ -185,13 +210,17 @@ async fn serve_feed(State(served): State<Arc<Mutex<Served>>>, request: Request<B
             }
         }
     };
-    served.hits.push(Hit {
+    served.lock().unwrap().hits.push(Hit {
         path,
         conditional: if_none_match.is_some(),
         status: status.as_u16(),
         user_agent,
         authorization,
+        at,
     });
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     response
 }
 

@@ -8,6 +8,7 @@ use crate::helpers::{
 };
 use librarywire::app::Application;
 use librarywire::config::Settings;
+use librarywire_testkit::TestDatabase;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio_util::sync::CancellationToken;
@@ -285,15 +286,42 @@ async fn an_edited_or_replaced_config_file_reloads_without_a_signal() {
 /// poll forward, and a new `[poll]` section restarts every source.
 #[tokio::test]
 async fn a_shortened_interval_applies_without_waiting_out_the_old_one() {
+    shortened_interval_applies(None).await;
+}
+
+/// The same on PostgreSQL, where a source is claimed only when the
+/// database says it is due: the claim must know the reload brought it forward.
+#[tokio::test]
+async fn a_shortened_interval_applies_without_waiting_out_the_old_one_on_postgres() {
+    let db = TestDatabase::create().await;
+    shortened_interval_applies(Some(db.url())).await;
+}
+
+async fn shortened_interval_applies(store_url: Option<&str>) {
     let server = feeds().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("librarywire.toml");
     let a = server.url("/a.xml");
+    let config_text = |port, dir: &Path, sources: &[(&str, &str)], extra: &str| {
+        let text = config_text(port, dir, sources, extra);
+        match store_url {
+            Some(url) => text.replacen("[store]\n", &format!("[store]\nurl = \"{url}\"\n"), 1),
+            None => text,
+        }
+    };
     let hourly = config_text(0, dir.path(), &[("a", &a)], "interval = \"1h\"\n");
     std::fs::write(&path, &hourly).unwrap();
     let daemon = InProcess::start(&path).await;
     let (reloader, live) = (&daemon.reloader, &daemon.live);
     wait_until("a's first poll", || server.hits("/a.xml").len() == 1).await;
+    // Recorded, with its next poll an hour on, before the reload.
+    let status = format!("{}/status", daemon.base);
+    eventually("a's first poll to be recorded", || async {
+        let body = reqwest::get(&status).await.ok()?.bytes().await.ok()?;
+        let report: serde_json::Value = serde_json::from_slice(&body).ok()?;
+        report["sources"][0]["last_attempt"].as_str().map(|_| ())
+    })
+    .await;
 
     // Only the interval changes: 1h becomes the default second.
     std::fs::write(&path, config_text(0, dir.path(), &[("a", &a)], "")).unwrap();

@@ -2,7 +2,7 @@
 //! messages, reading them back, and retention. The rules are
 //! `store/items.rs`'s, shared with SQLite; only the SQL is PostgreSQL's.
 
-use super::outbox::enqueue;
+use super::outbox::{enqueue, order_writers};
 use super::sources::ensure_source;
 use super::{Postgres, col};
 use crate::event::{EventKind, item_event};
@@ -208,6 +208,8 @@ pub(super) async fn apply_in(
     let mut outcome = ApplyOutcome::default();
     ensure_source(tx, &source.id, &source.url).await?;
     let mut seen = HashSet::with_capacity(items.len());
+    // Taken before the first outbox row, see `order_writers`.
+    let mut ordered = false;
     for item in items {
         if is_repeat(&mut seen, source, item) {
             continue;
@@ -227,12 +229,18 @@ pub(super) async fn apply_in(
                 outcome.unchanged += 1;
             }
             Decision::New(stored) => {
+                if !std::mem::replace(&mut ordered, true) {
+                    order_writers(tx).await?;
+                }
                 write_item(tx, &stored, now).await?;
                 insert_revision(tx, &stored, now).await?;
                 enqueue(tx, &item_event(&stored, EventKind::New, now), now).await?;
                 outcome.new += 1;
             }
             Decision::Updated(stored) => {
+                if !std::mem::replace(&mut ordered, true) {
+                    order_writers(tx).await?;
+                }
                 write_item(tx, &stored, now).await?;
                 insert_revision(tx, &stored, now).await?;
                 enqueue(tx, &item_event(&stored, EventKind::Updated, now), now).await?;

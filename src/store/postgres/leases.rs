@@ -10,7 +10,7 @@
 //! ran out.
 
 use super::{DB_NOW, Postgres, col};
-use crate::store::{Claim, Lease, LeaseView, StoreError, from_stored};
+use crate::store::{BroughtForward, Claim, Lease, LeaseView, StoreError, from_stored, to_stored};
 use deadpool_postgres::GenericClient;
 use std::time::Duration;
 
@@ -31,9 +31,17 @@ impl Postgres {
         url: &str,
         holder: &str,
         lease: Duration,
+        brought_forward: Option<BroughtForward>,
     ) -> Result<Claim, StoreError> {
         let conn = self.conn().await?;
-        // `now` is read once, so the due test and the expiry agree.
+        // NULL when not brought forward: the comparisons are then never true.
+        let (stored, due) = match brought_forward {
+            Some(b) => (Some(to_stored(b.stored)), Some(to_stored(b.due))),
+            None => (None, None),
+        };
+        // `now` is read once, so the due test and the expiry agree. A source
+        // brought forward is due from `due` while its stored next poll is
+        // still the one the reload saw.
         let claim = conn
             .prepare_cached(&format!(
                 "WITH clock AS (SELECT {DB_NOW} AS now)
@@ -43,13 +51,17 @@ impl Postgres {
                      lease_holder = excluded.lease_holder,
                      lease_until = excluded.lease_until,
                      lease_epoch = sources.lease_epoch + 1
-                 WHERE (sources.next_poll IS NULL OR sources.next_poll <= excluded.lease_until - $4)
+                 WHERE (sources.next_poll IS NULL OR sources.next_poll <= excluded.lease_until - $4
+                        OR (sources.next_poll = $5 AND $6 <= excluded.lease_until - $4))
                    AND (sources.lease_until IS NULL OR sources.lease_until <= excluded.lease_until - $4)
                  RETURNING lease_epoch"
             ))
             .await?;
         if let Some(row) = conn
-            .query_opt(&claim, &[&source_id, &url, &holder, &micros(lease)])
+            .query_opt(
+                &claim,
+                &[&source_id, &url, &holder, &micros(lease), &stored, &due],
+            )
             .await?
         {
             return Ok(Claim::Held(Lease {
@@ -59,11 +71,13 @@ impl Postgres {
         }
         let busy = conn
             .prepare_cached(&format!(
-                "SELECT GREATEST(COALESCE(next_poll, 0), COALESCE(lease_until, 0)) - {DB_NOW}
+                "SELECT GREATEST(
+                     COALESCE(CASE WHEN next_poll = $2 THEN LEAST(next_poll, $3) ELSE next_poll END, 0),
+                     COALESCE(lease_until, 0)) - {DB_NOW}
                  FROM sources WHERE id = $1"
             ))
             .await?;
-        let wait = match conn.query_opt(&busy, &[&source_id]).await? {
+        let wait = match conn.query_opt(&busy, &[&source_id, &stored, &due]).await? {
             Some(row) => col(&row, 0)?,
             None => 0,
         };
@@ -78,7 +92,7 @@ impl Postgres {
         held: &Lease,
         lease: Duration,
     ) -> Result<bool, StoreError> {
-        let conn = self.conn().await?;
+        let conn = self.renewal_conn().await?;
         let stmt = conn
             .prepare_cached(&format!(
                 "UPDATE sources SET lease_until = {DB_NOW} + $4
@@ -95,12 +109,31 @@ impl Postgres {
             > 0)
     }
 
+    pub(super) async fn release_source_lease(
+        &self,
+        source_id: &str,
+        held: &Lease,
+    ) -> Result<(), StoreError> {
+        let conn = self.renewal_conn().await?;
+        let stmt = conn
+            .prepare_cached(&format!(
+                "UPDATE sources SET lease_until = {DB_NOW}
+                 WHERE id = $1 AND lease_holder = $2 AND lease_epoch = $3
+                   AND lease_until > {DB_NOW}"
+            ))
+            .await?;
+        conn.execute(&stmt, &[&source_id, &held.holder, &held.epoch])
+            .await?;
+        Ok(())
+    }
+
     pub(super) async fn claim_publisher_lease(
         &self,
         holder: &str,
         lease: Duration,
     ) -> Result<Claim, StoreError> {
-        let conn = self.conn().await?;
+        // The renewals' connection: the publisher renews by claiming.
+        let conn = self.renewal_conn().await?;
         // The holder renews by claiming again: its epoch stays, so what it
         // deletes under the lease it already holds is still fenced right.
         let stmt = conn

@@ -12,6 +12,7 @@
 //! keys use the "C" collation, so ids sort as SQLite sorts them (by code
 //! point) and both backends give the same feed in the same order.
 
+mod import;
 mod items;
 mod leases;
 mod notify;
@@ -26,8 +27,8 @@ mod tests;
 use super::backend::Backend;
 use super::health::Health;
 use super::{
-    ApplyOutcome, Claim, FeedItems, ItemFilter, Lease, LeaseView, OutboxMessage, PollRecord,
-    PollRecorded, Problem, Revision, SourceStatus, StoreError,
+    ApplyOutcome, BroughtForward, Claim, FeedItems, ItemFilter, Lease, LeaseView, OutboxMessage,
+    PollRecord, PollRecorded, Problem, Revision, SourceStatus, StoreError,
 };
 use crate::config::redact_url;
 use crate::fetch::FetchState;
@@ -45,6 +46,12 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 /// server's reads and the publisher share them.
 const POOL_SIZE: usize = 8;
 
+/// Connections kept apart for renewing leases (a source's while its poll
+/// runs, and the publisher's): a renewal never waits behind the polls'
+/// writes for a connection of the main pool, so a busy replica does not lose
+/// the leases of polls it is still doing.
+const LEASE_POOL_SIZE: usize = 2;
+
 /// How long a caller waits for a free connection, or for a new one to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -58,6 +65,8 @@ struct Shared {
     /// `store.url` without its password.
     shown: String,
     pool: Pool,
+    /// The renewals' own connections, see [`LEASE_POOL_SIZE`].
+    renewals: Pool,
     /// Bumped after this replica's commits that changed items, and when
     /// another replica's are heard of (see `notify`).
     changes: Arc<tokio::sync::watch::Sender<u64>>,
@@ -87,21 +96,25 @@ impl Postgres {
             shown: shown.clone(),
             reason: scrub(&e.to_string(), url),
         };
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(CONNECT_TIMEOUT))
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .recycle_timeout(Some(CONNECT_TIMEOUT))
-            .build()
-            .map_err(|e| connect_error(&e))?;
+        let build = |size| {
+            let manager = Manager::from_config(
+                config.clone(),
+                NoTls,
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            );
+            Pool::builder(manager)
+                .max_size(size)
+                .runtime(Runtime::Tokio1)
+                .wait_timeout(Some(CONNECT_TIMEOUT))
+                .create_timeout(Some(CONNECT_TIMEOUT))
+                .recycle_timeout(Some(CONNECT_TIMEOUT))
+                .build()
+                .map_err(|e| connect_error(&e))
+        };
+        let pool = build(POOL_SIZE)?;
+        let renewals = build(LEASE_POOL_SIZE)?;
         {
             let mut conn = pool.get().await.map_err(|e| connect_error(&e))?;
             schema::migrate(&mut conn)
@@ -125,6 +138,7 @@ impl Postgres {
                 health: Health::of_server(shown.clone()),
                 shown,
                 pool,
+                renewals,
                 changes,
                 instance,
                 publisher: Mutex::new(None),
@@ -136,6 +150,11 @@ impl Postgres {
     /// A connection from the pool.
     async fn conn(&self) -> Result<Object, StoreError> {
         Ok(self.inner.pool.get().await?)
+    }
+
+    /// A connection for renewing a lease, from the renewals' own pool.
+    async fn renewal_conn(&self) -> Result<Object, StoreError> {
+        Ok(self.inner.renewals.get().await?)
     }
 
     /// Records a write's outcome for the store's health.
@@ -223,8 +242,9 @@ impl Backend for Postgres {
         url: String,
         holder: String,
         lease: Duration,
+        brought_forward: Option<BroughtForward>,
     ) -> Result<Claim, StoreError> {
-        self.claim_source_lease(&source_id, &url, &holder, lease)
+        self.claim_source_lease(&source_id, &url, &holder, lease, brought_forward)
             .await
     }
 
@@ -235,6 +255,10 @@ impl Backend for Postgres {
         lease: Duration,
     ) -> Result<bool, StoreError> {
         self.renew_source_lease(&source_id, &held, lease).await
+    }
+
+    async fn release_source(&self, source_id: String, held: Lease) -> Result<(), StoreError> {
+        self.release_source_lease(&source_id, &held).await
     }
 
     async fn claim_publisher(&self, holder: String, lease: Duration) -> Result<Claim, StoreError> {

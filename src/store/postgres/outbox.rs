@@ -95,7 +95,29 @@ impl Postgres {
     }
 }
 
-/// Queues `event` inside the caller's transaction.
+/// The advisory lock that orders the outbox's writers ("lwoutbox" in ASCII).
+const WRITERS_LOCK: i64 = 0x6c77_6f75_7462_6f78;
+
+/// Takes, inside the caller's transaction and until it ends, the lock that
+/// lets one transaction at a time write outbox rows, before the first one.
+///
+/// The publisher reads the outbox in pages, `seq > the last seq it read`.
+/// Seqs are handed out when a row is inserted, but rows become visible when
+/// their transaction commits: two writers at once (several replicas, or one
+/// replica's concurrent polls) could commit seq 11 before seq 10, and a
+/// publisher that read 11 would never read 10. Under this lock the seqs are
+/// handed out in commit order, as SQLite's one writer hands them out. A
+/// transaction holds it only from its first outbox row to its commit.
+pub(super) async fn order_writers(tx: &impl GenericClient) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+        .await?;
+    tx.execute(&stmt, &[&WRITERS_LOCK]).await?;
+    Ok(())
+}
+
+/// Queues `event` inside the caller's transaction, which has taken
+/// [`order_writers`].
 pub(super) async fn enqueue(
     tx: &impl GenericClient,
     event: &OutboundEvent,

@@ -6,6 +6,7 @@
 //! DDL is transactional, and the step and its version commit together.
 
 use crate::store::StoreError;
+use crate::store::schema::{VersionSlot, next_step};
 use deadpool_postgres::Object;
 
 /// The advisory lock key the migrations take ("lwschema" in ASCII).
@@ -127,6 +128,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The schema version this build writes.
+#[cfg(test)]
 pub(super) fn current_version() -> i64 {
     MIGRATIONS.len() as i64
 }
@@ -144,7 +146,6 @@ pub(super) async fn migrate(conn: &mut Object) -> Result<(), StoreError> {
                 Err(e)
             }
         })?;
-    let known = current_version();
     loop {
         let tx = conn.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
@@ -153,23 +154,13 @@ pub(super) async fn migrate(conn: &mut Object) -> Result<(), StoreError> {
             .query_opt("SELECT version FROM schema_version", &[])
             .await?
             .map_or(Ok(0), |row| row.try_get(0))?;
-        if found > known {
-            return Err(StoreError::SchemaTooNew {
-                path: "store.url".to_owned(),
-                found,
-                known,
-            });
-        }
-        if found == known {
+        let slot = VersionSlot {
+            table: "schema_version",
+            key: "version".to_owned(),
+            column: "version",
+        };
+        let Some(step) = next_step(MIGRATIONS, found, "store.url", slot)? else {
             return Ok(());
-        }
-        let Some(step) = usize::try_from(found).ok().and_then(|i| MIGRATIONS.get(i)) else {
-            return Err(StoreError::BadValue {
-                table: "schema_version",
-                key: "version".to_owned(),
-                column: "version",
-                reason: format!("{found} is not a schema version"),
-            });
         };
         tx.batch_execute(step).await?;
         if found == 0 {

@@ -125,13 +125,13 @@ async fn a_source_is_claimed_by_one_replica_and_a_stale_holder_writes_nothing() 
 
     let a = held(
         store
-            .claim_source("ifla-news", url, "a", lease)
+            .claim_source("ifla-news", url, "a", lease, None)
             .await
             .unwrap(),
     );
     assert_eq!(a.epoch, 1);
     let Claim::Busy { wait } = other
-        .claim_source("ifla-news", url, "b", lease)
+        .claim_source("ifla-news", url, "b", lease, None)
         .await
         .unwrap()
     else {
@@ -151,7 +151,7 @@ async fn a_source_is_claimed_by_one_replica_and_a_stale_holder_writes_nothing() 
     let status = store.source_status("ifla-news").await.unwrap().unwrap();
     assert_eq!(status.lease, None, "released by the poll's write");
     let Claim::Busy { wait } = other
-        .claim_source("ifla-news", url, "b", lease)
+        .claim_source("ifla-news", url, "b", lease, None)
         .await
         .unwrap()
     else {
@@ -167,7 +167,7 @@ async fn a_source_is_claimed_by_one_replica_and_a_stale_holder_writes_nothing() 
         .unwrap();
     let b = held(
         other
-            .claim_source("ifla-news", url, "b", lease)
+            .claim_source("ifla-news", url, "b", lease, None)
             .await
             .unwrap(),
     );
@@ -197,6 +197,60 @@ async fn a_source_is_claimed_by_one_replica_and_a_stale_holder_writes_nothing() 
     assert_eq!(store.outbox_depth().await.unwrap().0, 2);
 }
 
+/// A reload shortened the interval: the source is due before its stored
+/// next poll, as long as no replica has polled it since the reload read it.
+#[tokio::test]
+async fn a_source_brought_forward_is_claimed_before_its_stored_next_poll() {
+    let db = TestDatabase::create().await;
+    let store = Store::connect(db.url()).await.unwrap();
+    let url = &source().url;
+    let lease = Duration::from_secs(60);
+    let first = held(
+        store
+            .claim_source("ifla-news", url, "a", lease, None)
+            .await
+            .unwrap(),
+    );
+    store.record_poll(poll("one", Some(first))).await.unwrap();
+    let stored = store
+        .source_status("ifla-news")
+        .await
+        .unwrap()
+        .unwrap()
+        .next_poll
+        .unwrap();
+    let due = Utc::now() - chrono::TimeDelta::seconds(1);
+    assert!(matches!(
+        store
+            .claim_source("ifla-news", url, "a", lease, None)
+            .await
+            .unwrap(),
+        Claim::Busy { .. }
+    ));
+    let stale = BroughtForward {
+        stored: stored - chrono::TimeDelta::seconds(5),
+        due,
+    };
+    assert!(
+        matches!(
+            store
+                .claim_source("ifla-news", url, "b", lease, Some(stale))
+                .await
+                .unwrap(),
+            Claim::Busy { .. }
+        ),
+        "another poll has replaced the next poll the reload saw"
+    );
+    let forward = BroughtForward { stored, due };
+    let claimed = held(
+        store
+            .claim_source("ifla-news", url, "b", lease, Some(forward))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(claimed.holder, "b");
+}
+
 #[tokio::test]
 async fn an_expired_lease_is_taken_over_and_its_holder_fenced() {
     let db = TestDatabase::create().await;
@@ -205,7 +259,7 @@ async fn an_expired_lease_is_taken_over_and_its_holder_fenced() {
     let short = Duration::from_millis(300);
     let a = held(
         store
-            .claim_source("ifla-news", url, "a", short)
+            .claim_source("ifla-news", url, "a", short, None)
             .await
             .unwrap(),
     );
@@ -218,12 +272,83 @@ async fn an_expired_lease_is_taken_over_and_its_holder_fenced() {
     );
     let b = held(
         store
-            .claim_source("ifla-news", url, "b", Duration::from_secs(60))
+            .claim_source("ifla-news", url, "b", Duration::from_secs(60), None)
             .await
             .unwrap(),
     );
     assert_eq!(b.epoch, a.epoch + 1);
     assert!(!b.follows(Some(&a)), "another replica's claim");
+}
+
+/// A replica restarted under the same `replica_id` while the old process
+/// was only paused (a frozen VM, SIGSTOP): the holder's name is the same,
+/// so only the epoch tells the old claim's writes from the new one's.
+#[tokio::test]
+async fn the_same_replica_id_claiming_again_fences_its_older_claim_by_epoch() {
+    let db = TestDatabase::create().await;
+    let paused = Store::connect(db.url()).await.unwrap();
+    let restarted = Store::connect(db.url()).await.unwrap();
+    let url = &source().url;
+    let short = Duration::from_millis(300);
+    let old = held(
+        paused
+            .claim_source("ifla-news", url, "news-1", short, None)
+            .await
+            .unwrap(),
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let new = held(
+        restarted
+            .claim_source("ifla-news", url, "news-1", Duration::from_secs(60), None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(new.epoch, old.epoch + 1);
+    assert!(
+        !paused.renew_source("ifla-news", &old, short).await.unwrap(),
+        "the old claim cannot be renewed"
+    );
+    let refused = paused.record_poll(poll("stale", Some(old))).await;
+    assert!(
+        matches!(refused, Err(StoreError::LeaseLost { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        paused
+            .item(ItemId::derive("ifla-news", "stale").as_str())
+            .await
+            .unwrap(),
+        None
+    );
+    restarted
+        .record_poll(poll("fresh", Some(new)))
+        .await
+        .unwrap();
+    assert_eq!(
+        paused.outbox_depth().await.unwrap().0,
+        1,
+        "only the new claim's"
+    );
+
+    // The same for the publisher: the paused one's deletes are refused
+    // once the restarted one claimed the lease after it ran out.
+    let seq = paused.outbox_pending(0, 10).await.unwrap()[0].seq;
+    held(paused.claim_publisher("news-1", short).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    held(
+        restarted
+            .claim_publisher("news-1", Duration::from_secs(60))
+            .await
+            .unwrap(),
+    );
+    let refused = paused.outbox_confirmed(&[seq]).await;
+    assert!(
+        matches!(refused, Err(StoreError::LeaseLost { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(paused.outbox_depth().await.unwrap().0, 1, "the row stays");
+    restarted.outbox_confirmed(&[seq]).await.unwrap();
+    assert_eq!(paused.outbox_depth().await.unwrap().0, 0);
 }
 
 #[tokio::test]
@@ -275,6 +400,61 @@ async fn one_publisher_at_a_time_and_a_stale_one_deletes_nothing() {
 
     b.release_publisher(&taken).await.unwrap();
     held(a.claim_publisher("a", short).await.unwrap());
+}
+
+/// Many polls commit at once on three replicas while a publisher pages
+/// through the outbox by seq, as `publish` does: it reads every row. (Seqs
+/// handed out in another order than the commits would let it skip one.)
+#[tokio::test]
+async fn concurrent_writers_never_make_the_outbox_reader_skip_a_row() {
+    let db = TestDatabase::create().await;
+    let reader = Store::connect(db.url()).await.unwrap();
+    let mut writers = tokio::task::JoinSet::new();
+    for replica in 0..3 {
+        let store = Store::connect(db.url()).await.unwrap();
+        for task in 0..4 {
+            let store = store.clone();
+            writers.spawn(async move {
+                for poll in 0..15 {
+                    let source = SourceRef {
+                        id: format!("r{replica}-t{task}-p{poll}"),
+                        name: "Source".into(),
+                        url: "http://example.org/feed".into(),
+                    };
+                    let items: Vec<Item> = (0..3)
+                        .map(|n| item(&source, &format!("k{n}"), "T", at(0, n)))
+                        .collect();
+                    store.apply_items(&source, &items, at(1, 0)).await.unwrap();
+                }
+            });
+        }
+    }
+    let mut after = 0;
+    let mut read = std::collections::BTreeSet::new();
+    loop {
+        let done = writers.is_empty();
+        let page = reader.outbox_pending(after, 50).await.unwrap();
+        for message in &page {
+            read.insert(message.seq);
+            after = message.seq;
+        }
+        if done && page.is_empty() {
+            break;
+        }
+        while let Some(finished) = writers.try_join_next() {
+            finished.unwrap();
+        }
+    }
+    let all: std::collections::BTreeSet<i64> = reader
+        .outbox_pending(0, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(all.len(), 3 * 4 * 15 * 3);
+    let skipped: Vec<&i64> = all.difference(&read).collect();
+    assert!(skipped.is_empty(), "the reader skipped seqs {skipped:?}");
 }
 
 #[tokio::test]

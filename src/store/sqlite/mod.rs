@@ -11,6 +11,7 @@
 //! lock file beside it, so a second daemon on the same file is refused at
 //! start instead of polling every source a second time.
 
+mod export;
 mod items;
 mod outbox;
 mod polls;
@@ -23,8 +24,8 @@ mod tests;
 use super::backend::Backend;
 use super::health::Health;
 use super::{
-    ApplyOutcome, Claim, FeedItems, ItemFilter, Lease, LeaseView, OutboxMessage, PollRecord,
-    PollRecorded, Problem, Revision, SourceStatus, StoreError,
+    ApplyOutcome, BroughtForward, Claim, FeedItems, ItemFilter, Lease, LeaseView, OutboxMessage,
+    PollRecord, PollRecorded, Problem, Revision, SourceStatus, StoreError,
 };
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
@@ -343,6 +344,7 @@ impl Backend for Sqlite {
         _url: String,
         holder: String,
         _lease: Duration,
+        _brought_forward: Option<BroughtForward>,
     ) -> Result<Claim, StoreError> {
         Ok(Claim::Held(Lease { holder, epoch: 0 }))
     }
@@ -354,6 +356,10 @@ impl Backend for Sqlite {
         _lease: Duration,
     ) -> Result<bool, StoreError> {
         Ok(true)
+    }
+
+    async fn release_source(&self, _source_id: String, _held: Lease) -> Result<(), StoreError> {
+        Ok(())
     }
 
     async fn claim_publisher(&self, holder: String, _lease: Duration) -> Result<Claim, StoreError> {

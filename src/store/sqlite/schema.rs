@@ -5,6 +5,7 @@
 //! the field already ran it.
 
 use crate::store::StoreError;
+use crate::store::schema::{VersionSlot, next_step};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Every migration step, oldest first.
@@ -141,6 +142,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The schema version this build writes.
+#[cfg(test)]
 pub(super) fn current_version() -> i64 {
     MIGRATIONS.len() as i64
 }
@@ -151,7 +153,6 @@ pub(super) fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreErro
         path: path.to_owned(),
         source,
     };
-    let known = current_version();
     loop {
         // IMMEDIATE takes the write lock before reading the version, so two
         // processes opening one new file cannot both run the same step.
@@ -161,23 +162,13 @@ pub(super) fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreErro
         let found: i64 = tx
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .map_err(open_error)?;
-        if found > known {
-            return Err(StoreError::SchemaTooNew {
-                path: path.to_owned(),
-                found,
-                known,
-            });
-        }
-        if found == known {
+        let slot = VersionSlot {
+            table: "pragma",
+            key: path.to_owned(),
+            column: "user_version",
+        };
+        let Some(step) = next_step(MIGRATIONS, found, path, slot)? else {
             return Ok(());
-        }
-        let Some(step) = usize::try_from(found).ok().and_then(|i| MIGRATIONS.get(i)) else {
-            return Err(StoreError::BadValue {
-                table: "pragma",
-                key: path.to_owned(),
-                column: "user_version",
-                reason: format!("{found} is not a schema version"),
-            });
         };
         tx.execute_batch(step).map_err(open_error)?;
         // user_version lives in the file header, which is part of the
