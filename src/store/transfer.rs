@@ -38,6 +38,9 @@ pub(super) struct SourceRow {
     pub next_poll: Option<i64>,
     pub page_baseline: Option<i64>,
     pub warning: Option<String>,
+    /// The `not_followed` lines of a page source's last following poll,
+    /// as stored.
+    pub not_followed: Option<String>,
 }
 
 /// One `items` row. `authors` and `categories` are JSON lists.

@@ -123,11 +123,6 @@ impl FeedServer {
             .insert(path.to_owned(), delay);
     }
 
-    /// Every request so far, in the order they arrived.
-    pub fn all_hits(&self) -> Vec<Hit> {
-        self.served.lock().unwrap().hits.clone()
-    }
-
     /// The absolute URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)

@@ -57,8 +57,10 @@ impl Postgres {
                         .prepare_cached(
                             "INSERT INTO sources (id, url, etag, last_modified, permanent_url,
                                  last_attempt, last_success, last_error, consecutive_failures,
-                                 failing_since, gone, next_poll, page_baseline, warning)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                                 failing_since, gone, next_poll, page_baseline, warning,
+                                 not_followed)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                                 $15)",
                         )
                         .await?;
                     for r in &rows {
@@ -79,6 +81,7 @@ impl Postgres {
                                 &r.next_poll,
                                 &r.page_baseline,
                                 &r.warning,
+                                &r.not_followed,
                             ],
                         )
                         .await?;

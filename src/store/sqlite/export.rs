@@ -71,7 +71,7 @@ impl Sqlite {
 
 const SOURCES: &str = "SELECT id, url, etag, last_modified, permanent_url, last_attempt,
     last_success, last_error, consecutive_failures, failing_since, gone, next_poll,
-    page_baseline, warning FROM sources ORDER BY id";
+    page_baseline, warning, not_followed FROM sources ORDER BY id";
 
 const ITEMS: &str = "SELECT id, source_id, source_name, source_url, guid, url, title, summary,
     content_html, authors, categories, language, published, published_from_source, updated,
@@ -145,6 +145,7 @@ fn source_row(row: &Row<'_>) -> rusqlite::Result<SourceRow> {
         next_poll: row.get(11)?,
         page_baseline: row.get(12)?,
         warning: row.get(13)?,
+        not_followed: row.get(14)?,
     })
 }
 
