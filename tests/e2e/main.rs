@@ -9,6 +9,7 @@ mod helpers;
 mod hostile;
 mod limits;
 mod metrics;
+mod operator;
 mod opml;
 mod outputs;
 mod pages;
