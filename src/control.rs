@@ -41,9 +41,8 @@ impl ControlSocket {
                     path.display()
                 );
             }
-            std::fs::remove_file(path).with_context(|| {
-                format!("cannot remove the stale socket {}", path.display())
-            })?;
+            std::fs::remove_file(path)
+                .with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
         }
         let listener = UnixListener::bind(path)
             .with_context(|| format!("cannot listen on {}", path.display()))?;
@@ -78,11 +77,8 @@ impl ControlSocket {
                     }
                 },
             };
-            let answered = tokio::time::timeout(
-                CLIENT_TIMEOUT,
-                answer(stream, &settings, &poll_now),
-            )
-            .await;
+            let answered =
+                tokio::time::timeout(CLIENT_TIMEOUT, answer(stream, &settings, &poll_now)).await;
             if let Ok(Err(e)) = answered {
                 warn!(error = %crate::error::error_chain(e.as_ref()), "a control socket request failed");
             }

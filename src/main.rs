@@ -26,7 +26,11 @@ fn main() -> ExitCode {
         Err(e) if is_closed_output(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // Each cause once: a cause that repeats its parent's text is left out.
-            let _ = writeln!(std::io::stderr(), "librarywire: {}", error_chain(e.as_ref()));
+            let _ = writeln!(
+                std::io::stderr(),
+                "librarywire: {}",
+                error_chain(e.as_ref())
+            );
             ExitCode::from(2)
         }
     }

@@ -158,10 +158,7 @@ impl PollNow {
 
 /// Returns once `id` is asked for on `wake` (or requests were missed, in
 /// which case it may have been); never when nobody can ask any more.
-async fn asked_for(
-    wake: &mut tokio::sync::broadcast::Receiver<Arc<Vec<String>>>,
-    id: &str,
-) {
+async fn asked_for(wake: &mut tokio::sync::broadcast::Receiver<Arc<Vec<String>>>, id: &str) {
     use tokio::sync::broadcast::error::RecvError;
     loop {
         match wake.recv().await {
@@ -706,7 +703,13 @@ mod tests {
             failures: 1,
             retry_after: Some(MIN),
         };
-        assert_eq!(next_delay(&p, 10 * MIN, small, 0.5), 10 * MIN);
+        // Longer than the 30 s first retry, so it is the wait.
+        assert_eq!(next_delay(&p, 10 * MIN, small, 0.5), MIN);
+        let second = PollResult::Failure {
+            failures: 7,
+            retry_after: Some(MIN),
+        };
+        assert_eq!(next_delay(&p, 10 * MIN, second, 0.5), 20 * MIN);
     }
 
     fn status(

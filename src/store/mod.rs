@@ -71,7 +71,9 @@ pub enum StoreError {
     },
     /// The store's folder is read-only (a read-only mount) or not writable
     /// by this user: the store cannot be created or locked there.
-    #[error("store: the folder {folder} is read-only or not writable ({source}); the store needs to write there")]
+    #[error(
+        "store: the folder {folder} is read-only or not writable ({source}); the store needs to write there"
+    )]
     NotWritable {
         /// The folder.
         folder: String,

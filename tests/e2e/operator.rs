@@ -43,7 +43,7 @@ fn file_url(path: &Path) -> String {
 /// next try; once the server is fixed, `poll-now --source ID` makes the
 /// daemon poll it at once (the server sees the request), and SIGUSR1 polls
 /// every source.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poll_now_makes_a_failing_source_poll_at_once_and_sigusr1_polls_all() {
     let server = FeedServer::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -80,7 +80,11 @@ async fn poll_now_makes_a_failing_source_poll_at_once_and_sigusr1_polls_all() {
         .output()
         .unwrap();
     assert!(!refused.status.success());
-    assert!(text(&refused).1.contains("no source `nope`"), "{:?}", text(&refused));
+    assert!(
+        text(&refused).1.contains("no source `nope`"),
+        "{:?}",
+        text(&refused)
+    );
 
     let asked = librarywire()
         .args(["poll-now", "--source", "late", "--config"])
@@ -131,7 +135,7 @@ async fn poll_now_makes_a_failing_source_poll_at_once_and_sigusr1_polls_all() {
 
 /// A source on a loopback port nobody listens on: its error in `/status`
 /// and in the log names the URL once and "Connection refused" once.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_connection_names_the_url_and_each_cause_once() {
     let dead = format!("http://127.0.0.1:{}/feed.xml", free_port());
     let dir = tempfile::tempdir().unwrap();
@@ -173,7 +177,7 @@ async fn a_refused_connection_names_the_url_and_each_cause_once() {
             .lock()
             .unwrap()
             .iter()
-            .find(|l| l.contains("Connection refused"))
+            .find(|l| l.contains("poll failed") && l.contains("Connection refused"))
             .cloned();
         std::future::ready(found)
     })
@@ -184,7 +188,7 @@ async fn a_refused_connection_names_the_url_and_each_cause_once() {
 
 /// `discover` on a feed's own URL proposes that feed as a feed source, with
 /// its title, never a page source that scrapes it.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discover_on_a_feed_proposes_a_feed_source_named_by_its_title() {
     let dir = tempfile::tempdir().unwrap();
     let atom = dir.path().join("news.atom");
@@ -287,10 +291,16 @@ fn discover_on_a_saved_page_resolves_feed_links_on_the_web_or_says_it_cannot() {
         match expected {
             Some(feed) => {
                 assert!(out.status.success(), "{name}: {stdout}{stderr}");
-                assert!(stdout.contains(&format!("{feed}\tapplication/rss+xml\tNews")), "{name}: {stdout}");
+                assert!(
+                    stdout.contains(&format!("{feed}\tapplication/rss+xml\tNews")),
+                    "{name}: {stdout}"
+                );
             }
             None => {
-                assert!(stdout.contains("cannot be resolved from a file"), "{name}: {stdout}");
+                assert!(
+                    stdout.contains("cannot be resolved from a file"),
+                    "{name}: {stdout}"
+                );
                 assert!(stdout.contains("#   /feed/"), "{name}: {stdout}");
             }
         }

@@ -263,10 +263,7 @@ fn folder_error(folder: &Path, path: String, source: std::io::Error) -> StoreErr
     match source.kind() {
         ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied => {
             // The nearest folder that exists is the one refusing.
-            let refusing = folder
-                .ancestors()
-                .find(|p| p.exists())
-                .unwrap_or(folder);
+            let refusing = folder.ancestors().find(|p| p.exists()).unwrap_or(folder);
             StoreError::NotWritable {
                 folder: refusing.display().to_string(),
                 source,
