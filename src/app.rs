@@ -1,6 +1,7 @@
 //! The daemon: builds every stage from the settings and runs them until shutdown.
 
 use crate::config::{LiveSettings, Settings};
+use crate::control::ControlSocket;
 use crate::error::error_chain;
 use crate::publish::{self, PublisherStats};
 use crate::reload::{ReloadTriggers, Reloader};
@@ -165,7 +166,30 @@ impl Application {
         };
         let tracker = TaskTracker::new();
         let scheduler = Scheduler::new(live.subscribe(), store.clone())?;
+        let poll_now = scheduler.poll_now();
         tracker.spawn(scheduler.run(shutdown.clone()).instrument(span.clone()));
+        // `poll-now` and SIGUSR1 listen before the server answers, so an
+        // admin who sees the daemon up can ask it to poll.
+        if let Some(path) = settings.control_socket() {
+            match ControlSocket::bind(&path).await {
+                Ok(socket) => {
+                    info!(socket = %socket.path().display(), "taking poll-now on the control socket");
+                    tracker.spawn(
+                        socket
+                            .run(live.subscribe(), poll_now.clone(), shutdown.clone())
+                            .instrument(span.clone()),
+                    );
+                }
+                Err(e) => warn!(
+                    error = %crate::error::error_chain(e.as_ref()),
+                    "no control socket: `librarywire poll-now` cannot reach this daemon; SIGUSR1 still polls every source"
+                ),
+            }
+        }
+        tracker.spawn(
+            crate::control::poll_all_on_sigusr1(live.subscribe(), poll_now, shutdown.clone())
+                .instrument(span.clone()),
+        );
         if let Some(triggers) = triggers {
             tracker.spawn(triggers.run(shutdown.clone()));
         }

@@ -1,4 +1,4 @@
-//! The command line: `run`, `check-config`, `poll-once`, `migrate-store`,
+//! The command line: `run`, `check-config`, `poll-once`, `poll-now`, `migrate-store`,
 //! `discover` and `import-opml`.
 
 use crate::app::Application;
@@ -43,6 +43,13 @@ pub enum Command {
     /// Poll every source (or one) once and print the normalized items as JSON
     /// lines. Stores and publishes nothing.
     PollOnce {
+        /// Only this source id.
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Ask the running daemon (through its control socket,
+    /// `poll.control_socket`) to poll every source, or one, at once.
+    PollNow {
         /// Only this source id.
         #[arg(long)]
         source: Option<String>,
@@ -118,12 +125,32 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             telemetry::init("warn", settings.log.format);
             poll_once(&settings, source.as_deref(), &mut std::io::stdout().lock()).await
         }
+        Command::PollNow { source } => {
+            poll_now(&settings, source.as_deref(), &mut std::io::stdout().lock()).await
+        }
         // Handled above, before a config is needed; kept for exhaustiveness.
         Command::Discover { url } => {
             discover(&settings.poll, &url, &mut std::io::stdout().lock()).await
         }
         Command::ImportOpml { file } => import_opml(&file, &mut std::io::stdout().lock()),
     }
+}
+
+/// Whether `error` is a write to a closed stdout (a pipe whose reader left,
+/// as in `librarywire check-config | head -1`): the printing commands then
+/// end quietly, with success, as `cat` does.
+pub fn is_closed_output(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        let kind = cause
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            .or_else(|| {
+                cause
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            });
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// `import-opml`: prints `[[sources]]` TOML for the feeds of the OPML file at
@@ -197,6 +224,34 @@ pub fn shutdown_on_signal() -> anyhow::Result<CancellationToken> {
         tracing::info!(signal = name, "stopping: finishing in-flight work");
     });
     Ok(token)
+}
+
+/// `poll-now`: asks the daemon running with `settings` to poll `only` (or
+/// every source) at once, and prints its answer.
+pub async fn poll_now(
+    settings: &Settings,
+    only: Option<&str>,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    if let Some(id) = only
+        && settings.source(id).is_none()
+    {
+        let known: Vec<_> = settings.sources.iter().map(|s| s.id.as_str()).collect();
+        bail!(
+            "no source `{id}` in the config; the sources are: {}",
+            known.join(", ")
+        );
+    }
+    let Some(path) = settings.control_socket() else {
+        bail!(
+            "this config has no control socket (a PostgreSQL store has none unless \
+             poll.control_socket is set); send the daemon SIGUSR1 to poll every source"
+        );
+    };
+    let answer = crate::control::request_poll_now(&path, only).await?;
+    writeln!(out, "{answer}")?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// What `check-config` prints: the file and one line per source.
@@ -302,9 +357,53 @@ pub async fn poll_once(
     })
 }
 
-/// `discover`: prints the feeds the page at `url` advertises, one per line,
-/// or, when it advertises none, a suggested page-source config and the first
-/// items it picks. Exit code 1 when there is neither.
+/// What `discover` prints for a URL that is itself a feed: a feed source for
+/// it, named by the feed's title.
+fn print_feed_source(
+    url: &url::Url,
+    feed: &feed_rs::model::Feed,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    use crate::config::{ConfigText, NewSource};
+    let format = match feed.feed_type {
+        feed_rs::model::FeedType::Atom => "an Atom feed",
+        feed_rs::model::FeedType::JSON => "a JSON Feed",
+        feed_rs::model::FeedType::RSS0
+        | feed_rs::model::FeedType::RSS1
+        | feed_rs::model::FeedType::RSS2 => "an RSS feed",
+    };
+    let title = feed
+        .title
+        .as_ref()
+        .map(|t| crate::normalize::plain_title(&t.content))
+        .filter(|t| !t.is_empty());
+    let id = crate::page::discover::id_from_url(url);
+    let mut text = ConfigText::new();
+    text.comment(&format!(
+        "{url} is {format}, not a page: use it as a feed source (kind = \"feed\", the default):"
+    ))
+    .source(&NewSource {
+        id: &id,
+        name: title.as_deref(),
+        url: url.as_str(),
+        page: None,
+        hints: &["interval = \"30m\"   # when the default [poll] interval does not suit it"],
+        page_hints: &[],
+    });
+    write!(out, "{}", text.finish())?;
+    writeln!(
+        out,
+        "\n# It holds {} entries; check them with `librarywire poll-once --source {id}`.",
+        feed.entries.len()
+    )?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `discover`: for a feed, a feed source for it; for a page, the feeds it
+/// advertises, one per line, or, when it advertises none, a suggested
+/// page-source config and the first items it picks. Exit code 1 when there
+/// is none of these.
 pub async fn discover(
     poll: &crate::config::PollSettings,
     url: &str,
@@ -312,7 +411,7 @@ pub async fn discover(
 ) -> anyhow::Result<ExitCode> {
     use crate::fetch::FetchOutcome;
     use crate::page::discover::{id_from_url, suggest_page, suggestion_toml};
-    use crate::parse::advertised_feeds;
+    use crate::parse::discover_feeds;
     let url = url::Url::parse(url).with_context(|| format!("`{url}` is not a URL"))?;
     let fetcher = Fetcher::new(poll)?;
     let fetched = fetcher
@@ -322,9 +421,28 @@ pub async fn discover(
     let FetchOutcome::Body(body) = &fetched.outcome else {
         bail!("{url}: the server answered 304 to an unconditional request");
     };
-    let (html, _) = crate::page::decode_html(body, fetched.content_type.as_deref(), None);
     let base = fetched.final_url.clone();
-    let feeds = advertised_feeds(&html, &base);
+    // A feed is a feed source, never a page to scrape.
+    let mut options = crate::parse::ParseOptions::new(&base);
+    options.content_type = fetched.content_type.as_deref();
+    if let Ok(parsed) = crate::parse::parse_feed(body, &options) {
+        return print_feed_source(&url, &parsed.feed, out);
+    }
+    let (html, _) = crate::page::decode_html(body, fetched.content_type.as_deref(), None);
+    let advertised = discover_feeds(&html, &base);
+    let feeds = advertised.feeds;
+    if !advertised.unresolved.is_empty() {
+        writeln!(
+            out,
+            "# {base} advertises {} feed(s) by a relative link, which cannot be resolved from a \
+             file: the page gives no <base href>, <link rel=\"canonical\"> or og:url saying \
+             where it lives on the web. Run discover on the page's web address instead. The links:",
+            advertised.unresolved.len()
+        )?;
+        for href in &advertised.unresolved {
+            writeln!(out, "#   {}", href.replace(|c: char| c.is_control(), " "))?;
+        }
+    }
     if !feeds.is_empty() {
         writeln!(
             out,

@@ -58,6 +58,60 @@ pub enum ConfigError {
         /// What is wrong with it.
         message: String,
     },
+    /// A key set by an environment override (`LIBRARYWIRE__SECTION__KEY`)
+    /// has the wrong type or form, or is unknown: the variable is to blame,
+    /// not the file.
+    #[error("environment variable {variable} (key `{key}`, overriding {file}): {message}")]
+    Env {
+        /// The variable, as it is spelt in the environment.
+        variable: String,
+        /// The dotted path of the bad key.
+        key: String,
+        /// The config file it overrides.
+        file: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// The error for a bad `key`: [`ConfigError::Env`] when one of the
+    /// `overrides` (variable names) sets it, else [`ConfigError::Key`].
+    fn at_key(file: &Path, key: String, message: String, overrides: &[String]) -> ConfigError {
+        match overriding_variable(&key, overrides) {
+            Some(variable) => ConfigError::Env {
+                variable,
+                key,
+                file: file.to_owned(),
+                message,
+            },
+            None => ConfigError::Key {
+                file: file.to_owned(),
+                key,
+                message,
+            },
+        }
+    }
+}
+
+/// The environment override among `variables` that sets `key` (dotted, as
+/// in `poll.interval` or `amqp.url[1]`) or a table around it.
+fn overriding_variable(key: &str, variables: &[String]) -> Option<String> {
+    let prefix = format!("{ENV_PREFIX}__");
+    variables.iter().find_map(|variable| {
+        let rest = variable.get(prefix.len()..)?;
+        if !variable[..prefix.len()].eq_ignore_ascii_case(&prefix) {
+            return None;
+        }
+        let set = rest.to_ascii_lowercase().replace("__", ".");
+        let within = |outer: &str, inner: &str| {
+            inner == outer
+                || inner
+                    .strip_prefix(outer)
+                    .is_some_and(|tail| tail.starts_with(['.', '[']))
+        };
+        within(&set, &key.to_ascii_lowercase()).then(|| variable.clone())
+    })
 }
 
 /// All settings of the daemon.
@@ -370,6 +424,59 @@ impl Default for AmqpSettings {
     }
 }
 
+/// What is wrong with `css`, which scraper refused: the parser's reason in
+/// words and where it stopped. scraper's own message says only "Unexpected
+/// error occurred. Please report this to the developer" for most reasons,
+/// so the selector is parsed again here with scraper's parser to learn them.
+fn selector_error(css: &str) -> String {
+    use selectors::parser::{ParseRelative, SelectorList, SelectorParseErrorKind as Kind};
+    let mut input = cssparser::Parser::new(css);
+    let kind = match SelectorList::parse(&scraper::selector::Parser, &mut input, ParseRelative::No)
+    {
+        Ok(_) => return format!("`{css}` is not a CSS selector"),
+        Err(e) => e.kind,
+    };
+    let reason = match kind {
+        cssparser::ParseErrorKind::Basic(basic) => match basic {
+            cssparser::BasicParseErrorKind::UnexpectedToken => "unexpected character or token",
+            cssparser::BasicParseErrorKind::EndOfInput => {
+                "it ends too early (an unclosed bracket, quote or parenthesis, or nothing after a combinator?)"
+            }
+            cssparser::BasicParseErrorKind::AtRuleInvalid
+            | cssparser::BasicParseErrorKind::AtRuleBodyInvalid => "an @-rule is not a selector",
+            cssparser::BasicParseErrorKind::QualifiedRuleInvalid => "not a selector",
+            cssparser::BasicParseErrorKind::TooManyNestedBlocks => "too deeply nested",
+        },
+        cssparser::ParseErrorKind::Custom(custom) => match custom {
+            Kind::EmptySelector => "an empty selector (a stray comma?)",
+            Kind::DanglingCombinator => "a combinator (`>`, `+`, `~`) with nothing after it",
+            Kind::UnsupportedPseudoClassOrElement => "an unknown or unsupported pseudo-class",
+            Kind::UnexpectedIdent => "an unexpected name",
+            Kind::ClassNeedsIdent => "a `.` must be followed by a class name",
+            Kind::NoIdentForPseudo | Kind::PseudoElementExpectedIdent => {
+                "a `:` must be followed by a pseudo-class name"
+            }
+            Kind::PseudoElementExpectedColon => "a pseudo-element needs `::`",
+            Kind::NoQualifiedNameInAttributeSelector
+            | Kind::InvalidQualNameInAttr
+            | Kind::UnexpectedTokenInAttributeSelector
+            | Kind::BadValueInAttr
+            | Kind::ExpectedBarInAttr => {
+                "a malformed attribute selector (write `[name]` or `[name=\"value\"]`)"
+            }
+            Kind::ExpectedNamespace | Kind::ExplicitNamespaceUnexpectedToken => {
+                "namespaces are not supported"
+            }
+            _ => "not a selector scraper can read",
+        },
+    };
+    // Where the parser stopped: just after the token it could not take.
+    let at = input.position().byte_index();
+    let column = css[..at.min(css.len())].chars().count();
+    let read = &css[..at.min(css.len())];
+    format!("`{css}` is not a CSS selector: {reason}, at character {column} (after `{read}`)")
+}
+
 /// `[poll]`: polling.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -393,6 +500,18 @@ pub struct PollSettings {
     /// interval up to this, never beyond. Default `6h`.
     #[serde(with = "humantime_serde")]
     pub max_interval: Duration,
+    /// A failing source is tried again this soon after its first failure
+    /// (a source that has never worked since it was added, or that just
+    /// broke), the wait doubling per failure up to its interval; from there
+    /// it doubles on up to `max_backoff`. A `Retry-After` is still a floor.
+    /// Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub first_retry: Duration,
+    /// The Unix socket on which the daemon takes `librarywire poll-now`.
+    /// Default: beside the SQLite store, `store.path` with the extension
+    /// `.sock` (`data/librarywire.sock`); none for a PostgreSQL store unless
+    /// set here. SIGUSR1 asks for the same as `poll-now` without `--source`.
+    pub control_socket: Option<PathBuf>,
     /// A failing source's retry delay doubles per failure up to this. Default `6h`.
     #[serde(with = "humantime_serde")]
     pub max_backoff: Duration,
@@ -424,6 +543,8 @@ impl Default for PollSettings {
             connect_timeout: Duration::from_secs(10),
             max_body: ByteSize::mb(5),
             max_interval: Duration::from_secs(6 * 3600),
+            first_retry: Duration::from_secs(30),
+            control_socket: None,
             max_backoff: Duration::from_secs(6 * 3600),
             flag_after: Duration::from_secs(24 * 3600),
             jitter: 0.1,
@@ -577,8 +698,7 @@ impl FieldSelector {
                 None => Err(format!("`{trimmed}` has no CSS selector")),
             };
         }
-        let selector = scraper::Selector::parse(css)
-            .map_err(|e| format!("`{css}` is not a CSS selector: {e}"))?;
+        let selector = scraper::Selector::parse(css).map_err(|_| selector_error(css))?;
         Ok(FieldSelector {
             css: Some(selector),
             attribute,
@@ -695,6 +815,19 @@ impl PollSettings {
 }
 
 impl Settings {
+    /// Where the daemon takes `poll-now`: `poll.control_socket`, else beside
+    /// an SQLite store (`store.path` with the extension `.sock`), else none
+    /// (a PostgreSQL store, whose replicas may share a folder).
+    pub fn control_socket(&self) -> Option<PathBuf> {
+        if let Some(path) = &self.poll.control_socket {
+            return Some(path.clone());
+        }
+        match self.store.location() {
+            Ok(StoreLocation::Sqlite(path)) => Some(path.with_extension("sock")),
+            _ => None,
+        }
+    }
+
     /// Loads the file at `path`, applies `LIBRARYWIRE__…` overrides from the
     /// process environment, and validates the result.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
@@ -711,6 +844,20 @@ impl Settings {
             file: path.to_owned(),
             message: format!("cannot read it: {e}"),
         })?;
+        // The overrides in force, so that an error in one names its variable.
+        let prefix = format!("{ENV_PREFIX}__");
+        let overrides: Vec<String> = match &env {
+            Some(env) => env.keys().cloned().collect::<Vec<_>>(),
+            None => std::env::vars_os()
+                .filter_map(|(name, _)| name.into_string().ok())
+                .collect::<Vec<_>>(),
+        }
+        .into_iter()
+        .filter(|name| {
+            name.get(..prefix.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(&prefix))
+        })
+        .collect();
         let mut environment = config::Environment::with_prefix(ENV_PREFIX)
             .prefix_separator("__")
             .separator("__")
@@ -725,25 +872,41 @@ impl Settings {
             .add_source(config::File::from_str(&text, config::FileFormat::Toml))
             .add_source(environment)
             .build()
-            .map_err(|e| ConfigError::Load {
-                file: path.to_owned(),
-                message: e.to_string(),
+            .map_err(|e| match overrides.as_slice() {
+                // The file alone read well: the one override is to blame.
+                [variable]
+                    if config::Config::builder()
+                        .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+                        .build()
+                        .is_ok() =>
+                {
+                    ConfigError::Env {
+                        variable: variable.clone(),
+                        key: variable[prefix.len()..]
+                            .to_ascii_lowercase()
+                            .replace("__", "."),
+                        file: path.to_owned(),
+                        message: e.to_string(),
+                    }
+                }
+                _ => ConfigError::Load {
+                    file: path.to_owned(),
+                    message: e.to_string(),
+                },
             })?;
         // serde_path_to_error turns serde's "unknown field" into one that says
         // where: `poll.intervall`, `sources[1].nmae`.
-        let settings: Settings =
-            serde_path_to_error::deserialize(merged).map_err(|e| ConfigError::Key {
-                file: path.to_owned(),
-                key: display_path(e.path()),
-                message: e.inner().to_string(),
-            })?;
+        let settings: Settings = serde_path_to_error::deserialize(merged).map_err(|e| {
+            ConfigError::at_key(
+                path,
+                display_path(e.path()),
+                e.inner().to_string(),
+                &overrides,
+            )
+        })?;
         settings
             .validate()
-            .map_err(|(key, message)| ConfigError::Key {
-                file: path.to_owned(),
-                key,
-                message,
-            })?;
+            .map_err(|(key, message)| ConfigError::at_key(path, key, message, &overrides))?;
         Ok(settings)
     }
 
@@ -825,6 +988,15 @@ impl Settings {
         positive("poll.connect_timeout", self.poll.connect_timeout)?;
         positive("poll.max_interval", self.poll.max_interval)?;
         positive("poll.max_backoff", self.poll.max_backoff)?;
+        positive("poll.first_retry", self.poll.first_retry)?;
+        if self
+            .poll
+            .control_socket
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(("poll.control_socket".into(), "must not be empty".into()));
+        }
         positive("poll.flag_after", self.poll.flag_after)?;
         if self.poll.concurrency == 0 {
             return Err(("poll.concurrency".into(), "must be at least 1".into()));
@@ -1194,6 +1366,29 @@ date_format = "%Y-%m-%d"
     }
 
     #[test]
+    fn a_bad_selector_says_what_is_wrong_and_where_not_report_this_to_the_developer() {
+        let cases = [
+            ("li:frobnicate", "unknown or unsupported pseudo-class"),
+            ("div.", "ends too early"),
+            ("div.3col", "unexpected character or token"),
+            ("h2 >", "nothing after it"),
+        ];
+        for (css, reason) in cases {
+            let err = load_str(&PAGE.replace("span.date", css))
+                .expect_err(css)
+                .to_string();
+            assert!(err.contains("sources[1].page.date"), "{err}");
+            assert!(
+                err.contains(&format!("`{css}` is not a CSS selector")),
+                "{err}"
+            );
+            assert!(err.contains(reason), "{css}: {err}");
+            assert!(err.contains("at character"), "{err}");
+            assert!(!err.contains("report this to the developer"), "{err}");
+        }
+    }
+
+    #[test]
     fn a_bad_selector_is_named_by_its_key() {
         let err = load_str(&PAGE.replace("span.date", "span..date"))
             .unwrap_err()
@@ -1239,6 +1434,47 @@ date_format = "%Y-%m-%d"
             .unwrap_err()
             .to_string();
         assert!(err.contains("poll.timeout"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_environment_override_names_its_variable_not_the_file() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(MINIMAL.as_bytes()).unwrap();
+        let load = |name: &str, value: &str| {
+            let env = BTreeMap::from([(name.to_owned(), value.to_owned())]);
+            Settings::load_with_env(file.path(), Some(env))
+                .expect_err("the override is refused")
+                .to_string()
+        };
+        // A value of the wrong form, caught by serde.
+        let err = load("LIBRARYWIRE__POLL__INTERVAL", "soon");
+        assert!(
+            err.starts_with(
+                "environment variable LIBRARYWIRE__POLL__INTERVAL (key `poll.interval`"
+            ),
+            "{err}"
+        );
+        assert!(!err.starts_with("config file"), "{err}");
+        // A value caught by validate().
+        let err = load("LIBRARYWIRE__SERVER__FEED_SIZE", "0");
+        assert!(
+            err.contains("LIBRARYWIRE__SERVER__FEED_SIZE") && err.contains("at least 1"),
+            "{err}"
+        );
+        // A key the config does not have.
+        let err = load("LIBRARYWIRE__POLL__INTERVALL", "10m");
+        assert!(err.contains("LIBRARYWIRE__POLL__INTERVALL"), "{err}");
+        // A bad key of the file itself is still the file's.
+        let mut bad = tempfile::NamedTempFile::new().unwrap();
+        bad.write_all(b"[poll]\ninterval = \"soon\"\n").unwrap();
+        let env = BTreeMap::from([("LIBRARYWIRE__POLL__CONCURRENCY".to_owned(), "3".to_owned())]);
+        let err = Settings::load_with_env(bad.path(), Some(env))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("config file") && err.contains("poll.interval"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! outcome into an exit code. All the work lives in the library.
 
 use clap::Parser;
-use librarywire::cli::{Cli, dispatch};
+use librarywire::cli::{Cli, dispatch, is_closed_output};
+use librarywire::error::error_chain;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -21,8 +22,15 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
+        // `check-config | head -1`: the reader has what it wanted.
+        Err(e) if is_closed_output(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "librarywire: {e:#}");
+            // Each cause once: a cause that repeats its parent's text is left out.
+            let _ = writeln!(
+                std::io::stderr(),
+                "librarywire: {}",
+                error_chain(e.as_ref())
+            );
             ExitCode::from(2)
         }
     }

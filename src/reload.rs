@@ -204,7 +204,7 @@ impl Reloader {
                 error!(
                     file = %self.path.display(),
                     trigger,
-                    error = %format!("{e:#}"),
+                    error = %crate::error::error_chain(e.as_ref()),
                     "config refused; the running config stays"
                 );
                 return Err(e);
@@ -287,7 +287,7 @@ impl ReloadTriggers {
                 Err(e) => {
                     warn!(
                         file = %reloader.path().display(),
-                        error = %format!("{e:#}"),
+                        error = %crate::error::error_chain(e.as_ref()),
                         "cannot watch the config file; reload it with SIGHUP"
                     );
                     (None, None)

@@ -84,11 +84,7 @@ pub fn next_delay(
             Some(s) if s > interval => s.min(poll.max_interval.max(interval)),
             _ => interval,
         },
-        PollResult::Failure { failures, .. } => {
-            let doublings = failures.saturating_sub(1).min(20);
-            let backoff = interval.saturating_mul(1u32 << doublings);
-            backoff.min(poll.max_backoff.max(interval))
-        }
+        PollResult::Failure { failures, .. } => failure_backoff(poll, interval, failures),
     };
     let factor = 1.0 + poll.jitter * (2.0 * unit_random - 1.0);
     let jittered = base.mul_f64(factor.max(0.0));
@@ -100,6 +96,77 @@ pub fn next_delay(
             ..
         } => jittered.max(after.min(Duration::from_secs(7 * 24 * 3600))),
         _ => jittered,
+    }
+}
+
+/// The wait after the `failures`-th failure in a row, before jitter.
+///
+/// A source that just broke, or has never worked, is tried again soon:
+/// `poll.first_retry`, doubling per failure while it is shorter than the
+/// interval (30 s, 1 min, 2 min, … for a 15-minute source). From the
+/// interval on, the wait keeps doubling, up to `poll.max_backoff`.
+fn failure_backoff(poll: &PollSettings, interval: Duration, failures: u32) -> Duration {
+    let nth = failures.saturating_sub(1);
+    let mut short = poll.first_retry.min(interval);
+    let mut short_steps = 0u32;
+    while short < interval {
+        if short_steps == nth {
+            return short;
+        }
+        short = short.saturating_mul(2);
+        short_steps += 1;
+    }
+    let doublings = (nth - short_steps).min(20);
+    interval
+        .saturating_mul(1u32 << doublings)
+        .min(poll.max_backoff.max(interval))
+}
+
+/// Asks the scheduler to poll sources at once: what `librarywire poll-now`
+/// (through the control socket) and SIGUSR1 do. Cheap to clone.
+#[derive(Clone)]
+pub struct PollNow {
+    store: Store,
+    /// The source tasks listen here for the ids asked for.
+    wake: tokio::sync::broadcast::Sender<Arc<Vec<String>>>,
+}
+
+impl PollNow {
+    fn new(store: Store) -> PollNow {
+        PollNow {
+            store,
+            wake: tokio::sync::broadcast::channel(16).0,
+        }
+    }
+
+    /// Makes the sources `ids` due now and wakes their tasks. The due time
+    /// goes to the store first, through the one schedule API both backends
+    /// share, so that on a shared store whichever replica holds a source
+    /// takes it; this daemon's tasks are woken at once. A source in the
+    /// middle of a poll is polled again right after it.
+    pub async fn request(&self, ids: Vec<String>) -> Result<(), crate::store::StoreError> {
+        let now = Utc::now();
+        for id in &ids {
+            self.store.set_next_poll(id, now).await?;
+        }
+        // No task listening (none started yet, or all stopped) is fine: the
+        // stored due time stands.
+        let _ = self.wake.send(Arc::new(ids));
+        Ok(())
+    }
+}
+
+/// Returns once `id` is asked for on `wake` (or requests were missed, in
+/// which case it may have been); never when nobody can ask any more.
+async fn asked_for(wake: &mut tokio::sync::broadcast::Receiver<Arc<Vec<String>>>, id: &str) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match wake.recv().await {
+            Ok(ids) if ids.iter().any(|asked| asked == id) => return,
+            Ok(_) => {}
+            Err(RecvError::Lagged(_)) => return,
+            Err(RecvError::Closed) => std::future::pending().await,
+        }
     }
 }
 
@@ -137,6 +204,7 @@ pub struct Scheduler {
     store: Store,
     clock: Clock,
     polling: Arc<Polling>,
+    poll_now: PollNow,
 }
 
 /// A running source task.
@@ -155,13 +223,26 @@ impl Scheduler {
             (s.poll.clone(), Cluster::of(&s))
         };
         let clock = Clock::System;
-        let polling = Arc::new(Polling::new(poll, cluster, store.clone(), clock)?);
+        let poll_now = PollNow::new(store.clone());
+        let polling = Arc::new(Polling::new(
+            poll,
+            cluster,
+            store.clone(),
+            clock,
+            poll_now.wake.clone(),
+        )?);
         Ok(Scheduler {
             settings,
             store,
             clock,
             polling,
+            poll_now,
         })
+    }
+
+    /// The handle that makes sources due at once (`poll-now`, SIGUSR1).
+    pub fn poll_now(&self) -> PollNow {
+        self.poll_now.clone()
     }
 
     /// The same scheduler on `clock` (tests: [`Clock::following_tokio`]).
@@ -181,6 +262,7 @@ impl Scheduler {
             store,
             clock,
             mut polling,
+            poll_now: _,
         } = self;
         let mut current = settings.borrow_and_update().clone();
         let tracker = TaskTracker::new();
@@ -202,9 +284,9 @@ impl Scheduler {
                     let new = settings.borrow_and_update().clone();
                     let changes = SourceChanges::between(&current, &new);
                     if changes.poll_changed {
-                        match Polling::new(new.poll.clone(), polling.cluster.clone(), store.clone(), clock) {
+                        match Polling::new(new.poll.clone(), polling.cluster.clone(), store.clone(), clock, polling.wake.clone()) {
                             Ok(rebuilt) => polling = Arc::new(rebuilt),
-                            Err(e) => error!(error = %format!("{e:#}"), "cannot apply the new [poll] settings; the old ones stay"),
+                            Err(e) => error!(error = %crate::error::error_chain(e.as_ref()), "cannot apply the new [poll] settings; the old ones stay"),
                         }
                     }
                     apply(&tracker, &polling, &mut tasks, &current, &new, &changes, &shutdown);
@@ -342,6 +424,8 @@ struct Polling {
     /// One semaphore per host. A std mutex: it is held only to look up or
     /// insert, never across an await.
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Where [`PollNow`] wakes the source tasks.
+    wake: tokio::sync::broadcast::Sender<Arc<Vec<String>>>,
 }
 
 impl Polling {
@@ -350,9 +434,11 @@ impl Polling {
         cluster: Cluster,
         store: Store,
         clock: Clock,
+        wake: tokio::sync::broadcast::Sender<Arc<Vec<String>>>,
     ) -> anyhow::Result<Polling> {
         let fetcher = Fetcher::new(&poll)?;
         Ok(Polling {
+            wake,
             global: Arc::new(Semaphore::new(poll.concurrency)),
             poll,
             cluster,
@@ -404,12 +490,18 @@ impl Polling {
             .and_then(|s| s.next_poll)
             .filter(|stored| due < *stored)
             .map(|stored| BroughtForward { stored, due });
+        // Subscribed before the first wait, so no request after the task
+        // started is missed.
+        let mut wake = self.wake.subscribe();
         let mut poller = SourcePoller::new(source, self.poll.flag_after);
         loop {
             let wait = (due - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
+                () = asked_for(&mut wake, &poller.settings().id) => {
+                    info!(source = %poller.settings().id, "polling now, as asked");
+                }
             }
             match self
                 .poll_source(&mut poller, &next, brought_forward, &shutdown)
@@ -583,10 +675,58 @@ mod tests {
             failures,
             retry_after: None,
         };
+        // The short first retries are the next test's; here they are off.
+        let p = PollSettings {
+            first_retry: 10 * MIN,
+            ..p
+        };
         assert_eq!(next_delay(&p, 10 * MIN, fail(1), 0.5), 10 * MIN);
         assert_eq!(next_delay(&p, 10 * MIN, fail(2), 0.5), 20 * MIN);
         assert_eq!(next_delay(&p, 10 * MIN, fail(3), 0.5), 40 * MIN);
         assert_eq!(next_delay(&p, 10 * MIN, fail(30), 0.5), 6 * 60 * MIN);
+    }
+
+    #[test]
+    fn a_first_failure_is_retried_soon_doubling_to_the_interval_then_backing_off() {
+        let p = poll();
+        assert_eq!(p.first_retry, Duration::from_secs(30), "the default");
+        let fail = |failures| PollResult::Failure {
+            failures,
+            retry_after: None,
+        };
+        let secs = Duration::from_secs;
+        let waits: Vec<_> = (1..=9)
+            .map(|n| next_delay(&p, 10 * MIN, fail(n), 0.5))
+            .collect();
+        assert_eq!(
+            waits,
+            [
+                secs(30),
+                secs(60),
+                secs(120),
+                secs(240),
+                secs(480),
+                10 * MIN,
+                20 * MIN,
+                40 * MIN,
+                80 * MIN
+            ]
+        );
+        assert_eq!(next_delay(&p, 10 * MIN, fail(40), 0.5), 6 * 60 * MIN);
+        // Never longer than the interval while short: a 1-minute source.
+        assert_eq!(next_delay(&p, MIN, fail(2), 0.5), MIN);
+        // A first retry longer than the interval is the interval.
+        let slow = PollSettings {
+            first_retry: 60 * MIN,
+            ..poll()
+        };
+        assert_eq!(next_delay(&slow, 10 * MIN, fail(1), 0.5), 10 * MIN);
+        // Retry-After is still the floor.
+        let asked = PollResult::Failure {
+            failures: 1,
+            retry_after: Some(5 * MIN),
+        };
+        assert_eq!(next_delay(&p, 10 * MIN, asked, 0.5), 5 * MIN);
     }
 
     #[test]
@@ -601,7 +741,13 @@ mod tests {
             failures: 1,
             retry_after: Some(MIN),
         };
-        assert_eq!(next_delay(&p, 10 * MIN, small, 0.5), 10 * MIN);
+        // Longer than the 30 s first retry, so it is the wait.
+        assert_eq!(next_delay(&p, 10 * MIN, small, 0.5), MIN);
+        let second = PollResult::Failure {
+            failures: 7,
+            retry_after: Some(MIN),
+        };
+        assert_eq!(next_delay(&p, 10 * MIN, second, 0.5), 20 * MIN);
     }
 
     fn status(
@@ -794,7 +940,10 @@ mod loop_tests {
         let path = dir.path().join("feed.xml");
         let url = url::Url::from_file_path(&path).unwrap().to_string();
         let store = Store::open(&dir.path().join("s.db")).unwrap();
-        let (shutdown, run) = spawn_scheduler(settings(url, 10 * MIN), &store);
+        // The long backoff alone: no short first retries.
+        let mut settings = settings(url, 10 * MIN);
+        settings.poll.first_retry = 10 * MIN;
+        let (shutdown, run) = spawn_scheduler(settings, &store);
 
         // Missing: polled at 0, 10, 30 and 70 minutes (10, 20, 40 and then
         // the 60-minute cap between tries).
@@ -813,6 +962,47 @@ mod loop_tests {
         assert_eq!(back.last_success, at(130));
         assert_eq!(back.next_poll, at(140), "back on its interval");
         assert_eq!(back.item_count, 1);
+        shutdown.cancel();
+        run.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_source_that_never_worked_is_retried_soon_and_polled_at_once_when_asked() {
+        let start = tokio::time::Instant::now();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feed.xml");
+        let url = url::Url::from_file_path(&path).unwrap().to_string();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let (_sender, live) = crate::config::live(settings(url, 60 * MIN));
+        let scheduler = Scheduler::new(live, store.clone())
+            .unwrap()
+            .with_clock(Clock::following_tokio(wall()));
+        let poll_now = scheduler.poll_now();
+        let shutdown = CancellationToken::new();
+        let run = tokio::spawn(scheduler.run(shutdown.clone()));
+
+        // Missing from the start: tried at 0, then 30 s, 1 min and 2 min
+        // later (at 0:30, 1:30 and 3:30), not an hour later.
+        until(start, 5).await;
+        let failing = status(&store).await;
+        assert_eq!(failing.consecutive_failures, 4);
+        let secs = |s: i64| Some(wall() + chrono::Duration::seconds(s));
+        assert_eq!(failing.last_attempt, secs(210));
+        assert_eq!(failing.next_poll, secs(210 + 240));
+
+        // Fixed; asked for at 6 minutes: polled then, not at 7:30.
+        std::fs::write(&path, rss(&["a"])).unwrap();
+        until(start, 6).await;
+        poll_now.request(vec!["f".to_owned()]).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let back = status(&store).await;
+        assert_eq!(back.consecutive_failures, 0);
+        assert_eq!(back.last_success, at(6));
+        assert_eq!(back.item_count, 1);
+        // Another source's request wakes nobody here.
+        poll_now.request(vec!["other".to_owned()]).await.unwrap();
+        until(start, 8).await;
+        assert_eq!(status(&store).await.last_attempt, at(6));
         shutdown.cancel();
         run.await.unwrap();
     }

@@ -538,9 +538,10 @@ impl Fetcher {
                 timeout: self.timeout,
             };
         }
+        // The URL is ours to name, once: reqwest's text would repeat it.
         FetchError::Connect {
             url: url.to_string(),
-            reason: error_chain(&error),
+            reason: error_chain(&error.without_url()),
         }
     }
 }

@@ -66,7 +66,7 @@ pub(super) fn raw_entry<'e>(
         body_base: xml_base,
         title: entry.title.as_ref().map(|t| Text {
             content: Cow::Borrowed(t.content.as_str()),
-            markup: text::markup_of(t, feed_type),
+            markup: text::title_markup_of(t, feed_type),
         }),
         summary: summary.clone().or_else(|| content.clone()),
         body: content.or(summary),

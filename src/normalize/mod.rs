@@ -28,7 +28,7 @@ mod shape_tests;
 mod tests;
 
 pub use article::{Article, apply_article, keep_followed};
-pub use text::Markup;
+pub use text::{Markup, plain_title};
 
 use crate::item::{Item, ItemId, SourceRef};
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};

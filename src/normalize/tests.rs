@@ -437,6 +437,30 @@ fn titles_are_plain_text() {
 }
 
 #[test]
+fn json_feed_titles_are_read_as_rss_and_atom_html_titles_are() {
+    let markup = "<script>alert(1)</script>Rare <b>books</b> &amp; maps";
+    let json = serde_json::json!({
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "t",
+        "items": [{"id": "1", "title": markup, "content_text": "x"}],
+    });
+    let from_json = only(items_of(json.to_string().as_bytes())).title;
+    let escaped = markup.replace('&', "&amp;").replace('<', "&lt;");
+    let from_rss = only(items_of(&rss(
+        "",
+        &format!("<item><guid>1</guid><title>{escaped}</title></item>"),
+    )))
+    .title;
+    let entry = format!(
+        r#"<entry><id>urn:1</id><updated>2024-01-01T00:00:00Z</updated><title type="html">{escaped}</title></entry>"#
+    );
+    let from_atom = only(items_of(&atom("", &entry))).title;
+    assert_eq!(from_json, "Rare books & maps");
+    assert_eq!(from_json, from_rss);
+    assert_eq!(from_json, from_atom);
+}
+
+#[test]
 fn an_untitled_item_is_named_by_its_summary_or_untitled() {
     let long = "The National Library of China welcomed delegates of the World Library and Information Congress to Beijing for a week of sessions";
     let item = only(items_of(&rss(

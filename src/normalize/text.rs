@@ -28,6 +28,24 @@ pub(super) fn markup_of(text: &Text, feed_type: &FeedType) -> Markup {
     }
 }
 
+/// How to read a title. Like [`markup_of`], except that a JSON Feed title
+/// is read as HTML, as RSS's are: JSON Feed has no type for titles, and its
+/// publishers put the same markup (and worse, `<script>`) in them as RSS's
+/// do, so a JSON Feed title gets the same reading as an RSS or Atom HTML one.
+pub(super) fn title_markup_of(text: &Text, feed_type: &FeedType) -> Markup {
+    match feed_type {
+        FeedType::JSON => Markup::Html,
+        _ => markup_of(text, feed_type),
+    }
+}
+
+/// A title as plain text, read as HTML (RSS's reading): tags and scripts
+/// dropped, entities decoded, white space collapsed. For titles outside an
+/// item, such as a feed's own in `librarywire discover`.
+pub fn plain_title(title: &str) -> String {
+    decode_leftover_entities(html_to_text(title))
+}
+
 /// The plain text of `s` read as `markup`, white space collapsed.
 pub(super) fn plain_text(s: &str, markup: Markup) -> String {
     match markup {

@@ -31,19 +31,36 @@ const FEED_MEDIA_TYPES: [&str; 7] = [
     "text/xml",
 ];
 
+/// What a page advertises: the feeds whose URLs could be resolved, and the
+/// relative ones that could not (a page saved to a file that says nowhere
+/// where it lives on the web).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Advertised {
+    /// The feeds, with absolute URLs, in page order.
+    pub feeds: Vec<AdvertisedFeed>,
+    /// The `href`s of feeds that could not be resolved, as the page gives them.
+    pub unresolved: Vec<String>,
+}
+
 /// Every feed `html` advertises, resolved against `base` (or the page's
-/// `<base href>`), each once, in page order.
+/// `<base href>`), each once, in page order. See [`discover_feeds`].
+pub fn advertised_feeds(html: &str, base: &Url) -> Vec<AdvertisedFeed> {
+    discover_feeds(html, base).feeds
+}
+
+/// Every feed `html` advertises, each once, in page order: resolved against
+/// [`feed_base`], or left unresolved when that is unknown.
 ///
 /// A link counts when one of its `rel` tokens is `alternate` (in any case,
 /// beside others such as `home`) and its `type`, parameters aside, is one of
 /// [`FEED_MEDIA_TYPES`]. WordPress advertises its REST API (`/wp-json/…`) as
 /// `application/json` alternates of every page; those are not feeds.
-pub fn advertised_feeds(html: &str, base: &Url) -> Vec<AdvertisedFeed> {
+pub fn discover_feeds(html: &str, base: &Url) -> Advertised {
     static ALTERNATE: LazyLock<Selector> =
         LazyLock::new(|| Selector::parse("link[rel][href][type]").expect("static selector"));
     let document = Html::parse_document(html);
-    let base = document_base(&document, base);
-    let mut feeds: Vec<AdvertisedFeed> = Vec::new();
+    let base = feed_base(&document, base);
+    let mut found = Advertised::default();
     for link in document.select(&ALTERNATE) {
         let is_alternate = link.attr("rel").is_some_and(|rel| {
             rel.split_ascii_whitespace()
@@ -60,14 +77,25 @@ pub fn advertised_feeds(html: &str, base: &Url) -> Vec<AdvertisedFeed> {
         if !is_alternate || !FEED_MEDIA_TYPES.contains(&media_type.as_str()) {
             continue;
         }
-        let Some(url) = link.attr("href").and_then(|h| base.join(h.trim()).ok()) else {
-            continue;
+        let href = link.attr("href").unwrap_or_default().trim();
+        let url = match (Url::parse(href), &base) {
+            (Ok(absolute), _) => absolute,
+            (Err(_), Some(base)) => match base.join(href) {
+                Ok(url) => url,
+                Err(_) => continue,
+            },
+            (Err(_), None) => {
+                if !href.is_empty() && !found.unresolved.iter().any(|h| h == href) {
+                    found.unresolved.push(href.to_owned());
+                }
+                continue;
+            }
         };
         let wordpress_api = media_type == "application/json" && url.path().contains("/wp-json/");
-        if wordpress_api || feeds.iter().any(|f| f.url == url) {
+        if wordpress_api || found.feeds.iter().any(|f| f.url == url) {
             continue;
         }
-        feeds.push(AdvertisedFeed {
+        found.feeds.push(AdvertisedFeed {
             url,
             media_type,
             title: link
@@ -77,7 +105,52 @@ pub fn advertised_feeds(html: &str, base: &Url) -> Vec<AdvertisedFeed> {
                 .map(str::to_owned),
         });
     }
-    feeds
+    found
+}
+
+/// What an advertised feed's relative URL means: the page's `<base href>`;
+/// for a page read from a file, else its web address as its
+/// `<link rel="canonical">` or `og:url` gives it (a saved page's
+/// `/feed` is on its site, not at `file:///feed`), else unknown (None);
+/// for a page fetched over http(s), where it came from.
+pub fn feed_base(document: &Html, fetched_from: &Url) -> Option<Url> {
+    static BASE: LazyLock<Selector> =
+        LazyLock::new(|| Selector::parse("base[href]").expect("static selector"));
+    static CANONICAL: LazyLock<Selector> =
+        LazyLock::new(|| Selector::parse("link[rel][href]").expect("static selector"));
+    static OG_URL: LazyLock<Selector> = LazyLock::new(|| {
+        Selector::parse(r#"meta[property="og:url"][content]"#).expect("static selector")
+    });
+    let web = |u: &Url| matches!(u.scheme(), "http" | "https");
+    let given_base = document
+        .select(&BASE)
+        .next()
+        .and_then(|b| b.attr("href"))
+        .and_then(|href| fetched_from.join(href.trim()).ok());
+    if fetched_from.scheme() != "file" {
+        return Some(given_base.unwrap_or_else(|| fetched_from.clone()));
+    }
+    let canonical = || {
+        document
+            .select(&CANONICAL)
+            .find(|l| {
+                l.attr("rel").is_some_and(|rel| {
+                    rel.split_ascii_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case("canonical"))
+                })
+            })
+            .and_then(|l| Url::parse(l.attr("href")?.trim()).ok())
+    };
+    let og_url = || {
+        document
+            .select(&OG_URL)
+            .next()
+            .and_then(|m| Url::parse(m.attr("content")?.trim()).ok())
+    };
+    given_base
+        .filter(web)
+        .or_else(|| canonical().filter(web))
+        .or_else(|| og_url().filter(web))
 }
 
 /// The page's `<base href>` resolved against where it came from, else that:

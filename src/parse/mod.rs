@@ -26,7 +26,9 @@ mod lenient;
 mod prolog;
 pub(crate) mod repair;
 
-pub use discovery::{AdvertisedFeed, advertised_feeds, document_base};
+pub use discovery::{
+    Advertised, AdvertisedFeed, advertised_feeds, discover_feeds, document_base, feed_base,
+};
 
 use feed_rs::model::Feed;
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};

@@ -304,7 +304,7 @@ pub async fn run(
                 match result {
                     Ok(()) => break,
                     Err(err) if shutdown.is_cancelled() => {
-                        info!(error = %format!("{err:#}"), "publisher stopped before its session ended cleanly; unconfirmed messages stay in the outbox");
+                        info!(error = %crate::error::error_chain(err.as_ref()), "publisher stopped before its session ended cleanly; unconfirmed messages stay in the outbox");
                         break;
                     }
                     Err(err) => {
@@ -324,7 +324,7 @@ pub async fn run(
         };
         failed_in_row += 1;
         at = (at + 1) % nodes.len();
-        let error = format!("{failure:#}");
+        let error = crate::error::error_chain(failure.as_ref());
         // Another node may be up: it is tried at once, until each has failed.
         let delay = if failed_in_row >= nodes.len() {
             failed_in_row = 0;

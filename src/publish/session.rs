@@ -457,7 +457,7 @@ impl Session {
             tokio::select! {
                 Some((seq, result)) = self.pending.next() => {
                     if let Err(err) = self.on_confirm(seq, result) {
-                        debug!(error = %format!("{err:#}"), "confirm lost at shutdown; the message stays in the outbox");
+                        debug!(error = %crate::error::error_chain(err.as_ref()), "confirm lost at shutdown; the message stays in the outbox");
                         break;
                     }
                 }

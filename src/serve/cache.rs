@@ -97,11 +97,15 @@ impl Rendered {
         items: &[Item],
         stored_at: Option<DateTime<Utc>>,
     ) -> Rendered {
-        let body = render(format, meta, items);
+        // An empty feed has nothing stored to date it by: it says when it
+        // was rendered (Atom needs a date; the Last-Modified agrees), never
+        // the epoch. The one thing of the moment in a rendering.
+        let dated = whole_seconds(stored_at.unwrap_or_else(Utc::now).into());
+        let body = render(format, meta, items, dated.into());
         let digest = hex::encode(&Sha256::digest(&body)[..12]);
         let gzip = variant(Bytes::from(gzip(&body)), &format!("{digest}-gz"));
         let identity = variant(Bytes::from(body), &digest);
-        let last_modified = stored_at.map_or(SystemTime::UNIX_EPOCH, |t| whole_seconds(t.into()));
+        let last_modified = dated;
         Rendered {
             format,
             identity,
@@ -479,6 +483,29 @@ mod tests {
     use super::*;
     use crate::item::{ItemId, SourceRef};
     use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn an_empty_feed_is_never_dated_1970() {
+        let settings = ServerSettings::default();
+        let before = whole_seconds(SystemTime::now());
+        for format in FeedFormat::ALL {
+            let empty = Rendered::new(format, &FeedMeta::merged(&settings, format), &[], None);
+            let body = String::from_utf8_lossy(empty.body());
+            assert!(!body.contains("1970"), "{format:?}: {body}");
+            assert!(empty.last_modified >= before, "{format:?}");
+            let header = empty.last_modified_header.to_str().unwrap();
+            assert!(!header.contains("1970"), "{header}");
+        }
+        let atom = Rendered::new(
+            FeedFormat::Atom,
+            &FeedMeta::merged(&settings, FeedFormat::Atom),
+            &[],
+            None,
+        );
+        let feed = feed_rs::parser::parse(atom.body().as_ref()).unwrap();
+        let updated = feed.updated.expect("an Atom feed is dated");
+        assert!(updated >= DateTime::<Utc>::from(before), "{updated}");
+    }
 
     fn item(source: &SourceRef, key: &str, day: u32) -> Item {
         let mut item = Item {

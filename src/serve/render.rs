@@ -87,11 +87,18 @@ impl FeedMeta {
     }
 }
 
-/// Renders `items` (newest first) in `format`.
-pub fn render(format: FeedFormat, meta: &FeedMeta, items: &[Item]) -> Vec<u8> {
+/// Renders `items` (newest first) in `format`. `empty_date` dates a feed
+/// with no items (Atom's `<updated>` is required); a feed with items is
+/// dated by its newest.
+pub fn render(
+    format: FeedFormat,
+    meta: &FeedMeta,
+    items: &[Item],
+    empty_date: DateTime<Utc>,
+) -> Vec<u8> {
     match format {
         FeedFormat::Rss => rss(meta, items),
-        FeedFormat::Atom => atom(meta, items),
+        FeedFormat::Atom => atom(meta, items, empty_date),
         FeedFormat::Json => json(meta, items),
     }
 }
@@ -199,7 +206,7 @@ fn html_escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn atom(meta: &FeedMeta, items: &[Item]) -> Vec<u8> {
+fn atom(meta: &FeedMeta, items: &[Item], empty_date: DateTime<Utc>) -> Vec<u8> {
     use atom_syndication::{Feed, Generator, Link, Person, Text};
 
     let mut links = vec![
@@ -225,8 +232,7 @@ fn atom(meta: &FeedMeta, items: &[Item]) -> Vec<u8> {
     let feed = Feed {
         title: Text::plain(meta.title.clone()),
         id: meta.self_url.clone(),
-        // An empty feed has no newest item; the epoch keeps it stable.
-        updated: newest(items).unwrap_or_default().fixed_offset(),
+        updated: newest(items).unwrap_or(empty_date).fixed_offset(),
         // Atom wants an author for every entry; the feed's stands in for
         // entries whose source named none.
         authors: vec![Person {

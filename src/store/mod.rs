@@ -72,6 +72,17 @@ pub enum StoreError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The store's folder is read-only (a read-only mount) or not writable
+    /// by this user: the store cannot be created or locked there.
+    #[error(
+        "store: the folder {folder} is read-only or not writable ({source}); the store needs to write there"
+    )]
+    NotWritable {
+        /// The folder.
+        folder: String,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// A stored JSON column could not be read back.
     #[error("store: bad stored JSON: {0}")]
     Json(#[from] serde_json::Error),

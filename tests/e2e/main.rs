@@ -11,6 +11,7 @@ mod hostile;
 mod limits;
 mod metrics;
 mod migrate;
+mod operator;
 mod opml;
 mod outbound;
 mod outputs;

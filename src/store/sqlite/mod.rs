@@ -90,10 +90,8 @@ impl Sqlite {
     pub(super) fn open(path: &Path) -> Result<Sqlite, StoreError> {
         let shown = path.display().to_string();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
-                path: parent.display().to_string(),
-                source,
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|source| folder_error(parent, parent.display().to_string(), source))?;
         }
         // Locked before SQLite touches the file, so that two daemons started
         // at once never both run its migrations.
@@ -237,10 +235,11 @@ fn lock(path: &Path) -> Result<File, StoreError> {
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");
     let lock_path = PathBuf::from(name);
-    let io_error = |source| StoreError::Io {
-        path: lock_path.display().to_string(),
-        source,
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
     };
+    let io_error = |source| folder_error(folder, lock_path.display().to_string(), source);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -254,6 +253,24 @@ fn lock(path: &Path) -> Result<File, StoreError> {
             lock: lock_path.display().to_string(),
         }),
         Err(std::fs::TryLockError::Error(e)) => Err(io_error(e)),
+    }
+}
+
+/// The error for `source`, met creating `path` in the store's `folder`: a
+/// read-only or unwritable folder says so, naming it; anything else is
+/// [`StoreError::Io`].
+fn folder_error(folder: &Path, path: String, source: std::io::Error) -> StoreError {
+    use std::io::ErrorKind;
+    match source.kind() {
+        ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied => {
+            // The nearest folder that exists is the one refusing.
+            let refusing = folder.ancestors().find(|p| p.exists()).unwrap_or(folder);
+            StoreError::NotWritable {
+                folder: refusing.display().to_string(),
+                source,
+            }
+        }
+        _ => StoreError::Io { path, source },
     }
 }
 
