@@ -20,7 +20,7 @@ use crate::fetch::Fetcher;
 pub use crate::refresh::PollResult;
 use crate::refresh::{NextDelay, PollReport, SourcePoller};
 use crate::reload::SourceChanges;
-use crate::store::{Claim, Lease, SourceStatus, Store};
+use crate::store::{Claim, Lease, Retention, SourceStatus, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -155,7 +155,13 @@ impl Scheduler {
             (s.poll.clone(), Cluster::of(&s))
         };
         let clock = Clock::System;
-        let polling = Arc::new(Polling::new(poll, cluster, store.clone(), clock)?);
+        let polling = Arc::new(Polling::new(
+            poll,
+            cluster,
+            store.clone(),
+            clock,
+            settings.clone(),
+        )?);
         Ok(Scheduler {
             settings,
             store,
@@ -202,7 +208,7 @@ impl Scheduler {
                     let new = settings.borrow_and_update().clone();
                     let changes = SourceChanges::between(&current, &new);
                     if changes.poll_changed {
-                        match Polling::new(new.poll.clone(), polling.cluster.clone(), store.clone(), clock) {
+                        match Polling::new(new.poll.clone(), polling.cluster.clone(), store.clone(), clock, settings.clone()) {
                             Ok(rebuilt) => polling = Arc::new(rebuilt),
                             Err(e) => error!(error = %format!("{e:#}"), "cannot apply the new [poll] settings; the old ones stay"),
                         }
@@ -327,6 +333,9 @@ enum Turn {
 /// What polling needs, built from `[poll]`: rebuilt when `[poll]` changes.
 struct Polling {
     poll: PollSettings,
+    /// The settings in force, for the retention each poll's write applies
+    /// (a reload that changes `[store]` retention applies from the next poll).
+    settings: LiveSettings,
     cluster: Cluster,
     fetcher: Fetcher,
     store: Store,
@@ -344,9 +353,11 @@ impl Polling {
         cluster: Cluster,
         store: Store,
         clock: Clock,
+        settings: LiveSettings,
     ) -> anyhow::Result<Polling> {
         let fetcher = Fetcher::new(&poll)?;
         Ok(Polling {
+            settings,
             global: Arc::new(Semaphore::new(poll.concurrency)),
             poll,
             cluster,
@@ -467,6 +478,7 @@ impl Polling {
             }
         };
         poller.hold(lease.clone());
+        poller.keep(Retention::of(&self.settings.borrow().store));
         let now = self.clock.now();
         tokio::select! {
             _ = shutdown.cancelled() => Turn::Stopped,

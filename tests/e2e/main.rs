@@ -15,5 +15,6 @@ mod pages;
 mod publishing;
 mod reads;
 mod reload;
+mod retention;
 mod secrets;
 mod store_trouble;
