@@ -22,6 +22,9 @@ fn plain(title: &str) -> String {
 /// (the merged feed's order), `n` of them.
 fn newest_titles(feed: &[u8], n: usize) -> Vec<String> {
     let mut entries = feed_rs::parser::parse(feed).unwrap().entries;
+    // The capture lists one id twice; the first listing is the item.
+    let mut ids = BTreeSet::new();
+    entries.retain(|e| !e.id.starts_with("http") || ids.insert(e.id.clone()));
     entries.sort_by_key(|e| std::cmp::Reverse(e.published));
     entries
         .iter()
@@ -37,8 +40,8 @@ fn titles(feed: &feed_rs::model::Feed) -> Vec<String> {
         .collect()
 }
 
-/// A real capture (Front Matter's Atom feed, 25 entries, the newest of
-/// January 2024): every entry is older than a year.
+/// A real capture (Front Matter's Atom feed, 25 entries, 24 items, the
+/// newest of January 2024): every entry is older than a year.
 fn old_feed() -> Vec<u8> {
     feed_file("front-matter-atom.xml")
 }
@@ -159,7 +162,7 @@ async fn an_old_item_first_seen_below_the_newest_20_is_never_published() {
     );
     assert!(
         queue.drain_for(Duration::from_secs(1)).await.is_empty(),
-        "and none for the 5 older ones"
+        "and none for the older ones"
     );
 
     // The feed now lists one more old entry, older than its newest 20, and
