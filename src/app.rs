@@ -7,7 +7,7 @@ use crate::publish::{self, PublisherStats};
 use crate::reload::{ReloadTriggers, Reloader};
 use crate::schedule::Scheduler;
 use crate::serve::{self, MergedFeed, ServeState};
-use crate::store::Store;
+use crate::store::{Retention, Store};
 use anyhow::Context;
 use chrono::Utc;
 use std::net::SocketAddr;
@@ -213,8 +213,13 @@ impl Application {
         );
         crate::websub::spawn(&tracker, &settings, feed.changes(), shutdown.clone());
         tracker.spawn(
-            prune_periodically(live.subscribe(), store.clone(), shutdown.clone())
-                .instrument(span.clone()),
+            prune_periodically(
+                live.subscribe(),
+                store.clone(),
+                settings.cluster.lease,
+                shutdown.clone(),
+            )
+            .instrument(span.clone()),
         );
         let router = serve::router(ServeState {
             feed,
@@ -253,17 +258,30 @@ impl Application {
 /// Applies retention every [`PRUNE_EVERY`], with the retention settings in
 /// force, and at once when a reload changes them. A removed source's items
 /// age out here like any others.
-async fn prune_periodically(mut settings: LiveSettings, store: Store, shutdown: CancellationToken) {
-    let retention = |s: &Settings| (s.store.max_age, s.store.max_items_per_source);
-    let mut applied = retention(&settings.borrow_and_update());
+///
+/// On a shared store only the replica holding the publisher lease runs it
+/// ([`Store::runs_retention`]), so that of many replicas one deletes; the
+/// others look again every `standby` (`cluster.lease`), so a replica that
+/// takes the lease over soon runs it.
+async fn prune_periodically(
+    mut settings: LiveSettings,
+    store: Store,
+    standby: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut applied = Retention::of(&settings.borrow_and_update().store);
     loop {
-        let (max_age, max_items) = applied;
-        match store.prune(max_age, max_items, Utc::now()).await {
-            Ok(0) => {}
-            Ok(n) => info!(removed = n, "retention removed old items"),
-            Err(e) => warn!(error = %error_chain(&e), "retention failed"),
-        }
-        let sleep = tokio::time::sleep(PRUNE_EVERY);
+        let wait = if store.runs_retention() {
+            match store.prune(&applied, Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => info!(removed = n, "retention removed old items"),
+                Err(e) => warn!(error = %error_chain(&e), "retention failed"),
+            }
+            PRUNE_EVERY
+        } else {
+            standby.min(PRUNE_EVERY)
+        };
+        let sleep = tokio::time::sleep(wait);
         tokio::pin!(sleep);
         loop {
             tokio::select! {
@@ -275,13 +293,13 @@ async fn prune_periodically(mut settings: LiveSettings, store: Store, shutdown: 
                         (&mut sleep).await;
                         break;
                     }
-                    let now_in_force = retention(&settings.borrow_and_update());
+                    let now_in_force = Retention::of(&settings.borrow_and_update().store);
                     if now_in_force != applied {
                         break;
                     }
                 }
             }
         }
-        applied = retention(&settings.borrow());
+        applied = Retention::of(&settings.borrow().store);
     }
 }

@@ -210,9 +210,16 @@ pub struct StoreSettings {
     /// (the same as `path`). Default: none, `path` is used. Never shown with
     /// its password.
     pub url: Option<String>,
-    /// Items older than this (by publication time) are deleted. Default `365d`; `"0s"` keeps them forever.
+    /// Items older than this (by publication time) are deleted, and an item
+    /// already this old when first seen is not stored or published, except a
+    /// source's newest `min_items_per_source`. Default `365d`; `"0s"` keeps
+    /// them forever.
     #[serde(with = "humantime_serde")]
     pub max_age: Duration,
+    /// A source's newest this many items are kept whatever their age, so a
+    /// library that rarely posts stays in the feeds. Default 20; at most
+    /// `max_items_per_source` (unless that is 0).
+    pub min_items_per_source: usize,
     /// At most this many items are kept per source, the newest. Default 1000; 0 keeps all.
     pub max_items_per_source: usize,
 }
@@ -260,6 +267,7 @@ impl std::fmt::Debug for StoreSettings {
             .field("path", &self.path)
             .field("url", &self.url.as_deref().map(redact_url))
             .field("max_age", &self.max_age)
+            .field("min_items_per_source", &self.min_items_per_source)
             .field("max_items_per_source", &self.max_items_per_source)
             .finish()
     }
@@ -271,6 +279,7 @@ impl Default for StoreSettings {
             path: PathBuf::from("data/librarywire.db"),
             url: None,
             max_age: Duration::from_secs(365 * 24 * 3600),
+            min_items_per_source: 20,
             max_items_per_source: 1000,
         }
     }
@@ -939,6 +948,18 @@ impl Settings {
         if let Err(reason) = self.store.location() {
             return Err(("store.url".into(), reason));
         }
+        let store = &self.store;
+        if store.max_items_per_source > 0 && store.min_items_per_source > store.max_items_per_source
+        {
+            return Err((
+                "store.min_items_per_source".into(),
+                format!(
+                    "is {}, more than store.max_items_per_source ({}): the newest kept whatever \
+                     their age cannot outnumber the most kept",
+                    store.min_items_per_source, store.max_items_per_source
+                ),
+            ));
+        }
         positive("cluster.lease", self.cluster.lease)?;
         if self
             .cluster
@@ -1250,6 +1271,25 @@ url = "https://www.ifla.org/news/feed/"
         assert_eq!(s.server.feed_size, 100);
         assert_eq!(s.poll.max_body, ByteSize::mb(5));
         assert_eq!(s.sources[0].display_name(), "ifla-news");
+    }
+
+    #[test]
+    fn the_retention_floor_defaults_to_20_and_may_not_exceed_the_ceiling() {
+        let s = load_str(MINIMAL).unwrap();
+        assert_eq!(s.store.min_items_per_source, 20);
+        assert_eq!(s.store.max_items_per_source, 1000);
+        let s = load_str(&format!(
+            "[store]\nmin_items_per_source = 50\nmax_items_per_source = 0\n{MINIMAL}"
+        ))
+        .unwrap();
+        assert_eq!(s.store.min_items_per_source, 50, "0 is no ceiling");
+        let err = load_str(&format!(
+            "[store]\nmin_items_per_source = 30\nmax_items_per_source = 10\n{MINIMAL}"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("store.min_items_per_source"), "{err}");
+        assert!(err.contains("store.max_items_per_source (10)"), "{err}");
     }
 
     #[test]

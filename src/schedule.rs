@@ -20,7 +20,7 @@ use crate::fetch::Fetcher;
 pub use crate::refresh::PollResult;
 use crate::refresh::{NextDelay, PollReport, SourcePoller};
 use crate::reload::SourceChanges;
-use crate::store::{BroughtForward, Claim, Lease, SourceStatus, Store};
+use crate::store::{BroughtForward, Claim, Lease, Retention, SourceStatus, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -230,6 +230,7 @@ impl Scheduler {
             store.clone(),
             clock,
             poll_now.wake.clone(),
+            settings.clone(),
         )?);
         Ok(Scheduler {
             settings,
@@ -284,7 +285,7 @@ impl Scheduler {
                     let new = settings.borrow_and_update().clone();
                     let changes = SourceChanges::between(&current, &new);
                     if changes.poll_changed {
-                        match Polling::new(new.poll.clone(), polling.cluster.clone(), store.clone(), clock, polling.wake.clone()) {
+                        match Polling::new(new.poll.clone(), polling.cluster.clone(), store.clone(), clock, polling.wake.clone(), settings.clone()) {
                             Ok(rebuilt) => polling = Arc::new(rebuilt),
                             Err(e) => error!(error = %crate::error::error_chain(e.as_ref()), "cannot apply the new [poll] settings; the old ones stay"),
                         }
@@ -415,6 +416,9 @@ enum Turn {
 /// What polling needs, built from `[poll]`: rebuilt when `[poll]` changes.
 struct Polling {
     poll: PollSettings,
+    /// The settings in force, for the retention each poll's write applies
+    /// (a reload that changes `[store]` retention applies from the next poll).
+    settings: LiveSettings,
     cluster: Cluster,
     fetcher: Fetcher,
     store: Store,
@@ -435,10 +439,12 @@ impl Polling {
         store: Store,
         clock: Clock,
         wake: tokio::sync::broadcast::Sender<Arc<Vec<String>>>,
+        settings: LiveSettings,
     ) -> anyhow::Result<Polling> {
         let fetcher = Fetcher::new(&poll)?;
         Ok(Polling {
             wake,
+            settings,
             global: Arc::new(Semaphore::new(poll.concurrency)),
             poll,
             cluster,
@@ -579,6 +585,7 @@ impl Polling {
             }
         };
         poller.hold(lease.clone());
+        poller.keep(Retention::of(&self.settings.borrow().store));
         let now = self.clock.now();
         let mut refresh = Box::pin(poller.refresh(&self.fetcher, &self.store, now, next));
         tokio::select! {

@@ -15,7 +15,9 @@ use crate::fetch::{FetchError, FetchOutcome, FetchState, Fetched, Fetcher};
 use crate::item::{Item, SourceRef};
 use crate::normalize::normalize;
 use crate::parse::{ParseError, ParseOptions, Recovered, parse_feed};
-use crate::store::{ApplyOutcome, Lease, PageYield, PollOutcome, PollRecord, Store, StoreError};
+use crate::store::{
+    ApplyOutcome, Lease, PageYield, PollOutcome, PollRecord, Retention, Store, StoreError,
+};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
@@ -182,6 +184,8 @@ pub struct SourcePoller {
     /// The lease the next poll runs under (a shared store), and the one
     /// before it.
     lease: Option<Lease>,
+    /// What the store keeps of the polls' items ([`SourcePoller::keep`]).
+    retention: Retention,
 }
 
 /// What a [`SourcePoller`] knows of its source, and never changes.
@@ -213,6 +217,8 @@ struct Attempt {
     known_failures: Option<u32>,
     /// The lease it runs under; its write commits only while it is held.
     lease: Option<Lease>,
+    /// What the store keeps of its items.
+    retention: Retention,
 }
 
 /// What a poll read, before it is stored.
@@ -235,7 +241,16 @@ impl SourcePoller {
             }),
             memory: None,
             lease: None,
+            retention: Retention::default(),
         }
+    }
+
+    /// Stores the next polls' items under `retention` (the daemon's
+    /// `[store]` settings in force): a new item already older than its
+    /// `max_age` and below the source's newest `min_per_source` is not
+    /// stored. Without it, a poller stores every item (tools and tests).
+    pub fn keep(&mut self, retention: Retention) {
+        self.retention = retention;
     }
 
     /// Runs the next polls under `lease`, the claim the scheduler made. When
@@ -307,6 +322,7 @@ impl SourcePoller {
         let memory = self.memory.take();
         let known_failures = memory.as_ref().map(|m| m.failures);
         let lease = self.lease.clone();
+        let retention = self.retention;
         let task = {
             let (source, fetcher, store, next, lease) = (
                 self.source.clone(),
@@ -326,6 +342,7 @@ impl SourcePoller {
                         start_state,
                         known_failures,
                         lease,
+                        retention,
                     };
                     source.record(&store, collected, attempt, &next).await
                 }
@@ -345,6 +362,7 @@ impl SourcePoller {
                     start_state: None,
                     known_failures,
                     lease,
+                    retention,
                 };
                 self.source.record(store, Err(error), attempt, next).await
             }
@@ -534,6 +552,7 @@ impl Source {
                 items: polled.items,
                 page_yield,
             },
+            retention: attempt.retention,
             lease: attempt.lease.clone(),
         };
         let recorded = store.record_poll(record).await?;
@@ -544,6 +563,7 @@ impl Source {
             seen = items_seen,
             new = applied.new,
             updated = applied.updated,
+            too_old = applied.retired,
             next_in = %humantime::format_duration(round_secs(delay)),
             "polled"
         );
@@ -580,6 +600,7 @@ impl Source {
             start_state,
             known_failures,
             lease,
+            retention,
         } = attempt;
         let id = self.settings.id.clone();
         let reason = error_chain(&error);
@@ -618,6 +639,7 @@ impl Source {
                 reason: reason.clone(),
                 gone,
             },
+            retention,
             lease,
         };
         let memory = match store.record_poll(record).await {

@@ -19,7 +19,7 @@ fn refreshed(not_modified: bool, new: usize, updated: usize) -> Result<Refreshed
         applied: ApplyOutcome {
             new,
             updated,
-            unchanged: 0,
+            ..ApplyOutcome::default()
         },
         suggested_interval: None,
         state: FetchState::default(),

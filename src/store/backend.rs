@@ -6,7 +6,7 @@
 
 use super::{
     ApplyOutcome, BroughtForward, Claim, FeedItems, ItemFilter, Lease, LeaseView, OutboxMessage,
-    PollRecord, PollRecorded, Problem, Revision, SourceStatus, StoreError,
+    PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus, StoreError,
 };
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
@@ -47,6 +47,9 @@ pub(super) trait Backend: Send + Sync + 'static {
     async fn claim_publisher(&self, holder: String, lease: Duration) -> Result<Claim, StoreError>;
     async fn release_publisher(&self, held: Lease) -> Result<(), StoreError>;
     async fn publisher_lease(&self) -> Result<Option<LeaseView>, StoreError>;
+    /// Whether this store holds the publisher lease now (its last claim or
+    /// renewal got it); always on SQLite.
+    fn holds_publisher_lease(&self) -> bool;
 
     async fn record_poll(&self, record: PollRecord) -> Result<PollRecorded, StoreError>;
     async fn apply_items(
@@ -55,12 +58,7 @@ pub(super) trait Backend: Send + Sync + 'static {
         items: Vec<Item>,
         now: DateTime<Utc>,
     ) -> Result<ApplyOutcome, StoreError>;
-    async fn prune(
-        &self,
-        max_age: Duration,
-        max_per_source: usize,
-        now: DateTime<Utc>,
-    ) -> Result<usize, StoreError>;
+    async fn prune(&self, retention: Retention, now: DateTime<Utc>) -> Result<usize, StoreError>;
     async fn set_next_poll(
         &self,
         source_id: String,

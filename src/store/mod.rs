@@ -42,7 +42,7 @@ pub use lease::{BroughtForward, Claim, Lease, LeaseView};
 pub use query::ItemFilter;
 pub use transfer::{Copied, migrate_store};
 
-use crate::config::StoreLocation;
+use crate::config::{StoreLocation, StoreSettings};
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
 use backend::Backend;
@@ -248,6 +248,10 @@ pub struct PollRecord {
     pub next_poll: DateTime<Utc>,
     /// How it went, and what it brought.
     pub outcome: PollOutcome,
+    /// What retention keeps: a new item already older than its `max_age`
+    /// and below the source's newest `min_per_source` is not stored (see
+    /// [`Store::record_poll`]). [`Retention::default`] keeps every item.
+    pub retention: Retention,
     /// The lease the poll ran under: the write commits only while it is
     /// still held (fencing), and releases it. `None` writes unfenced (tools,
     /// tests).
@@ -329,8 +333,43 @@ pub struct ApplyOutcome {
     pub new: usize,
     /// Stored items whose content hash changed; each got a new revision and an `item.updated` message.
     pub updated: usize,
-    /// Stored items that are unchanged.
+    /// Stored items that are unchanged, and items retention already retired.
     pub unchanged: usize,
+    /// Items never seen before that were already older than `store.max_age`
+    /// and not among the source's newest `store.min_items_per_source`: not
+    /// stored, not published, their ids retired so they never come as new.
+    pub retired: usize,
+}
+
+/// What retention keeps of each source's items: the settings
+/// `store.max_age`, `store.min_items_per_source` and
+/// `store.max_items_per_source`, as [`Store::record_poll`] and
+/// [`Store::prune`] apply them.
+///
+/// A source's newest `min_per_source` items (the merged feed's order) stay
+/// whatever their age; any other item older than `max_age` goes, and is
+/// never stored when it is that old the first time it is seen; beyond the
+/// newest `max_per_source`, items go whatever their age. The default keeps
+/// everything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Items published longer ago than this are old. Zero: none is.
+    pub max_age: Duration,
+    /// The newest this many items of each source are kept whatever their age.
+    pub min_per_source: usize,
+    /// At most this many items of each source are kept, the newest. Zero: no limit.
+    pub max_per_source: usize,
+}
+
+impl Retention {
+    /// The retention `[store]` sets.
+    pub fn of(store: &StoreSettings) -> Retention {
+        Retention {
+            max_age: store.max_age,
+            min_per_source: store.min_items_per_source,
+            max_per_source: store.max_items_per_source,
+        }
+    }
 }
 
 /// A message waiting in the outbox.
@@ -527,7 +566,13 @@ impl Store {
 
     /// Stores one finished poll of `record.source` in one transaction.
     ///
-    /// - A success stores its items as [`Store::apply_items`] does, records
+    /// - A success stores its items as [`Store::apply_items`] does, except
+    ///   that a new item published before `record.retention`'s `max_age`
+    ///   that is not among the source's newest `min_per_source` (counting
+    ///   the stored items and this poll's, by the date each would be stored
+    ///   with, as the merged feed orders them) is not stored and gets no
+    ///   message: its id is remembered as retired, as a pruned one is, so it
+    ///   never comes as new ([`ApplyOutcome::retired`]). It then records
     ///   the page yield when there is one, and then the new fetch state and
     ///   the next poll, clearing the last error and the failure count.
     /// - A failure counts one more failure with its reason and the next
@@ -565,21 +610,32 @@ impl Store {
             .await
     }
 
-    /// Deletes items older than `max_age` (zero keeps all) and all but the newest
-    /// `max_per_source` items of each source (zero keeps all). Returns how many went.
+    /// Applies `retention` at `now`: deletes each source's items older
+    /// than `max_age` except its newest `min_per_source`, and all but its
+    /// newest `max_per_source`. Returns how many went.
     ///
     /// Age is measured by `published`; "newest" is the merged feed's order.
     /// The items' revisions go with them. Outbox messages stay: they carry
     /// their whole item and must still be published. The ids that went are
     /// remembered for a year after the source last listed them, so a source
     /// that still lists them does not bring them back as new items.
+    ///
+    /// On a shared store, while this store holds the publisher lease, the
+    /// delete commits only while the lease is still held (see
+    /// [`Store::runs_retention`]).
     pub async fn prune(
         &self,
-        max_age: Duration,
-        max_per_source: usize,
+        retention: &Retention,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        self.backend.prune(max_age, max_per_source, now).await
+        self.backend.prune(*retention, now).await
+    }
+
+    /// Whether this replica is the one to run retention: always on SQLite
+    /// (one daemon); on PostgreSQL, while it holds the publisher lease, so
+    /// that of many replicas one deletes and the others only read.
+    pub fn runs_retention(&self) -> bool {
+        self.backend.holds_publisher_lease()
     }
 
     /// Sets when a source is due, without touching the rest of its state.

@@ -101,6 +101,9 @@ on_each_backend! {
     prune_by_count_keeps_the_newest_of_each_source,
     a_pruned_item_still_in_the_feed_is_not_new_again,
     a_retired_id_still_listed_is_remembered_past_a_year,
+    a_slow_source_keeps_its_newest_across_prune,
+    an_old_item_first_seen_below_the_floor_is_never_stored_or_published,
+    the_floor_counts_stored_items_and_the_polls_by_their_dates,
     record_poll_stores_a_whole_success_or_failure,
     fetch_state_round_trips_and_defaults,
     failures_count_up_keep_the_fetch_state_and_reset_on_success,
@@ -137,6 +140,16 @@ fn other() -> SourceRef {
         id: "nlc-news".into(),
         name: "NLC News".into(),
         url: "https://www.nlc.cn/news/".into(),
+    }
+}
+
+/// Retention of `max_age`, keeping the newest `min` whatever their age and
+/// at most `max` (0: no limit) per source.
+pub(super) fn retention(max_age: Duration, min: usize, max: usize) -> Retention {
+    Retention {
+        max_age,
+        min_per_source: min,
+        max_per_source: max,
     }
 }
 
@@ -215,6 +228,7 @@ async fn record_success(
                 items: Vec::new(),
                 page_yield: None,
             },
+            retention: Retention::default(),
             lease: None,
         })
         .await
@@ -241,6 +255,7 @@ async fn record_failure(
                 reason: error.into(),
                 gone: false,
             },
+            retention: Retention::default(),
             lease: None,
         })
         .await
@@ -266,6 +281,7 @@ async fn record_gone(
                 reason: error.into(),
                 gone: true,
             },
+            retention: Retention::default(),
             lease: None,
         })
         .await
@@ -295,7 +311,8 @@ async fn first_apply_stores_items_and_queues_one_new_message_each(t: TestStore) 
         ApplyOutcome {
             new: 3,
             updated: 0,
-            unchanged: 0
+            unchanged: 0,
+            retired: 0
         }
     );
 
@@ -336,7 +353,8 @@ async fn the_same_items_again_are_unchanged_and_queue_nothing(t: TestStore) {
         ApplyOutcome {
             new: 0,
             updated: 0,
-            unchanged: 2
+            unchanged: 2,
+            retired: 0
         }
     );
     assert_eq!(all_pending(store).await.len(), 2);
@@ -366,7 +384,8 @@ async fn an_edited_title_makes_revision_two_and_one_updated_message(t: TestStore
         ApplyOutcome {
             new: 0,
             updated: 1,
-            unchanged: 1
+            unchanged: 1,
+            retired: 0
         }
     );
 
@@ -616,7 +635,7 @@ async fn prune_by_age_removes_old_items_and_their_revisions_but_not_messages(t: 
     changes.mark_unchanged();
 
     let removed = store
-        .prune(Duration::from_secs(365 * 24 * 3600), 0, now)
+        .prune(&retention(Duration::from_secs(365 * 24 * 3600), 0, 0), now)
         .await
         .unwrap();
     assert_eq!(removed, 1);
@@ -633,7 +652,7 @@ async fn prune_by_age_removes_old_items_and_their_revisions_but_not_messages(t: 
     changes.mark_unchanged();
     assert_eq!(
         store
-            .prune(Duration::from_secs(365 * 24 * 3600), 0, now)
+            .prune(&retention(Duration::from_secs(365 * 24 * 3600), 0, 0), now)
             .await
             .unwrap(),
         0
@@ -642,7 +661,7 @@ async fn prune_by_age_removes_old_items_and_their_revisions_but_not_messages(t: 
     // Zero keeps everything, however old.
     assert_eq!(
         store
-            .prune(Duration::ZERO, 0, at(100_000, 0))
+            .prune(&retention(Duration::ZERO, 0, 0), at(100_000, 0))
             .await
             .unwrap(),
         0
@@ -667,7 +686,13 @@ async fn prune_by_count_keeps_the_newest_of_each_source(t: TestStore) {
         .await
         .unwrap();
 
-    assert_eq!(store.prune(Duration::ZERO, 3, at(10, 0)).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .prune(&retention(Duration::ZERO, 0, 3), at(10, 0))
+            .await
+            .unwrap(),
+        2
+    );
     let left: Vec<String> = store
         .newest_items(100)
         .await
@@ -707,7 +732,7 @@ async fn a_pruned_item_still_in_the_feed_is_not_new_again(t: TestStore) {
     store.apply_items(&ifla(), &poll, now).await.unwrap();
     assert_eq!(
         store
-            .prune(Duration::from_secs(30 * 24 * 3600), 0, now)
+            .prune(&retention(Duration::from_secs(30 * 24 * 3600), 0, 0), now)
             .await
             .unwrap(),
         1
@@ -719,7 +744,8 @@ async fn a_pruned_item_still_in_the_feed_is_not_new_again(t: TestStore) {
         ApplyOutcome {
             new: 0,
             updated: 0,
-            unchanged: 2
+            unchanged: 2,
+            retired: 0
         }
     );
     assert_eq!(all_pending(store).await.len(), 2);
@@ -739,7 +765,13 @@ async fn a_retired_id_still_listed_is_remembered_past_a_year(t: TestStore) {
         .apply_items(&ifla(), &ancient, at(10, 0))
         .await
         .unwrap();
-    assert_eq!(store.prune(max_age, 0, at(50, 0)).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .prune(&retention(max_age, 0, 0), at(50, 0))
+            .await
+            .unwrap(),
+        1
+    );
     // Still listed, every few months, for well over a year after it was
     // retired on day 50 (its last listing before that was day 10).
     for day in [200, 350, 500, 700] {
@@ -748,7 +780,10 @@ async fn a_retired_id_still_listed_is_remembered_past_a_year(t: TestStore) {
             .await
             .unwrap();
         assert_eq!(new_ones(outcome), 0, "day {day}: still remembered");
-        store.prune(max_age, 0, at(day, 60)).await.unwrap();
+        store
+            .prune(&retention(max_age, 0, 0), at(day, 60))
+            .await
+            .unwrap();
     }
     assert_eq!(
         all_pending(store).await.len(),
@@ -758,7 +793,10 @@ async fn a_retired_id_still_listed_is_remembered_past_a_year(t: TestStore) {
     assert!(store.newest_items(10).await.unwrap().is_empty());
 
     // Not listed for over a year: forgotten, so it is news once more.
-    store.prune(max_age, 0, at(1100, 0)).await.unwrap();
+    store
+        .prune(&retention(max_age, 0, 0), at(1100, 0))
+        .await
+        .unwrap();
     let outcome = store
         .apply_items(&ifla(), &ancient, at(1101, 0))
         .await
@@ -767,6 +805,291 @@ async fn a_retired_id_still_listed_is_remembered_past_a_year(t: TestStore) {
         new_ones(outcome),
         1,
         "forgotten a year after it was last listed"
+    );
+}
+
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// One successful poll of `source` at `now` with `items`, under `retention`.
+fn poll_of(
+    source: &SourceRef,
+    items: Vec<Item>,
+    now: DateTime<Utc>,
+    retention: Retention,
+) -> PollRecord {
+    PollRecord {
+        source: source.clone(),
+        url: source.url.clone(),
+        started: now,
+        finished: now,
+        next_poll: now + TimeDelta::hours(1),
+        outcome: PollOutcome::Success {
+            state: FetchState::default(),
+            items,
+            page_yield: None,
+        },
+        retention,
+        lease: None,
+    }
+}
+
+/// `n` items of `source`, `key0` the newest, one a day back from `newest`.
+fn daily(source: &SourceRef, n: usize, newest: DateTime<Utc>) -> Vec<Item> {
+    (0..n)
+        .map(|k| {
+            let back = TimeDelta::days(i64::try_from(k).unwrap());
+            item(
+                source,
+                &format!("key{k}"),
+                &format!("Item {k}"),
+                newest - back,
+            )
+        })
+        .collect()
+}
+
+fn titles(items: &[Item]) -> Vec<String> {
+    items.iter().map(|i| i.title.clone()).collect()
+}
+
+/// A library that has posted nothing for years keeps its newest items:
+/// prune takes only what lies beyond the floor, and the floor stays put
+/// from one prune to the next.
+async fn a_slow_source_keeps_its_newest_across_prune(t: TestStore) {
+    let store = &*t;
+    let now = at(2000, 0);
+    // Stored without retention (as an older version stored them): 30
+    // items of a source silent for three years, and one busy source.
+    let slow = daily(&ifla(), 30, at(900, 0));
+    store.apply_items(&ifla(), &slow, at(900, 0)).await.unwrap();
+    let busy = daily(&other(), 30, at(1999, 0));
+    store.apply_items(&other(), &busy, now).await.unwrap();
+    let keep = retention(YEAR, 20, 1000);
+
+    // The slow source's 10 oldest go; the busy source's items are all
+    // within the year but its oldest beyond the floor of 20 stay too.
+    assert_eq!(store.prune(&keep, now).await.unwrap(), 10);
+    let slow_left = store
+        .filtered_items(
+            &ItemFilter {
+                sources: vec!["ifla-news".into()],
+                ..ItemFilter::default()
+            },
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(titles(&slow_left), titles(&slow[..20]));
+    assert_eq!(
+        store
+            .source_status("nlc-news")
+            .await
+            .unwrap()
+            .unwrap()
+            .item_count,
+        30
+    );
+    // Time passes; the floor is the same 20, however old they grow.
+    assert_eq!(
+        store.prune(&keep, at(4000, 0)).await.unwrap(),
+        10,
+        "the busy source's 10 beyond its floor aged out"
+    );
+    assert_eq!(
+        store
+            .source_status("ifla-news")
+            .await
+            .unwrap()
+            .unwrap()
+            .item_count,
+        20
+    );
+    assert_eq!(
+        store
+            .source_status("nlc-news")
+            .await
+            .unwrap()
+            .unwrap()
+            .item_count,
+        20
+    );
+    assert_eq!(store.prune(&keep, at(4000, 1)).await.unwrap(), 0);
+    // The ceiling still cuts below the floor's size, whatever the age.
+    assert_eq!(
+        store
+            .prune(&retention(YEAR, 5, 5), at(4000, 2))
+            .await
+            .unwrap(),
+        30
+    );
+    assert_eq!(store.newest_items(100).await.unwrap().len(), 10);
+    // No floor: age alone decides, as before the floor existed.
+    assert_eq!(
+        store
+            .prune(&retention(YEAR, 0, 0), at(4000, 3))
+            .await
+            .unwrap(),
+        10
+    );
+    assert!(store.newest_items(100).await.unwrap().is_empty());
+}
+
+/// A feed whose items are all older than max_age: the newest 20 are stored
+/// and published, the rest never are, and polling it again (a restart)
+/// changes nothing.
+async fn an_old_item_first_seen_below_the_floor_is_never_stored_or_published(t: TestStore) {
+    let store = &*t;
+    let now = at(2000, 0);
+    let keep = retention(YEAR, 20, 1000);
+    let old = daily(&ifla(), 30, at(1000, 0));
+    let recorded = store
+        .record_poll(poll_of(&ifla(), old.clone(), now, keep))
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded.applied,
+        ApplyOutcome {
+            new: 20,
+            updated: 0,
+            unchanged: 0,
+            retired: 10
+        }
+    );
+    let stored = store.newest_items(100).await.unwrap();
+    assert_eq!(titles(&stored), titles(&old[..20]));
+    let published: Vec<String> = all_pending(store)
+        .await
+        .into_iter()
+        .map(|m| m.event_id)
+        .collect();
+    let expected: Vec<String> = old[..20].iter().map(|i| i.id.as_str().to_owned()).collect();
+    assert_eq!(
+        published, expected,
+        "one item.new for each of the newest 20, none for the rest"
+    );
+    for turned_away in &old[20..] {
+        assert!(store.item(turned_away.id.as_str()).await.unwrap().is_none());
+    }
+    assert_eq!(
+        store.known_ids(&[old[25].id.clone()]).await.unwrap().len(),
+        1,
+        "a turned-away id is known: a page source does not fetch it again"
+    );
+
+    // The same feed again, then retention, then again: nothing moves.
+    let again = store
+        .record_poll(poll_of(&ifla(), old.clone(), at(2000, 60), keep))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            again.applied.new,
+            again.applied.retired,
+            again.applied.unchanged
+        ),
+        (0, 0, 30)
+    );
+    assert_eq!(store.prune(&keep, at(2000, 120)).await.unwrap(), 0);
+    let again = store
+        .record_poll(poll_of(&ifla(), old.clone(), at(2001, 0), keep))
+        .await
+        .unwrap();
+    assert_eq!(again.applied.new, 0);
+    assert_eq!(store.newest_items(100).await.unwrap(), stored);
+    assert_eq!(all_pending(store).await.len(), 20);
+
+    // One fresh item: it is news, and the oldest of the floor leaves at the next prune.
+    let mut with_fresh = vec![item(&ifla(), "fresh", "Fresh", at(2001, 0))];
+    with_fresh.extend(old.clone());
+    let fresh = store
+        .record_poll(poll_of(&ifla(), with_fresh, at(2001, 60), keep))
+        .await
+        .unwrap();
+    assert_eq!((fresh.applied.new, fresh.applied.retired), (1, 0));
+    assert_eq!(store.prune(&keep, at(2001, 120)).await.unwrap(), 1);
+    let mut expected = vec!["Fresh".to_owned()];
+    expected.extend(titles(&old[..19]));
+    assert_eq!(titles(&store.newest_items(100).await.unwrap()), expected);
+
+    // Without a floor every old item first seen is turned away; without an
+    // age limit none is.
+    let nlc = daily(&other(), 3, at(1000, 0));
+    let none = store
+        .record_poll(poll_of(&other(), nlc.clone(), now, retention(YEAR, 0, 0)))
+        .await
+        .unwrap();
+    assert_eq!((none.applied.new, none.applied.retired), (0, 3));
+    let third = source_at("third", "https://third.example/feed");
+    let all = store
+        .record_poll(poll_of(
+            &third,
+            daily(&third, 3, at(1, 0)),
+            now,
+            retention(Duration::ZERO, 0, 0),
+        ))
+        .await
+        .unwrap();
+    assert_eq!((all.applied.new, all.applied.retired), (3, 0));
+}
+
+/// "Newest" counts what the source already holds and what the poll brings,
+/// each by the date the merged feed sorts it by; an undated item takes the
+/// date it is stored with.
+async fn the_floor_counts_stored_items_and_the_polls_by_their_dates(t: TestStore) {
+    let store = &*t;
+    let now = at(2000, 0);
+    let keep = retention(YEAR, 3, 1000);
+    // Two old items stored, then a poll with two older ones and one
+    // between them: the floor of 3 takes the one between.
+    let stored = vec![
+        item(&ifla(), "s1", "Stored 1", at(1000, 0)),
+        item(&ifla(), "s2", "Stored 2", at(990, 0)),
+    ];
+    store
+        .record_poll(poll_of(&ifla(), stored.clone(), at(1000, 0), keep))
+        .await
+        .unwrap();
+    let poll = vec![
+        item(&ifla(), "between", "Between", at(995, 0)),
+        item(&ifla(), "older", "Older", at(980, 0)),
+        item(&ifla(), "oldest", "Oldest", at(970, 0)),
+    ];
+    let recorded = store
+        .record_poll(poll_of(&ifla(), poll, now, keep))
+        .await
+        .unwrap();
+    assert_eq!((recorded.applied.new, recorded.applied.retired), (1, 2));
+    assert_eq!(
+        titles(&store.newest_items(10).await.unwrap()),
+        ["Stored 1", "Between", "Stored 2"]
+    );
+    // An undated new item is stored with the poll's time: it is not old.
+    let recorded = store
+        .record_poll(poll_of(
+            &ifla(),
+            vec![undated(&ifla(), "u", "Undated", now)],
+            now,
+            keep,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(recorded.applied.new, 1);
+    // A late item newer than some stored ones takes its place in the
+    // floor, and prune then lets the ones below it go.
+    let recorded = store
+        .record_poll(poll_of(
+            &ifla(),
+            vec![item(&ifla(), "late", "Late", at(998, 0))],
+            at(2000, 60),
+            keep,
+        ))
+        .await
+        .unwrap();
+    assert_eq!((recorded.applied.new, recorded.applied.retired), (1, 0));
+    assert_eq!(store.prune(&keep, at(2000, 120)).await.unwrap(), 2);
+    assert_eq!(
+        titles(&store.newest_items(10).await.unwrap()),
+        ["Undated", "Stored 1", "Late"]
     );
 }
 
@@ -798,6 +1121,7 @@ async fn record_poll_stores_a_whole_success_or_failure(t: TestStore) {
                 ]),
             }),
         },
+        retention: Retention::default(),
         lease: None,
     };
     let mut changes = store.subscribe();
@@ -871,6 +1195,7 @@ async fn record_poll_stores_a_whole_success_or_failure(t: TestStore) {
             reason: reason.into(),
             gone,
         },
+        retention: Retention::default(),
         lease: None,
     };
     let recorded = store
@@ -1234,7 +1559,10 @@ async fn known_ids_are_the_stored_and_the_retired_ones(t: TestStore) {
     assert!(!known.contains(&fresh));
     // Retention deletes it; it stays known, so its page is not fetched again.
     let pruned = store
-        .prune(std::time::Duration::from_secs(3600), 0, at(30, 0))
+        .prune(
+            &retention(std::time::Duration::from_secs(3600), 0, 0),
+            at(30, 0),
+        )
         .await
         .unwrap();
     assert_eq!(pruned, 1);
@@ -1482,7 +1810,7 @@ async fn the_index_follows_revisions_and_retention(t: TestStore) {
     assert_eq!(found("accounts").await, "a3", "the new title is indexed");
     assert_eq!(found("budget").await, "", "the old one is not");
     store
-        .prune(std::time::Duration::ZERO, 1, minute(20))
+        .prune(&retention(std::time::Duration::ZERO, 0, 1), minute(20))
         .await
         .unwrap();
     // One item kept per source: a3 and b2; a1 and a2 went.

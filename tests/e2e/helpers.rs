@@ -251,12 +251,34 @@ impl TestConfig {
         interval: &str,
         extra: &str,
     ) -> TestConfig {
+        // Retention by age is off: the corpus feeds are years old, and
+        // would otherwise keep only each source's newest 20 items.
+        Self::write(dir, sources, interval, "max_age = \"0s\"\n", extra)
+    }
+
+    /// Like [`TestConfig::new`] with `store` (TOML keys of `[store]`
+    /// besides `path`) in place of the default that turns age retention off.
+    pub fn with_store(
+        sources: &[(&str, &str)],
+        interval: &str,
+        store: &str,
+        extra: &str,
+    ) -> TestConfig {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        Self::write(dir, sources, interval, store, extra)
+    }
+
+    fn write(
+        dir: Arc<tempfile::TempDir>,
+        sources: &[(&str, &str)],
+        interval: &str,
+        store_keys: &str,
+        extra: &str,
+    ) -> TestConfig {
         let store = dir.path().join("store/librarywire.db");
-        // Retention by age is off: the corpus feeds are years old, and the
-        // hourly prune at start would otherwise remove them between restarts.
         let mut toml = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\ntitle = \"Test news\"\npublic_url = \"http://news.example.org/\"\nfeed_size = 500\n\
-             [store]\npath = \"{}\"\nmax_age = \"0s\"\n\
+             [store]\npath = \"{}\"\n{store_keys}\
              [poll]\ninterval = \"{interval}\"\njitter = 0.0\n\
              {extra}\n",
             store.display()

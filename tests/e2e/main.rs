@@ -20,5 +20,6 @@ mod publishing;
 mod reads;
 mod reload;
 mod replicas;
+mod retention;
 mod secrets;
 mod store_trouble;

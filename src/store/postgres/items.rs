@@ -2,20 +2,20 @@
 //! messages, reading them back, and retention. The rules are
 //! `store/items.rs`'s, shared with SQLite; only the SQL is PostgreSQL's.
 
+use super::leases::fence_publisher;
 use super::outbox::{enqueue, order_writers};
 use super::sources::ensure_source;
 use super::{Postgres, col};
 use crate::event::{EventKind, item_event};
 use crate::item::{Item, ItemId, SourceRef};
-use crate::store::items::{Decision, StoredVersion, decide, prune_cutoffs};
+use crate::store::items::{Decision, FirstSeen, StoredVersion, decide, prune_cutoffs, stored_date};
 use crate::store::{
-    ApplyOutcome, ItemFilter, Revision, StoreError, from_stored, from_stored_opt, is_repeat,
-    narrow, sql_limit, to_stored, truncate,
+    ApplyOutcome, ItemFilter, Retention, Revision, StoreError, from_stored, from_stored_opt,
+    is_repeat, narrow, sql_limit, to_stored, truncate,
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use std::collections::HashSet;
-use std::time::Duration;
 use tokio_postgres::Row;
 
 /// The columns [`item_from_row`] reads, in order: the item, and when its
@@ -41,7 +41,15 @@ impl Postgres {
     ) -> Result<ApplyOutcome, StoreError> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
-        let outcome = apply_in(&tx, source, items, now, &self.inner.instance).await?;
+        let outcome = apply_in(
+            &tx,
+            source,
+            items,
+            now,
+            &Retention::default(),
+            &self.inner.instance,
+        )
+        .await?;
         tx.commit().await?;
         if outcome.new + outcome.updated > 0 {
             self.notify_changed();
@@ -106,32 +114,51 @@ impl Postgres {
             .collect()
     }
 
+    /// Applies retention in one transaction; while this store holds the
+    /// publisher lease (the replica that runs retention), only while the
+    /// lease is still held, checked in the same transaction.
     pub(super) async fn write_prune(
         &self,
-        max_age: Duration,
-        max_per_source: usize,
+        retention: &Retention,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let now = truncate(now);
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
+        if let Some(held) = self.publisher_held() {
+            // Dropping `tx` on the error rolls back: nothing is deleted.
+            fence_publisher(&tx, &held, "retention").await?;
+        }
         let mut removed = 0;
-        let (cutoff, forget_before) = prune_cutoffs(max_age, now);
+        let (cutoff, forget_before) = prune_cutoffs(retention.max_age, now);
         if let Some(cutoff) = cutoff {
+            // Only the sources that have an old item are ranked; each keeps
+            // its newest `min_per_source` whatever their age.
             removed += retire(
                 &tx,
-                "WITH gone AS (DELETE FROM items WHERE published < $1
-                               RETURNING id, source_id, last_seen)
+                "WITH gone AS (
+                     DELETE FROM items WHERE id IN (
+                         SELECT id FROM (
+                             SELECT id, published, ROW_NUMBER() OVER (
+                                 PARTITION BY source_id ORDER BY published DESC, id DESC
+                             ) AS rank
+                             FROM items
+                             WHERE source_id IN (SELECT source_id FROM items WHERE published < $1)
+                         ) AS ranked WHERE published < $1 AND rank > $3
+                     ) RETURNING id, source_id, last_seen)
                  INSERT INTO retired_items (id, source_id, retired_at, last_seen)
                  SELECT id, source_id, $2, last_seen FROM gone
                  ON CONFLICT (id) DO UPDATE SET retired_at = excluded.retired_at,
                                                 last_seen = excluded.last_seen",
-                to_stored(cutoff),
-                to_stored(now),
+                &[
+                    &to_stored(cutoff),
+                    &to_stored(now),
+                    &sql_limit(retention.min_per_source),
+                ],
             )
             .await?;
         }
-        if max_per_source > 0 {
+        if retention.max_per_source > 0 {
             removed += retire(
                 &tx,
                 "WITH gone AS (
@@ -147,8 +174,7 @@ impl Postgres {
                  SELECT id, source_id, $2, last_seen FROM gone
                  ON CONFLICT (id) DO UPDATE SET retired_at = excluded.retired_at,
                                                 last_seen = excluded.last_seen",
-                sql_limit(max_per_source),
-                to_stored(now),
+                &[&sql_limit(retention.max_per_source), &to_stored(now)],
             )
             .await?;
         }
@@ -170,15 +196,14 @@ impl Postgres {
 }
 
 /// Runs one retention statement (delete items, remember their ids) with
-/// its two parameters; returns how many items went.
+/// its parameters; returns how many items went.
 async fn retire(
     tx: &impl GenericClient,
     sql: &str,
-    first: i64,
-    now: i64,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<usize, StoreError> {
     let stmt = tx.prepare_cached(sql).await?;
-    let n = tx.execute(&stmt, &[&first, &now]).await?;
+    let n = tx.execute(&stmt, params).await?;
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
@@ -195,13 +220,15 @@ pub(super) async fn changed_in(tx: &impl GenericClient, instance: &str) -> Resul
     Ok(())
 }
 
-/// The body of `apply_items`, inside the caller's transaction. The caller
-/// commits, then notifies.
+/// The body of `apply_items` and of a successful poll's write, inside the
+/// caller's transaction: the new items `retention` finds too old are turned
+/// away, as on SQLite. The caller commits, then notifies.
 pub(super) async fn apply_in(
     tx: &impl GenericClient,
     source: &SourceRef,
     items: &[Item],
     now: DateTime<Utc>,
+    retention: &Retention,
     instance: &str,
 ) -> Result<ApplyOutcome, StoreError> {
     let now = truncate(now);
@@ -210,6 +237,9 @@ pub(super) async fn apply_in(
     let mut seen = HashSet::with_capacity(items.len());
     // Taken before the first outbox row, see `order_writers`.
     let mut ordered = false;
+    // What is stored of each listed item first: retention ranks a new item
+    // among the source's stored items and the rest of the poll.
+    let mut listed = Vec::with_capacity(items.len());
     for item in items {
         if is_repeat(&mut seen, source, item) {
             continue;
@@ -217,6 +247,25 @@ pub(super) async fn apply_in(
         let stored = stored_version(tx, item.id.as_str()).await?;
         if stored.is_none() && is_retired(tx, item.id.as_str(), now).await? {
             outcome.unchanged += 1;
+            continue;
+        }
+        listed.push((item, stored));
+    }
+    let poll = || {
+        listed
+            .iter()
+            .map(|(item, stored)| (stored_date(item, stored.as_ref()), item.id.as_str()))
+    };
+    let newest = if retention.min_per_source > 0 && FirstSeen::applies(retention, now, poll()) {
+        newest_stored(tx, &source.id, retention.min_per_source).await?
+    } else {
+        Vec::new()
+    };
+    let first_seen = FirstSeen::new(retention, now, poll(), newest);
+    for (item, stored) in listed {
+        if stored.is_none() && first_seen.turns_away(item.id.as_str(), stored_date(item, None)) {
+            retire_unseen(tx, source, item, now).await?;
+            outcome.retired += 1;
             continue;
         }
         match decide(source, item, stored)? {
@@ -252,6 +301,44 @@ pub(super) async fn apply_in(
         changed_in(tx, instance).await?;
     }
     Ok(outcome)
+}
+
+/// The newest `n` stored items of `source_id` as `(published, id)`, in the
+/// merged feed's order (walking `items_by_source` backwards).
+async fn newest_stored(
+    tx: &impl GenericClient,
+    source_id: &str,
+    n: usize,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT published, id FROM items WHERE source_id = $1
+             ORDER BY published DESC, id DESC LIMIT $2",
+        )
+        .await?;
+    tx.query(&stmt, &[&source_id, &sql_limit(n)])
+        .await?
+        .iter()
+        .map(|row| Ok((col(row, 0)?, col(row, 1)?)))
+        .collect()
+}
+
+/// Remembers a new item that retention turned away as retired, seen `now`.
+async fn retire_unseen(
+    tx: &impl GenericClient,
+    source: &SourceRef,
+    item: &Item,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO retired_items (id, source_id, retired_at, last_seen) VALUES ($1, $2, $3, $3)
+             ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
+        )
+        .await?;
+    tx.execute(&stmt, &[&item.id.as_str(), &source.id, &to_stored(now)])
+        .await?;
+    Ok(())
 }
 
 async fn stored_version(

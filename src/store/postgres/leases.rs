@@ -236,3 +236,27 @@ pub(super) async fn release_source(
     tx.execute(&stmt, &[&source_id]).await?;
     Ok(())
 }
+
+/// Checks, inside the caller's transaction, that `held` still holds the
+/// publisher lease, and locks its row until the commit; `what` names the
+/// work in the error.
+pub(super) async fn fence_publisher(
+    tx: &impl GenericClient,
+    held: &Lease,
+    what: &str,
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached(&format!(
+            "SELECT 1 FROM publisher_lease
+             WHERE holder = $1 AND epoch = $2 AND until > {DB_NOW} FOR UPDATE"
+        ))
+        .await?;
+    match tx.query_opt(&stmt, &[&held.holder, &held.epoch]).await? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::LeaseLost {
+            what: what.to_owned(),
+            holder: held.holder.clone(),
+            epoch: held.epoch,
+        }),
+    }
+}

@@ -28,7 +28,7 @@ use super::backend::Backend;
 use super::health::Health;
 use super::{
     ApplyOutcome, BroughtForward, Claim, FeedItems, ItemFilter, Lease, LeaseView, OutboxMessage,
-    PollRecord, PollRecorded, Problem, Revision, SourceStatus, StoreError,
+    PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus, StoreError,
 };
 use crate::config::redact_url;
 use crate::fetch::FetchState;
@@ -280,6 +280,10 @@ impl Backend for Postgres {
         self.read_publisher_lease().await
     }
 
+    fn holds_publisher_lease(&self) -> bool {
+        self.publisher_held().is_some()
+    }
+
     async fn record_poll(&self, record: PollRecord) -> Result<PollRecorded, StoreError> {
         let result = self.write_poll(&record).await;
         self.noted(result)
@@ -295,13 +299,8 @@ impl Backend for Postgres {
         self.noted(result)
     }
 
-    async fn prune(
-        &self,
-        max_age: Duration,
-        max_per_source: usize,
-        now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        let result = self.write_prune(max_age, max_per_source, now).await;
+    async fn prune(&self, retention: Retention, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let result = self.write_prune(&retention, now).await;
         self.noted(result)
     }
 

@@ -2,7 +2,8 @@
 //! announce, read and deleted by the publisher once the broker confirmed
 //! them. A replica deletes only while it holds the publisher lease.
 
-use super::{DB_NOW, Postgres, col};
+use super::leases::fence_publisher;
+use super::{Postgres, col};
 use crate::event::OutboundEvent;
 use crate::store::{
     OutboxMessage, StoreError, from_stored, from_stored_opt, narrow, sql_limit, to_stored,
@@ -54,23 +55,7 @@ impl Postgres {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
         if let Some(held) = self.publisher_held() {
-            let stmt = tx
-                .prepare_cached(&format!(
-                    "SELECT 1 FROM publisher_lease
-                     WHERE holder = $1 AND epoch = $2 AND until > {DB_NOW} FOR UPDATE"
-                ))
-                .await?;
-            if tx
-                .query_opt(&stmt, &[&held.holder, &held.epoch])
-                .await?
-                .is_none()
-            {
-                return Err(StoreError::LeaseLost {
-                    what: "the outbox".to_owned(),
-                    holder: held.holder,
-                    epoch: held.epoch,
-                });
-            }
+            fence_publisher(&tx, &held, "the outbox").await?;
         }
         let stmt = tx
             .prepare_cached("DELETE FROM outbox WHERE seq = ANY($1)")

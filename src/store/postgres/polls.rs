@@ -28,6 +28,7 @@ impl Postgres {
                     &record.source,
                     items,
                     record.started,
+                    &record.retention,
                     &self.inner.instance,
                 )
                 .await?;

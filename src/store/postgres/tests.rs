@@ -28,6 +28,7 @@ fn poll(key: &str, lease: Option<Lease>) -> PollRecord {
             items: vec![item(&source(), key, key, at(0, 0))],
             page_yield: None,
         },
+        retention: crate::store::Retention::default(),
         lease,
     }
 }
@@ -486,4 +487,57 @@ async fn a_replica_hears_of_the_items_another_one_stored() {
     .await;
     assert!(heard.is_ok(), "no notification reached the other replica");
     assert!(!reader.newest_items(10).await.unwrap().is_empty());
+}
+
+/// Of many replicas, only the one holding the publisher lease runs
+/// retention, and one that lost the lease since deletes nothing.
+#[tokio::test]
+async fn retention_runs_on_the_publisher_only_and_a_stale_one_deletes_nothing() {
+    let db = TestDatabase::create().await;
+    let a = Store::connect(db.url()).await.unwrap();
+    let b = Store::connect(db.url()).await.unwrap();
+    let old = [
+        item(&source(), "x", "X", at(0, 0)),
+        item(&source(), "y", "Y", at(0, 60)),
+    ];
+    a.apply_items(&source(), &old, at(1, 0)).await.unwrap();
+    let keep = crate::store::Retention {
+        max_age: Duration::from_secs(3600),
+        min_per_source: 1,
+        max_per_source: 0,
+    };
+    assert!(!a.runs_retention() && !b.runs_retention(), "no lease yet");
+
+    let short = Duration::from_millis(300);
+    held(a.claim_publisher("a", short).await.unwrap());
+    assert!(a.runs_retention());
+    assert!(
+        matches!(
+            b.claim_publisher("b", short).await.unwrap(),
+            Claim::Busy { .. }
+        ),
+        "a holds it"
+    );
+    assert!(!b.runs_retention(), "b stands by");
+
+    // a stalls past its lease; b takes it over.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    held(
+        b.claim_publisher("b", Duration::from_secs(60))
+            .await
+            .unwrap(),
+    );
+    assert!(b.runs_retention());
+    let refused = a.prune(&keep, at(10, 0)).await;
+    assert!(
+        matches!(refused, Err(StoreError::LeaseLost { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        a.newest_items(10).await.unwrap().len(),
+        2,
+        "nothing deleted"
+    );
+    assert_eq!(b.prune(&keep, at(10, 0)).await.unwrap(), 1);
+    assert_eq!(a.newest_items(10).await.unwrap()[0].title, "Y");
 }

@@ -6,15 +6,14 @@ use super::outbox::enqueue;
 use super::sources::ensure_source;
 use crate::event::{EventKind, item_event};
 use crate::item::{Item, ItemId, SourceRef};
-use crate::store::items::{Decision, StoredVersion, decide, prune_cutoffs};
+use crate::store::items::{Decision, FirstSeen, StoredVersion, decide, prune_cutoffs, stored_date};
 use crate::store::{
-    ApplyOutcome, Revision, StoreError, from_stored, from_stored_opt, is_repeat, narrow, sql_limit,
-    to_stored, truncate,
+    ApplyOutcome, Retention, Revision, StoreError, from_stored, from_stored_opt, is_repeat, narrow,
+    sql_limit, to_stored, truncate,
 };
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::collections::HashSet;
-use std::time::Duration;
 
 /// The columns [`item_from_row`] reads, in order: the item, and when its
 /// current version was stored (its revision's `recorded_at`).
@@ -41,7 +40,7 @@ impl Sqlite {
         // read lock later, which another process's writer could refuse with
         // SQLITE_BUSY half-way through the poll.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let outcome = apply_in(&tx, source, items, now)?;
+        let outcome = apply_in(&tx, source, items, now, &Retention::default())?;
         tx.commit()?;
         drop(conn);
         if outcome.new + outcome.updated > 0 {
@@ -94,22 +93,36 @@ impl Sqlite {
 
     pub(super) fn write_prune(
         &self,
-        max_age: Duration,
-        max_per_source: usize,
+        retention: &Retention,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let now = truncate(now);
         let mut conn = self.writer();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut removed = 0;
-        let (cutoff, forget_before) = prune_cutoffs(max_age, now);
+        let (cutoff, forget_before) = prune_cutoffs(retention.max_age, now);
         if let Some(cutoff) = cutoff {
+            // Only the sources that have an old item are ranked; each keeps
+            // its newest `min_per_source` whatever their age.
             let mut delete = tx.prepare_cached(
-                "DELETE FROM items WHERE published < ?1 RETURNING id, source_id, last_seen",
+                "DELETE FROM items WHERE id IN (
+                     SELECT id FROM (
+                         SELECT id, published, ROW_NUMBER() OVER (
+                             PARTITION BY source_id ORDER BY published DESC, id DESC
+                         ) AS rank
+                         FROM items
+                         WHERE source_id IN (SELECT source_id FROM items WHERE published < ?1)
+                     ) WHERE published < ?1 AND rank > ?2
+                 ) RETURNING id, source_id, last_seen",
             )?;
-            removed += retire_deleted(&tx, &mut delete, params![to_stored(cutoff)], now)?;
+            removed += retire_deleted(
+                &tx,
+                &mut delete,
+                params![to_stored(cutoff), sql_limit(retention.min_per_source)],
+                now,
+            )?;
         }
-        if max_per_source > 0 {
+        if retention.max_per_source > 0 {
             let mut delete = tx.prepare_cached(
                 "DELETE FROM items WHERE id IN (
                      SELECT id FROM (
@@ -120,7 +133,12 @@ impl Sqlite {
                      ) WHERE rank > ?1
                  ) RETURNING id, source_id, last_seen",
             )?;
-            removed += retire_deleted(&tx, &mut delete, params![sql_limit(max_per_source)], now)?;
+            removed += retire_deleted(
+                &tx,
+                &mut delete,
+                params![sql_limit(retention.max_per_source)],
+                now,
+            )?;
         }
         if let Some(forget_before) = forget_before {
             tx.prepare_cached("DELETE FROM retired_items WHERE last_seen < ?1")?
@@ -135,19 +153,24 @@ impl Sqlite {
     }
 }
 
-/// The body of [`Store::apply_items`], inside the caller's transaction: the
-/// one place that writes a poll's items, their revisions and their outbox
-/// messages. The caller commits, then notifies.
+/// The body of [`Store::apply_items`] and of a successful poll's write,
+/// inside the caller's transaction: the one place that writes a poll's
+/// items, their revisions and their outbox messages, and turns away the new
+/// items `retention` finds too old. The caller commits, then notifies.
 pub(super) fn apply_in(
     tx: &Connection,
     source: &SourceRef,
     items: &[Item],
     now: DateTime<Utc>,
+    retention: &Retention,
 ) -> Result<ApplyOutcome, StoreError> {
     let now = truncate(now);
     let mut outcome = ApplyOutcome::default();
     ensure_source(tx, &source.id, &source.url)?;
     let mut seen = HashSet::with_capacity(items.len());
+    // What is stored of each listed item first: retention ranks a new item
+    // among the source's stored items and the rest of the poll.
+    let mut listed = Vec::with_capacity(items.len());
     for item in items {
         if is_repeat(&mut seen, source, item) {
             continue;
@@ -155,6 +178,25 @@ pub(super) fn apply_in(
         let stored = stored_version(tx, item.id.as_str())?;
         if stored.is_none() && is_retired(tx, item.id.as_str(), now)? {
             outcome.unchanged += 1;
+            continue;
+        }
+        listed.push((item, stored));
+    }
+    let poll = || {
+        listed
+            .iter()
+            .map(|(item, stored)| (stored_date(item, stored.as_ref()), item.id.as_str()))
+    };
+    let newest = if retention.min_per_source > 0 && FirstSeen::applies(retention, now, poll()) {
+        newest_stored(tx, &source.id, retention.min_per_source)?
+    } else {
+        Vec::new()
+    };
+    let first_seen = FirstSeen::new(retention, now, poll(), newest);
+    for (item, stored) in listed {
+        if stored.is_none() && first_seen.turns_away(item.id.as_str(), stored_date(item, None)) {
+            retire_unseen(tx, source, item, now)?;
+            outcome.retired += 1;
             continue;
         }
         match decide(source, item, stored)? {
@@ -178,6 +220,39 @@ pub(super) fn apply_in(
         }
     }
     Ok(outcome)
+}
+
+/// The newest `n` stored items of `source_id` as `(published, id)`, in the
+/// merged feed's order (walking `items_by_source` backwards).
+fn newest_stored(
+    conn: &Connection,
+    source_id: &str,
+    n: usize,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT published, id FROM items WHERE source_id = ?1
+         ORDER BY published DESC, id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![source_id, sql_limit(n)], |row| {
+        Ok((row.get(0)?, row.get(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Remembers a new item that retention turned away as retired, seen `now`,
+/// so that it is never stored or published as new while it stays listed.
+fn retire_unseen(
+    conn: &Connection,
+    source: &SourceRef,
+    item: &Item,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO retired_items (id, source_id, retired_at, last_seen) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
+    )?
+    .execute(params![item.id.as_str(), source.id, to_stored(now)])?;
+    Ok(())
 }
 
 /// Runs a `DELETE … RETURNING id, source_id, last_seen` and remembers each

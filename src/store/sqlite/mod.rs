@@ -25,7 +25,7 @@ use super::backend::Backend;
 use super::health::Health;
 use super::{
     ApplyOutcome, BroughtForward, Claim, FeedItems, ItemFilter, Lease, LeaseView, OutboxMessage,
-    PollRecord, PollRecorded, Problem, Revision, SourceStatus, StoreError,
+    PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus, StoreError,
 };
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
@@ -391,6 +391,10 @@ impl Backend for Sqlite {
         Ok(None)
     }
 
+    fn holds_publisher_lease(&self) -> bool {
+        true
+    }
+
     async fn record_poll(&self, record: PollRecord) -> Result<PollRecorded, StoreError> {
         self.blocking(move |db| db.noted(|| db.write_poll(&record)))
             .await
@@ -406,13 +410,8 @@ impl Backend for Sqlite {
             .await
     }
 
-    async fn prune(
-        &self,
-        max_age: Duration,
-        max_per_source: usize,
-        now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        self.blocking(move |db| db.noted(|| db.write_prune(max_age, max_per_source, now)))
+    async fn prune(&self, retention: Retention, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.blocking(move |db| db.noted(|| db.write_prune(&retention, now)))
             .await
     }
 

@@ -21,7 +21,13 @@ impl Sqlite {
                 items,
                 page_yield,
             } => {
-                let applied = apply_in(&tx, &record.source, items, record.started)?;
+                let applied = apply_in(
+                    &tx,
+                    &record.source,
+                    items,
+                    record.started,
+                    &record.retention,
+                )?;
                 if let Some(page_yield) = page_yield {
                     record_page_yield(&tx, id, &record.url, page_yield)?;
                 }
