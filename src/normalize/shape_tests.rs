@@ -282,3 +282,53 @@ fn undated_items_of_an_undated_feed_take_the_feed_date() {
         assert!(!item.published_from_source);
     }
 }
+
+#[test]
+fn relative_links_in_file_feeds_of_every_format_resolve_against_the_channel_link() {
+    // The same saved feed in RSS, Atom and JSON Feed: each names its web
+    // home (`<link>`, Atom's alternate link, `home_page_url`) and writes its
+    // item links relative to it.
+    let base = Url::parse("file:///var/lib/feeds/saved.xml").unwrap();
+    let rss = br#"<rss version="2.0"><channel><title>Library news</title>
+        <link>https://library.example/news/</link>
+        <item><title>a</title><link>2024/reading-room</link><guid>a</guid>
+        <pubDate>Mon, 01 Jan 2024 10:00:00 GMT</pubDate></item>
+        <item><title>b</title><link>/events/talk</link><guid>b</guid>
+        <pubDate>Tue, 02 Jan 2024 10:00:00 GMT</pubDate></item>
+        </channel></rss>"#;
+    let atom = br#"<feed xmlns="http://www.w3.org/2005/Atom"><title>Library news</title>
+        <id>urn:x</id><updated>2024-01-02T10:00:00Z</updated>
+        <link rel="self" href="https://elsewhere.example/feed.atom"/>
+        <link rel="alternate" href="https://library.example/news/"/>
+        <entry><title>a</title><id>a</id><link href="2024/reading-room"/>
+        <updated>2024-01-01T10:00:00Z</updated></entry>
+        <entry><title>b</title><id>b</id><link href="/events/talk"/>
+        <updated>2024-01-02T10:00:00Z</updated></entry></feed>"#;
+    let json = br#"{"version": "https://jsonfeed.org/version/1.1", "title": "Library news",
+        "home_page_url": "https://library.example/news/",
+        "feed_url": "https://elsewhere.example/feed.json",
+        "items": [
+          {"id": "a", "url": "2024/reading-room", "title": "a", "content_text": "x",
+           "date_published": "2024-01-01T10:00:00Z"},
+          {"id": "b", "url": "/events/talk", "title": "b", "content_text": "y",
+           "date_published": "2024-01-02T10:00:00Z"}]}"#;
+    for (format, body) in [
+        ("RSS", &rss[..]),
+        ("Atom", &atom[..]),
+        ("JSON Feed", &json[..]),
+    ] {
+        let parsed =
+            parse_feed(body, &ParseOptions::new(&base)).unwrap_or_else(|e| panic!("{format}: {e}"));
+        let items = normalize(&source(), &parsed.base, &parsed.feed, now());
+        let mut links: Vec<_> = items.iter().map(|i| i.url.clone()).collect();
+        links.sort();
+        assert_eq!(
+            links,
+            [
+                Some("https://library.example/events/talk".to_owned()),
+                Some("https://library.example/news/2024/reading-room".to_owned()),
+            ],
+            "{format}"
+        );
+    }
+}
