@@ -6,9 +6,8 @@
 
 use crate::cli::librarywire;
 use crate::helpers::{DaemonProcess, PATIENCE, free_port};
-use crate::metrics::collect_lines;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -27,17 +26,9 @@ async fn daemon(extra: &str, setup: impl FnOnce(&mut Command)) -> (DaemonProcess
     let path = dir.path().join("config.toml");
     std::fs::write(&path, config).unwrap();
     let mut command = librarywire();
-    command
-        .arg("--config")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    command.arg("--config").arg(&path);
     setup(&mut command);
-    let mut daemon = DaemonProcess::spawn(&mut command);
-    let lines = collect_lines(daemon.child().stderr.take().unwrap());
-    daemon
-        .wait_healthy(port, || lines.lock().unwrap().join("\n"))
-        .await;
+    let (daemon, _lines) = DaemonProcess::start_healthy(&mut command, port).await;
     // The folder outlives the test's use of it: the daemon is killed first.
     std::mem::forget(dir);
     (daemon, port)

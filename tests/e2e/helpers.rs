@@ -30,11 +30,12 @@ pub fn feed_file(name: &str) -> Vec<u8> {
 
 /// A small RSS 2.0 feed of `(guid, title)` items, all dated 2021-08-19,
 /// whose links carry a tracking parameter the daemon must drop.
-pub fn small_rss(items: &[(&str, &str)]) -> String {
+pub fn small_rss(items: &[(impl AsRef<str>, impl AsRef<str>)]) -> String {
     let mut xml = String::from(
         r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Small</title><link>http://example.org/</link><description>d</description>"#,
     );
     for (guid, title) in items {
+        let (guid, title) = (guid.as_ref(), title.as_ref());
         xml.push_str(&format!(
             "<item><guid>{guid}</guid><title>{title}</title><link>http://example.org/{guid}?utm_source=rss</link><description>Body of {guid}</description><pubDate>Thu, 19 Aug 2021 08:00:00 GMT</pubDate></item>"
         ));
@@ -464,6 +465,22 @@ pub async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     eventually(what, || std::future::ready(check())).await
 }
 
+/// Collects a child's stderr lines on a thread of its own.
+pub fn collect_lines(stderr: std::process::ChildStderr) -> Arc<Mutex<Vec<String>>> {
+    use std::io::BufRead;
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            match line {
+                Ok(line) => sink.lock().unwrap().push(line),
+                Err(_) => break,
+            }
+        }
+    });
+    lines
+}
+
 /// The built binary running as a daemon. Killed (and reaped) when dropped,
 /// so a test that fails half-way never leaves the process running.
 pub struct DaemonProcess {
@@ -476,6 +493,26 @@ impl DaemonProcess {
         DaemonProcess {
             child: command.spawn().expect("the daemon binary starts"),
         }
+    }
+
+    /// Starts `command` (the binary, set up by the caller) with its stdout
+    /// to nothing and its stderr collected, and waits until it answers
+    /// `/healthz` on `port`. Returns it with its stderr lines, so far and to
+    /// come.
+    pub async fn start_healthy(
+        command: &mut Command,
+        port: u16,
+    ) -> (DaemonProcess, Arc<Mutex<Vec<String>>>) {
+        let mut daemon = DaemonProcess::spawn(
+            command
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped()),
+        );
+        let lines = collect_lines(daemon.child().stderr.take().unwrap());
+        daemon
+            .wait_healthy(port, || lines.lock().unwrap().join("\n"))
+            .await;
+        (daemon, lines)
     }
 
     /// The process id.

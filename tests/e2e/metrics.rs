@@ -6,14 +6,13 @@
 
 use crate::broker::{BROKER, TestQueue, amqp_toml, test_exchange};
 use crate::cli::librarywire;
+use crate::helpers::collect_lines;
 use crate::helpers::{
     DaemonProcess, FeedServer, TestApp, TestConfig, eventually, free_port, rand_suffix, small_rss,
     wait_until,
 };
 use std::collections::{BTreeMap, HashMap};
-use std::io::BufRead;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 
 const RSS: &str = "application/rss+xml";
 
@@ -664,21 +663,6 @@ fn logging_daemon(config: &TestConfig, port: u16, env: &[(&str, &str)]) -> Daemo
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     DaemonProcess::spawn(&mut command)
-}
-
-/// Collects a child's stderr lines on a thread of its own.
-pub fn collect_lines(stderr: std::process::ChildStderr) -> Arc<Mutex<Vec<String>>> {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines() {
-            match line {
-                Ok(line) => sink.lock().unwrap().push(line),
-                Err(_) => break,
-            }
-        }
-    });
-    lines
 }
 
 #[tokio::test]

@@ -16,10 +16,6 @@ fn news(count: usize) -> String {
     let items: Vec<(String, String)> = (1..=count)
         .map(|n| (format!("n{n}"), format!("News {n}")))
         .collect();
-    let items: Vec<(&str, &str)> = items
-        .iter()
-        .map(|(g, t)| (g.as_str(), t.as_str()))
-        .collect();
     small_rss(&items)
 }
 
@@ -67,14 +63,17 @@ async fn migrate_store_copies_everything_and_nothing_is_published_twice() {
     // The binary copies it, the target's password given and never shown.
     let db = TestDatabase::create().await;
     let to = db.url().replacen("postgres@", "postgres:s3cret-pw@", 1);
-    let out = librarywire()
-        .arg("migrate-store")
-        .arg("--config")
-        .arg(&config.path)
-        .arg("--to")
-        .arg(&to)
-        .output()
-        .unwrap();
+    let migrate = || {
+        librarywire()
+            .arg("migrate-store")
+            .arg("--config")
+            .arg(&config.path)
+            .arg("--to")
+            .arg(&to)
+            .output()
+            .unwrap()
+    };
+    let out = migrate();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -89,14 +88,7 @@ async fn migrate_store_copies_everything_and_nothing_is_published_twice() {
     assert!(!stdout.contains("s3cret-pw"), "{stdout}");
 
     // A second copy into the same database is refused, naming it.
-    let again = librarywire()
-        .arg("migrate-store")
-        .arg("--config")
-        .arg(&config.path)
-        .arg("--to")
-        .arg(&to)
-        .output()
-        .unwrap();
+    let again = migrate();
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(!again.status.success());
     assert!(stderr.contains(db.name()), "{stderr}");

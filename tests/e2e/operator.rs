@@ -4,7 +4,6 @@
 
 use crate::cli::librarywire;
 use crate::helpers::{DaemonProcess, FeedServer, eventually, free_port, small_rss};
-use crate::metrics::collect_lines;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -55,19 +54,15 @@ async fn poll_now_makes_a_failing_source_poll_at_once_and_sigusr1_polls_all() {
         "first_retry = \"1h\"\n",
         &[("late", &server.url("/late.xml"))],
     );
-    let mut daemon = DaemonProcess::spawn(
+    let (mut daemon, lines) = DaemonProcess::start_healthy(
         librarywire()
             .arg("run")
             .arg("--config")
             .arg(&config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
-    let lines = collect_lines(daemon.child().stderr.take().unwrap());
-    daemon
-        .wait_healthy(port, || lines.lock().unwrap().join("\n"))
-        .await;
+            .env("RUST_LOG", "info"),
+        port,
+    )
+    .await;
     eventually("the first, failing poll", || {
         std::future::ready(server.hits("/late.xml").len() == 1)
     })
@@ -141,18 +136,14 @@ async fn a_refused_connection_names_the_url_and_each_cause_once() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = write_config(dir.path(), port, "", &[("dead", &dead)]);
-    let mut daemon = DaemonProcess::spawn(
+    let (_daemon, lines) = DaemonProcess::start_healthy(
         librarywire()
             .arg("--config")
             .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
-    let lines = collect_lines(daemon.child().stderr.take().unwrap());
-    daemon
-        .wait_healthy(port, || lines.lock().unwrap().join("\n"))
-        .await;
+            .env("RUST_LOG", "warn"),
+        port,
+    )
+    .await;
     let client = reqwest::Client::new();
     let error = eventually("the failure in /status", || async {
         let text = client

@@ -8,8 +8,6 @@
 
 use crate::cli::librarywire;
 use crate::helpers::{DaemonProcess, FeedServer, eventually, free_port};
-use crate::metrics::collect_lines;
-use std::process::Stdio;
 
 const HTML: &str = "text/html; charset=utf-8";
 const SECRET: &str = "INTERNAL-ONLY-7f3a";
@@ -116,17 +114,8 @@ async fn start(
     let path = dir.join(format!("config-{allow}.toml"));
     let store = dir.join(format!("store-{allow}/librarywire.db"));
     std::fs::write(&path, config(servers, port, &store, allow)).unwrap();
-    let mut daemon = DaemonProcess::spawn(
-        librarywire()
-            .arg("--config")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
-    let lines = collect_lines(daemon.child().stderr.take().unwrap());
-    daemon
-        .wait_healthy(port, || lines.lock().unwrap().join("\n"))
-        .await;
+    let (daemon, lines) =
+        DaemonProcess::start_healthy(librarywire().arg("--config").arg(&path), port).await;
     (daemon, port, lines)
 }
 

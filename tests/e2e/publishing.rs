@@ -353,7 +353,6 @@ pub fn numbered_rss(count: usize) -> String {
     let news: Vec<(String, String)> = (0..count)
         .map(|n| (format!("n{n}"), format!("News {n}")))
         .collect();
-    let news: Vec<(&str, &str)> = news.iter().map(|(g, t)| (g.as_str(), t.as_str())).collect();
     small_rss(&news)
 }
 

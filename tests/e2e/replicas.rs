@@ -58,10 +58,6 @@ fn feed_of(source: &str, count: usize) -> String {
     let items: Vec<(String, String)> = (1..=count)
         .map(|n| (format!("{source}-{n}"), format!("News {n} of {source}")))
         .collect();
-    let items: Vec<(&str, &str)> = items
-        .iter()
-        .map(|(g, t)| (g.as_str(), t.as_str()))
-        .collect();
     small_rss(&items)
 }
 

@@ -5,8 +5,6 @@
 use crate::broker::{BROKER, TestQueue, amqp_toml, test_exchange};
 use crate::cli::librarywire;
 use crate::helpers::{DaemonProcess, FeedServer, eventually, free_port, small_rss};
-use crate::metrics::collect_lines;
-use std::process::Stdio;
 
 const RSS: &str = "application/rss+xml";
 /// In the config file's URL.
@@ -65,19 +63,15 @@ async fn a_source_password_reaches_the_source_and_no_output() {
     assert!(check.status.success(), "{check_output}");
     assert!(check_output.contains("private.xml"), "{check_output}");
 
-    let mut daemon = DaemonProcess::spawn(
+    let (mut daemon, lines) = DaemonProcess::start_healthy(
         librarywire()
             .arg("--config")
             .arg(&path)
             .env("RUST_LOG", "debug")
-            .env("LW_TEST_MISSING_PASSWORD", ENV_PASSWORD)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
-    let lines = collect_lines(daemon.child().stderr.take().unwrap());
-    daemon
-        .wait_healthy(port, || lines.lock().unwrap().join("\n"))
-        .await;
+            .env("LW_TEST_MISSING_PASSWORD", ENV_PASSWORD),
+        port,
+    )
+    .await;
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let messages = queue.take(2).await;

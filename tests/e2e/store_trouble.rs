@@ -4,8 +4,8 @@
 //! its log is what an admin would read.
 
 use crate::cli::librarywire;
+use crate::helpers::collect_lines;
 use crate::helpers::{DaemonProcess, FeedServer, TestConfig, eventually, free_port, small_rss};
-use crate::metrics::collect_lines;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
