@@ -416,8 +416,10 @@ async fn three_replicas_poll_once_lose_nothing_and_serve_one_feed() {
         .expect("another replica polled the trap");
     assert_ne!(replica_of(&takeover), paused.name);
     let paused_for = stopped.elapsed();
-    paused.signal("-CONT");
+    // Taken before the signal: the woken process may send a request before
+    // `kill -CONT` has returned, and nothing it sends comes earlier.
     let resumed = Instant::now();
+    paused.signal("-CONT");
     // Awake: it polls again, and its stale poll had time to try its write.
     eventually("the resumed replica to poll again", || {
         let polled = server
