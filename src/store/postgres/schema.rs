@@ -135,20 +135,13 @@ pub(super) fn current_version() -> i64 {
 
 /// Brings the database up to [`current_version`], one step per transaction.
 pub(super) async fn migrate(conn: &mut Object) -> Result<(), StoreError> {
-    conn.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);")
-        .await
-        .or_else(|e| {
-            // Two replicas creating the table at once: one of them loses the
-            // race on the catalog, and the table is there all the same.
-            if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        })?;
     loop {
         let tx = conn.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        // Under the lock too: two replicas creating the table at once would
+        // race on the catalog.
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);")
             .await?;
         let found: i64 = tx
             .query_opt("SELECT version FROM schema_version", &[])
