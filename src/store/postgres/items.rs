@@ -235,8 +235,11 @@ pub(super) async fn apply_in(
     let mut outcome = ApplyOutcome::default();
     ensure_source(tx, &source.id, &source.url).await?;
     let mut seen = HashSet::with_capacity(items.len());
-    // Taken before the first outbox row, see `order_writers`.
-    let mut ordered = false;
+    // The outbox rows, written last: `order_writers` lets one transaction
+    // at a time write them, from its first row to its commit, so the rows
+    // go in at the end of the work, and that lock is held only for the
+    // transaction's tail.
+    let mut events = Vec::new();
     // What is stored of each listed item first: retention ranks a new item
     // among the source's stored items and the rest of the poll.
     let mut listed = Vec::with_capacity(items.len());
@@ -278,23 +281,23 @@ pub(super) async fn apply_in(
                 outcome.unchanged += 1;
             }
             Decision::New(stored) => {
-                if !std::mem::replace(&mut ordered, true) {
-                    order_writers(tx).await?;
-                }
                 write_item(tx, &stored, now).await?;
                 insert_revision(tx, &stored, now).await?;
-                enqueue(tx, &item_event(&stored, EventKind::New, now), now).await?;
+                events.push(item_event(&stored, EventKind::New, now));
                 outcome.new += 1;
             }
             Decision::Updated(stored) => {
-                if !std::mem::replace(&mut ordered, true) {
-                    order_writers(tx).await?;
-                }
                 write_item(tx, &stored, now).await?;
                 insert_revision(tx, &stored, now).await?;
-                enqueue(tx, &item_event(&stored, EventKind::Updated, now), now).await?;
+                events.push(item_event(&stored, EventKind::Updated, now));
                 outcome.updated += 1;
             }
+        }
+    }
+    if !events.is_empty() {
+        order_writers(tx).await?;
+        for event in &events {
+            enqueue(tx, event, now).await?;
         }
     }
     if outcome.new + outcome.updated > 0 {
