@@ -41,7 +41,9 @@ need() { command -v "$1" >/dev/null || { apt-get install -y "$2" >/dev/null || e
 need nginx nginx
 [ -x /usr/bin/time ] || apt-get install -y time >/dev/null
 
-cargo build --release --quiet
+# The daemon binary only when it runs: `cargo build --release` alone unifies
+# features apart from the benches and rebuilds half the dependencies.
+[ "$DAEMON" = 1 ] && cargo build --release --quiet
 bench_bin=$(cargo bench --bench poll_scale --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for l in sys.stdin:
