@@ -10,6 +10,7 @@
 mod page;
 
 use crate::config::{PollSettings, SourceKind, SourceSettings};
+use crate::dedup::DedupRule;
 use crate::error::error_chain;
 use crate::fetch::{FetchError, FetchOutcome, FetchState, Fetched, Fetcher};
 use crate::item::{Item, SourceRef};
@@ -186,6 +187,9 @@ pub struct SourcePoller {
     lease: Option<Lease>,
     /// What the store keeps of the polls' items ([`SourcePoller::keep`]).
     retention: Retention,
+    /// How the store judges the polls' new items as duplicates
+    /// ([`SourcePoller::judge_duplicates`]).
+    dedup: DedupRule,
 }
 
 /// What a [`SourcePoller`] knows of its source, and never changes.
@@ -219,6 +223,8 @@ struct Attempt {
     lease: Option<Lease>,
     /// What the store keeps of its items.
     retention: Retention,
+    /// How the store judges its new items as duplicates.
+    dedup: DedupRule,
 }
 
 /// What a poll read, before it is stored.
@@ -242,6 +248,7 @@ impl SourcePoller {
             memory: None,
             lease: None,
             retention: Retention::default(),
+            dedup: DedupRule::default(),
         }
     }
 
@@ -251,6 +258,13 @@ impl SourcePoller {
     /// stored. Without it, a poller stores every item (tools and tests).
     pub fn keep(&mut self, retention: Retention) {
         self.retention = retention;
+    }
+
+    /// Has the store judge the next polls' new items under `rule` (the
+    /// daemon's `[dedup]` and the source's `dedup` in force). Without it, a
+    /// poller's items are fingerprinted but not judged (tools and tests).
+    pub fn judge_duplicates(&mut self, rule: DedupRule) {
+        self.dedup = rule;
     }
 
     /// Runs the next polls under `lease`, the claim the scheduler made. When
@@ -323,6 +337,7 @@ impl SourcePoller {
         let known_failures = memory.as_ref().map(|m| m.failures);
         let lease = self.lease.clone();
         let retention = self.retention;
+        let dedup = self.dedup;
         let task = {
             let (source, fetcher, store, next, lease) = (
                 self.source.clone(),
@@ -343,6 +358,7 @@ impl SourcePoller {
                         known_failures,
                         lease,
                         retention,
+                        dedup,
                     };
                     source.record(&store, collected, attempt, &next).await
                 }
@@ -363,6 +379,7 @@ impl SourcePoller {
                     known_failures,
                     lease,
                     retention,
+                    dedup,
                 };
                 self.source.record(store, Err(error), attempt, next).await
             }
@@ -553,6 +570,7 @@ impl Source {
                 page_yield,
             },
             retention: attempt.retention,
+            dedup: attempt.dedup,
             lease: attempt.lease.clone(),
         };
         let recorded = store.record_poll(record).await?;
@@ -601,6 +619,7 @@ impl Source {
             known_failures,
             lease,
             retention,
+            dedup,
         } = attempt;
         let id = self.settings.id.clone();
         let reason = error_chain(&error);
@@ -640,6 +659,7 @@ impl Source {
                 gone,
             },
             retention,
+            dedup,
             lease,
         };
         let memory = match store.record_poll(record).await {

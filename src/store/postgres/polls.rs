@@ -29,6 +29,7 @@ impl Postgres {
                     items,
                     record.started,
                     &record.retention,
+                    &record.dedup,
                     &self.inner.instance,
                 )
                 .await?;

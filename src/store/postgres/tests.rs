@@ -29,6 +29,7 @@ fn poll(key: &str, lease: Option<Lease>) -> PollRecord {
             page_yield: None,
         },
         retention: crate::store::Retention::default(),
+        dedup: crate::dedup::DedupRule::default(),
         lease,
     }
 }
