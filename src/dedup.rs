@@ -32,7 +32,7 @@ use url::Url;
 
 /// A title with fewer words than this (dates and numbers aside) is
 /// generic: it never matches by text alone.
-pub const MIN_TITLE_WORDS: usize = 3;
+pub const MIN_TITLE_WORDS: usize = 2;
 
 /// Words that make a title generic when it holds nothing else (besides
 /// dates and numbers): "Weekly newsletter #42", "News update".

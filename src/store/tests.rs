@@ -1845,3 +1845,5 @@ async fn ping_answers_and_a_sound_store_has_no_problems(t: TestStore) {
         .unwrap();
     assert!(store.problems().is_empty(), "{:?}", store.problems());
 }
+
+mod duplicates;

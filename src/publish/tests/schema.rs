@@ -26,6 +26,16 @@ fn the_schema_accepts_real_events_and_rejects_broken_ones() {
             &schema,
             &event::item_event(&it, EventKind::Updated, now, None).body,
         );
+        // A duplicate names the first item of its story and why.
+        let verdict = crate::dedup::Verdict {
+            of: crate::item::ItemId::derive("blog-rss", "a"),
+            of_source: "blog-rss".into(),
+            reason: "same title, 94% same text".into(),
+        };
+        assert_valid(
+            &schema,
+            &event::item_event(&it, EventKind::Updated, now, Some(&verdict)).body,
+        );
     }
     let good: serde_json::Value =
         serde_json::from_slice(&event::item_event(&item(&src, 2), EventKind::New, now, None).body)
@@ -41,6 +51,14 @@ fn the_schema_accepts_real_events_and_rejects_broken_ones() {
         (
             "extra data field",
             Box::new(|v| v["data"]["content_hash"] = "x".into()),
+        ),
+        (
+            "duplicate_of not an item id",
+            Box::new(|v| v["data"]["duplicate_of"] = "the first one".into()),
+        ),
+        (
+            "empty duplicate_reason",
+            Box::new(|v| v["data"]["duplicate_reason"] = "".into()),
         ),
         (
             "extra top-level field",
