@@ -601,3 +601,44 @@ async fn retention_runs_on_the_publisher_only_and_a_stale_one_deletes_nothing() 
     assert_eq!(b.prune(&keep, at(10, 0)).await.unwrap(), 1);
     assert_eq!(a.newest_items(10).await.unwrap()[0].title, "Y");
 }
+
+/// `migrate-store` carries what duplicates what, and the keys later items
+/// are judged against.
+#[tokio::test]
+async fn migrate_store_keeps_the_duplicates_and_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let judged = |source: &SourceRef, key: &str| {
+        let mut it = item(source, key, "Reading room opens", at(1, 0));
+        it.url = Some("https://www.ifla.org/news/reading-room/".into());
+        let mut record = poll("unused", None);
+        record.source = source.clone();
+        record.outcome = PollOutcome::Success {
+            state: FetchState::default(),
+            items: vec![it.clone()],
+            page_yield: None,
+        };
+        record.dedup = crate::dedup::DedupRule::judging();
+        (record, it)
+    };
+    let other = |id: &str| SourceRef {
+        id: id.into(),
+        ..source()
+    };
+    let sqlite = Store::open(&path).unwrap();
+    let (record, first) = judged(&source(), "a");
+    sqlite.record_poll(record).await.unwrap();
+    let (record, copy) = judged(&other("copy"), "b");
+    sqlite.record_poll(record).await.unwrap();
+    drop(sqlite);
+
+    let db = TestDatabase::create().await;
+    crate::store::migrate_store(&path, db.url()).await.unwrap();
+    let store = Store::connect(db.url()).await.unwrap();
+    let verdict = store.duplication(copy.id.as_str()).await.unwrap().duplicate_of;
+    assert_eq!(verdict.map(|v| v.of), Some(first.id.clone()));
+    let (record, third) = judged(&other("third"), "c");
+    store.record_poll(record).await.unwrap();
+    let verdict = store.duplication(third.id.as_str()).await.unwrap().duplicate_of;
+    assert_eq!(verdict.map(|v| (v.of, v.reason)), Some((first.id, "same link".into())));
+}
