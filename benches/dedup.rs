@@ -135,7 +135,10 @@ async fn fill(size: usize, path: &Path) {
     }
     let mut after = i64::MIN;
     loop {
-        let rows = store.outbox_pending(after, 5_000).await.expect("the outbox");
+        let rows = store
+            .outbox_pending(after, 5_000)
+            .await
+            .expect("the outbox");
         let Some(last) = rows.last() else { break };
         after = last.seq;
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
@@ -182,7 +185,13 @@ fn new_item(kind: usize, source: &SourceRef, i: usize, size: usize, salt: usize)
 
 /// Writes [`NEW_ITEMS`] items of `kind` in polls of [`PER_POLL`] under
 /// `rule`; returns microseconds per item.
-async fn write(store: &Store, kind: usize, size: usize, salt: usize, rule: DedupRule) -> (f64, usize) {
+async fn write(
+    store: &Store,
+    kind: usize,
+    size: usize,
+    salt: usize,
+    rule: DedupRule,
+) -> (f64, usize) {
     let source = SourceRef {
         id: format!("bench-{kind}-{salt}"),
         name: "Bench".into(),
@@ -241,7 +250,11 @@ async fn measure(size: usize, path: &Path) -> Costs {
             names[kind],
             judging[kind],
             new_items(),
-            if judging[kind] <= off { "within" } else { "OVER" },
+            if judging[kind] <= off {
+                "within"
+            } else {
+                "OVER"
+            },
         );
     }
     Costs { judging }

@@ -445,7 +445,12 @@ pub fn still_same(edited: &Fingerprint, original: &Fingerprint, rule: &DedupRule
         .signature
         .as_deref()
         .and_then(Signature::from_bytes)
-        .zip(original.signature.as_deref().and_then(Signature::from_bytes));
+        .zip(
+            original
+                .signature
+                .as_deref()
+                .and_then(Signature::from_bytes),
+        );
     same_title && signatures.is_some_and(|(a, b)| a.similarity(&b) >= rule.threshold)
 }
 

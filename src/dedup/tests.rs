@@ -140,8 +140,14 @@ fn same_link_wins_and_names_the_first_item_of_the_story() {
         ..stored(&second)
     };
     let third = item("planet", "https://blog.example/a", "Post A", TEXT);
-    let verdict = judge("planet", &Fingerprint::of(&third), &[duplicate.clone()], &[], &rule)
-        .unwrap();
+    let verdict = judge(
+        "planet",
+        &Fingerprint::of(&third),
+        &[duplicate.clone()],
+        &[],
+        &rule,
+    )
+    .unwrap();
     assert_eq!(verdict.of, first.id);
     // A story that began in its own source is never its duplicate.
     assert_eq!(
@@ -187,14 +193,36 @@ fn same_title_and_text_match_and_say_how_much() {
          cut again this year, and three branches will close in the autumn.",
     );
     assert_eq!(
-        judge("planet", &Fingerprint::of(&other), &[], &[stored(&first)], &rule),
+        judge(
+            "planet",
+            &Fingerprint::of(&other),
+            &[],
+            &[stored(&first)],
+            &rule
+        ),
         None
     );
     // A generic title never matches by text, however alike the text.
-    let generic = item("planet", "https://planet.example/c", "Weekly newsletter", TEXT);
-    let stored_generic = stored(&item("ifla", "https://ifla.org/c", "Weekly newsletter", TEXT));
+    let generic = item(
+        "planet",
+        "https://planet.example/c",
+        "Weekly newsletter",
+        TEXT,
+    );
+    let stored_generic = stored(&item(
+        "ifla",
+        "https://ifla.org/c",
+        "Weekly newsletter",
+        TEXT,
+    ));
     assert_eq!(
-        judge("planet", &Fingerprint::of(&generic), &[], &[stored_generic], &rule),
+        judge(
+            "planet",
+            &Fingerprint::of(&generic),
+            &[],
+            &[stored_generic],
+            &rule
+        ),
         None
     );
 }
@@ -206,7 +234,12 @@ fn an_edit_that_makes_it_differ_ends_the_link() {
     let original = Fingerprint::of(&item("ifla", "https://ifla.org/a", title, TEXT));
     let copy = item("planet", "https://planet.example/a", title, TEXT);
     assert!(still_same(&Fingerprint::of(&copy), &original, &rule));
-    let retitled = item("planet", "https://planet.example/a", "Our own take on WLIC", TEXT);
+    let retitled = item(
+        "planet",
+        "https://planet.example/a",
+        "Our own take on WLIC",
+        TEXT,
+    );
     assert!(!still_same(&Fingerprint::of(&retitled), &original, &rule));
     let same_link = item("planet", "https://ifla.org/a/", "Our own take on WLIC", "x");
     assert!(still_same(&Fingerprint::of(&same_link), &original, &rule));

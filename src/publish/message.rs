@@ -117,7 +117,10 @@ mod tests {
         };
         let p = properties(&message);
         let headers = p.headers().as_ref().expect("headers");
-        let value = headers.inner().get(DUPLICATE_OF_HEADER).expect("the header");
+        let value = headers
+            .inner()
+            .get(DUPLICATE_OF_HEADER)
+            .expect("the header");
         assert_eq!(value, &AMQPValue::LongString("f00d".into()));
         let none = OutboxMessage {
             body: br#"{"data":{"id":"abc","duplicate_of":null}}"#.to_vec(),

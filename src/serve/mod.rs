@@ -21,9 +21,9 @@ pub use cache::{
     Rendered, Variant,
 };
 pub use connections::{Limits, MAX_BODY_BYTES, MAX_HEAD_BYTES, connection_cap, raise_file_limit};
+pub use items::{ItemDocument, RevisionDocument};
 pub use render::{FeedFormat, FeedMeta, RSS_CONTENT_TYPE, render, render_rss};
 pub use request::{BadParameter, FeedRequest, MAX_LIMIT, MAX_SOURCES, MAX_WORDS};
-pub use items::{ItemDocument, RevisionDocument};
 pub use respond::accepts_gzip;
 
 use crate::config::LiveSettings;

@@ -5,9 +5,9 @@
 use crate::config::ServerSettings;
 use crate::dedup::AlsoIn;
 use crate::item::{Item, ItemId};
-use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use url::Url;
 
 /// A feed format, chosen by the file name's extension.

@@ -5,8 +5,9 @@
 //! own (SQLite's runs on the blocking pool).
 
 use super::{
-    ApplyOutcome, BroughtForward, Claim, DuplicateCount, Duplication, FeedItems, ItemFilter, Lease, LeaseView, OutboxMessage,
-    PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus, StoreError,
+    ApplyOutcome, BroughtForward, Claim, DuplicateCount, Duplication, FeedItems, ItemFilter, Lease,
+    LeaseView, OutboxMessage, PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus,
+    StoreError,
 };
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};

@@ -31,7 +31,9 @@ pub(super) fn candidates(mut rows: Vec<CandidateRow>) -> Vec<Candidate> {
         .map(|(id, source_id, of, of_source, signature, _)| Candidate {
             id: ItemId::from_stored(id),
             source_id,
-            original: of.zip(of_source).map(|(of, s)| (ItemId::from_stored(of), s)),
+            original: of
+                .zip(of_source)
+                .map(|(of, s)| (ItemId::from_stored(of), s)),
             signature,
         })
         .collect()

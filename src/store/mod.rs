@@ -44,12 +44,12 @@ pub use query::ItemFilter;
 pub use transfer::{Copied, migrate_store};
 
 use crate::config::{StoreLocation, StoreSettings};
-use crate::fetch::FetchState;
 use crate::dedup::{AlsoIn, DedupRule, Verdict};
+use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
 use backend::Backend;
-use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;

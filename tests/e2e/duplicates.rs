@@ -62,7 +62,9 @@ fn rss_of(title: &str, items: &[(String, String, String, String, String)]) -> St
 }
 
 fn rfc2822(item: &Item) -> String {
-    item.published.format("%a, %d %b %Y %H:%M:%S +0000").to_string()
+    item.published
+        .format("%a, %d %b %Y %H:%M:%S +0000")
+        .to_string()
 }
 
 /// The text an item's content stands for, as the store stored it.
@@ -107,7 +109,12 @@ async fn polled(app: &TestApp, ids: &[&str]) {
     .await;
 }
 
-fn config(server: &FeedServer, dir: Option<Arc<tempfile::TempDir>>, exchange: &str, all: bool) -> TestConfig {
+fn config(
+    server: &FeedServer,
+    dir: Option<Arc<tempfile::TempDir>>,
+    exchange: &str,
+    all: bool,
+) -> TestConfig {
     let mut sources: Vec<(&str, String)> = ORIGINALS
         .iter()
         .map(|(id, path)| (*id, server.url(path)))
@@ -115,7 +122,10 @@ fn config(server: &FeedServer, dir: Option<Arc<tempfile::TempDir>>, exchange: &s
     if all {
         sources.extend(REPEATERS.iter().map(|(id, path)| (*id, server.url(path))));
     }
-    let sources: Vec<(&str, &str)> = sources.iter().map(|(id, url)| (*id, url.as_str())).collect();
+    let sources: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|(id, url)| (*id, url.as_str()))
+        .collect();
     let extra = format!(
         "[dedup]\nthreshold = 0.8\nwindow = \"14d\"\n{}",
         amqp_toml(BROKER, exchange)
@@ -147,7 +157,11 @@ async fn each_story_once_with_its_duplicates_explained() {
     let first_run = tarleb.len() + dini.len() + leiden_rss.len();
     let originals = queue.take(first_run).await;
     assert!(originals.iter().all(|m| m.duplicate_of.is_none()));
-    assert!(originals.iter().all(|m| m.body["data"]["duplicate_of"].is_null()));
+    assert!(
+        originals
+            .iter()
+            .all(|m| m.body["data"]["duplicate_of"].is_null())
+    );
 
     // The planet: 4 posts of each blog, its own links and guids.
     let repeated: Vec<&Item> = tarleb.iter().take(4).chain(dini.iter().take(4)).collect();
@@ -228,10 +242,18 @@ async fn each_story_once_with_its_duplicates_explained() {
 
     // What was found, item by item, through /items/<id>.
     let mut found: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let everything: Vec<&Item> = [&leiden_rss, &tarleb, &dini, &leiden_atom, &planet_items, &weekly_a, &weekly_b]
-        .into_iter()
-        .flatten()
-        .collect();
+    let everything: Vec<&Item> = [
+        &leiden_rss,
+        &tarleb,
+        &dini,
+        &leiden_atom,
+        &planet_items,
+        &weekly_a,
+        &weekly_b,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     for it in &everything {
         let doc = get_json(&app, &format!("/items/{}", it.id)).await;
         assert_eq!(doc["item"]["id"], it.id.as_str());
@@ -263,9 +285,20 @@ async fn each_story_once_with_its_duplicates_explained() {
     let missed: Vec<&str> = expected
         .keys()
         .filter(|id| !found.contains_key(*id))
-        .map(|id| everything.iter().find(|it| it.id.as_str() == id).unwrap().title.as_str())
+        .map(|id| {
+            everything
+                .iter()
+                .find(|it| it.id.as_str() == id)
+                .unwrap()
+                .title
+                .as_str()
+        })
         .collect();
-    assert_eq!((precision, recall), (1.0, 1.0), "missed: {missed:?}; found: {found:#?}");
+    assert_eq!(
+        (precision, recall),
+        (1.0, 1.0),
+        "missed: {missed:?}; found: {found:#?}"
+    );
     for (id, (_, reason)) in &found {
         let planet = planet_items.iter().any(|it| it.id.as_str() == id);
         if planet {
@@ -286,8 +319,16 @@ async fn each_story_once_with_its_duplicates_explained() {
     assert_eq!(duplicates[0]["source"]["id"], "planet");
     // An id is looked up as given, in either case, and anything else is a clean 404.
     let upper = format!("/items/{}", original.id.as_str().to_ascii_uppercase());
-    assert_eq!(get_json(&app, &upper).await["item"]["id"], original.id.as_str());
-    for bad in ["/items/0123", "/items/..%2Fstatus", "/items/%C3%A9t%C3%A9", "/items/abc%20def"] {
+    assert_eq!(
+        get_json(&app, &upper).await["item"]["id"],
+        original.id.as_str()
+    );
+    for bad in [
+        "/items/0123",
+        "/items/..%2Fstatus",
+        "/items/%C3%A9t%C3%A9",
+        "/items/abc%20def",
+    ] {
         let response = app.client().get(app.url(bad)).send().await.unwrap();
         assert_eq!(response.status(), 404, "{bad}");
         assert!(response.text().await.unwrap().contains("no item"), "{bad}");
@@ -323,8 +364,14 @@ async fn each_story_once_with_its_duplicates_explained() {
             .unwrap()["duplicates"]
             .clone()
     };
-    assert_eq!(dup_of("leiden-atom"), serde_json::json!({"count": 7, "of": {"leiden-rss": 7}}));
-    assert_eq!(dup_of("planet"), serde_json::json!({"count": 8, "of": {"dini": 4, "tarleb": 4}}));
+    assert_eq!(
+        dup_of("leiden-atom"),
+        serde_json::json!({"count": 7, "of": {"leiden-rss": 7}})
+    );
+    assert_eq!(
+        dup_of("planet"),
+        serde_json::json!({"count": 8, "of": {"dini": 4, "tarleb": 4}})
+    );
     for id in ["leiden-rss", "tarleb", "dini", "weekly-a", "weekly-b"] {
         assert_eq!(dup_of(id)["count"], 0, "{id}");
     }
@@ -365,9 +412,17 @@ async fn each_story_once_with_its_duplicates_explained() {
         item.categories()
     );
     assert_eq!(item.source().unwrap().title(), Some("Source tarleb"));
-    let atom = app.client().get(app.url("/feed.atom")).send().await.unwrap();
+    let atom = app
+        .client()
+        .get(app.url("/feed.atom"))
+        .send()
+        .await
+        .unwrap();
     let atom = atom.text().await.unwrap();
-    assert!(atom.contains(r#"term="planet" scheme="http://news.example.org/source""#), "{atom}");
+    assert!(
+        atom.contains(r#"term="planet" scheme="http://news.example.org/source""#),
+        "{atom}"
+    );
     // 304 still works, and ?duplicates=all is a rendering of its own.
     let again = app
         .client()
@@ -377,13 +432,22 @@ async fn each_story_once_with_its_duplicates_explained() {
         .await
         .unwrap();
     assert_eq!(again.status(), 304);
-    let all_rss = app.client().get(app.url("/feed.xml?duplicates=all")).send().await.unwrap();
+    let all_rss = app
+        .client()
+        .get(app.url("/feed.xml?duplicates=all"))
+        .send()
+        .await
+        .unwrap();
     assert_ne!(all_rss.headers()["etag"].to_str().unwrap(), etag);
     app.stop().await;
 
     // Run 3: a restart, and every source polled again, judges nothing
     // again and publishes nothing.
-    let paths: Vec<&str> = ORIGINALS.iter().chain(REPEATERS.iter()).map(|(_, p)| *p).collect();
+    let paths: Vec<&str> = ORIGINALS
+        .iter()
+        .chain(REPEATERS.iter())
+        .map(|(_, p)| *p)
+        .collect();
     let hits_before: Vec<usize> = paths.iter().map(|p| server.hits(p).len()).collect();
     let app = TestApp::spawn(second.settings()).await;
     for (path, before) in paths.iter().zip(&hits_before) {

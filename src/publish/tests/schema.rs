@@ -20,7 +20,10 @@ fn the_schema_accepts_real_events_and_rejects_broken_ones() {
     let now = chrono::Utc::now();
     for n in 0..10 {
         let mut it = item(&src, n);
-        assert_valid(&schema, &event::item_event(&it, EventKind::New, now, None).body);
+        assert_valid(
+            &schema,
+            &event::item_event(&it, EventKind::New, now, None).body,
+        );
         it.revision = 3;
         assert_valid(
             &schema,

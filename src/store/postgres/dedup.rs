@@ -39,7 +39,10 @@ pub(super) async fn judge_new(
                      ORDER BY first_seen, id LIMIT $3"
                 ))
                 .await?;
-            for row in tx.query(&stmt, &[&key, &source.id, &MAX_CANDIDATES]).await? {
+            for row in tx
+                .query(&stmt, &[&key, &source.id, &MAX_CANDIDATES])
+                .await?
+            {
                 by_link.push(candidate_row(&row)?);
             }
         }
@@ -194,15 +197,17 @@ pub(super) async fn also_in(
         .await?;
     for row in client.query(&stmt, &[&ids]).await? {
         let of: String = col(&row, 0)?;
-        map.entry(ItemId::from_stored(of)).or_default().push(AlsoIn {
-            id: ItemId::from_stored(col(&row, 1)?),
-            source: SourceRef {
-                id: col(&row, 2)?,
-                name: col(&row, 3)?,
-                url: col(&row, 4)?,
-            },
-            reason: col::<Option<String>>(&row, 5)?.unwrap_or_default(),
-        });
+        map.entry(ItemId::from_stored(of))
+            .or_default()
+            .push(AlsoIn {
+                id: ItemId::from_stored(col(&row, 1)?),
+                source: SourceRef {
+                    id: col(&row, 2)?,
+                    name: col(&row, 3)?,
+                    url: col(&row, 4)?,
+                },
+                reason: col::<Option<String>>(&row, 5)?.unwrap_or_default(),
+            });
     }
     Ok(map)
 }

@@ -28,9 +28,9 @@ mod tests;
 use super::backend::Backend;
 use super::health::Health;
 use super::{
-    DuplicateCount, Duplication,
-    ApplyOutcome, BroughtForward, Claim, FeedItems, ItemFilter, Lease, LeaseView, OutboxMessage,
-    PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus, StoreError,
+    ApplyOutcome, BroughtForward, Claim, DuplicateCount, Duplication, FeedItems, ItemFilter, Lease,
+    LeaseView, OutboxMessage, PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus,
+    StoreError,
 };
 use crate::config::redact_url;
 use crate::fetch::FetchState;

@@ -135,17 +135,41 @@ async fn a_version_2_database_gains_the_duplicate_columns_and_republishes_nothin
         record.dedup = crate::dedup::DedupRule::judging();
         record
     };
-    let recorded = store.record_poll(judged(&source(), old.to_vec())).await.unwrap();
+    let recorded = store
+        .record_poll(judged(&source(), old.to_vec()))
+        .await
+        .unwrap();
     assert_eq!(recorded.applied.unchanged, 2);
     let other = SourceRef {
         id: "other".into(),
         ..source()
     };
     let copy = item(&other, "a", "Reading room opens", at(1, 0));
-    store.record_poll(judged(&other, vec![copy.clone()])).await.unwrap();
-    assert_eq!(store.duplication(copy.id.as_str()).await.unwrap().duplicate_of, None);
-    assert!(store.duplication(old[0].id.as_str()).await.unwrap().duplicates.is_empty());
-    assert_eq!(store.outbox_pending(0, 10).await.unwrap().len(), 1, "only the new item");
+    store
+        .record_poll(judged(&other, vec![copy.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .duplication(copy.id.as_str())
+            .await
+            .unwrap()
+            .duplicate_of,
+        None
+    );
+    assert!(
+        store
+            .duplication(old[0].id.as_str())
+            .await
+            .unwrap()
+            .duplicates
+            .is_empty()
+    );
+    assert_eq!(
+        store.outbox_pending(0, 10).await.unwrap().len(),
+        1,
+        "only the new item"
+    );
 }
 
 #[tokio::test]
@@ -635,10 +659,21 @@ async fn migrate_store_keeps_the_duplicates_and_their_keys() {
     let db = TestDatabase::create().await;
     crate::store::migrate_store(&path, db.url()).await.unwrap();
     let store = Store::connect(db.url()).await.unwrap();
-    let verdict = store.duplication(copy.id.as_str()).await.unwrap().duplicate_of;
+    let verdict = store
+        .duplication(copy.id.as_str())
+        .await
+        .unwrap()
+        .duplicate_of;
     assert_eq!(verdict.map(|v| v.of), Some(first.id.clone()));
     let (record, third) = judged(&other("third"), "c");
     store.record_poll(record).await.unwrap();
-    let verdict = store.duplication(third.id.as_str()).await.unwrap().duplicate_of;
-    assert_eq!(verdict.map(|v| (v.of, v.reason)), Some((first.id, "same link".into())));
+    let verdict = store
+        .duplication(third.id.as_str())
+        .await
+        .unwrap()
+        .duplicate_of;
+    assert_eq!(
+        verdict.map(|v| (v.of, v.reason)),
+        Some((first.id, "same link".into()))
+    );
 }

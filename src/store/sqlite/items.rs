@@ -4,8 +4,8 @@
 use super::Sqlite;
 use super::dedup::{judge_edit, judge_new, write_dedup};
 use super::outbox::enqueue;
-use crate::dedup::DedupRule;
 use super::sources::ensure_source;
+use crate::dedup::DedupRule;
 use crate::event::{EventKind, item_event};
 use crate::item::{Item, ItemId, SourceRef};
 use crate::store::items::{Decision, FirstSeen, StoredVersion, decide, prune_cutoffs, stored_date};

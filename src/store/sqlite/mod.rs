@@ -25,9 +25,9 @@ mod tests;
 use super::backend::Backend;
 use super::health::Health;
 use super::{
-    DuplicateCount, Duplication,
-    ApplyOutcome, BroughtForward, Claim, FeedItems, ItemFilter, Lease, LeaseView, OutboxMessage,
-    PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus, StoreError,
+    ApplyOutcome, BroughtForward, Claim, DuplicateCount, Duplication, FeedItems, ItemFilter, Lease,
+    LeaseView, OutboxMessage, PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus,
+    StoreError,
 };
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};

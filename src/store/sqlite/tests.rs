@@ -386,7 +386,12 @@ fn a_version_4_file_gains_the_duplicate_columns_and_republishes_nothing() {
         item(&ifla(), "b", "Budget report", at(1, 60)),
     ];
     store.write_items(&ifla(), &old, at(2, 0)).unwrap();
-    let drained: Vec<i64> = store.read_outbox(0, 10).unwrap().iter().map(|m| m.seq).collect();
+    let drained: Vec<i64> = store
+        .read_outbox(0, 10)
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
     store.delete_confirmed(&drained).unwrap();
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -395,7 +400,14 @@ fn a_version_4_file_gains_the_duplicate_columns_and_republishes_nothing() {
     drop(conn);
 
     let store = Sqlite::open(&path).unwrap();
-    assert_eq!(store.read_feed(&ItemFilter::default(), 10).unwrap().items.len(), 2);
+    assert_eq!(
+        store
+            .read_feed(&ItemFilter::default(), 10)
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
     assert!(store.read_outbox(0, 10).unwrap().is_empty());
     // The same poll again: unchanged, nothing queued, nothing judged.
     let judging = crate::dedup::DedupRule::judging();
@@ -409,13 +421,36 @@ fn a_version_4_file_gains_the_duplicate_columns_and_republishes_nothing() {
         ..ifla()
     };
     let copy = item(&other, "a", "Reading room opens", at(1, 0));
-    items::apply_in(&tx, &other, &[copy.clone()], at(3, 0), &Default::default(), &judging)
-        .unwrap();
+    items::apply_in(
+        &tx,
+        &other,
+        &[copy.clone()],
+        at(3, 0),
+        &Default::default(),
+        &judging,
+    )
+    .unwrap();
     tx.commit().unwrap();
     drop(writer);
-    assert!(store.read_duplication(old[0].id.as_str()).unwrap().duplicates.is_empty());
-    assert_eq!(store.read_duplication(copy.id.as_str()).unwrap().duplicate_of, None);
-    assert_eq!(store.read_outbox(0, 10).unwrap().len(), 1, "only the new item");
+    assert!(
+        store
+            .read_duplication(old[0].id.as_str())
+            .unwrap()
+            .duplicates
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .read_duplication(copy.id.as_str())
+            .unwrap()
+            .duplicate_of,
+        None
+    );
+    assert_eq!(
+        store.read_outbox(0, 10).unwrap().len(),
+        1,
+        "only the new item"
+    );
 }
 
 /// Undoes migration step 3, the full-text index, in the file of `conn`.

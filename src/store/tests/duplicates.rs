@@ -55,7 +55,14 @@ async fn new_messages(store: &Store) -> Vec<serde_json::Value> {
 async fn a_new_item_with_another_sources_link_is_its_duplicate_and_says_so(t: TestStore) {
     let store = &*t;
     let rule = DedupRule::judging();
-    let first = story(&rss(), "a", "https://blog.example/2024/wlic/", "WLIC 2024", WLIC, 1);
+    let first = story(
+        &rss(),
+        "a",
+        "https://blog.example/2024/wlic/",
+        "WLIC 2024",
+        WLIC,
+        1,
+    );
     poll(store, &rss(), vec![first.clone()], 1, rule).await;
     // The same post through the Atom feed: http, www., no slash, utm_.
     let copy = story(
@@ -71,7 +78,10 @@ async fn a_new_item_with_another_sources_link_is_its_duplicate_and_says_so(t: Te
     let messages = new_messages(store).await;
     assert_eq!(messages.len(), 2, "a duplicate is still published");
     assert_eq!(messages[0]["data"]["duplicate_of"], serde_json::Value::Null);
-    assert_eq!(messages[0]["data"]["duplicate_reason"], serde_json::Value::Null);
+    assert_eq!(
+        messages[0]["data"]["duplicate_reason"],
+        serde_json::Value::Null
+    );
     assert_eq!(messages[1]["data"]["id"], copy.id.as_str());
     assert_eq!(messages[1]["data"]["duplicate_of"], first.id.as_str());
     assert_eq!(messages[1]["data"]["duplicate_reason"], "same link");
@@ -134,7 +144,14 @@ async fn a_new_item_with_another_sources_link_is_its_duplicate_and_says_so(t: Te
 
     // A third carrier points at the first item; the first's own source
     // listing the link again under another key is never its own duplicate.
-    let third = story(&planet(), "p", "https://blog.example/2024/wlic", "x", "y", 1);
+    let third = story(
+        &planet(),
+        "p",
+        "https://blog.example/2024/wlic",
+        "x",
+        "y",
+        1,
+    );
     let again = story(&rss(), "a2", "https://blog.example/2024/wlic", "z", "w", 1);
     poll(store, &planet(), vec![third.clone()], 3, rule).await;
     poll(store, &rss(), vec![again.clone()], 3, rule).await;
@@ -143,14 +160,7 @@ async fn a_new_item_with_another_sources_link_is_its_duplicate_and_says_so(t: Te
     assert_eq!(messages[3]["data"]["duplicate_of"], serde_json::Value::Null);
     // Restarted, the store judges and publishes nothing again.
     let t = t.reopen().await;
-    poll(
-        &t,
-        &atom(),
-        vec![copy.clone()],
-        4,
-        DedupRule::judging(),
-    )
-    .await;
+    poll(&t, &atom(), vec![copy.clone()], 4, DedupRule::judging()).await;
     assert_eq!(new_messages(&t).await.len(), 4);
     assert_eq!(
         t.duplication(copy.id.as_str()).await.unwrap().duplicate_of,
@@ -165,9 +175,23 @@ async fn the_same_title_and_text_match_within_the_window_only(t: TestStore) {
     let first = story(&rss(), "a", "https://blog.example/a", title, WLIC, 10);
     poll(store, &rss(), vec![first.clone()], 10, rule).await;
     let copy = story(&planet(), "c", "https://planet.example/1", title, WLIC, 11);
-    let other_text = story(&planet(), "d", "https://planet.example/2", title, BUDGET, 11);
+    let other_text = story(
+        &planet(),
+        "d",
+        "https://planet.example/2",
+        title,
+        BUDGET,
+        11,
+    );
     let late = story(&atom(), "e", "https://elsewhere.example/3", title, WLIC, 30);
-    poll(store, &planet(), vec![copy.clone(), other_text.clone()], 11, rule).await;
+    poll(
+        store,
+        &planet(),
+        vec![copy.clone(), other_text.clone()],
+        11,
+        rule,
+    )
+    .await;
     poll(store, &atom(), vec![late.clone()], 30, rule).await;
     let verdict = |id: &ItemId| {
         let id = id.as_str().to_owned();
@@ -177,7 +201,11 @@ async fn the_same_title_and_text_match_within_the_window_only(t: TestStore) {
     assert_eq!(found.of, first.id);
     assert_eq!(found.reason, "same title, 100% same text");
     assert_eq!(verdict(&other_text.id).await, None, "other text");
-    assert_eq!(verdict(&late.id).await, None, "19 days later: past the window");
+    assert_eq!(
+        verdict(&late.id).await,
+        None,
+        "19 days later: past the window"
+    );
 
     // Generic titles over different text, by two sources: none.
     let weekly = |source: &SourceRef, n: i64, text: &str| {
@@ -219,8 +247,19 @@ async fn an_edit_that_makes_it_differ_ends_the_link(t: TestStore) {
     assert_eq!(messages.len(), 4);
     assert_eq!(messages[3]["data"]["revision"], 3);
     assert_eq!(messages[3]["data"]["duplicate_of"], serde_json::Value::Null);
-    assert_eq!(store.duplication(copy.id.as_str()).await.unwrap(), Duplication::default());
-    assert_eq!(store.feed(&ItemFilter::default(), 10).await.unwrap().items.len(), 2);
+    assert_eq!(
+        store.duplication(copy.id.as_str()).await.unwrap(),
+        Duplication::default()
+    );
+    assert_eq!(
+        store
+            .feed(&ItemFilter::default(), 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
 }
 
 async fn a_source_out_of_dedup_takes_no_part(t: TestStore) {
@@ -230,13 +269,33 @@ async fn a_source_out_of_dedup_takes_no_part(t: TestStore) {
         fingerprint: false,
         ..DedupRule::judging()
     };
-    let first = story(&rss(), "a", "https://blog.example/a", "WLIC 2024 in Dublin", WLIC, 1);
+    let first = story(
+        &rss(),
+        "a",
+        "https://blog.example/a",
+        "WLIC 2024 in Dublin",
+        WLIC,
+        1,
+    );
     poll(store, &rss(), vec![first], 1, out).await;
-    let copy = story(&atom(), "b", "https://blog.example/a", "WLIC 2024 in Dublin", WLIC, 1);
+    let copy = story(
+        &atom(),
+        "b",
+        "https://blog.example/a",
+        "WLIC 2024 in Dublin",
+        WLIC,
+        1,
+    );
     poll(store, &atom(), vec![copy.clone()], 1, DedupRule::judging()).await;
-    assert_eq!(store.duplication(copy.id.as_str()).await.unwrap(), Duplication::default());
+    assert_eq!(
+        store.duplication(copy.id.as_str()).await.unwrap(),
+        Duplication::default()
+    );
     let again = story(&planet(), "c", "https://blog.example/a", "x", "y", 1);
     poll(store, &planet(), vec![again.clone()], 1, out).await;
-    assert_eq!(store.duplication(again.id.as_str()).await.unwrap(), Duplication::default());
+    assert_eq!(
+        store.duplication(again.id.as_str()).await.unwrap(),
+        Duplication::default()
+    );
     assert_eq!(store.duplicate_counts().await.unwrap(), []);
 }
