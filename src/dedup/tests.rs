@@ -143,7 +143,7 @@ fn same_link_wins_and_names_the_first_item_of_the_story() {
     let verdict = judge(
         "planet",
         &Fingerprint::of(&third),
-        &[duplicate.clone()],
+        std::slice::from_ref(&duplicate),
         &[],
         &rule,
     )

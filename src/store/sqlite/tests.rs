@@ -424,7 +424,7 @@ fn a_version_4_file_gains_the_duplicate_columns_and_republishes_nothing() {
     items::apply_in(
         &tx,
         &other,
-        &[copy.clone()],
+        std::slice::from_ref(&copy),
         at(3, 0),
         &Default::default(),
         &judging,
