@@ -31,7 +31,7 @@ use librarywire::config::{PollSettings, SourceKind, SourceSettings};
 use librarywire::error::error_chain;
 use librarywire::fetch::Fetcher;
 use librarywire::refresh::{NextDelay, SourcePoller};
-use librarywire::store::{Claim, Store};
+use librarywire::store::{Claim, LeaseDeadline, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -220,7 +220,7 @@ async fn run_cycle(
             let id = poller.settings().id.clone();
             let url = poller.settings().url.public();
             match store.claim_source(&id, &url, &holder, lease, None).await {
-                Ok(Claim::Held(held)) => poller.hold(held),
+                Ok(Claim::Held(held)) => poller.hold(held, LeaseDeadline::never()),
                 Ok(Claim::Busy { .. }) => return (poller, None),
                 Err(e) => return (poller, Some(Err(error_chain(&e)))),
             }

@@ -21,7 +21,7 @@ use crate::fetch::Fetcher;
 pub use crate::refresh::PollResult;
 use crate::refresh::{NextDelay, PollReport, SourcePoller};
 use crate::reload::SourceChanges;
-use crate::store::{BroughtForward, Claim, Lease, Retention, SourceStatus, Store};
+use crate::store::{BroughtForward, Claim, Lease, LeaseDeadline, Retention, SourceStatus, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -567,6 +567,10 @@ impl Polling {
             None => None,
         };
         let id = poller.settings().id.clone();
+        // Taken before the claim is sent: the lease the database grants
+        // starts later than this, so a deadline counted from here comes
+        // before its end.
+        let asked = tokio::time::Instant::now();
         let claim = self
             .store
             .claim_source(
@@ -585,7 +589,19 @@ impl Polling {
                 return Turn::Later(self.cluster.lease / 10);
             }
         };
-        poller.hold(lease.clone());
+        let deadline = if self.store.is_shared() {
+            LeaseDeadline::claimed(asked, self.cluster.lease)
+        } else {
+            LeaseDeadline::never()
+        };
+        if deadline.passed() {
+            // The claim's answer took longer than the lease (a pause, a
+            // stall): no request is sent under it.
+            warn!(source = %id, replica = %lease.holder, epoch = lease.epoch,
+                "the lease on the source ran out before its poll began; nothing was sent, another replica takes it over");
+            return Turn::Later(Duration::ZERO);
+        }
+        poller.hold(lease.clone(), deadline.clone());
         {
             let settings = self.settings.borrow();
             poller.keep(Retention::of(&settings.store));
@@ -606,13 +622,15 @@ impl Polling {
                 }
                 Turn::Stopped
             }
-            report = &mut refresh => Turn::Polled(Box::new(report)),
-            () = renew_until_lost(&self.store, &id, &lease, self.cluster.lease) => {
+            report = &mut refresh => ran_out_or_polled(&id, &lease, report),
+            () = renew_until_lost(&self.store, &id, &lease, &deadline, self.cluster.lease) => {
                 // The poll's own write gives the lease back when it commits,
                 // and a renewal just after that finds it gone: such a poll
-                // is done but for its report, which comes at once.
+                // is done but for its report, which comes at once. (It sends
+                // no request meanwhile: its deadline has passed, or the
+                // lease is gone because its write gave it back.)
                 if let Ok(report) = tokio::time::timeout(WRITE_GRACE, &mut refresh).await {
-                    return Turn::Polled(Box::new(report));
+                    return ran_out_or_polled(&id, &lease, report);
                 }
                 warn!(source = %id, replica = %lease.holder, epoch = lease.epoch,
                     "lost the lease on the source mid-poll; the poll is dropped, another replica takes it over");
@@ -622,15 +640,39 @@ impl Polling {
     }
 }
 
+/// The turn a finished refresh makes: polled, or dropped because its lease
+/// ran out before a request.
+fn ran_out_or_polled(id: &str, lease: &Lease, report: PollReport) -> Turn {
+    if report.lease_ran_out() {
+        warn!(source = %id, replica = %lease.holder, epoch = lease.epoch,
+            "the lease on the source ran out mid-poll (this replica was paused or stalled); the poll is dropped before its next request, another replica takes it over");
+        return Turn::Later(Duration::ZERO);
+    }
+    Turn::Polled(Box::new(report))
+}
+
 /// Renews `lease` on `source_id` every third of its length while a poll
-/// runs, so a slow poll is never taken over; returns once a renewal finds
-/// it lost (it expired, say because this process was paused). A failed
+/// runs, so a slow poll is never taken over, and moves its `deadline` on
+/// with each renewal; returns once a renewal finds it lost (it expired, say
+/// because this process was paused), or the deadline passed first. A failed
 /// renewal is tried again at the next turn: the lease still runs meanwhile.
-async fn renew_until_lost(store: &Store, source_id: &str, lease: &Lease, length: Duration) {
+async fn renew_until_lost(
+    store: &Store,
+    source_id: &str,
+    lease: &Lease,
+    deadline: &LeaseDeadline,
+    length: Duration,
+) {
     loop {
         tokio::time::sleep(length / 3).await;
+        if deadline.passed() {
+            // Renewing now could only extend a lease this replica no
+            // longer counts on.
+            return;
+        }
+        let asked = tokio::time::Instant::now();
         match store.renew_source(source_id, lease, length).await {
-            Ok(true) => {}
+            Ok(true) => deadline.renewed(asked, length),
             Ok(false) => return,
             Err(e) => {
                 warn!(source = %source_id, error = %error_chain(&e), "cannot renew the source's lease");

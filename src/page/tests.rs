@@ -57,11 +57,13 @@ fn page_source(url: &str, page: PageSettings, timezone: Option<&str>) -> SourceS
 /// Bodies and content types by path.
 type Bodies = HashMap<String, (Vec<u8>, String)>;
 
-/// A loopback HTTP server of fixed pages that counts requests per path.
+/// A loopback HTTP server of fixed pages that counts requests per path,
+/// and answers some paths late.
 #[derive(Clone, Default)]
 struct Pages {
     bodies: Arc<Mutex<Bodies>>,
     hits: Arc<Mutex<HashMap<String, usize>>>,
+    delays: Arc<Mutex<HashMap<String, std::time::Duration>>>,
 }
 
 impl Pages {
@@ -69,6 +71,10 @@ impl Pages {
         async fn serve(State(pages): State<Pages>, uri: Uri) -> Response {
             let path = uri.path().to_owned();
             *pages.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+            let delay = pages.delays.lock().unwrap().get(&path).copied();
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
             match pages.bodies.lock().unwrap().get(&path).cloned() {
                 Some((body, content_type)) => {
                     ([(header::CONTENT_TYPE, content_type)], body).into_response()
@@ -92,6 +98,11 @@ impl Pages {
 
     fn hits(&self, path: &str) -> usize {
         self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    /// Answers `path` only after `delay`.
+    fn delay(&self, path: &str, delay: std::time::Duration) {
+        self.delays.lock().unwrap().insert(path.to_owned(), delay);
     }
 }
 
@@ -593,6 +604,79 @@ fn nlc_source(base: &Url) -> SourceSettings {
         },
         Some("Asia/Shanghai"),
     )
+}
+
+/// A replica paused past its lease must not send the requests of the poll
+/// it was in (the store's fencing refuses its write, but a request needs no
+/// store): the poll checks the lease's deadline on this process's clock
+/// before its fetch and before each followed article, and once it has
+/// passed drops the poll, sending and recording nothing.
+#[tokio::test]
+async fn a_poll_whose_lease_ran_out_sends_no_more_requests_and_records_nothing() {
+    use crate::refresh::{NextDelay, SourcePoller};
+    use crate::store::{Lease, LeaseDeadline};
+    use std::time::Duration;
+    let pages = Pages::default();
+    pages.set("/enweb/news/", nlc_list(2), "text/html; charset=utf-8");
+    let article = testdata("nlc/article-ifla-wlic-2021.html");
+    for i in 1..=2 {
+        pages.set(
+            &format!("/enweb/news/{i}.html"),
+            article.clone(),
+            "text/html",
+        );
+    }
+    // The list comes after the lease's deadline: as if the process had
+    // been stopped while it waited.
+    let lease = Duration::from_millis(200);
+    pages.delay("/enweb/news/", 2 * lease);
+    let base = pages.start().await;
+    let source = nlc_source(&base);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db")).unwrap();
+    let fetcher = Fetcher::new(&PollSettings::default()).unwrap();
+    let next: NextDelay = Arc::new(|_| Duration::from_secs(60));
+    let held = Lease {
+        holder: "a".into(),
+        epoch: 0,
+    };
+    let mut poller = SourcePoller::new(source, PollSettings::default().flag_after);
+
+    poller.hold(
+        held.clone(),
+        LeaseDeadline::claimed(tokio::time::Instant::now(), lease),
+    );
+    let report = poller.refresh(&fetcher, &store, now(), &next).await;
+    assert!(report.lease_ran_out(), "{:?}", report.result);
+    assert_eq!(
+        pages.hits("/enweb/news/"),
+        1,
+        "the list was asked for in time"
+    );
+    for i in 1..=2 {
+        assert_eq!(
+            pages.hits(&format!("/enweb/news/{i}.html")),
+            0,
+            "article {i} was not asked for after the deadline"
+        );
+    }
+    assert_eq!(
+        store.source_status("pages").await.unwrap(),
+        None,
+        "nothing recorded"
+    );
+    assert_eq!(store.outbox_depth().await.unwrap().0, 0);
+
+    // Claimed again, but the claim's answer came after its deadline: the
+    // poll sends nothing at all.
+    poller.hold(
+        held,
+        LeaseDeadline::claimed(tokio::time::Instant::now(), Duration::ZERO),
+    );
+    let report = poller.refresh(&fetcher, &store, now(), &next).await;
+    assert!(report.lease_ran_out(), "{:?}", report.result);
+    assert_eq!(pages.hits("/enweb/news/"), 1, "no second request");
+    assert_eq!(store.source_status("pages").await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -17,7 +17,8 @@ use crate::item::{Item, SourceRef};
 use crate::normalize::normalize;
 use crate::parse::{ParseError, ParseOptions, Recovered, parse_feed};
 use crate::store::{
-    ApplyOutcome, Lease, PageYield, PollOutcome, PollRecord, Retention, Store, StoreError,
+    ApplyOutcome, Lease, LeaseDeadline, PageYield, PollOutcome, PollRecord, Retention, Store,
+    StoreError,
 };
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -62,6 +63,14 @@ pub enum RefreshError {
     /// The source's URL is not a URL (validation should have caught it).
     #[error("bad source URL: {0}")]
     Url(#[from] url::ParseError),
+    /// The lease the poll ran under ran out by this process's clock before
+    /// its next request (the process was paused or stalled): nothing was
+    /// sent, and nothing is recorded; another replica polls the source.
+    #[error("source {source_id}: the lease ran out before the next request; nothing was sent")]
+    LeaseRanOut {
+        /// The source.
+        source_id: String,
+    },
 }
 
 impl RefreshError {
@@ -74,6 +83,7 @@ impl RefreshError {
             RefreshError::Page { .. } => "config",
             RefreshError::Store(_) => "store",
             RefreshError::Url(_) => "config",
+            RefreshError::LeaseRanOut { .. } => "lease",
         }
     }
 
@@ -171,6 +181,15 @@ pub struct PollReport {
     pub next_poll: Option<DateTime<Utc>>,
 }
 
+impl PollReport {
+    /// Whether the poll was dropped because its lease ran out before a
+    /// request ([`RefreshError::LeaseRanOut`]): nothing was recorded, and
+    /// `next_poll` means nothing.
+    pub fn lease_ran_out(&self) -> bool {
+        matches!(self.result, Err(RefreshError::LeaseRanOut { .. }))
+    }
+}
+
 /// One source as its task polls it: its settings, its page selectors
 /// (compiled once, when the task starts), and what the task remembers
 /// between polls. Cheap to clone.
@@ -185,6 +204,8 @@ pub struct SourcePoller {
     /// The lease the next poll runs under (a shared store), and the one
     /// before it.
     lease: Option<Lease>,
+    /// That lease's end by this process's clock: no request is sent after it.
+    deadline: LeaseDeadline,
     /// What the store keeps of the polls' items ([`SourcePoller::keep`]).
     retention: Retention,
     /// How the store judges the polls' new items as duplicates
@@ -247,6 +268,7 @@ impl SourcePoller {
             }),
             memory: None,
             lease: None,
+            deadline: LeaseDeadline::never(),
             retention: Retention::default(),
             dedup: DedupRule::default(),
         }
@@ -267,15 +289,17 @@ impl SourcePoller {
         self.dedup = rule;
     }
 
-    /// Runs the next polls under `lease`, the claim the scheduler made. When
-    /// another replica held the source since this one's last claim, what
-    /// this poller remembers of the source's state may be out of date, so it
-    /// is read from the store again.
-    pub fn hold(&mut self, lease: Lease) {
+    /// Runs the next polls under `lease`, the claim the scheduler made,
+    /// sending no request once `deadline` has passed (the scheduler's
+    /// renewals move it on). When another replica held the source since
+    /// this one's last claim, what this poller remembers of the source's
+    /// state may be out of date, so it is read from the store again.
+    pub fn hold(&mut self, lease: Lease, deadline: LeaseDeadline) {
         if !lease.follows(self.lease.as_ref()) {
             self.memory = None;
         }
         self.lease = Some(lease);
+        self.deadline = deadline;
     }
 
     /// The source's settings.
@@ -312,6 +336,7 @@ impl SourcePoller {
                 &mut polled.items,
                 &none_known,
                 now,
+                &LeaseDeadline::never(),
             )
             .await;
         }
@@ -319,7 +344,9 @@ impl SourcePoller {
     }
 
     /// Runs one poll started at `now` and records all of it in one store
-    /// call; `next` says how long until the next poll.
+    /// call; `next` says how long until the next poll. A poll whose lease
+    /// runs out before one of its requests stops there and records nothing
+    /// ([`PollReport::lease_ran_out`]).
     ///
     /// The poll runs as a task of its own, so that a panic anywhere in it
     /// stays this source's error (recorded as a failure), and dropping this
@@ -339,17 +366,18 @@ impl SourcePoller {
         let retention = self.retention;
         let dedup = self.dedup;
         let task = {
-            let (source, fetcher, store, next, lease) = (
+            let (source, fetcher, store, next, lease, deadline) = (
                 self.source.clone(),
                 fetcher.clone(),
                 store.clone(),
                 next.clone(),
                 lease.clone(),
+                self.deadline.clone(),
             );
             AbortOnDropHandle::new(tokio::spawn(
                 async move {
                     let (start_state, collected) = source
-                        .collect(&fetcher, &store, memory.map(|m| m.state), now)
+                        .collect(&fetcher, &store, memory.map(|m| m.state), now, &deadline)
                         .await;
                     let attempt = Attempt {
                         now,
@@ -459,12 +487,14 @@ impl Source {
     /// the task did not keep it, the fetch and the bytes-to-items stage, and
     /// for a page source that sent a page, its followed articles and its
     /// yield. Returns the fetch state it started from too, when it got that far.
+    /// No request goes out once `deadline` has passed.
     async fn collect(
         &self,
         fetcher: &Fetcher,
         store: &Store,
         known: Option<FetchState>,
         now: DateTime<Utc>,
+        deadline: &LeaseDeadline,
     ) -> (Option<FetchState>, Result<Collected, RefreshError>) {
         let state = match known {
             Some(state) => state,
@@ -474,6 +504,9 @@ impl Source {
             },
         };
         let collected = async {
+            if deadline.passed() {
+                return Err(self.lease_ran_out());
+            }
             let mut polled = self.poll(fetcher, &state, now).await?;
             let page_yield = match &self.selectors {
                 Some(Ok(selectors)) if matches!(polled.fetched.outcome, FetchOutcome::Body(_)) => {
@@ -485,6 +518,7 @@ impl Source {
                             selectors,
                             &mut polled,
                             now,
+                            deadline,
                         )
                         .await?,
                     )
@@ -497,9 +531,18 @@ impl Source {
         (Some(state), collected)
     }
 
+    fn lease_ran_out(&self) -> RefreshError {
+        RefreshError::LeaseRanOut {
+            source_id: self.settings.id.clone(),
+        }
+    }
+
     /// Hands the poll's outcome to the store in one call, logs it and counts
     /// it. Returns the report, and what the task may remember of the stored
     /// state (`None` when the write failed, so the next poll reads it).
+    ///
+    /// A poll whose lease ran out writes nothing: the lease is another
+    /// replica's now, and the source's state is as it was.
     async fn record(
         &self,
         store: &Store,
@@ -507,6 +550,17 @@ impl Source {
         attempt: Attempt,
         next: &NextDelay,
     ) -> (PollReport, Option<Memory>) {
+        if let Err(error @ RefreshError::LeaseRanOut { .. }) = collected {
+            let memory = attempt
+                .start_state
+                .zip(attempt.known_failures)
+                .map(|(state, failures)| Memory { state, failures });
+            let report = PollReport {
+                result: Err(error),
+                next_poll: None,
+            };
+            return (report, memory);
+        }
         let error = match collected {
             Ok(collected) => match self.record_success(store, collected, &attempt, next).await {
                 Ok(done) => return done,

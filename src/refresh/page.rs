@@ -9,7 +9,7 @@ use crate::error::error_chain;
 use crate::fetch::{FetchError, FetchOutcome, Fetched, Fetcher};
 use crate::item::{Item, ItemId};
 use crate::page::{PageError, PageSelectors};
-use crate::store::{PageYield, Store};
+use crate::store::{LeaseDeadline, PageYield, Store};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -77,7 +77,8 @@ pub(super) async fn read(
 /// What a page poll that brought a page does beyond a feed's, before the
 /// store call: for `follow = true`, fetch the own pages of new items; then
 /// judge the yield ("selectors may be stale"). Returns the yield to store
-/// with the poll.
+/// with the poll; [`RefreshError::LeaseRanOut`] when `deadline` passed
+/// before an article's request.
 pub(super) async fn after_read(
     fetcher: &Fetcher,
     store: &Store,
@@ -85,6 +86,7 @@ pub(super) async fn after_read(
     selectors: &Arc<PageSelectors>,
     polled: &mut Polled,
     now: DateTime<Utc>,
+    deadline: &LeaseDeadline,
 ) -> Result<PageYield, RefreshError> {
     let found = polled.items.len();
     let follow = source.page.as_ref().is_some_and(|p| p.follow);
@@ -115,7 +117,22 @@ pub(super) async fn after_read(
         let Followed {
             held_back,
             not_followed,
-        } = follow_articles(fetcher, source, selectors, &mut polled.items, &known, now).await;
+            ran_out,
+        } = follow_articles(
+            fetcher,
+            source,
+            selectors,
+            &mut polled.items,
+            &known,
+            now,
+            deadline,
+        )
+        .await;
+        if ran_out {
+            return Err(RefreshError::LeaseRanOut {
+                source_id: source.id.clone(),
+            });
+        }
         followed_lines = not_followed;
         if !held_back.is_empty() {
             polled.items.retain(|i| !held_back.contains(&i.id));
@@ -149,6 +166,9 @@ pub(super) struct Followed {
     /// When it tried at least one article: one line per article it could
     /// not fetch, saying why ("not followed: …"), for `/status`.
     pub not_followed: Option<Vec<String>>,
+    /// It stopped because the poll's lease ran out before an article's
+    /// request: the poll is dropped.
+    pub ran_out: bool,
 }
 
 /// For a `follow = true` page source: fetches the own page of each item not
@@ -162,6 +182,9 @@ pub(super) struct Followed {
 /// reaches no private or local address. An article that cannot be fetched,
 /// or is refused, leaves its item as the list gave it: the list's title and
 /// link are news enough, and the item is not fetched again once stored.
+///
+/// No article is requested once `deadline` (the poll's lease, by this
+/// process's clock) has passed: it stops there, with `ran_out` set.
 pub(super) async fn follow_articles(
     fetcher: &Fetcher,
     source: &SourceSettings,
@@ -169,6 +192,7 @@ pub(super) async fn follow_articles(
     items: &mut [Item],
     known: &HashSet<ItemId>,
     now: DateTime<Utc>,
+    deadline: &LeaseDeadline,
 ) -> Followed {
     let Some(source_url) = source
         .page
@@ -188,6 +212,12 @@ pub(super) async fn follow_articles(
         if followed == crate::page::MAX_ARTICLES_PER_POLL {
             held_back.push(item.id.clone());
             continue;
+        }
+        if deadline.passed() {
+            return Followed {
+                ran_out: true,
+                ..Followed::default()
+            };
         }
         followed += 1;
         let fetched = match fetcher.fetch_followed(&url, &source_url).await {
@@ -227,5 +257,6 @@ pub(super) async fn follow_articles(
     Followed {
         held_back,
         not_followed: (followed > 0).then_some(not_followed),
+        ran_out: false,
     }
 }

@@ -8,7 +8,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// A held lease, as the holder carries it into its writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +29,65 @@ impl Lease {
     pub fn follows(&self, previous: Option<&Lease>) -> bool {
         self.epoch == 0
             || previous.is_some_and(|p| p.holder == self.holder && p.epoch + 1 == self.epoch)
+    }
+}
+
+/// A held lease's expiry on this process's own monotonic clock: until when
+/// the holder may still send requests under it.
+///
+/// The database's clock decides who holds a lease, and the fencing refuses
+/// a late write; but a request to a source needs no database, so a replica
+/// that was paused (SIGSTOP, a stalled VM) past its lease would still send
+/// the requests of the polls it claimed before. It checks this deadline
+/// just before each request instead: the deadline is taken from when the
+/// claim (or renewal) was *sent*, plus the lease length the database
+/// grants, minus a margin ([`LeaseDeadline::MARGIN_DIVISOR`]), so it never
+/// comes after the database's expiry. A monotonic clock keeps running while
+/// the process is stopped, so a woken replica sees the deadline passed.
+/// (Linux's monotonic clock does not count a suspend of the whole machine;
+/// a replica suspended with its host is still fenced at its write.)
+///
+/// Cheap to clone; the clones share one deadline, which renewals move.
+#[derive(Debug, Clone)]
+pub struct LeaseDeadline(Arc<Mutex<Option<Instant>>>);
+
+impl LeaseDeadline {
+    /// The margin kept before the database's expiry is the lease length
+    /// divided by this: 6 s of the default 60 s lease.
+    pub const MARGIN_DIVISOR: u32 = 10;
+
+    /// A lease that never runs out: SQLite's, held by the one daemon that
+    /// owns the file.
+    pub fn never() -> LeaseDeadline {
+        LeaseDeadline(Arc::new(Mutex::new(None)))
+    }
+
+    /// The deadline of a lease of `length` granted by a claim sent at `asked`.
+    pub fn claimed(asked: Instant, length: Duration) -> LeaseDeadline {
+        LeaseDeadline(Arc::new(Mutex::new(Some(Self::end(asked, length)))))
+    }
+
+    /// Moves the deadline on after a renewal, sent at `asked`, extended the
+    /// lease to `length` from the database's now. A lease that never runs
+    /// out stays so.
+    pub fn renewed(&self, asked: Instant, length: Duration) {
+        let mut deadline = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(current) = deadline.as_mut() {
+            *current = (*current).max(Self::end(asked, length));
+        }
+    }
+
+    /// Whether the deadline has passed: the lease may be lost, and no
+    /// request may be sent under it any more.
+    pub fn passed(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|deadline| Instant::now() >= deadline)
+    }
+
+    fn end(asked: Instant, length: Duration) -> Instant {
+        asked + length.saturating_sub(length / Self::MARGIN_DIVISOR)
     }
 }
 
@@ -83,5 +144,29 @@ mod tests {
         );
         assert!(!lease("a", 5).follows(Some(&lease("b", 4))));
         assert!(!lease("a", 5).follows(None));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_local_deadline_comes_a_margin_before_the_lease_ends_and_renewals_move_it() {
+        let lease = Duration::from_secs(60);
+        let asked = Instant::now();
+        let deadline = LeaseDeadline::claimed(asked, lease);
+        let shared = deadline.clone();
+        tokio::time::sleep(Duration::from_secs(53)).await;
+        assert!(!shared.passed(), "54 s of a 60 s lease are usable");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(shared.passed(), "the last 6 s are the margin");
+        // A renewal sent 20 s in moves every clone's deadline to 74 s.
+        deadline.renewed(asked + Duration::from_secs(20), lease);
+        assert!(!shared.passed());
+        // An older renewal's answer arriving late never moves it back.
+        deadline.renewed(asked, lease);
+        assert!(!shared.passed());
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert!(shared.passed());
+        let never = LeaseDeadline::never();
+        never.renewed(Instant::now(), lease);
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert!(!never.passed(), "SQLite's lease does not run out");
     }
 }

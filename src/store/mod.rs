@@ -39,7 +39,7 @@ mod tests;
 mod transfer;
 
 pub use health::{Problem, ProblemKind};
-pub use lease::{BroughtForward, Claim, Lease, LeaseView};
+pub use lease::{BroughtForward, Claim, Lease, LeaseDeadline, LeaseView};
 pub use query::ItemFilter;
 pub use transfer::{Copied, migrate_store};
 

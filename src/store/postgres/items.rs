@@ -244,8 +244,11 @@ pub(super) async fn apply_in(
     let mut outcome = ApplyOutcome::default();
     ensure_source(tx, &source.id, &source.url).await?;
     let mut seen = HashSet::with_capacity(items.len());
-    // Taken before the first outbox row, see `order_writers`.
-    let mut ordered = false;
+    // The outbox rows, written last: `order_writers` lets one transaction
+    // at a time write them, from its first row to its commit, so the rows
+    // go in at the end of the work, and that lock is held only for the
+    // transaction's tail.
+    let mut events = Vec::new();
     // What is stored of each listed item first: retention ranks a new item
     // among the source's stored items and the rest of the poll.
     let mut listed = Vec::with_capacity(items.len());
@@ -287,30 +290,33 @@ pub(super) async fn apply_in(
                 outcome.unchanged += 1;
             }
             Decision::New(stored) => {
-                if !std::mem::replace(&mut ordered, true) {
-                    order_writers(tx).await?;
-                }
                 // Judged before its own row exists, against what is stored.
                 let (fingerprint, verdict) = judge_new(tx, source, &stored, dedup).await?;
                 write_item(tx, &stored, now).await?;
                 write_dedup(tx, &stored.id, fingerprint.as_ref(), verdict.as_ref()).await?;
                 insert_revision(tx, &stored, now).await?;
-                let event = item_event(&stored, EventKind::New, now, verdict.as_ref());
-                enqueue(tx, &event, now).await?;
+                events.push(item_event(&stored, EventKind::New, now, verdict.as_ref()));
                 outcome.new += 1;
             }
             Decision::Updated(stored) => {
-                if !std::mem::replace(&mut ordered, true) {
-                    order_writers(tx).await?;
-                }
                 let (fingerprint, verdict) = judge_edit(tx, &stored, dedup).await?;
                 write_item(tx, &stored, now).await?;
                 write_dedup(tx, &stored.id, fingerprint.as_ref(), verdict.as_ref()).await?;
                 insert_revision(tx, &stored, now).await?;
-                let event = item_event(&stored, EventKind::Updated, now, verdict.as_ref());
-                enqueue(tx, &event, now).await?;
+                events.push(item_event(
+                    &stored,
+                    EventKind::Updated,
+                    now,
+                    verdict.as_ref(),
+                ));
                 outcome.updated += 1;
             }
+        }
+    }
+    if !events.is_empty() {
+        order_writers(tx).await?;
+        for event in &events {
+            enqueue(tx, event, now).await?;
         }
     }
     if outcome.new + outcome.updated > 0 {

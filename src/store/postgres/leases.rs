@@ -39,35 +39,45 @@ impl Postgres {
             Some(b) => (Some(to_stored(b.stored)), Some(to_stored(b.due))),
             None => (None, None),
         };
+        let held = |row: tokio_postgres::Row| {
+            Ok(Claim::Held(Lease {
+                holder: holder.to_owned(),
+                epoch: col(&row, 0)?,
+            }))
+        };
         // `now` is read once, so the due test and the expiry agree. A source
         // brought forward is due from `due` while its stored next poll is
         // still the one the reload saw.
+        //
+        // A plain UPDATE, whose conditions are read from its snapshot first:
+        // a row that is not free there (another replica polls the source,
+        // its write may hold the row locked until it commits) is passed
+        // over at once, not waited for. An upsert would lock the row before
+        // testing it, so every claim of a busy source would queue behind
+        // that poll's write, holding a pooled connection meanwhile.
         let claim = conn
             .prepare_cached(&format!(
                 "WITH clock AS (SELECT {DB_NOW} AS now)
-                 INSERT INTO sources (id, url, lease_holder, lease_until, lease_epoch)
-                 SELECT $1, $2, $3, clock.now + $4, 1 FROM clock
-                 ON CONFLICT (id) DO UPDATE SET
-                     lease_holder = excluded.lease_holder,
-                     lease_until = excluded.lease_until,
+                 UPDATE sources SET
+                     lease_holder = $2,
+                     lease_until = clock.now + $3,
                      lease_epoch = sources.lease_epoch + 1
-                 WHERE (sources.next_poll IS NULL OR sources.next_poll <= excluded.lease_until - $4
-                        OR (sources.next_poll = $5 AND $6 <= excluded.lease_until - $4))
-                   AND (sources.lease_until IS NULL OR sources.lease_until <= excluded.lease_until - $4)
-                 RETURNING lease_epoch"
+                 FROM clock
+                 WHERE sources.id = $1
+                   AND (sources.next_poll IS NULL OR sources.next_poll <= clock.now
+                        OR (sources.next_poll = $4 AND $5 <= clock.now))
+                   AND (sources.lease_until IS NULL OR sources.lease_until <= clock.now)
+                 RETURNING sources.lease_epoch"
             ))
             .await?;
         if let Some(row) = conn
             .query_opt(
                 &claim,
-                &[&source_id, &url, &holder, &micros(lease), &stored, &due],
+                &[&source_id, &holder, &micros(lease), &stored, &due],
             )
             .await?
         {
-            return Ok(Claim::Held(Lease {
-                holder: holder.to_owned(),
-                epoch: col(&row, 0)?,
-            }));
+            return held(row);
         }
         let busy = conn
             .prepare_cached(&format!(
@@ -79,7 +89,25 @@ impl Postgres {
             .await?;
         let wait = match conn.query_opt(&busy, &[&source_id, &stored, &due]).await? {
             Some(row) => col(&row, 0)?,
-            None => 0,
+            None => {
+                // A source no replica has seen yet: the first to insert
+                // its row holds it.
+                let first = conn
+                    .prepare_cached(&format!(
+                        "INSERT INTO sources (id, url, lease_holder, lease_until, lease_epoch)
+                         VALUES ($1, $2, $3, {DB_NOW} + $4, 1)
+                         ON CONFLICT (id) DO NOTHING
+                         RETURNING lease_epoch"
+                    ))
+                    .await?;
+                match conn
+                    .query_opt(&first, &[&source_id, &url, &holder, &micros(lease)])
+                    .await?
+                {
+                    Some(row) => return held(row),
+                    None => 0,
+                }
+            }
         };
         Ok(Claim::Busy {
             wait: wait_of(wait),

@@ -1,6 +1,11 @@
 //! A finished poll, written whole, in one transaction: and only while the
-//! lease it ran under is still held (checked first, with the source's row
-//! locked until the commit), which the write then gives back.
+//! lease it ran under is still held (checked with the source's row locked
+//! until the commit), which the write then gives back.
+//!
+//! The lease is checked after the items are written, not before: the row
+//! lock is then held only for the transaction's short tail, so that the
+//! source's lease renewals (and other replicas' claims) do not wait behind
+//! the whole write. A stale writer's items roll back with the refusal.
 
 use super::Postgres;
 use super::items::apply_in;
@@ -13,10 +18,12 @@ impl Postgres {
         let id = record.source.id.as_str();
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
-        if let Some(lease) = &record.lease {
-            // Dropping `tx` on the error rolls back: a stale writer writes nothing.
-            fence_source(&tx, id, lease).await?;
-        }
+        // Dropping `tx` on the fence's error rolls back: a stale writer
+        // writes nothing.
+        let fence = async |tx: &deadpool_postgres::Transaction<'_>| match &record.lease {
+            Some(lease) => fence_source(tx, id, lease).await,
+            None => Ok(()),
+        };
         let recorded = match &record.outcome {
             PollOutcome::Success {
                 state,
@@ -33,6 +40,7 @@ impl Postgres {
                     &self.inner.instance,
                 )
                 .await?;
+                fence(&tx).await?;
                 if let Some(page_yield) = page_yield {
                     record_page_yield(&tx, id, &record.url, page_yield).await?;
                 }
@@ -51,6 +59,7 @@ impl Postgres {
                 }
             }
             PollOutcome::Failure { reason, gone } => {
+                fence(&tx).await?;
                 let (failures, since) = record_failure(
                     &tx,
                     id,
