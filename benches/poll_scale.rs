@@ -66,6 +66,7 @@ fn main() {
             page: None,
             encoding: None,
             timezone: None,
+            dedup: true,
         })
         .collect();
     let dir = tempfile::tempdir().expect("temp dir for the store");

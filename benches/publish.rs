@@ -531,6 +531,7 @@ async fn latency(topology: &Topology, hook: ConfirmHook, samples: usize) {
         page: None,
         encoding: None,
         timezone: None,
+        dedup: true,
     };
     let (mut to_stored, mut to_confirm, mut to_receive) = (Vec::new(), Vec::new(), Vec::new());
     for k in 0..samples + 20 {

@@ -136,6 +136,9 @@ pub struct Settings {
     /// Logging.
     #[serde(default)]
     pub log: LogSettings,
+    /// Cross-source duplicates: one story carried by several sources.
+    #[serde(default)]
+    pub dedup: DedupSettings,
     /// The sources to poll, in order.
     #[serde(default)]
     pub sources: Vec<SourceSettings>,
@@ -194,6 +197,34 @@ impl Default for ServerSettings {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: None,
+        }
+    }
+}
+
+/// `[dedup]`: finding the items of one story that several sources carry
+/// (see `src/dedup.rs` for the rules).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupSettings {
+    /// Whether a new item is judged against the stored items of other
+    /// sources. Default true. Off, items are still fingerprinted, so turning
+    /// it on later finds duplicates of them.
+    pub enabled: bool,
+    /// The least estimated share of same text (above 0, at most 1) that
+    /// makes two items with the same title one story. Default 0.8.
+    pub threshold: f64,
+    /// Two items match by title and text only when published at most this
+    /// far apart. Default `14d`.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+}
+
+impl Default for DedupSettings {
+    fn default() -> DedupSettings {
+        DedupSettings {
+            enabled: true,
+            threshold: 0.8,
+            window: Duration::from_secs(14 * 86_400),
         }
     }
 }
@@ -768,6 +799,16 @@ pub struct SourceSettings {
     /// one. Default: none, such dates are read as UTC.
     #[serde(default)]
     pub timezone: Option<String>,
+    /// Whether the source takes part in finding cross-source duplicates
+    /// (`[dedup]`). Default true; `false`: its items are never judged
+    /// duplicates, and no other item is judged a duplicate of them.
+    #[serde(default = "yes")]
+    pub dedup: bool,
+}
+
+/// The default of a setting that is on unless turned off.
+fn yes() -> bool {
+    true
 }
 
 impl SourceSettings {
@@ -960,6 +1001,14 @@ impl Settings {
                 ),
             ));
         }
+        let threshold = self.dedup.threshold;
+        if !(threshold > 0.0 && threshold <= 1.0) {
+            return Err((
+                "dedup.threshold".into(),
+                format!("is {threshold}; it must be above 0 and at most 1 (0.8 is 80% same text)"),
+            ));
+        }
+        positive("dedup.window", self.dedup.window)?;
         positive("cluster.lease", self.cluster.lease)?;
         if self
             .cluster

@@ -2,6 +2,7 @@
 //! and no broker client: the store writes these into its outbox, the
 //! publisher sends them as they are.
 
+use crate::dedup::Verdict;
 use crate::item::Item;
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -26,12 +27,31 @@ pub struct OutboundEvent {
     pub body: Vec<u8>,
 }
 
-/// Builds the event for `item` (whose `revision` is already set), detected at `now`.
-pub fn item_event(item: &Item, kind: EventKind, now: DateTime<Utc>) -> OutboundEvent {
+/// Builds the event for `item` (whose `revision` is already set), detected
+/// at `now`. `duplicate` is the story's first item when `item` is a
+/// duplicate of another source's: its `data` carries `duplicate_of` and
+/// `duplicate_reason`, both null when it is none.
+pub fn item_event(
+    item: &Item,
+    kind: EventKind,
+    now: DateTime<Utc>,
+    duplicate: Option<&Verdict>,
+) -> OutboundEvent {
     let event_id = match kind {
         EventKind::New => item.id.to_string(),
         EventKind::Updated => format!("{}-r{}", item.id, item.revision),
     };
+    let mut data = serde_json::to_value(item).expect("an Item serializes to JSON");
+    if let Some(data) = data.as_object_mut() {
+        data.insert(
+            "duplicate_of".to_owned(),
+            duplicate.map(|d| d.of.as_str()).into(),
+        );
+        data.insert(
+            "duplicate_reason".to_owned(),
+            duplicate.map(|d| d.reason.as_str()).into(),
+        );
+    }
     let body = serde_json::json!({
         "specversion": "1.0",
         "id": event_id,
@@ -39,7 +59,7 @@ pub fn item_event(item: &Item, kind: EventKind, now: DateTime<Utc>) -> OutboundE
         "type": kind.cloudevents_type(),
         "time": now.to_rfc3339_opts(SecondsFormat::Secs, true),
         "datacontenttype": "application/json",
-        "data": item,
+        "data": data,
     });
     OutboundEvent {
         routing_key: routing_key(kind, &item.source.id),
@@ -100,7 +120,7 @@ mod tests {
     #[test]
     fn new_event_has_contract_shape() {
         let now = Utc.with_ymd_and_hms(2021, 8, 20, 0, 0, 0).unwrap();
-        let e = item_event(&item(), EventKind::New, now);
+        let e = item_event(&item(), EventKind::New, now, None);
         assert_eq!(e.routing_key, "item.new.ifla-news");
         let v: serde_json::Value = serde_json::from_slice(&e.body).unwrap();
         assert_eq!(v["specversion"], "1.0");
@@ -114,11 +134,28 @@ mod tests {
         assert_eq!(v["data"]["content_html"], serde_json::Value::Null);
         assert_eq!(v["data"]["revision"], 2);
         assert!(v["data"].get("content_hash").is_none());
+        assert_eq!(v["data"]["duplicate_of"], serde_json::Value::Null);
+        assert_eq!(v["data"]["duplicate_reason"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_duplicate_names_its_first_item_and_why() {
+        let first = ItemId::derive("ifla-atom", "guid-1");
+        let verdict = Verdict {
+            of: first.clone(),
+            of_source: "ifla-atom".into(),
+            reason: "same link".into(),
+        };
+        let e = item_event(&item(), EventKind::New, Utc::now(), Some(&verdict));
+        let v: serde_json::Value = serde_json::from_slice(&e.body).unwrap();
+        assert_eq!(v["data"]["duplicate_of"], first.as_str());
+        assert_eq!(v["data"]["duplicate_reason"], "same link");
+        assert_eq!(v["data"]["id"], item().id.as_str());
     }
 
     #[test]
     fn updated_event_id_carries_revision() {
-        let e = item_event(&item(), EventKind::Updated, Utc::now());
+        let e = item_event(&item(), EventKind::Updated, Utc::now(), None);
         assert_eq!(e.routing_key, "item.updated.ifla-news");
         assert_eq!(e.event_id, format!("{}-r2", item().id));
     }

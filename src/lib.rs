@@ -11,6 +11,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod dedup;
 pub mod error;
 pub mod event;
 pub mod fetch;

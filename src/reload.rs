@@ -407,6 +407,7 @@ mod tests {
             page: None,
             encoding: None,
             timezone: None,
+            dedup: true,
         }
     }
 
@@ -418,6 +419,7 @@ mod tests {
             amqp: Default::default(),
             poll: PollSettings::default(),
             log: Default::default(),
+            dedup: Default::default(),
             sources,
         }
     }
@@ -507,6 +509,7 @@ mod tests {
             amqp: Default::default(),
             poll: Default::default(),
             log: Default::default(),
+            dedup: Default::default(),
             sources: Vec::new(),
         };
         let mut new = running.clone();

@@ -15,6 +15,7 @@
 //! source is due next.
 
 use crate::config::{LiveSettings, PollSettings, Settings, SourceSettings};
+use crate::dedup::DedupRule;
 use crate::error::error_chain;
 use crate::fetch::Fetcher;
 pub use crate::refresh::PollResult;
@@ -601,7 +602,11 @@ impl Polling {
             return Turn::Later(Duration::ZERO);
         }
         poller.hold(lease.clone(), deadline.clone());
-        poller.keep(Retention::of(&self.settings.borrow().store));
+        {
+            let settings = self.settings.borrow();
+            poller.keep(Retention::of(&settings.store));
+            poller.judge_duplicates(DedupRule::of(&settings.dedup, poller.settings()));
+        }
         let now = self.clock.now();
         let mut refresh = Box::pin(poller.refresh(&self.fetcher, &self.store, now, next));
         tokio::select! {
@@ -904,6 +909,7 @@ mod loop_tests {
                 ..PollSettings::default()
             },
             log: Default::default(),
+            dedup: Default::default(),
             sources: vec![SourceSettings {
                 id: "f".to_owned(),
                 name: None,
@@ -914,6 +920,7 @@ mod loop_tests {
                 page: None,
                 encoding: None,
                 timezone: None,
+                dedup: true,
             }],
         }
     }

@@ -3,9 +3,10 @@
 
 use crate::config::SourceSettings;
 use crate::publish::PublisherStats;
-use crate::store::{LeaseView, Problem, SourceStatus, Store, StoreError};
+use crate::store::{DuplicateCount, LeaseView, Problem, SourceStatus, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -67,6 +68,30 @@ pub struct SourceReport {
     /// Which replica holds the source's lease, and until when, while one
     /// polls it (PostgreSQL only); `null` otherwise.
     pub lease: Option<LeaseView>,
+    /// How many of its stored items were judged duplicates of other
+    /// sources' items, and of which.
+    pub duplicates: DuplicatesReport,
+}
+
+/// A source's duplicates in `/status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DuplicatesReport {
+    /// How many of its items duplicate another source's.
+    pub count: u64,
+    /// How many duplicate each other source's items, by source id.
+    pub of: BTreeMap<String, u64>,
+}
+
+impl DuplicatesReport {
+    /// The report of `source_id` from the store's counts.
+    fn of(source_id: &str, counts: &[DuplicateCount]) -> DuplicatesReport {
+        let mut report = DuplicatesReport::default();
+        for c in counts.iter().filter(|c| c.source_id == source_id) {
+            report.count += c.count;
+            *report.of.entry(c.of_source.clone()).or_default() += c.count;
+        }
+        report
+    }
 }
 
 /// The publisher in `/status`.
@@ -141,6 +166,7 @@ pub async fn report(
     now: DateTime<Utc>,
 ) -> Result<StatusReport, StoreError> {
     let stored = store.source_statuses().await?;
+    let duplicates = store.duplicate_counts().await?;
     let sources = sources
         .iter()
         .map(|source| {
@@ -159,7 +185,10 @@ pub async fn report(
                     ..s.clone()
                 },
             });
-            source_report(source, status.as_ref(), flag_after, now)
+            SourceReport {
+                duplicates: DuplicatesReport::of(&source.id, &duplicates),
+                ..source_report(source, status.as_ref(), flag_after, now)
+            }
         })
         .collect();
     let (outbox_depth, oldest_pending) = store.outbox_depth().await?;
@@ -213,6 +242,7 @@ fn source_report(
             next_poll: status.and_then(|s| s.next_poll),
             item_count: status.map_or(0, |s| s.item_count),
             lease: status.and_then(|s| s.lease.clone()),
+            duplicates: DuplicatesReport::default(),
         };
     };
     let state = state_of(status, flag_after, now);
@@ -233,6 +263,7 @@ fn source_report(
         next_poll: status.next_poll,
         item_count: status.item_count,
         lease: status.lease.clone(),
+        duplicates: DuplicatesReport::default(),
     }
 }
 

@@ -50,6 +50,7 @@ fn page_source(url: &str, page: PageSettings, timezone: Option<&str>) -> SourceS
         page: Some(page),
         encoding: None,
         timezone: timezone.map(str::to_owned),
+        dedup: true,
     }
 }
 

@@ -4,6 +4,12 @@
 
 use crate::store::OutboxMessage;
 use lapin::BasicProperties;
+use lapin::types::{AMQPValue, FieldTable};
+
+/// The header that names the first item of the story when the message's
+/// item is a duplicate of another source's (its `data.duplicate_of`), so a
+/// consumer that wants each story once can drop it without reading the body.
+pub const DUPLICATE_OF_HEADER: &str = "x-duplicate-of";
 
 /// The content type of every message: structured-mode CloudEvents JSON.
 pub(super) const CONTENT_TYPE: &str = "application/cloudevents+json";
@@ -22,12 +28,40 @@ pub(super) fn properties(message: &OutboxMessage) -> BasicProperties {
     // AMQP timestamps are unsigned seconds; a row from before 1970 is not a
     // real case, and 0 is a better answer than a wrapped number.
     let timestamp = u64::try_from(message.created_at.timestamp()).unwrap_or(0);
-    BasicProperties::default()
+    let properties = BasicProperties::default()
         .with_delivery_mode(PERSISTENT)
         .with_content_type(CONTENT_TYPE.into())
         .with_message_id(message.event_id.as_str().into())
         .with_timestamp(timestamp)
-        .with_app_id(APP_ID.into())
+        .with_app_id(APP_ID.into());
+    match duplicate_of(&message.body) {
+        Some(first) => {
+            let mut headers = FieldTable::default();
+            headers.insert(
+                DUPLICATE_OF_HEADER.into(),
+                AMQPValue::LongString(first.into()),
+            );
+            properties.with_headers(headers)
+        }
+        None => properties,
+    }
+}
+
+/// The `data.duplicate_of` of an event body: the body is the one record of
+/// it (a row written before duplicates were judged has none).
+fn duplicate_of(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Event {
+        data: Data,
+    }
+    #[derive(serde::Deserialize)]
+    struct Data {
+        #[serde(default)]
+        duplicate_of: Option<String>,
+    }
+    serde_json::from_slice::<Event>(body)
+        .ok()
+        .and_then(|event| event.data.duplicate_of)
 }
 
 /// Why `message` can never be published, if it cannot.
@@ -68,6 +102,31 @@ mod tests {
         assert_eq!(p.timestamp(), &Some(1_629_360_000));
         assert_eq!(p.app_id().as_ref().unwrap().as_str(), "librarywire");
         assert!(unpublishable(&message).is_none());
+        assert!(p.headers().is_none(), "no duplicate, no header");
+    }
+
+    #[test]
+    fn a_duplicate_carries_its_first_item_in_a_header() {
+        let message = OutboxMessage {
+            seq: 1,
+            event_id: "abc".into(),
+            routing_key: "item.new.ifla-atom".into(),
+            body: br#"{"data":{"id":"abc","duplicate_of":"f00d","duplicate_reason":"same link"}}"#
+                .to_vec(),
+            created_at: chrono::Utc::now(),
+        };
+        let p = properties(&message);
+        let headers = p.headers().as_ref().expect("headers");
+        let value = headers
+            .inner()
+            .get(DUPLICATE_OF_HEADER)
+            .expect("the header");
+        assert_eq!(value, &AMQPValue::LongString("f00d".into()));
+        let none = OutboxMessage {
+            body: br#"{"data":{"id":"abc","duplicate_of":null}}"#.to_vec(),
+            ..message
+        };
+        assert!(properties(&none).headers().is_none());
     }
 
     #[test]

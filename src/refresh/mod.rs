@@ -10,6 +10,7 @@
 mod page;
 
 use crate::config::{PollSettings, SourceKind, SourceSettings};
+use crate::dedup::DedupRule;
 use crate::error::error_chain;
 use crate::fetch::{FetchError, FetchOutcome, FetchState, Fetched, Fetcher};
 use crate::item::{Item, SourceRef};
@@ -207,6 +208,9 @@ pub struct SourcePoller {
     deadline: LeaseDeadline,
     /// What the store keeps of the polls' items ([`SourcePoller::keep`]).
     retention: Retention,
+    /// How the store judges the polls' new items as duplicates
+    /// ([`SourcePoller::judge_duplicates`]).
+    dedup: DedupRule,
 }
 
 /// What a [`SourcePoller`] knows of its source, and never changes.
@@ -240,6 +244,8 @@ struct Attempt {
     lease: Option<Lease>,
     /// What the store keeps of its items.
     retention: Retention,
+    /// How the store judges its new items as duplicates.
+    dedup: DedupRule,
 }
 
 /// What a poll read, before it is stored.
@@ -264,6 +270,7 @@ impl SourcePoller {
             lease: None,
             deadline: LeaseDeadline::never(),
             retention: Retention::default(),
+            dedup: DedupRule::default(),
         }
     }
 
@@ -273,6 +280,13 @@ impl SourcePoller {
     /// stored. Without it, a poller stores every item (tools and tests).
     pub fn keep(&mut self, retention: Retention) {
         self.retention = retention;
+    }
+
+    /// Has the store judge the next polls' new items under `rule` (the
+    /// daemon's `[dedup]` and the source's `dedup` in force). Without it, a
+    /// poller's items are fingerprinted but not judged (tools and tests).
+    pub fn judge_duplicates(&mut self, rule: DedupRule) {
+        self.dedup = rule;
     }
 
     /// Runs the next polls under `lease`, the claim the scheduler made,
@@ -350,6 +364,7 @@ impl SourcePoller {
         let known_failures = memory.as_ref().map(|m| m.failures);
         let lease = self.lease.clone();
         let retention = self.retention;
+        let dedup = self.dedup;
         let task = {
             let (source, fetcher, store, next, lease, deadline) = (
                 self.source.clone(),
@@ -371,6 +386,7 @@ impl SourcePoller {
                         known_failures,
                         lease,
                         retention,
+                        dedup,
                     };
                     source.record(&store, collected, attempt, &next).await
                 }
@@ -391,6 +407,7 @@ impl SourcePoller {
                     known_failures,
                     lease,
                     retention,
+                    dedup,
                 };
                 self.source.record(store, Err(error), attempt, next).await
             }
@@ -607,6 +624,7 @@ impl Source {
                 page_yield,
             },
             retention: attempt.retention,
+            dedup: attempt.dedup,
             lease: attempt.lease.clone(),
         };
         let recorded = store.record_poll(record).await?;
@@ -655,6 +673,7 @@ impl Source {
             known_failures,
             lease,
             retention,
+            dedup,
         } = attempt;
         let id = self.settings.id.clone();
         let reason = error_chain(&error);
@@ -694,6 +713,7 @@ impl Source {
                 gone,
             },
             retention,
+            dedup,
             lease,
         };
         let memory = match store.record_poll(record).await {

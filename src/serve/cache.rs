@@ -97,11 +97,26 @@ impl Rendered {
         items: &[Item],
         stored_at: Option<DateTime<Utc>>,
     ) -> Rendered {
+        Rendered::of_feed(
+            format,
+            meta,
+            &FeedItems {
+                items: items.to_vec(),
+                stored_at,
+                also_in: Default::default(),
+            },
+        )
+    }
+
+    /// Renders `feed` in `format` as [`Rendered::new`] does, each item
+    /// naming the other sources that carried it (`feed.also_in`).
+    pub fn of_feed(format: FeedFormat, meta: &FeedMeta, feed: &FeedItems) -> Rendered {
+        let (items, stored_at) = (&feed.items, feed.stored_at);
         // An empty feed has nothing stored to date it by: it says when it
         // was rendered (Atom needs a date; the Last-Modified agrees), never
         // the epoch. The one thing of the moment in a rendering.
         let dated = whole_seconds(stored_at.unwrap_or_else(Utc::now).into());
-        let body = render(format, meta, items, dated.into());
+        let body = render(format, meta, items, &feed.also_in, dated.into());
         let digest = hex::encode(&Sha256::digest(&body)[..12]);
         let gzip = variant(Bytes::from(gzip(&body)), &format!("{digest}-gz"));
         let identity = variant(Bytes::from(body), &digest);
@@ -325,11 +340,10 @@ impl MergedFeed {
             .await?;
         let next = rendered_off_the_runtime(move || {
             FeedFormat::ALL.map(|format| {
-                Arc::new(Rendered::new(
+                Arc::new(Rendered::of_feed(
                     format,
                     &FeedMeta::merged(&settings, format),
-                    &feed.items,
-                    feed.stored_at,
+                    &feed,
                 ))
             })
         })
@@ -452,10 +466,9 @@ impl MergedFeed {
                         return Err(FeedError::UnknownSource(id.clone()));
                     }
                 }
-                let FeedItems { items, stored_at } =
-                    store.feed(&request.filter, request.limit).await?;
+                let feed = store.feed(&request.filter, request.limit).await?;
                 let rendered = rendered_off_the_runtime(move || {
-                    Rendered::new(request.format, &meta, &items, stored_at)
+                    Rendered::of_feed(request.format, &meta, &feed)
                 })
                 .await;
                 Ok(Arc::new(rendered))
@@ -602,6 +615,7 @@ mod tests {
             amqp: Default::default(),
             poll: Default::default(),
             log: Default::default(),
+            dedup: Default::default(),
             sources: Vec::new(),
         });
         let shutdown = CancellationToken::new();

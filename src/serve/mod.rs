@@ -11,6 +11,7 @@
 mod cache;
 mod connections;
 mod health;
+mod items;
 mod render;
 mod request;
 mod respond;
@@ -20,6 +21,7 @@ pub use cache::{
     Rendered, Variant,
 };
 pub use connections::{Limits, MAX_BODY_BYTES, MAX_HEAD_BYTES, connection_cap, raise_file_limit};
+pub use items::{ItemDocument, RevisionDocument};
 pub use render::{FeedFormat, FeedMeta, RSS_CONTENT_TYPE, render, render_rss};
 pub use request::{BadParameter, FeedRequest, MAX_LIMIT, MAX_SOURCES, MAX_WORDS};
 pub use respond::accepts_gzip;
@@ -69,6 +71,7 @@ pub fn router(state: ServeState) -> Router {
     Router::new()
         .route("/opml", get(opml))
         .route("/status", get(status))
+        .route("/items/{id}", get(items::item))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

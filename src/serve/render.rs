@@ -3,9 +3,11 @@
 //! bytes, so an ETag only changes when the content does.
 
 use crate::config::ServerSettings;
-use crate::item::Item;
+use crate::dedup::AlsoIn;
+use crate::item::{Item, ItemId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use url::Url;
 
 /// A feed format, chosen by the file name's extension.
@@ -87,25 +89,58 @@ impl FeedMeta {
     }
 }
 
-/// Renders `items` (newest first) in `format`. `empty_date` dates a feed
+/// The other sources' items that duplicate each item of a feed (see
+/// [`FeedItems::also_in`](crate::store::FeedItems)).
+pub type AlsoInMap = BTreeMap<ItemId, Vec<AlsoIn>>;
+
+/// Renders `items` (newest first) in `format`, each naming the other
+/// sources that carried the same story (`also_in`): RSS as a `<category>`
+/// per source in the [`also_in_domain`], Atom as a `<category>` in that
+/// scheme, JSON Feed in `_librarywire.also_in`. `empty_date` dates a feed
 /// with no items (Atom's `<updated>` is required); a feed with items is
 /// dated by its newest.
 pub fn render(
     format: FeedFormat,
     meta: &FeedMeta,
     items: &[Item],
+    also_in: &AlsoInMap,
     empty_date: DateTime<Utc>,
 ) -> Vec<u8> {
     match format {
-        FeedFormat::Rss => rss(meta, items),
-        FeedFormat::Atom => atom(meta, items, empty_date),
-        FeedFormat::Json => json(meta, items),
+        FeedFormat::Rss => rss(meta, items, also_in),
+        FeedFormat::Atom => atom(meta, items, also_in, empty_date),
+        FeedFormat::Json => json(meta, items, also_in),
     }
 }
 
 /// Renders `items` (newest first) as the merged RSS 2.0 feed.
 pub fn render_rss(settings: &ServerSettings, items: &[Item]) -> Vec<u8> {
-    rss(&FeedMeta::merged(settings, FeedFormat::Rss), items)
+    rss(
+        &FeedMeta::merged(settings, FeedFormat::Rss),
+        items,
+        &AlsoInMap::new(),
+    )
+}
+
+/// The category domain (RSS) and scheme (Atom) of the categories that name
+/// another source carrying an item's story: `<public_url>source`. The
+/// category's text is that source's id; Atom's label its name.
+pub fn also_in_domain(home: &Url) -> String {
+    home.join("source")
+        .map_or_else(|_| format!("{home}source"), String::from)
+}
+
+/// The sources that carried `item`'s story besides its own, each once.
+fn others<'a>(item: &Item, also_in: &'a AlsoInMap) -> Vec<&'a AlsoIn> {
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for other in also_in.get(&item.id).into_iter().flatten() {
+        if other.source.id != item.source.id && !seen.contains(&&other.source.id) {
+            seen.push(&other.source.id);
+            out.push(other);
+        }
+    }
+    out
 }
 
 /// The time an item last changed, as the feeds give it.
@@ -124,7 +159,7 @@ fn entry_id(item: &Item) -> String {
     format!("urn:librarywire:{}", item.id)
 }
 
-fn rss(meta: &FeedMeta, items: &[Item]) -> Vec<u8> {
+fn rss(meta: &FeedMeta, items: &[Item], also_in: &AlsoInMap) -> Vec<u8> {
     use rss::extension::atom::{AtomExtension, Link};
 
     let mut links = vec![Link {
@@ -149,7 +184,10 @@ fn rss(meta: &FeedMeta, items: &[Item]) -> Vec<u8> {
         docs: Some("https://www.rssboard.org/rss-specification".to_owned()),
         ttl: Some("15".to_owned()),
         atom_ext: Some(AtomExtension { links }),
-        items: items.iter().map(rss_item).collect(),
+        items: items
+            .iter()
+            .map(|item| rss_item(item, &others(item, also_in), meta))
+            .collect(),
         ..rss::Channel::default()
     };
     // `write_to` starts with the XML declaration itself. Writing to a Vec
@@ -160,7 +198,7 @@ fn rss(meta: &FeedMeta, items: &[Item]) -> Vec<u8> {
         .expect("writing RSS to memory cannot fail")
 }
 
-fn rss_item(item: &Item) -> rss::Item {
+fn rss_item(item: &Item, others: &[&AlsoIn], meta: &FeedMeta) -> rss::Item {
     use rss::extension::dublincore::DublinCoreExtension;
     let description = match &item.content_html {
         Some(html) => html.clone(),
@@ -182,6 +220,10 @@ fn rss_item(item: &Item) -> rss::Item {
                 name: c.clone(),
                 domain: None,
             })
+            .chain(others.iter().map(|other| rss::Category {
+                name: other.source.id.clone(),
+                domain: Some(also_in_domain(&meta.home)),
+            }))
             .collect(),
         source: Some(rss::Source {
             url: item.source.url.clone(),
@@ -206,7 +248,12 @@ fn html_escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn atom(meta: &FeedMeta, items: &[Item], empty_date: DateTime<Utc>) -> Vec<u8> {
+fn atom(
+    meta: &FeedMeta,
+    items: &[Item],
+    also_in: &AlsoInMap,
+    empty_date: DateTime<Utc>,
+) -> Vec<u8> {
     use atom_syndication::{Feed, Generator, Link, Person, Text};
 
     let mut links = vec![
@@ -249,14 +296,17 @@ fn atom(meta: &FeedMeta, items: &[Item], empty_date: DateTime<Utc>) -> Vec<u8> {
             "{}: news merged by librarywire",
             meta.title
         ))),
-        entries: items.iter().map(atom_entry).collect(),
+        entries: items
+            .iter()
+            .map(|item| atom_entry(item, &others(item, also_in), meta))
+            .collect(),
         ..Feed::default()
     };
     feed.write_to(Vec::with_capacity(4096 + items.len() * 2048))
         .expect("writing Atom to memory cannot fail")
 }
 
-fn atom_entry(item: &Item) -> atom_syndication::Entry {
+fn atom_entry(item: &Item, others: &[&AlsoIn], meta: &FeedMeta) -> atom_syndication::Entry {
     use atom_syndication::{Category, Content, Entry, Link, Person, Source, Text};
 
     let updated = changed_at(item).fixed_offset();
@@ -280,6 +330,11 @@ fn atom_entry(item: &Item) -> atom_syndication::Entry {
                 term: term.clone(),
                 ..Category::default()
             })
+            .chain(others.iter().map(|other| Category {
+                term: other.source.id.clone(),
+                scheme: Some(also_in_domain(&meta.home)),
+                label: Some(other.source.name.clone()),
+            }))
             .collect(),
         links: item
             .url
@@ -370,13 +425,23 @@ struct JsonAuthor<'a> {
 struct JsonExtension<'a> {
     about: &'static str,
     source: &'a crate::item::SourceRef,
+    /// The other sources' items of the same story, when there are any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    also_in: Vec<JsonAlsoIn<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonAlsoIn<'a> {
+    id: String,
+    source: &'a crate::item::SourceRef,
+    reason: &'a str,
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
-fn json(meta: &FeedMeta, items: &[Item]) -> Vec<u8> {
+fn json(meta: &FeedMeta, items: &[Item], also_in: &AlsoInMap) -> Vec<u8> {
     let feed = JsonFeed {
         version: "https://jsonfeed.org/version/1.1",
         title: &meta.title,
@@ -391,12 +456,15 @@ fn json(meta: &FeedMeta, items: &[Item]) -> Vec<u8> {
                 url: hub.to_string(),
             })
             .collect(),
-        items: items.iter().map(json_item).collect(),
+        items: items
+            .iter()
+            .map(|item| json_item(item, &others(item, also_in)))
+            .collect(),
     };
     serde_json::to_vec(&feed).expect("a JSON Feed of strings always serializes")
 }
 
-fn json_item(item: &Item) -> JsonItem<'_> {
+fn json_item<'a>(item: &'a Item, others: &[&'a AlsoIn]) -> JsonItem<'a> {
     JsonItem {
         id: entry_id(item),
         url: item.url.as_deref(),
@@ -417,6 +485,14 @@ fn json_item(item: &Item) -> JsonItem<'_> {
         librarywire: JsonExtension {
             about: "https://github.com/librarywire/librarywire#feeds-for-subscribers",
             source: &item.source,
+            also_in: others
+                .iter()
+                .map(|other| JsonAlsoIn {
+                    id: format!("urn:librarywire:{}", other.id),
+                    source: &other.source,
+                    reason: &other.reason,
+                })
+                .collect(),
         },
     }
 }

@@ -17,7 +17,7 @@ pub const MAX_SOURCES: usize = 100;
 pub const MAX_WORDS: usize = 16;
 
 /// The parameters a feed endpoint knows.
-const KNOWN: &str = "source, category, q, limit";
+const KNOWN: &str = "source, category, q, limit, duplicates";
 
 /// A feed request, canonical: sources sorted and unique, words folded,
 /// sorted and unique, category folded.
@@ -55,6 +55,7 @@ impl FeedRequest {
         let mut category = None;
         let mut words = Vec::new();
         let mut limit = None;
+        let mut all_duplicates = false;
         let mut seen = Vec::new();
         for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             if seen.contains(&key) {
@@ -107,6 +108,15 @@ impl FeedRequest {
                         ));
                     }
                 },
+                "duplicates" => match &*value {
+                    "all" => all_duplicates = true,
+                    "once" => all_duplicates = false,
+                    _ => {
+                        return bad(format!(
+                            "parameter `duplicates`: {value:?} is neither `all` (every item) nor `once` (each story once, the default)"
+                        ));
+                    }
+                },
                 other => {
                     return bad(format!("unknown parameter `{other}`; a feed takes {KNOWN}"));
                 }
@@ -125,6 +135,7 @@ impl FeedRequest {
                 sources,
                 category,
                 words,
+                all_duplicates,
             },
             limit,
             default_limit: limit == feed_size,
@@ -148,6 +159,9 @@ impl FeedRequest {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         if let Some(category) = &self.filter.category {
             query.append_pair("category", category);
+        }
+        if self.filter.all_duplicates {
+            query.append_pair("duplicates", "all");
         }
         if !self.default_limit {
             query.append_pair("limit", &self.limit.to_string());
@@ -213,6 +227,17 @@ mod tests {
     }
 
     #[test]
+    fn duplicates_all_is_its_own_feed_and_once_the_default() {
+        let all = parse("duplicates=all").unwrap();
+        assert!(all.filter.all_duplicates);
+        assert!(!all.is_merged(), "not the one merged rendering");
+        assert_eq!(all.canonical(), "feed.xml?duplicates=all");
+        let once = parse("duplicates=once").unwrap();
+        assert!(once.is_merged());
+        assert_eq!(once.canonical(), "feed.xml");
+    }
+
+    #[test]
     fn the_limit_is_capped() {
         assert_eq!(parse("limit=5000").unwrap().limit, MAX_LIMIT);
         let big = FeedRequest::parse(FeedFormat::Rss, None, Some("limit=5000"), 2000).unwrap();
@@ -231,6 +256,7 @@ mod tests {
             ("source=a,,b", "`source`"),
             ("source=Upper", "`source`"),
             ("sort=date", "`sort`"),
+            ("duplicates=some", "`duplicates`"),
         ] {
             let err = parse(query).unwrap_err().0;
             assert!(err.contains(named), "{query}: {err}");

@@ -26,6 +26,7 @@
 //! carries the item exactly as it reads back.
 
 mod backend;
+mod dedup;
 mod health;
 mod items;
 mod lease;
@@ -43,10 +44,12 @@ pub use query::ItemFilter;
 pub use transfer::{Copied, migrate_store};
 
 use crate::config::{StoreLocation, StoreSettings};
+use crate::dedup::{AlsoIn, DedupRule, Verdict};
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
 use backend::Backend;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -252,6 +255,9 @@ pub struct PollRecord {
     /// and below the source's newest `min_per_source` is not stored (see
     /// [`Store::record_poll`]). [`Retention::default`] keeps every item.
     pub retention: Retention,
+    /// Whether its new items are judged as duplicates of other sources'
+    /// items, and how (see [`Store::record_poll`]).
+    pub dedup: DedupRule,
     /// The lease the poll ran under: the write commits only while it is
     /// still held (fencing), and releases it. `None` writes unfenced (tools,
     /// tests).
@@ -408,6 +414,30 @@ pub struct FeedItems {
     /// the feed's `Last-Modified` says. It comes from the data, so every
     /// replica that renders the same items says the same. `None` for no items.
     pub stored_at: Option<DateTime<Utc>>,
+    /// For each of these items that other sources' items duplicate, those
+    /// duplicates (the merged feeds name their sources), first stored first.
+    pub also_in: BTreeMap<ItemId, Vec<AlsoIn>>,
+}
+
+/// What one item duplicates and what duplicates it, for `GET /items/<id>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Duplication {
+    /// The first item of the story when this one is a duplicate, and why.
+    pub duplicate_of: Option<Verdict>,
+    /// The items of other sources judged duplicates of this one, first
+    /// stored first.
+    pub duplicates: Vec<AlsoIn>,
+}
+
+/// How many items of one source were judged duplicates of another's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateCount {
+    /// The source of the duplicates.
+    pub source_id: String,
+    /// The source of the originals.
+    pub of_source: String,
+    /// How many.
+    pub count: u64,
 }
 
 /// The store. Cheap to clone; all clones share one database.
@@ -579,6 +609,13 @@ impl Store {
     ///   poll, and leaves the fetch state alone; a gone source (HTTP 410)
     ///   is marked so and has no next poll.
     ///
+    /// A new item is judged under `record.dedup` (see `src/dedup.rs`): when
+    /// it is the same story as a stored item of another source, it is
+    /// stored as that story's duplicate (`duplicate_of`, the first item, and
+    /// why), and its `item.new` message says so. A new revision of a
+    /// duplicate that no longer matches its original ends the link. Items
+    /// are judged only when first stored, never again.
+    ///
     /// Subscribers are told after the commit when items changed.
     pub async fn record_poll(&self, record: PollRecord) -> Result<PollRecorded, StoreError> {
         self.backend.record_poll(record).await
@@ -708,6 +745,18 @@ impl Store {
     /// source fetches the own page of the others only.
     pub async fn known_ids(&self, ids: &[ItemId]) -> Result<HashSet<ItemId>, StoreError> {
         self.backend.known_ids(ids.to_vec()).await
+    }
+
+    /// What item `id` duplicates and what duplicates it; the default for an
+    /// item the store does not hold.
+    pub async fn duplication(&self, id: &str) -> Result<Duplication, StoreError> {
+        self.backend.duplication(id.to_owned()).await
+    }
+
+    /// For each source, how many of its items were judged duplicates of
+    /// each other source's, by source then other source.
+    pub async fn duplicate_counts(&self) -> Result<Vec<DuplicateCount>, StoreError> {
+        self.backend.duplicate_counts().await
     }
 
     /// Every revision of one item, oldest first.

@@ -27,12 +27,21 @@ pub struct ItemFilter {
     /// Only items whose title or summary contains every one of these words
     /// (substrings, after folding).
     pub words: Vec<String>,
+    /// Every item, duplicates included (`?duplicates=all`). By default a
+    /// duplicate is left out when the item it duplicates can be in the
+    /// same feed: always in a feed of every source, and when the original's
+    /// source is one of `sources` (so a per-source feed shows all of its
+    /// source's items: none duplicates its own source).
+    pub all_duplicates: bool,
 }
 
 impl ItemFilter {
     /// Whether the filter lets every item through.
     pub fn is_empty(&self) -> bool {
-        self.sources.is_empty() && self.category.is_none() && self.words.is_empty()
+        self.sources.is_empty()
+            && self.category.is_none()
+            && self.words.is_empty()
+            && !self.all_duplicates
     }
 
     /// The case folding used for categories and words.

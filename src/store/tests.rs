@@ -229,6 +229,7 @@ async fn record_success(
                 page_yield: None,
             },
             retention: Retention::default(),
+            dedup: crate::dedup::DedupRule::default(),
             lease: None,
         })
         .await
@@ -256,6 +257,7 @@ async fn record_failure(
                 gone: false,
             },
             retention: Retention::default(),
+            dedup: crate::dedup::DedupRule::default(),
             lease: None,
         })
         .await
@@ -282,6 +284,7 @@ async fn record_gone(
                 gone: true,
             },
             retention: Retention::default(),
+            dedup: crate::dedup::DedupRule::default(),
             lease: None,
         })
         .await
@@ -829,6 +832,7 @@ fn poll_of(
             page_yield: None,
         },
         retention,
+        dedup: crate::dedup::DedupRule::default(),
         lease: None,
     }
 }
@@ -1122,6 +1126,7 @@ async fn record_poll_stores_a_whole_success_or_failure(t: TestStore) {
             }),
         },
         retention: Retention::default(),
+        dedup: crate::dedup::DedupRule::default(),
         lease: None,
     };
     let mut changes = store.subscribe();
@@ -1196,6 +1201,7 @@ async fn record_poll_stores_a_whole_success_or_failure(t: TestStore) {
             gone,
         },
         retention: Retention::default(),
+        dedup: crate::dedup::DedupRule::default(),
         lease: None,
     };
     let recorded = store
@@ -1726,6 +1732,7 @@ async fn each_filter_keeps_exactly_the_matching_items_newest_first(t: TestStore)
         sources: vec!["a".into(), "b".into()],
         category: Some("news".into()),
         words: vec!["reading".into()],
+        all_duplicates: false,
     };
     assert_eq!(keys(&by(mixed, 10).await), ["b2"]);
 }
@@ -1838,3 +1845,5 @@ async fn ping_answers_and_a_sound_store_has_no_problems(t: TestStore) {
         .unwrap();
     assert!(store.problems().is_empty(), "{:?}", store.problems());
 }
+
+mod duplicates;

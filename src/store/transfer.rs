@@ -65,6 +65,20 @@ pub(super) struct ItemRow {
     pub last_seen: i64,
     pub revision: i64,
     pub content_hash: String,
+    /// The duplicates' keys and verdict (`store/dedup.rs`), as stored.
+    pub dedup: DedupColumns,
+}
+
+/// An item's duplicate columns: its keys, and what it duplicates.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct DedupColumns {
+    pub link: Option<String>,
+    pub guid: Option<String>,
+    pub title: Option<String>,
+    pub signature: Option<Vec<u8>>,
+    pub duplicate_of: Option<String>,
+    pub duplicate_source: Option<String>,
+    pub duplicate_reason: Option<String>,
 }
 
 /// One `item_revisions` row.

@@ -21,6 +21,8 @@ pub struct Received {
     pub delivery_mode: Option<u8>,
     pub app_id: Option<String>,
     pub timestamp: Option<u64>,
+    /// The `x-duplicate-of` header, when the message has it.
+    pub duplicate_of: Option<String>,
     pub body: serde_json::Value,
 }
 
@@ -34,6 +36,12 @@ impl From<Delivery> for Received {
             delivery_mode: *p.delivery_mode(),
             app_id: p.app_id().as_ref().map(|s| s.to_string()),
             timestamp: *p.timestamp(),
+            duplicate_of: p.headers().as_ref().and_then(|h| {
+                match h.inner().get("x-duplicate-of")? {
+                    lapin::types::AMQPValue::LongString(s) => Some(s.to_string()),
+                    other => Some(format!("{other:?}")),
+                }
+            }),
             body: serde_json::from_slice(&delivery.data).expect("the body is JSON"),
         }
     }

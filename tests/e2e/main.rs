@@ -6,6 +6,7 @@ mod cli;
 mod cluster;
 mod connections;
 mod daemon;
+mod duplicates;
 mod helpers;
 mod hostile;
 mod limits;

@@ -800,7 +800,12 @@ async fn throughput() {
 }
 
 fn outbox_len_hint(src: &crate::item::SourceRef) -> usize {
-    event::item_event(&item(src, 1), event::EventKind::New, chrono::Utc::now())
-        .body
-        .len()
+    event::item_event(
+        &item(src, 1),
+        event::EventKind::New,
+        chrono::Utc::now(),
+        None,
+    )
+    .body
+    .len()
 }

@@ -20,15 +20,28 @@ fn the_schema_accepts_real_events_and_rejects_broken_ones() {
     let now = chrono::Utc::now();
     for n in 0..10 {
         let mut it = item(&src, n);
-        assert_valid(&schema, &event::item_event(&it, EventKind::New, now).body);
+        assert_valid(
+            &schema,
+            &event::item_event(&it, EventKind::New, now, None).body,
+        );
         it.revision = 3;
         assert_valid(
             &schema,
-            &event::item_event(&it, EventKind::Updated, now).body,
+            &event::item_event(&it, EventKind::Updated, now, None).body,
+        );
+        // A duplicate names the first item of its story and why.
+        let verdict = crate::dedup::Verdict {
+            of: crate::item::ItemId::derive("blog-rss", "a"),
+            of_source: "blog-rss".into(),
+            reason: "same title, 94% same text".into(),
+        };
+        assert_valid(
+            &schema,
+            &event::item_event(&it, EventKind::Updated, now, Some(&verdict)).body,
         );
     }
     let good: serde_json::Value =
-        serde_json::from_slice(&event::item_event(&item(&src, 2), EventKind::New, now).body)
+        serde_json::from_slice(&event::item_event(&item(&src, 2), EventKind::New, now, None).body)
             .unwrap();
     type Breakage = Box<dyn Fn(&mut serde_json::Value)>;
     let broken: Vec<(&str, Breakage)> = vec![
@@ -41,6 +54,14 @@ fn the_schema_accepts_real_events_and_rejects_broken_ones() {
         (
             "extra data field",
             Box::new(|v| v["data"]["content_hash"] = "x".into()),
+        ),
+        (
+            "duplicate_of not an item id",
+            Box::new(|v| v["data"]["duplicate_of"] = "the first one".into()),
+        ),
+        (
+            "empty duplicate_reason",
+            Box::new(|v| v["data"]["duplicate_reason"] = "".into()),
         ),
         (
             "extra top-level field",
@@ -154,9 +175,9 @@ fn every_corpus_item_makes_a_valid_event() {
             };
             for mut it in normalize(&src, &base, &feed, now) {
                 checked += 1;
-                let new = event::item_event(&it, EventKind::New, now);
+                let new = event::item_event(&it, EventKind::New, now, None);
                 it.revision = 2;
-                let updated = event::item_event(&it, EventKind::Updated, now);
+                let updated = event::item_event(&it, EventKind::Updated, now, None);
                 for body in [new.body, updated.body] {
                     let errors = schema_errors(&schema, &body);
                     if !errors.is_empty() {

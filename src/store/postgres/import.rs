@@ -95,9 +95,12 @@ impl Postgres {
                                  title, summary, content_html, authors, categories, language,
                                  published, published_from_source, updated, first_seen,
                                  last_seen, revision, content_hash, title_folded,
-                                 summary_folded, categories_folded)
+                                 summary_folded, categories_folded, dedup_link, dedup_guid,
+                                 dedup_title, dedup_signature, duplicate_of, duplicate_source,
+                                 duplicate_reason)
                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                                     $15, $16, $17, $18, $19, $20, $21, $22)",
+                                     $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26,
+                                     $27, $28, $29)",
                         )
                         .await?;
                     for r in &rows {
@@ -137,6 +140,13 @@ impl Postgres {
                                 &ItemFilter::fold(&r.title),
                                 &ItemFilter::fold(&r.summary),
                                 &folded,
+                                &r.dedup.link,
+                                &r.dedup.guid,
+                                &r.dedup.title,
+                                &r.dedup.signature,
+                                &r.dedup.duplicate_of,
+                                &r.dedup.duplicate_source,
+                                &r.dedup.duplicate_reason,
                             ],
                         )
                         .await?;

@@ -2,10 +2,12 @@
 //! messages, reading them back, and retention. The rules are
 //! `store/items.rs`'s, shared with SQLite; only the SQL is PostgreSQL's.
 
+use super::dedup::{judge_edit, judge_new, write_dedup};
 use super::leases::fence_publisher;
 use super::outbox::{enqueue, order_writers};
 use super::sources::ensure_source;
 use super::{Postgres, col};
+use crate::dedup::DedupRule;
 use crate::event::{EventKind, item_event};
 use crate::item::{Item, ItemId, SourceRef};
 use crate::store::items::{Decision, FirstSeen, StoredVersion, decide, prune_cutoffs, stored_date};
@@ -28,8 +30,12 @@ pub(super) const ITEM_COLUMNS: &str = "items.id, items.source_id, items.source_n
       WHERE r.item_id = items.id AND r.revision = items.revision) AS stored_at";
 
 /// The merged feed's query; `$1` is the limit.
+/// A duplicate of another source's item is left out, as on SQLite.
 pub(super) fn newest_items_sql() -> String {
-    format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY published DESC, id DESC LIMIT $1")
+    format!(
+        "SELECT {ITEM_COLUMNS} FROM items WHERE duplicate_of IS NULL \
+         ORDER BY published DESC, id DESC LIMIT $1"
+    )
 }
 
 impl Postgres {
@@ -47,6 +53,7 @@ impl Postgres {
             items,
             now,
             &Retention::default(),
+            &DedupRule::default(),
             &self.inner.instance,
         )
         .await?;
@@ -222,13 +229,15 @@ pub(super) async fn changed_in(tx: &impl GenericClient, instance: &str) -> Resul
 
 /// The body of `apply_items` and of a successful poll's write, inside the
 /// caller's transaction: the new items `retention` finds too old are turned
-/// away, as on SQLite. The caller commits, then notifies.
+/// away and new items judged as `dedup` says, as on SQLite. The caller
+/// commits, then notifies.
 pub(super) async fn apply_in(
     tx: &impl GenericClient,
     source: &SourceRef,
     items: &[Item],
     now: DateTime<Utc>,
     retention: &Retention,
+    dedup: &DedupRule,
     instance: &str,
 ) -> Result<ApplyOutcome, StoreError> {
     let now = truncate(now);
@@ -281,15 +290,25 @@ pub(super) async fn apply_in(
                 outcome.unchanged += 1;
             }
             Decision::New(stored) => {
+                // Judged before its own row exists, against what is stored.
+                let (fingerprint, verdict) = judge_new(tx, source, &stored, dedup).await?;
                 write_item(tx, &stored, now).await?;
+                write_dedup(tx, &stored.id, fingerprint.as_ref(), verdict.as_ref()).await?;
                 insert_revision(tx, &stored, now).await?;
-                events.push(item_event(&stored, EventKind::New, now));
+                events.push(item_event(&stored, EventKind::New, now, verdict.as_ref()));
                 outcome.new += 1;
             }
             Decision::Updated(stored) => {
+                let (fingerprint, verdict) = judge_edit(tx, &stored, dedup).await?;
                 write_item(tx, &stored, now).await?;
+                write_dedup(tx, &stored.id, fingerprint.as_ref(), verdict.as_ref()).await?;
                 insert_revision(tx, &stored, now).await?;
-                events.push(item_event(&stored, EventKind::Updated, now));
+                events.push(item_event(
+                    &stored,
+                    EventKind::Updated,
+                    now,
+                    verdict.as_ref(),
+                ));
                 outcome.updated += 1;
             }
         }

@@ -12,6 +12,7 @@
 //! keys use the "C" collation, so ids sort as SQLite sorts them (by code
 //! point) and both backends give the same feed in the same order.
 
+mod dedup;
 mod import;
 mod items;
 mod leases;
@@ -27,8 +28,9 @@ mod tests;
 use super::backend::Backend;
 use super::health::Health;
 use super::{
-    ApplyOutcome, BroughtForward, Claim, FeedItems, ItemFilter, Lease, LeaseView, OutboxMessage,
-    PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus, StoreError,
+    ApplyOutcome, BroughtForward, Claim, DuplicateCount, Duplication, FeedItems, ItemFilter, Lease,
+    LeaseView, OutboxMessage, PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus,
+    StoreError,
 };
 use crate::config::redact_url;
 use crate::fetch::FetchState;
@@ -343,6 +345,14 @@ impl Backend for Postgres {
 
     async fn revisions(&self, id: String) -> Result<Vec<Revision>, StoreError> {
         self.read_revisions(&id).await
+    }
+
+    async fn duplication(&self, id: String) -> Result<Duplication, StoreError> {
+        self.read_duplication(&id).await
+    }
+
+    async fn duplicate_counts(&self) -> Result<Vec<DuplicateCount>, StoreError> {
+        self.read_duplicate_counts().await
     }
 
     async fn has_source(&self, id: String) -> Result<bool, StoreError> {

@@ -36,6 +36,7 @@ impl Postgres {
                     items,
                     record.started,
                     &record.retention,
+                    &record.dedup,
                     &self.inner.instance,
                 )
                 .await?;

@@ -18,6 +18,7 @@
 //! `statement_timeout` of [`FILTER_BUDGET`]: past it, PostgreSQL cancels it
 //! and the caller gets [`StoreError::TimeBudget`].
 
+use super::dedup::also_in;
 use super::items::{ITEM_COLUMNS, item_from_row, newest_items_sql};
 use super::{Postgres, col};
 use crate::store::{FILTER_BUDGET, FeedItems, ItemFilter, StoreError, sql_limit};
@@ -61,10 +62,23 @@ impl Postgres {
         limit: usize,
     ) -> Result<FeedItems, StoreError> {
         let mut conn = self.conn().await?;
-        if filter.is_empty() {
+        let mut feed = if filter.is_empty() {
             let stmt = conn.prepare_cached(&newest_items_sql()).await?;
-            return feed_items(&conn.query(&stmt, &[&sql_limit(limit)]).await?);
-        }
+            feed_items(&conn.query(&stmt, &[&sql_limit(limit)]).await?)?
+        } else {
+            self.read_filtered(&mut conn, filter, limit).await?
+        };
+        let ids: Vec<&str> = feed.items.iter().map(|item| item.id.as_str()).collect();
+        feed.also_in = also_in(&conn, &ids).await?;
+        Ok(feed)
+    }
+
+    async fn read_filtered(
+        &self,
+        conn: &mut deadpool_postgres::Object,
+        filter: &ItemFilter,
+        limit: usize,
+    ) -> Result<FeedItems, StoreError> {
         let (sql, params) = filtered_sql(filter, limit);
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::as_sql).collect();
         let tx = conn.build_transaction().read_only(true).start().await?;
@@ -111,6 +125,25 @@ fn feed_items(rows: &[Row]) -> Result<FeedItems, StoreError> {
 pub(super) fn filtered_sql(filter: &ItemFilter, limit: usize) -> (String, Vec<Param>) {
     let mut params = vec![Param::Int(sql_limit(limit))];
     let mut conditions = Vec::new();
+    if !filter.all_duplicates {
+        if filter.sources.is_empty() {
+            conditions.push("items.duplicate_of IS NULL".to_owned());
+        } else {
+            let mut ids = Vec::new();
+            for source in &filter.sources {
+                params.push(Param::Text(source.clone()));
+                ids.push(format!("${}", params.len()));
+            }
+            conditions.push(format!(
+                "(items.duplicate_of IS NULL OR items.duplicate_source NOT IN ({}))",
+                ids.join(", ")
+            ));
+        }
+    }
+    if conditions.is_empty() && filter.category.is_none() && filter.words.is_empty() {
+        // `?duplicates=all` alone: every item.
+        conditions.push("TRUE".to_owned());
+    }
     if let Some(category) = &filter.category {
         params.push(Param::Text(ItemFilter::fold(category)));
         conditions.push(format!("${} = ANY(items.categories_folded)", params.len()));

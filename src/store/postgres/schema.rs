@@ -125,6 +125,25 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE sources ADD COLUMN not_followed TEXT;
     "#,
+    // 3: as SQLite's step 5, cross-source duplicates: each item's keys
+    // (canonical link, guid link, normalized title, MinHash signature) and
+    // what it duplicates, with an index for each lookup. Items stored
+    // before keep NULL keys and are not judged again.
+    r#"
+    ALTER TABLE items ADD COLUMN dedup_link TEXT COLLATE "C";
+    ALTER TABLE items ADD COLUMN dedup_guid TEXT COLLATE "C";
+    ALTER TABLE items ADD COLUMN dedup_title TEXT COLLATE "C";
+    ALTER TABLE items ADD COLUMN dedup_signature BYTEA;
+    ALTER TABLE items ADD COLUMN duplicate_of TEXT COLLATE "C";
+    ALTER TABLE items ADD COLUMN duplicate_source TEXT COLLATE "C";
+    ALTER TABLE items ADD COLUMN duplicate_reason TEXT;
+    CREATE INDEX items_by_dedup_link ON items (dedup_link);
+    CREATE INDEX items_by_dedup_guid ON items (dedup_guid);
+    CREATE INDEX items_by_dedup_title ON items (dedup_title, published);
+    CREATE INDEX items_by_duplicate_of ON items (duplicate_of) WHERE duplicate_of IS NOT NULL;
+    CREATE INDEX items_duplicates_by_source ON items (source_id, duplicate_source)
+        WHERE duplicate_of IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

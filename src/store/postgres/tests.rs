@@ -29,6 +29,7 @@ fn poll(key: &str, lease: Option<Lease>) -> PollRecord {
             page_yield: None,
         },
         retention: crate::store::Retention::default(),
+        dedup: crate::dedup::DedupRule::default(),
         lease,
     }
 }
@@ -86,6 +87,89 @@ async fn a_schema_from_the_future_is_refused_and_replicas_migrate_once() {
     let said = err.to_string();
     assert!(said.contains("store.url"), "{said}");
     assert!(said.contains("99"), "{said}");
+}
+
+/// A database written before duplicates were judged (version 2) is
+/// migrated when a replica connects; its items are not judged and nothing
+/// is published again, and a later item of another source with an old
+/// item's link is not judged against it (the old item has no keys).
+#[tokio::test]
+async fn a_version_2_database_gains_the_duplicate_columns_and_republishes_nothing() {
+    let db = TestDatabase::create().await;
+    let store = Postgres::connect(db.url()).await.unwrap();
+    let old = [
+        item(&source(), "a", "Reading room opens", at(1, 0)),
+        item(&source(), "b", "Budget report", at(1, 60)),
+    ];
+    store.write_items(&source(), &old, at(2, 0)).await.unwrap();
+    let sent: Vec<i64> = store
+        .read_outbox(0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    store.delete_confirmed(&sent).await.unwrap();
+    let conn = store.conn().await.unwrap();
+    conn.batch_execute(
+        "ALTER TABLE items DROP COLUMN dedup_link, DROP COLUMN dedup_guid,
+             DROP COLUMN dedup_title, DROP COLUMN dedup_signature, DROP COLUMN duplicate_of,
+             DROP COLUMN duplicate_source, DROP COLUMN duplicate_reason;
+         UPDATE schema_version SET version = 2;",
+    )
+    .await
+    .unwrap();
+    drop((conn, store));
+
+    let store = Store::connect(db.url()).await.unwrap();
+    assert_eq!(store.newest_items(10).await.unwrap().len(), 2);
+    assert!(store.outbox_pending(0, 10).await.unwrap().is_empty());
+    let judged = |source: &SourceRef, items: Vec<Item>| {
+        let mut record = poll("unused", None);
+        record.source = source.clone();
+        record.outcome = PollOutcome::Success {
+            state: FetchState::default(),
+            items,
+            page_yield: None,
+        };
+        record.dedup = crate::dedup::DedupRule::judging();
+        record
+    };
+    let recorded = store
+        .record_poll(judged(&source(), old.to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(recorded.applied.unchanged, 2);
+    let other = SourceRef {
+        id: "other".into(),
+        ..source()
+    };
+    let copy = item(&other, "a", "Reading room opens", at(1, 0));
+    store
+        .record_poll(judged(&other, vec![copy.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .duplication(copy.id.as_str())
+            .await
+            .unwrap()
+            .duplicate_of,
+        None
+    );
+    assert!(
+        store
+            .duplication(old[0].id.as_str())
+            .await
+            .unwrap()
+            .duplicates
+            .is_empty()
+    );
+    assert_eq!(
+        store.outbox_pending(0, 10).await.unwrap().len(),
+        1,
+        "only the new item"
+    );
 }
 
 #[tokio::test]
@@ -540,4 +624,56 @@ async fn retention_runs_on_the_publisher_only_and_a_stale_one_deletes_nothing() 
     );
     assert_eq!(b.prune(&keep, at(10, 0)).await.unwrap(), 1);
     assert_eq!(a.newest_items(10).await.unwrap()[0].title, "Y");
+}
+
+/// `migrate-store` carries what duplicates what, and the keys later items
+/// are judged against.
+#[tokio::test]
+async fn migrate_store_keeps_the_duplicates_and_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let judged = |source: &SourceRef, key: &str| {
+        let mut it = item(source, key, "Reading room opens", at(1, 0));
+        it.url = Some("https://www.ifla.org/news/reading-room/".into());
+        let mut record = poll("unused", None);
+        record.source = source.clone();
+        record.outcome = PollOutcome::Success {
+            state: FetchState::default(),
+            items: vec![it.clone()],
+            page_yield: None,
+        };
+        record.dedup = crate::dedup::DedupRule::judging();
+        (record, it)
+    };
+    let other = |id: &str| SourceRef {
+        id: id.into(),
+        ..source()
+    };
+    let sqlite = Store::open(&path).unwrap();
+    let (record, first) = judged(&source(), "a");
+    sqlite.record_poll(record).await.unwrap();
+    let (record, copy) = judged(&other("copy"), "b");
+    sqlite.record_poll(record).await.unwrap();
+    drop(sqlite);
+
+    let db = TestDatabase::create().await;
+    crate::store::migrate_store(&path, db.url()).await.unwrap();
+    let store = Store::connect(db.url()).await.unwrap();
+    let verdict = store
+        .duplication(copy.id.as_str())
+        .await
+        .unwrap()
+        .duplicate_of;
+    assert_eq!(verdict.map(|v| v.of), Some(first.id.clone()));
+    let (record, third) = judged(&other("third"), "c");
+    store.record_poll(record).await.unwrap();
+    let verdict = store
+        .duplication(third.id.as_str())
+        .await
+        .unwrap()
+        .duplicate_of;
+    assert_eq!(
+        verdict.map(|v| (v.of, v.reason)),
+        Some((first.id, "same link".into()))
+    );
 }

@@ -4,7 +4,7 @@
 use super::Sqlite;
 use crate::store::StoreError;
 use crate::store::transfer::{
-    BATCH, Batch, ItemRow, OutboxRow, RetiredRow, RevisionRow, SourceRow,
+    BATCH, Batch, DedupColumns, ItemRow, OutboxRow, RetiredRow, RevisionRow, SourceRow,
 };
 use rusqlite::{Connection, Row, params};
 use tokio::sync::mpsc::Sender;
@@ -75,7 +75,8 @@ const SOURCES: &str = "SELECT id, url, etag, last_modified, permanent_url, last_
 
 const ITEMS: &str = "SELECT id, source_id, source_name, source_url, guid, url, title, summary,
     content_html, authors, categories, language, published, published_from_source, updated,
-    first_seen, last_seen, revision, content_hash
+    first_seen, last_seen, revision, content_hash, dedup_link, dedup_guid, dedup_title,
+    dedup_signature, duplicate_of, duplicate_source, duplicate_reason
     FROM items WHERE id > ?1 ORDER BY id LIMIT ?2";
 
 const REVISIONS: &str = "SELECT item_id, revision, content_hash, title, url, content_html,
@@ -170,6 +171,15 @@ fn item_row(row: &Row<'_>) -> rusqlite::Result<ItemRow> {
         last_seen: row.get(16)?,
         revision: row.get(17)?,
         content_hash: row.get(18)?,
+        dedup: DedupColumns {
+            link: row.get(19)?,
+            guid: row.get(20)?,
+            title: row.get(21)?,
+            signature: row.get(22)?,
+            duplicate_of: row.get(23)?,
+            duplicate_source: row.get(24)?,
+            duplicate_reason: row.get(25)?,
+        },
     })
 }
 

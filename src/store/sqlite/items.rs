@@ -2,8 +2,10 @@
 //! messages, reading them back, and retention.
 
 use super::Sqlite;
+use super::dedup::{judge_edit, judge_new, write_dedup};
 use super::outbox::enqueue;
 use super::sources::ensure_source;
+use crate::dedup::DedupRule;
 use crate::event::{EventKind, item_event};
 use crate::item::{Item, ItemId, SourceRef};
 use crate::store::items::{Decision, FirstSeen, StoredVersion, decide, prune_cutoffs, stored_date};
@@ -24,8 +26,13 @@ pub(super) const ITEM_COLUMNS: &str = "id, source_id, source_name, source_url, g
       WHERE r.item_id = items.id AND r.revision = items.revision) AS stored_at";
 
 /// The merged feed's query; `?1` is the limit.
+/// A duplicate of another source's item is left out: the merged feed
+/// shows each story once, as its first item.
 pub(super) fn newest_items_sql() -> String {
-    format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY published DESC, id DESC LIMIT ?1")
+    format!(
+        "SELECT {ITEM_COLUMNS} FROM items WHERE duplicate_of IS NULL \
+         ORDER BY published DESC, id DESC LIMIT ?1"
+    )
 }
 
 impl Sqlite {
@@ -40,7 +47,14 @@ impl Sqlite {
         // read lock later, which another process's writer could refuse with
         // SQLITE_BUSY half-way through the poll.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let outcome = apply_in(&tx, source, items, now, &Retention::default())?;
+        let outcome = apply_in(
+            &tx,
+            source,
+            items,
+            now,
+            &Retention::default(),
+            &DedupRule::default(),
+        )?;
         tx.commit()?;
         drop(conn);
         if outcome.new + outcome.updated > 0 {
@@ -163,6 +177,7 @@ pub(super) fn apply_in(
     items: &[Item],
     now: DateTime<Utc>,
     retention: &Retention,
+    dedup: &DedupRule,
 ) -> Result<ApplyOutcome, StoreError> {
     let now = truncate(now);
     let mut outcome = ApplyOutcome::default();
@@ -206,15 +221,22 @@ pub(super) fn apply_in(
                 outcome.unchanged += 1;
             }
             Decision::New(stored) => {
+                // Judged before its own row exists, against what is stored.
+                let (fingerprint, verdict) = judge_new(tx, source, &stored, dedup)?;
                 write_item(tx, &stored, now)?;
+                write_dedup(tx, &stored.id, fingerprint.as_ref(), verdict.as_ref())?;
                 insert_revision(tx, &stored, now)?;
-                enqueue(tx, &item_event(&stored, EventKind::New, now), now)?;
+                let event = item_event(&stored, EventKind::New, now, verdict.as_ref());
+                enqueue(tx, &event, now)?;
                 outcome.new += 1;
             }
             Decision::Updated(stored) => {
+                let (fingerprint, verdict) = judge_edit(tx, &stored, dedup)?;
                 write_item(tx, &stored, now)?;
+                write_dedup(tx, &stored.id, fingerprint.as_ref(), verdict.as_ref())?;
                 insert_revision(tx, &stored, now)?;
-                enqueue(tx, &item_event(&stored, EventKind::Updated, now), now)?;
+                let event = item_event(&stored, EventKind::Updated, now, verdict.as_ref());
+                enqueue(tx, &event, now)?;
                 outcome.updated += 1;
             }
         }

@@ -11,6 +11,7 @@
 //! lock file beside it, so a second daemon on the same file is refused at
 //! start instead of polling every source a second time.
 
+mod dedup;
 mod export;
 mod items;
 mod outbox;
@@ -24,8 +25,9 @@ mod tests;
 use super::backend::Backend;
 use super::health::Health;
 use super::{
-    ApplyOutcome, BroughtForward, Claim, FeedItems, ItemFilter, Lease, LeaseView, OutboxMessage,
-    PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus, StoreError,
+    ApplyOutcome, BroughtForward, Claim, DuplicateCount, Duplication, FeedItems, ItemFilter, Lease,
+    LeaseView, OutboxMessage, PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus,
+    StoreError,
 };
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
@@ -457,6 +459,14 @@ impl Backend for Sqlite {
 
     async fn revisions(&self, id: String) -> Result<Vec<Revision>, StoreError> {
         self.blocking(move |db| db.read_revisions(&id)).await
+    }
+
+    async fn duplication(&self, id: String) -> Result<Duplication, StoreError> {
+        self.blocking(move |db| db.read_duplication(&id)).await
+    }
+
+    async fn duplicate_counts(&self) -> Result<Vec<DuplicateCount>, StoreError> {
+        self.blocking(|db| db.read_duplicate_counts()).await
     }
 
     async fn has_source(&self, id: String) -> Result<bool, StoreError> {

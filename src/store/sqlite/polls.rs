@@ -27,6 +27,7 @@ impl Sqlite {
                     items,
                     record.started,
                     &record.retention,
+                    &record.dedup,
                 )?;
                 if let Some(page_yield) = page_yield {
                     record_page_yield(&tx, id, &record.url, page_yield)?;

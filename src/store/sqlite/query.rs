@@ -24,6 +24,7 @@
 //! even when the index found it: the index narrows the rows, but the rule
 //! is [`ItemFilter::fold`].
 
+use super::dedup::also_in;
 use super::items::{ITEM_COLUMNS, item_from_row, newest_items_sql};
 use super::{Sqlite, within_budget};
 use crate::store::query::{FEW_MATCHES, INDEXED_WORD_CHARS, contains_folded};
@@ -97,16 +98,19 @@ impl Sqlite {
         limit: usize,
     ) -> Result<FeedItems, StoreError> {
         let mut conn = self.reader()?;
-        if filter.is_empty() {
+        let mut feed = if filter.is_empty() {
             let mut stmt = conn.prepare_cached(&newest_items_sql())?;
-            return feed_items(stmt.query([sql_limit(limit)])?);
-        }
-        within_budget(&mut conn, FILTER_BUDGET, |conn| {
-            let search = search_for(conn, filter)?;
-            let (sql, params) = filtered_sql(filter, limit, &search);
-            let mut stmt = conn.prepare(&sql)?;
-            feed_items(stmt.query(rusqlite::params_from_iter(params))?)
-        })
+            feed_items(stmt.query([sql_limit(limit)])?)?
+        } else {
+            within_budget(&mut conn, FILTER_BUDGET, |conn| {
+                let search = search_for(conn, filter)?;
+                let (sql, params) = filtered_sql(filter, limit, &search);
+                let mut stmt = conn.prepare(&sql)?;
+                feed_items(stmt.query(rusqlite::params_from_iter(params))?)
+            })?
+        };
+        feed.also_in = also_in(&conn, feed.items.iter().map(|item| item.id.clone()))?;
+        Ok(feed)
     }
 
     pub(super) fn read_has_source(&self, id: &str) -> Result<bool, StoreError> {
@@ -157,6 +161,25 @@ pub(super) fn filtered_sql(
     let mut params = vec![Value::Integer(sql_limit(limit))];
     // `?1` is the limit; the conditions' parameters follow.
     let mut conditions = Vec::new();
+    if !filter.all_duplicates {
+        if filter.sources.is_empty() {
+            conditions.push("items.duplicate_of IS NULL".to_owned());
+        } else {
+            let mut ids = Vec::new();
+            for source in &filter.sources {
+                params.push(Value::Text(source.clone()));
+                ids.push(format!("?{}", params.len()));
+            }
+            conditions.push(format!(
+                "(items.duplicate_of IS NULL OR items.duplicate_source NOT IN ({}))",
+                ids.join(", ")
+            ));
+        }
+    }
+    if conditions.is_empty() && filter.category.is_none() && filter.words.is_empty() {
+        // `?duplicates=all` alone: every item.
+        conditions.push("TRUE".to_owned());
+    }
     if let Some(category) = &filter.category {
         params.push(Value::Text(ItemFilter::fold(category)));
         conditions.push(format!(

@@ -139,6 +139,29 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE sources ADD COLUMN not_followed TEXT;
     "#,
+    // 5: cross-source duplicates (`src/dedup.rs`). An item's keys, written
+    // when it is stored: its canonical link and guid link, its normalized
+    // title (NULL when generic) and the MinHash signature of its text; and
+    // what it duplicates: the original's id and source, and why. Items
+    // stored before this step keep NULL keys: they are not judged again,
+    // and later items are not judged against them. Each lookup the write
+    // makes has its index; the partial ones serve the feeds' "also in" and
+    // `/status`'s counts.
+    r#"
+    ALTER TABLE items ADD COLUMN dedup_link TEXT;
+    ALTER TABLE items ADD COLUMN dedup_guid TEXT;
+    ALTER TABLE items ADD COLUMN dedup_title TEXT;
+    ALTER TABLE items ADD COLUMN dedup_signature BLOB;
+    ALTER TABLE items ADD COLUMN duplicate_of TEXT;
+    ALTER TABLE items ADD COLUMN duplicate_source TEXT;
+    ALTER TABLE items ADD COLUMN duplicate_reason TEXT;
+    CREATE INDEX items_by_dedup_link ON items(dedup_link);
+    CREATE INDEX items_by_dedup_guid ON items(dedup_guid);
+    CREATE INDEX items_by_dedup_title ON items(dedup_title, published);
+    CREATE INDEX items_by_duplicate_of ON items(duplicate_of) WHERE duplicate_of IS NOT NULL;
+    CREATE INDEX items_duplicates_by_source ON items(source_id, duplicate_source)
+        WHERE duplicate_of IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

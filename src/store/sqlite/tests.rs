@@ -291,6 +291,7 @@ fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
     drop(store);
     // Turn the file back into what a build with only step 1 wrote.
     let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_duplicate_columns(&conn);
     drop_full_text_index(&conn);
     conn.execute_batch(
         "ALTER TABLE sources DROP COLUMN not_followed;
@@ -352,6 +353,106 @@ fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
     );
 }
 
+/// Undoes migration step 5, the duplicates' columns, in the file of `conn`.
+fn drop_duplicate_columns(conn: &rusqlite::Connection) {
+    conn.execute_batch(
+        "DROP INDEX items_by_dedup_link;
+         DROP INDEX items_by_dedup_guid;
+         DROP INDEX items_by_dedup_title;
+         DROP INDEX items_by_duplicate_of;
+         DROP INDEX items_duplicates_by_source;
+         ALTER TABLE items DROP COLUMN dedup_link;
+         ALTER TABLE items DROP COLUMN dedup_guid;
+         ALTER TABLE items DROP COLUMN dedup_title;
+         ALTER TABLE items DROP COLUMN dedup_signature;
+         ALTER TABLE items DROP COLUMN duplicate_of;
+         ALTER TABLE items DROP COLUMN duplicate_source;
+         ALTER TABLE items DROP COLUMN duplicate_reason;",
+    )
+    .unwrap();
+}
+
+/// A store written before duplicates were judged (version 4) opens and
+/// migrates; its items are not judged and nothing is published again, and
+/// a later item of another source with an old item's link is not judged
+/// against it (the old item has no keys).
+#[test]
+fn a_version_4_file_gains_the_duplicate_columns_and_republishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = Sqlite::open(&path).unwrap();
+    let old = [
+        item(&ifla(), "a", "Reading room opens", at(1, 0)),
+        item(&ifla(), "b", "Budget report", at(1, 60)),
+    ];
+    store.write_items(&ifla(), &old, at(2, 0)).unwrap();
+    let drained: Vec<i64> = store
+        .read_outbox(0, 10)
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    store.delete_confirmed(&drained).unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_duplicate_columns(&conn);
+    conn.execute_batch("PRAGMA user_version = 4;").unwrap();
+    drop(conn);
+
+    let store = Sqlite::open(&path).unwrap();
+    assert_eq!(
+        store
+            .read_feed(&ItemFilter::default(), 10)
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    assert!(store.read_outbox(0, 10).unwrap().is_empty());
+    // The same poll again: unchanged, nothing queued, nothing judged.
+    let judging = crate::dedup::DedupRule::judging();
+    let mut writer = store.writer();
+    let tx = writer.transaction().unwrap();
+    let outcome =
+        items::apply_in(&tx, &ifla(), &old, at(3, 0), &Default::default(), &judging).unwrap();
+    assert_eq!(outcome.unchanged, 2);
+    let other = SourceRef {
+        id: "other".into(),
+        ..ifla()
+    };
+    let copy = item(&other, "a", "Reading room opens", at(1, 0));
+    items::apply_in(
+        &tx,
+        &other,
+        std::slice::from_ref(&copy),
+        at(3, 0),
+        &Default::default(),
+        &judging,
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    drop(writer);
+    assert!(
+        store
+            .read_duplication(old[0].id.as_str())
+            .unwrap()
+            .duplicates
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .read_duplication(copy.id.as_str())
+            .unwrap()
+            .duplicate_of,
+        None
+    );
+    assert_eq!(
+        store.read_outbox(0, 10).unwrap().len(),
+        1,
+        "only the new item"
+    );
+}
+
 /// Undoes migration step 3, the full-text index, in the file of `conn`.
 fn drop_full_text_index(conn: &rusqlite::Connection) {
     conn.execute_batch(
@@ -382,6 +483,7 @@ fn a_version_2_file_gains_the_full_text_index_of_its_items() {
         .unwrap();
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_duplicate_columns(&conn);
     drop_full_text_index(&conn);
     conn.execute_batch(
         "ALTER TABLE sources DROP COLUMN not_followed;
