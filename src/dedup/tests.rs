@@ -105,14 +105,12 @@ fn the_same_text_is_near_one_and_other_text_near_zero() {
 }
 
 #[test]
-fn the_signature_is_stable_across_builds() {
-    // Stored signatures are compared with new ones, by any replica of any
-    // build: the bytes of a text must never change.
+fn the_signature_reads_words_not_case_or_punctuation() {
     let bytes = Signature::of("one two three four").unwrap().to_bytes();
     assert_eq!(bytes.len(), 1 + 64 * 4);
     assert_eq!(
-        hex::encode(&bytes[..9]),
-        hex::encode(&Signature::of("One, two; three four.").unwrap().to_bytes()[..9])
+        bytes,
+        Signature::of("One, two; three four.").unwrap().to_bytes()
     );
 }
 
