@@ -24,6 +24,7 @@ pub mod parse;
 pub mod publish;
 pub mod refresh;
 pub mod reload;
+pub mod rules;
 pub mod schedule;
 pub mod serve;
 pub mod status;
