@@ -473,3 +473,64 @@ fn good_rules_load_with_their_expressions_compiled() {
     assert_eq!(own.field, Some(RuleField::Title));
     assert_eq!(own.pattern.as_ref().unwrap().as_str(), "^\\[News\\]\\s*");
 }
+
+#[test]
+fn the_readme_example_loads_and_does_what_it_says() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme.split("### Rules").nth(1).expect("a Rules section");
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a TOML example");
+    let settings = load(example).unwrap();
+    let rules = Rules::of(&settings, &settings.sources[0]);
+    let mut congress = item("[News] IFLA Congress opens");
+    congress.categories = vec!["Congress".into()];
+    let verdict = rules.judge(&mut congress, now());
+    assert_eq!(congress.title, "IFLA Congress opens");
+    assert_eq!(verdict.fate, Fate::KeptBy("sources[0].rules[2]".into()));
+    let mut vacancy = item("[News] Vacancy: cataloguer");
+    vacancy.categories = vec!["Congress".into()];
+    assert_eq!(
+        rules.judge(&mut vacancy, now()).fate,
+        Fate::DroppedBy("sources[0].rules[0]".into())
+    );
+    let mut closed = item("Library closed");
+    closed.categories = vec!["Notices".into()];
+    assert_eq!(
+        rules.judge(&mut closed, now()).fate,
+        Fate::DroppedBy("sources[0].rules[1]".into())
+    );
+    let mut report = item("Annual report");
+    report.categories = vec!["Reports".into()];
+    assert_eq!(fate(&rules, report), Fate::NotKept);
+}
+
+#[test]
+fn the_shipped_rule_examples_are_valid_once_uncommented() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut uncommented = String::new();
+    let mut in_rule = false;
+    for line in text.lines() {
+        let code = line.strip_prefix("# ");
+        in_rule = match code {
+            Some("[[rules]]" | "[[sources.rules]]") => true,
+            Some(code) => in_rule && code.split_once(" = ").is_some(),
+            None => false,
+        };
+        uncommented.push_str(if in_rule { code.unwrap_or(line) } else { line });
+        uncommented.push('\n');
+    }
+    let settings = load(&uncommented).unwrap();
+    assert_eq!(settings.rules.len(), 1);
+    let ifla = settings.source("ifla-news").unwrap();
+    assert_eq!(ifla.rules.len(), 1);
+    let rules = Rules::of(&settings, ifla);
+    let mut tagged = item("[Press release] New president");
+    rules.judge(&mut tagged, now());
+    assert_eq!(tagged.title, "New president");
+    assert!(fate(&rules, item("Vacancy: Head of Policy")).drops());
+}
