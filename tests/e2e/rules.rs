@@ -466,3 +466,59 @@ async fn a_reload_applies_new_rules_to_the_next_poll_only() {
         .unwrap();
     queue.delete_exchange().await;
 }
+
+#[tokio::test]
+async fn a_page_source_follows_only_the_articles_of_items_its_rules_keep() {
+    let server = FeedServer::start().await;
+    server.set(
+        "/enweb/news/",
+        crate::pages::news_list(&[1, 2, 3]),
+        "text/html; charset=utf-8",
+    );
+    for n in 1..=3 {
+        server.set(
+            &format!("/enweb/news/{n}.html"),
+            crate::pages::article(),
+            "text/html; charset=utf-8",
+        );
+    }
+    let page = crate::pages::page_source(&server.url("/enweb/news/"));
+    // A second source on the same page whose rules drop every item.
+    let none_kept = page.replace("id = \"nlc-en-news\"", "id = \"nlc-none-kept\"");
+    let source = format!(
+        "{page}\n[[sources.rules]]\naction = \"drop\"\ntitle = \"number 2$\"\n\
+         {none_kept}\n[[sources.rules]]\naction = \"drop\"\ntitle = \"^Library news\"\n"
+    );
+    let config = TestConfig::new(&[], "1s", &source);
+    let app = TestApp::spawn(config.settings()).await;
+    let feed = app
+        .wait_for_feed("the two kept items", |f| f.entries.len() == 2)
+        .await;
+    let mut titles: Vec<_> = feed
+        .entries
+        .iter()
+        .map(|e| e.title.as_ref().unwrap().content.clone())
+        .collect();
+    titles.sort();
+    assert_eq!(titles, ["Library news number 1", "Library news number 3"]);
+    let polls = server.hits("/enweb/news/").len();
+    wait_until("two more polls of the list", || {
+        server.hits("/enweb/news/").len() >= polls + 2
+    })
+    .await;
+    assert!(
+        server.hits("/enweb/news/2.html").is_empty(),
+        "the dropped item's page is never fetched"
+    );
+    assert_eq!(server.hits("/enweb/news/1.html").len(), 1);
+    // The selectors found three items on each: what the rules dropped, even
+    // all of them, does not make them look stale.
+    let status = crate::pages::status(&app).await;
+    for source in status["sources"].as_array().unwrap() {
+        assert_eq!(source["state"], "ok", "{status}");
+        assert_eq!(source["warning"], serde_json::Value::Null, "{status}");
+    }
+    assert_eq!(status["sources"][1]["id"], "nlc-none-kept");
+    assert_eq!(status["sources"][1]["item_count"], 0, "{status}");
+    app.stop().await;
+}
