@@ -215,13 +215,17 @@ async fn run_cycle(
             .remove(&source.id)
             .unwrap_or_else(|| SourcePoller::new(source.clone(), poll.flag_after));
         let holder = replica.name.clone();
+        let interval = poll.interval_of(source);
         tasks.spawn(async move {
             let _global = global.acquire_owned().await.expect("semaphore open");
             let _host = per_host.acquire_owned().await.expect("semaphore open");
             let id = poller.settings().id.clone();
             let url = poller.settings().url.public();
             let asked = tokio::time::Instant::now();
-            match store.claim_source(&id, &url, &holder, lease, None).await {
+            match store
+                .claim_source(&id, &url, &holder, lease, interval, None)
+                .await
+            {
                 Ok(Claim::Held(held)) => {
                     let deadline = if store.is_shared() {
                         LeaseDeadline::claimed(asked, lease)

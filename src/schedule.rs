@@ -579,6 +579,7 @@ impl Polling {
                 &poller.settings().url.public(),
                 &self.cluster.replica,
                 self.cluster.lease,
+                self.poll.interval_of(poller.settings()),
                 brought_forward,
             )
             .await;

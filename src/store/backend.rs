@@ -36,6 +36,7 @@ pub(super) trait Backend: Send + Sync + 'static {
         url: String,
         holder: String,
         lease: Duration,
+        interval: Duration,
         brought_forward: Option<BroughtForward>,
     ) -> Result<Claim, StoreError>;
     async fn renew_source(

@@ -492,6 +492,12 @@ impl Store {
     /// holds it. Otherwise says how long until it may be asked again. On
     /// SQLite the lease is always held: one daemon owns the file.
     ///
+    /// A claim on a shared store also sets the source's next poll
+    /// `interval` on (the database's clock), so that a poll which writes
+    /// nothing (its lease ran out after its request, its replica died)
+    /// leaves the source not due before its interval; the poll's write sets
+    /// the next poll it chose instead.
+    ///
     /// `brought_forward`, after a reload shortened the source's interval,
     /// makes it due earlier than the stored next poll, until a poll
     /// replaces that (see [`BroughtForward`]).
@@ -501,6 +507,7 @@ impl Store {
         url: &str,
         holder: &str,
         lease: Duration,
+        interval: Duration,
         brought_forward: Option<BroughtForward>,
     ) -> Result<Claim, StoreError> {
         self.backend
@@ -509,6 +516,7 @@ impl Store {
                 url.to_owned(),
                 holder.to_owned(),
                 lease,
+                interval,
                 brought_forward,
             )
             .await

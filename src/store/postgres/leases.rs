@@ -3,7 +3,9 @@
 //!
 //! A claim is one statement that takes the lease only when the work is
 //! free (no lease, or an expired one) and, for a source, due (its stored
-//! next poll has come), adding one to the epoch. Writes made under a lease
+//! next poll has come), adding one to the epoch; a source's claim also sets
+//! its next poll an interval on, so that a poll that writes nothing leaves
+//! it not due before its interval. Writes made under a lease
 //! lock its row and check holder, epoch and expiry in their own
 //! transaction (the fencing), so a replica that was paused past its lease
 //! and wakes up writes nothing: by then the epoch moved on, or the lease
@@ -31,6 +33,7 @@ impl Postgres {
         url: &str,
         holder: &str,
         lease: Duration,
+        interval: Duration,
         brought_forward: Option<BroughtForward>,
     ) -> Result<Claim, StoreError> {
         let conn = self.conn().await?;
@@ -49,6 +52,12 @@ impl Postgres {
         // brought forward is due from `due` while its stored next poll is
         // still the one the reload saw.
         //
+        // The claim sets the next poll an interval on itself: a poll that
+        // fetched and then wrote nothing (its lease ran out, its write was
+        // fenced off, its replica died) leaves the source not due, for any
+        // replica, before its interval. The poll's own write then sets the
+        // next poll it chose (backoff, `Retry-After`, a first retry).
+        //
         // A plain UPDATE, whose conditions are read from its snapshot first:
         // a row that is not free there (another replica polls the source,
         // its write may hold the row locked until it commits) is passed
@@ -61,7 +70,8 @@ impl Postgres {
                  UPDATE sources SET
                      lease_holder = $2,
                      lease_until = clock.now + $3,
-                     lease_epoch = sources.lease_epoch + 1
+                     lease_epoch = sources.lease_epoch + 1,
+                     next_poll = clock.now + $6
                  FROM clock
                  WHERE sources.id = $1
                    AND (sources.next_poll IS NULL OR sources.next_poll <= clock.now
@@ -73,7 +83,14 @@ impl Postgres {
         if let Some(row) = conn
             .query_opt(
                 &claim,
-                &[&source_id, &holder, &micros(lease), &stored, &due],
+                &[
+                    &source_id,
+                    &holder,
+                    &micros(lease),
+                    &stored,
+                    &due,
+                    &micros(interval),
+                ],
             )
             .await?
         {
@@ -94,14 +111,17 @@ impl Postgres {
                 // its row holds it.
                 let first = conn
                     .prepare_cached(&format!(
-                        "INSERT INTO sources (id, url, lease_holder, lease_until, lease_epoch)
-                         VALUES ($1, $2, $3, {DB_NOW} + $4, 1)
+                        "INSERT INTO sources (id, url, lease_holder, lease_until, lease_epoch, next_poll)
+                         VALUES ($1, $2, $3, {DB_NOW} + $4, 1, {DB_NOW} + $5)
                          ON CONFLICT (id) DO NOTHING
                          RETURNING lease_epoch"
                     ))
                     .await?;
                 match conn
-                    .query_opt(&first, &[&source_id, &url, &holder, &micros(lease)])
+                    .query_opt(
+                        &first,
+                        &[&source_id, &url, &holder, &micros(lease), &micros(interval)],
+                    )
                     .await?
                 {
                     Some(row) => return held(row),

@@ -244,9 +244,10 @@ impl Backend for Postgres {
         url: String,
         holder: String,
         lease: Duration,
+        interval: Duration,
         brought_forward: Option<BroughtForward>,
     ) -> Result<Claim, StoreError> {
-        self.claim_source_lease(&source_id, &url, &holder, lease, brought_forward)
+        self.claim_source_lease(&source_id, &url, &holder, lease, interval, brought_forward)
             .await
     }
 

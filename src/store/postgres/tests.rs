@@ -34,6 +34,9 @@ fn poll(key: &str, lease: Option<Lease>) -> PollRecord {
     }
 }
 
+/// The interval the claims of these tests pass, unless a test says otherwise.
+const INTERVAL: Duration = Duration::from_secs(15 * 60);
+
 fn held(claim: Claim) -> Lease {
     match claim {
         Claim::Held(lease) => lease,
@@ -210,13 +213,13 @@ async fn a_source_is_claimed_by_one_replica_and_a_stale_holder_writes_nothing() 
 
     let a = held(
         store
-            .claim_source("ifla-news", url, "a", lease, None)
+            .claim_source("ifla-news", url, "a", lease, INTERVAL, None)
             .await
             .unwrap(),
     );
     assert_eq!(a.epoch, 1);
     let Claim::Busy { wait } = other
-        .claim_source("ifla-news", url, "b", lease, None)
+        .claim_source("ifla-news", url, "b", lease, INTERVAL, None)
         .await
         .unwrap()
     else {
@@ -236,7 +239,7 @@ async fn a_source_is_claimed_by_one_replica_and_a_stale_holder_writes_nothing() 
     let status = store.source_status("ifla-news").await.unwrap().unwrap();
     assert_eq!(status.lease, None, "released by the poll's write");
     let Claim::Busy { wait } = other
-        .claim_source("ifla-news", url, "b", lease, None)
+        .claim_source("ifla-news", url, "b", lease, INTERVAL, None)
         .await
         .unwrap()
     else {
@@ -252,7 +255,7 @@ async fn a_source_is_claimed_by_one_replica_and_a_stale_holder_writes_nothing() 
         .unwrap();
     let b = held(
         other
-            .claim_source("ifla-news", url, "b", lease, None)
+            .claim_source("ifla-news", url, "b", lease, INTERVAL, None)
             .await
             .unwrap(),
     );
@@ -292,7 +295,7 @@ async fn a_source_brought_forward_is_claimed_before_its_stored_next_poll() {
     let lease = Duration::from_secs(60);
     let first = held(
         store
-            .claim_source("ifla-news", url, "a", lease, None)
+            .claim_source("ifla-news", url, "a", lease, INTERVAL, None)
             .await
             .unwrap(),
     );
@@ -307,7 +310,7 @@ async fn a_source_brought_forward_is_claimed_before_its_stored_next_poll() {
     let due = Utc::now() - chrono::TimeDelta::seconds(1);
     assert!(matches!(
         store
-            .claim_source("ifla-news", url, "a", lease, None)
+            .claim_source("ifla-news", url, "a", lease, INTERVAL, None)
             .await
             .unwrap(),
         Claim::Busy { .. }
@@ -319,7 +322,7 @@ async fn a_source_brought_forward_is_claimed_before_its_stored_next_poll() {
     assert!(
         matches!(
             store
-                .claim_source("ifla-news", url, "b", lease, Some(stale))
+                .claim_source("ifla-news", url, "b", lease, INTERVAL, Some(stale))
                 .await
                 .unwrap(),
             Claim::Busy { .. }
@@ -329,7 +332,7 @@ async fn a_source_brought_forward_is_claimed_before_its_stored_next_poll() {
     let forward = BroughtForward { stored, due };
     let claimed = held(
         store
-            .claim_source("ifla-news", url, "b", lease, Some(forward))
+            .claim_source("ifla-news", url, "b", lease, INTERVAL, Some(forward))
             .await
             .unwrap(),
     );
@@ -344,7 +347,7 @@ async fn an_expired_lease_is_taken_over_and_its_holder_fenced() {
     let short = Duration::from_millis(300);
     let a = held(
         store
-            .claim_source("ifla-news", url, "a", short, None)
+            .claim_source("ifla-news", url, "a", short, short, None)
             .await
             .unwrap(),
     );
@@ -357,12 +360,103 @@ async fn an_expired_lease_is_taken_over_and_its_holder_fenced() {
     );
     let b = held(
         store
-            .claim_source("ifla-news", url, "b", Duration::from_secs(60), None)
+            .claim_source("ifla-news", url, "b", Duration::from_secs(60), short, None)
             .await
             .unwrap(),
     );
     assert_eq!(b.epoch, a.epoch + 1);
     assert!(!b.follows(Some(&a)), "another replica's claim");
+}
+
+/// A poll whose lease ran out writes nothing (it may have fetched the
+/// source already): the claim itself set the next poll an interval on, so
+/// the source is not due again, for any replica, before its interval.
+#[tokio::test]
+async fn a_lease_that_lapses_without_a_write_leaves_the_source_not_due_for_its_interval() {
+    let db = TestDatabase::create().await;
+    let store = Store::connect(db.url()).await.unwrap();
+    let other = Store::connect(db.url()).await.unwrap();
+    let url = &source().url;
+    let short = Duration::from_millis(300);
+    let interval = Duration::from_secs(60);
+    let a = held(
+        store
+            .claim_source("ifla-news", url, "a", short, interval, None)
+            .await
+            .unwrap(),
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let refused = store.record_poll(poll("late", Some(a.clone()))).await;
+    assert!(
+        matches!(refused, Err(StoreError::LeaseLost { .. })),
+        "{refused:?}"
+    );
+    for (claimer, holder) in [(&store, "a"), (&other, "b")] {
+        let Claim::Busy { wait } = claimer
+            .claim_source("ifla-news", url, holder, short, interval, None)
+            .await
+            .unwrap()
+        else {
+            panic!("{holder} claimed the source again within its interval");
+        };
+        assert!(wait > Duration::from_secs(50), "{holder}: {wait:?}");
+    }
+    let status = store.source_status("ifla-news").await.unwrap().unwrap();
+    assert!(
+        status.next_poll.is_some_and(|next| next > Utc::now()),
+        "{status:?}"
+    );
+
+    // A source seen for the first time is held by its first claimer on the
+    // same terms.
+    let first = held(
+        other
+            .claim_source("new-source", url, "b", short, interval, None)
+            .await
+            .unwrap(),
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        matches!(
+            store
+                .claim_source("new-source", url, "a", short, interval, None)
+                .await
+                .unwrap(),
+            Claim::Busy { .. }
+        ),
+        "b's first claim of a new source, lapsed, leaves it not due either"
+    );
+    drop(first);
+
+    // Asked to poll now (`poll-now`), the source is due at once; the poll's
+    // write then sets the real next poll, sooner than the interval too (a
+    // failure's first retry).
+    store
+        .set_next_poll("ifla-news", Utc::now() - chrono::TimeDelta::seconds(1))
+        .await
+        .unwrap();
+    let b = held(
+        other
+            .claim_source(
+                "ifla-news",
+                url,
+                "b",
+                Duration::from_secs(60),
+                interval,
+                None,
+            )
+            .await
+            .unwrap(),
+    );
+    let mut soon = poll("retried", Some(b));
+    soon.next_poll = Utc::now() - chrono::TimeDelta::seconds(1);
+    other.record_poll(soon).await.unwrap();
+    held(
+        store
+            .claim_source("ifla-news", url, "a", short, interval, None)
+            .await
+            .unwrap(),
+    );
 }
 
 /// A replica restarted under the same `replica_id` while the old process
@@ -377,14 +471,21 @@ async fn the_same_replica_id_claiming_again_fences_its_older_claim_by_epoch() {
     let short = Duration::from_millis(300);
     let old = held(
         paused
-            .claim_source("ifla-news", url, "news-1", short, None)
+            .claim_source("ifla-news", url, "news-1", short, short, None)
             .await
             .unwrap(),
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
     let new = held(
         restarted
-            .claim_source("ifla-news", url, "news-1", Duration::from_secs(60), None)
+            .claim_source(
+                "ifla-news",
+                url,
+                "news-1",
+                Duration::from_secs(60),
+                short,
+                None,
+            )
             .await
             .unwrap(),
     );

@@ -356,13 +356,16 @@ impl Backend for Sqlite {
 
     // One daemon owns an SQLite file (the lock file sees to it), so every
     // lease is its own for good: epoch 0, never lost. The schedule itself
-    // is the source task's, as it always was.
+    // is the source task's, as it always was: a lease that never runs out
+    // never leaves a fetched poll unrecorded, so the claim need not move
+    // the next poll as PostgreSQL's does.
     async fn claim_source(
         &self,
         _source_id: String,
         _url: String,
         holder: String,
         _lease: Duration,
+        _interval: Duration,
         _brought_forward: Option<BroughtForward>,
     ) -> Result<Claim, StoreError> {
         Ok(Claim::Held(Lease { holder, epoch: 0 }))
