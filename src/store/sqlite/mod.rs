@@ -356,9 +356,9 @@ impl Backend for Sqlite {
 
     // One daemon owns an SQLite file (the lock file sees to it), so every
     // lease is its own for good: epoch 0, never lost. The schedule itself
-    // is the source task's, as it always was: a lease that never runs out
-    // never leaves a fetched poll unrecorded, so the claim need not move
-    // the next poll as PostgreSQL's does.
+    // is the source task's, as it always was: no other replica can take a
+    // source whose poll wrote nothing, so the claim need not move the next
+    // poll as PostgreSQL's does.
     async fn claim_source(
         &self,
         _source_id: String,
