@@ -186,12 +186,13 @@ pub async fn migrate_store(
         .with_context(|| format!("migrate-store from {} to {shown}", from.display()))?;
     writeln!(
         out,
-        "copied {} sources, {} items, {} revisions, {} retired item ids and {} outbox messages \
-         from {} into {shown}",
+        "copied {} sources, {} items, {} revisions, {} retired item ids, {} article states and \
+         {} outbox messages from {} into {shown}",
         copied.sources,
         copied.items,
         copied.revisions,
         copied.retired,
+        copied.full_text,
         copied.outbox,
         from.display()
     )?;

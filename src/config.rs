@@ -804,7 +804,21 @@ pub struct SourceSettings {
     /// duplicates, and no other item is judged a duplicate of them.
     #[serde(default = "yes")]
     pub dedup: bool,
+    /// Whether the article page (the item's link) of each new item is
+    /// fetched and its main text put into the item's content, when longer
+    /// than what the source gave. A page source's `content` selector wins
+    /// over readability. Default false.
+    #[serde(default)]
+    pub full_text: bool,
+    /// At most this many article pages are fetched in one poll of a
+    /// `full_text = true` source; the other new items wait for the next
+    /// poll. Default 20 ([`FULL_TEXT_PER_POLL`]).
+    #[serde(default)]
+    pub full_text_per_poll: Option<usize>,
 }
+
+/// The default of a source's `full_text_per_poll`.
+pub const FULL_TEXT_PER_POLL: usize = 20;
 
 /// The default of a setting that is on unless turned off.
 fn yes() -> bool {
@@ -845,6 +859,12 @@ impl SourceSettings {
     /// The `timezone`, resolved. Validation has checked the name.
     pub fn time_zone(&self) -> Option<chrono_tz::Tz> {
         self.timezone.as_deref().and_then(|name| name.parse().ok())
+    }
+
+    /// How many article pages one poll of the source fetches at most:
+    /// `full_text_per_poll`, else [`FULL_TEXT_PER_POLL`].
+    pub fn full_text_per_poll(&self) -> usize {
+        self.full_text_per_poll.unwrap_or(FULL_TEXT_PER_POLL)
     }
 
     /// The item-level reference to this source.
@@ -1152,6 +1172,20 @@ impl Settings {
                 ));
             }
             validate_page(source, &key)?;
+            if let Some(bound) = source.full_text_per_poll {
+                if bound == 0 {
+                    return Err((
+                        key("full_text_per_poll"),
+                        "must be at least 1 (set full_text = false to fetch no article)".into(),
+                    ));
+                }
+                if !source.full_text {
+                    return Err((
+                        key("full_text_per_poll"),
+                        "has no effect without full_text = true".into(),
+                    ));
+                }
+            }
             if let Some(name) = &source.timezone
                 && name.parse::<chrono_tz::Tz>().is_err()
             {

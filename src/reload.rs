@@ -408,6 +408,8 @@ mod tests {
             encoding: None,
             timezone: None,
             dedup: true,
+            full_text: false,
+            full_text_per_poll: None,
         }
     }
 

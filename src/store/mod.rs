@@ -50,7 +50,7 @@ use crate::item::{Item, ItemId, SourceRef};
 use backend::Backend;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -276,6 +276,10 @@ pub enum PollOutcome {
         /// For a page source that sent a page: what it yielded. `None`
         /// leaves the stored yield as it is.
         page_yield: Option<PageYield>,
+        /// For a `full_text = true` source: the article fetches it made,
+        /// kept per item so that an article is fetched once, and a failed
+        /// one retried a bounded number of times.
+        full_text: Vec<FullTextAttempt>,
     },
     /// The poll failed. The fetch state stays as the last success left it.
     Failure {
@@ -319,6 +323,57 @@ pub(crate) fn not_followed_from_stored(stored: Option<String>) -> Vec<String> {
         None => Vec::new(),
         Some(text) => serde_json::from_str(&text).unwrap_or_else(|_| vec![text]),
     }
+}
+
+/// One article fetch of a `full_text = true` source's item, as its poll
+/// records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FullTextAttempt {
+    /// The article page was fetched and read: it is never fetched again.
+    Fetched {
+        /// The item.
+        item_id: ItemId,
+        /// The article's sanitized body as the item took it, `None` when it
+        /// was not longer than what the source gave. Kept so that a later
+        /// edit of the source's entry keeps the article's text.
+        content_html: Option<String>,
+    },
+    /// The fetch failed.
+    Failed {
+        /// The item.
+        item_id: ItemId,
+        /// A one-line human reason.
+        reason: String,
+        /// No more tries: the item keeps what the source gave.
+        last: bool,
+    },
+}
+
+/// What the store keeps of an item's article fetches.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FullTextState {
+    /// The article was fetched and read.
+    pub fetched: bool,
+    /// Failed fetches so far.
+    pub failures: u32,
+    /// Fetching was given up: the item keeps what the source gave.
+    pub given_up: bool,
+    /// The article's body as the item took it, when fetched and longer.
+    pub content_html: Option<String>,
+}
+
+/// One source's article fetches for `/status`, over the items the store
+/// keeps state for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FullTextCount {
+    /// The source.
+    pub source_id: String,
+    /// Items whose article was fetched.
+    pub fetched: u64,
+    /// Items whose article fetches were given up.
+    pub failed: u64,
+    /// Items whose article fetch failed and is tried again.
+    pub retrying: u64,
 }
 
 /// What [`Store::record_poll`] did.
@@ -698,6 +753,23 @@ impl Store {
     /// its first poll with a body.
     pub async fn page_baseline(&self, source_id: &str) -> Result<Option<u64>, StoreError> {
         self.backend.page_baseline(source_id.to_owned()).await
+    }
+
+    /// What the store keeps of the article fetches of those of `ids` it
+    /// has any for (`full_text = true` sources).
+    pub async fn full_text_states(
+        &self,
+        ids: &[ItemId],
+    ) -> Result<HashMap<ItemId, FullTextState>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.backend.full_text_states(ids.to_vec()).await
+    }
+
+    /// Every source's article fetch counts, by source id: `/status`.
+    pub async fn full_text_counts(&self) -> Result<Vec<FullTextCount>, StoreError> {
+        self.backend.full_text_counts().await
     }
 
     /// The state of every source the store knows, by id.

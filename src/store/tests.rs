@@ -119,6 +119,9 @@ on_each_backend! {
     the_index_follows_revisions_and_retention,
     has_source_knows_polled_sources_only,
     ping_answers_and_a_sound_store_has_no_problems,
+    article_fetches_are_kept_per_item_and_counted_per_source,
+    an_item_stored_with_its_article_and_the_feeds_hash_is_unchanged_next_poll,
+    prune_forgets_the_article_state_of_deleted_items_only,
 }
 
 #[test]
@@ -227,6 +230,7 @@ async fn record_success(
                 state: state.clone(),
                 items: Vec::new(),
                 page_yield: None,
+                full_text: Vec::new(),
             },
             retention: Retention::default(),
             dedup: crate::dedup::DedupRule::default(),
@@ -830,6 +834,7 @@ fn poll_of(
             state: FetchState::default(),
             items,
             page_yield: None,
+            full_text: Vec::new(),
         },
         retention,
         dedup: crate::dedup::DedupRule::default(),
@@ -1124,6 +1129,7 @@ async fn record_poll_stores_a_whole_success_or_failure(t: TestStore) {
                     "not followed: http://10.0.0.1/a resolves to 10.0.0.1".into(),
                 ]),
             }),
+            full_text: Vec::new(),
         },
         retention: Retention::default(),
         dedup: crate::dedup::DedupRule::default(),
@@ -1847,3 +1853,169 @@ async fn ping_answers_and_a_sound_store_has_no_problems(t: TestStore) {
 }
 
 mod duplicates;
+
+/// A successful poll of `source` at `now` with `items` and the article
+/// fetches `full_text`.
+fn poll_with_articles(
+    source: &SourceRef,
+    items: Vec<Item>,
+    full_text: Vec<FullTextAttempt>,
+    now: DateTime<Utc>,
+) -> PollRecord {
+    let mut record = poll_of(source, items, now, Retention::default());
+    if let PollOutcome::Success { full_text: f, .. } = &mut record.outcome {
+        *f = full_text;
+    }
+    record
+}
+
+fn failed(id: &ItemId, last: bool) -> FullTextAttempt {
+    FullTextAttempt::Failed {
+        item_id: id.clone(),
+        reason: "HTTP 500 from https://www.ifla.org/a".into(),
+        last,
+    }
+}
+
+async fn article_fetches_are_kept_per_item_and_counted_per_source(store: TestStore) {
+    let a = item(&ifla(), "a", "Fetched", at(0, 0));
+    let b = ItemId::derive("ifla-news", "b");
+    let never = ItemId::derive("ifla-news", "never");
+    let fetched = FullTextAttempt::Fetched {
+        item_id: a.id.clone(),
+        content_html: Some("<p>The whole article.</p>".into()),
+    };
+    let first = poll_with_articles(
+        &ifla(),
+        vec![a.clone()],
+        vec![fetched, failed(&b, false)],
+        at(0, 0),
+    );
+    store.record_poll(first).await.unwrap();
+    let second = poll_with_articles(&ifla(), vec![a.clone()], vec![failed(&b, false)], at(0, 60));
+    store.record_poll(second).await.unwrap();
+
+    let ids = [a.id.clone(), b.clone(), never.clone()];
+    let states = store.full_text_states(&ids).await.unwrap();
+    assert_eq!(
+        states.len(),
+        2,
+        "no state for an item never tried: {states:?}"
+    );
+    assert_eq!(
+        states[&a.id],
+        FullTextState {
+            fetched: true,
+            failures: 0,
+            given_up: false,
+            content_html: Some("<p>The whole article.</p>".into()),
+        }
+    );
+    assert_eq!(
+        states[&b],
+        FullTextState {
+            fetched: false,
+            failures: 2,
+            given_up: false,
+            content_html: None,
+        }
+    );
+    let counts = store.full_text_counts().await.unwrap();
+    assert_eq!(
+        counts,
+        vec![FullTextCount {
+            source_id: "ifla-news".into(),
+            fetched: 1,
+            failed: 0,
+            retrying: 1,
+        }]
+    );
+
+    let third = poll_with_articles(&ifla(), vec![a.clone()], vec![failed(&b, true)], at(0, 120));
+    store.record_poll(third).await.unwrap();
+    let store = store.reopen().await;
+    let states = store.full_text_states(&ids).await.unwrap();
+    assert_eq!(states[&b].failures, 3);
+    assert!(
+        states[&b].given_up,
+        "the last try gives up: {:?}",
+        states[&b]
+    );
+    let counts = store.full_text_counts().await.unwrap();
+    assert_eq!(
+        (counts[0].fetched, counts[0].failed, counts[0].retrying),
+        (1, 1, 0)
+    );
+    assert!(store.full_text_states(&[]).await.unwrap().is_empty());
+}
+
+/// A full-text item is stored with the article's body and the hash of what
+/// its feed gave: the same feed entry again is unchanged, with no revision
+/// and no message.
+async fn an_item_stored_with_its_article_and_the_feeds_hash_is_unchanged_next_poll(
+    store: TestStore,
+) {
+    let from_feed = item(&ifla(), "a", "Summary only", at(0, 0));
+    let mut with_article = from_feed.clone();
+    with_article.content_html = Some("<p>The whole article, much longer.</p>".into());
+    assert_eq!(with_article.content_hash, from_feed.content_hash);
+    let fetched = FullTextAttempt::Fetched {
+        item_id: from_feed.id.clone(),
+        content_html: with_article.content_html.clone(),
+    };
+    let first = poll_with_articles(&ifla(), vec![with_article.clone()], vec![fetched], at(0, 0));
+    let applied = store.record_poll(first).await.unwrap().applied;
+    assert_eq!(applied.new, 1);
+    let stored = store.item(from_feed.id.as_str()).await.unwrap().unwrap();
+    assert_eq!(stored.content_html, with_article.content_html);
+    assert_eq!(stored.content_hash, from_feed.content_hash);
+
+    let again = poll_with_articles(&ifla(), vec![with_article], Vec::new(), at(0, 60));
+    let applied = store.record_poll(again).await.unwrap().applied;
+    assert_eq!((applied.new, applied.updated, applied.unchanged), (0, 0, 1));
+    assert_eq!(
+        store.revisions(from_feed.id.as_str()).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        store.outbox_depth().await.unwrap().0,
+        1,
+        "one item.new, nothing more"
+    );
+}
+
+async fn prune_forgets_the_article_state_of_deleted_items_only(store: TestStore) {
+    let now = at(800, 0);
+    let old = item(&ifla(), "old", "Old", at(0, 0));
+    let fresh = item(&ifla(), "fresh", "Fresh", now);
+    let waiting = ItemId::derive("ifla-news", "waiting");
+    let fetched = |it: &Item| FullTextAttempt::Fetched {
+        item_id: it.id.clone(),
+        content_html: None,
+    };
+    let record = poll_with_articles(
+        &ifla(),
+        vec![old.clone(), fresh.clone()],
+        vec![fetched(&old), fetched(&fresh), failed(&waiting, false)],
+        now,
+    );
+    store.record_poll(record).await.unwrap();
+    let removed = store.prune(&retention(YEAR, 0, 0), now).await.unwrap();
+    assert_eq!(removed, 1);
+    let states = store
+        .full_text_states(&[old.id.clone(), fresh.id.clone(), waiting.clone()])
+        .await
+        .unwrap();
+    assert!(
+        !states.contains_key(&old.id),
+        "the deleted item's state goes"
+    );
+    assert!(
+        states.contains_key(&fresh.id),
+        "a stored item's state stays"
+    );
+    assert!(
+        states.contains_key(&waiting),
+        "an item waiting for its article stays"
+    );
+}

@@ -4,7 +4,7 @@
 //! The rows travel as they are stored (times in unix microseconds, lists as
 //! JSON text), not through [`Item`](crate::item::Item), so that nothing is
 //! recomputed on the way: ids, revisions, content hashes, first-seen times,
-//! fetch state, schedules, retired ids and outbox rows (with their seqs
+//! fetch state, schedules, retired ids, article states and outbox rows (with their seqs
 //! and `message_id`s) arrive as they left. The new replicas then publish
 //! what was still pending once, and nothing else again.
 //!
@@ -103,6 +103,19 @@ pub(super) struct RetiredRow {
     pub last_seen: i64,
 }
 
+/// One `full_text` row: a `full_text = true` source's article state for
+/// one item.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct FullTextRow {
+    pub item_id: String,
+    pub source_id: String,
+    pub state: String,
+    pub failures: i64,
+    pub last_error: Option<String>,
+    pub content_html: Option<String>,
+    pub updated_at: i64,
+}
+
 /// One `outbox` row, with its seq.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct OutboxRow {
@@ -121,6 +134,7 @@ pub(super) enum Batch {
     Items(Vec<ItemRow>),
     Revisions(Vec<RevisionRow>),
     Retired(Vec<RetiredRow>),
+    FullText(Vec<FullTextRow>),
     Outbox(Vec<OutboxRow>),
     /// The highest outbox seq SQLite ever handed out: new rows on the
     /// target come after it, drained or not.
@@ -138,6 +152,8 @@ pub struct Copied {
     pub revisions: u64,
     /// Retired item ids.
     pub retired: u64,
+    /// Items' article states (`full_text = true` sources).
+    pub full_text: u64,
     /// Outbox messages still to be published.
     pub outbox: u64,
 }

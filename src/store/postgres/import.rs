@@ -14,6 +14,7 @@ const HOLDERS: &[(&str, &str)] = &[
     ("items", "items"),
     ("item_revisions", "item revisions"),
     ("retired_items", "retired item ids"),
+    ("full_text", "article states"),
     ("outbox", "outbox messages"),
 ];
 
@@ -29,7 +30,7 @@ impl Postgres {
         let tx = conn.transaction().await?;
         // Nobody writes beside the copy: a replica started meanwhile waits.
         tx.batch_execute(
-            "LOCK TABLE sources, items, item_revisions, retired_items, outbox,
+            "LOCK TABLE sources, items, item_revisions, retired_items, full_text, outbox,
                         publisher_lease IN EXCLUSIVE MODE",
         )
         .await?;
@@ -190,6 +191,31 @@ impl Postgres {
                             .await?;
                     }
                     copied.retired += rows.len() as u64;
+                }
+                Batch::FullText(rows) => {
+                    let stmt = tx
+                        .prepare_cached(
+                            "INSERT INTO full_text (item_id, source_id, state, failures,
+                                 last_error, content_html, updated_at)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        )
+                        .await?;
+                    for r in &rows {
+                        tx.execute(
+                            &stmt,
+                            &[
+                                &r.item_id,
+                                &r.source_id,
+                                &r.state,
+                                &r.failures,
+                                &r.last_error,
+                                &r.content_html,
+                                &r.updated_at,
+                            ],
+                        )
+                        .await?;
+                    }
+                    copied.full_text += rows.len() as u64;
                 }
                 Batch::Outbox(rows) => {
                     // The seqs are kept: they are the publishing order.

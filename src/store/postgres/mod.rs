@@ -13,6 +13,7 @@
 //! point) and both backends give the same feed in the same order.
 
 mod dedup;
+mod full_text;
 mod import;
 mod items;
 mod leases;
@@ -28,16 +29,16 @@ mod tests;
 use super::backend::Backend;
 use super::health::Health;
 use super::{
-    ApplyOutcome, BroughtForward, Claim, DuplicateCount, Duplication, FeedItems, ItemFilter, Lease,
-    LeaseView, OutboxMessage, PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus,
-    StoreError,
+    ApplyOutcome, BroughtForward, Claim, DuplicateCount, Duplication, FeedItems, FullTextCount,
+    FullTextState, ItemFilter, Lease, LeaseView, OutboxMessage, PollRecord, PollRecorded, Problem,
+    Retention, Revision, SourceStatus, StoreError,
 };
 use crate::config::redact_url;
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -353,6 +354,17 @@ impl Backend for Postgres {
 
     async fn duplicate_counts(&self) -> Result<Vec<DuplicateCount>, StoreError> {
         self.read_duplicate_counts().await
+    }
+
+    async fn full_text_states(
+        &self,
+        ids: Vec<ItemId>,
+    ) -> Result<HashMap<ItemId, FullTextState>, StoreError> {
+        self.read_full_text_states(&ids).await
+    }
+
+    async fn full_text_counts(&self) -> Result<Vec<FullTextCount>, StoreError> {
+        self.read_full_text_counts().await
     }
 
     async fn has_source(&self, id: String) -> Result<bool, StoreError> {

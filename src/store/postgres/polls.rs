@@ -8,6 +8,7 @@
 //! the whole write. A stale writer's items roll back with the refusal.
 
 use super::Postgres;
+use super::full_text::record_full_text;
 use super::items::apply_in;
 use super::leases::{fence_source, release_source};
 use super::sources::{mark_gone, record_failure, record_page_yield, record_success};
@@ -29,6 +30,7 @@ impl Postgres {
                 state,
                 items,
                 page_yield,
+                full_text,
             } => {
                 let applied = apply_in(
                     &tx,
@@ -44,6 +46,7 @@ impl Postgres {
                 if let Some(page_yield) = page_yield {
                     record_page_yield(&tx, id, &record.url, page_yield).await?;
                 }
+                record_full_text(&tx, id, full_text, record.started).await?;
                 record_success(
                     &tx,
                     id,

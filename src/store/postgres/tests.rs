@@ -27,6 +27,7 @@ fn poll(key: &str, lease: Option<Lease>) -> PollRecord {
             state: FetchState::default(),
             items: vec![item(&source(), key, key, at(0, 0))],
             page_yield: None,
+            full_text: Vec::new(),
         },
         retention: crate::store::Retention::default(),
         dedup: crate::dedup::DedupRule::default(),
@@ -131,6 +132,7 @@ async fn a_version_2_database_gains_the_duplicate_columns_and_republishes_nothin
             state: FetchState::default(),
             items,
             page_yield: None,
+            full_text: Vec::new(),
         };
         record.dedup = crate::dedup::DedupRule::judging();
         record
@@ -641,6 +643,7 @@ async fn migrate_store_keeps_the_duplicates_and_their_keys() {
             state: FetchState::default(),
             items: vec![it.clone()],
             page_yield: None,
+            full_text: Vec::new(),
         };
         record.dedup = crate::dedup::DedupRule::judging();
         (record, it)

@@ -13,6 +13,7 @@
 
 mod dedup;
 mod export;
+mod full_text;
 mod items;
 mod outbox;
 mod polls;
@@ -25,15 +26,15 @@ mod tests;
 use super::backend::Backend;
 use super::health::Health;
 use super::{
-    ApplyOutcome, BroughtForward, Claim, DuplicateCount, Duplication, FeedItems, ItemFilter, Lease,
-    LeaseView, OutboxMessage, PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus,
-    StoreError,
+    ApplyOutcome, BroughtForward, Claim, DuplicateCount, Duplication, FeedItems, FullTextCount,
+    FullTextState, ItemFilter, Lease, LeaseView, OutboxMessage, PollRecord, PollRecorded, Problem,
+    Retention, Revision, SourceStatus, StoreError,
 };
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -467,6 +468,18 @@ impl Backend for Sqlite {
 
     async fn duplicate_counts(&self) -> Result<Vec<DuplicateCount>, StoreError> {
         self.blocking(|db| db.read_duplicate_counts()).await
+    }
+
+    async fn full_text_states(
+        &self,
+        ids: Vec<ItemId>,
+    ) -> Result<HashMap<ItemId, FullTextState>, StoreError> {
+        self.blocking(move |db| db.read_full_text_states(&ids))
+            .await
+    }
+
+    async fn full_text_counts(&self) -> Result<Vec<FullTextCount>, StoreError> {
+        self.blocking(|db| db.read_full_text_counts()).await
     }
 
     async fn has_source(&self, id: String) -> Result<bool, StoreError> {

@@ -162,6 +162,25 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX items_duplicates_by_source ON items(source_id, duplicate_source)
         WHERE duplicate_of IS NOT NULL;
     "#,
+    // 6: the article fetches of `full_text = true` sources, one row per
+    // item: `fetched` (never fetched again; the body the item took, so an
+    // edit of the feed's entry keeps it), `retrying` (failed, tried again
+    // on the next poll, the item not stored yet) or `failed` (given up; the
+    // item keeps what the feed gave). No foreign key: an item waiting for
+    // its article is not stored yet. Retention forgets the rows of items it
+    // deletes.
+    r#"
+    CREATE TABLE full_text (
+        item_id      TEXT PRIMARY KEY NOT NULL,
+        source_id    TEXT NOT NULL,
+        state        TEXT NOT NULL,
+        failures     INTEGER NOT NULL DEFAULT 0,
+        last_error   TEXT,
+        content_html TEXT,
+        updated_at   INTEGER NOT NULL
+    );
+    CREATE INDEX full_text_by_source ON full_text(source_id, state);
+    "#,
 ];
 
 /// The schema version this build writes.
