@@ -7,6 +7,7 @@ mod cluster;
 mod connections;
 mod daemon;
 mod duplicates;
+mod fulltext;
 mod helpers;
 mod hostile;
 mod limits;

@@ -680,3 +680,54 @@ async fn migrate_store_keeps_the_duplicates_and_their_keys() {
         Some((first.id, "same link".into()))
     );
 }
+
+/// `migrate-store` carries each item's article state: a fetched article
+/// is not fetched again on the new store, and its body is kept.
+#[tokio::test]
+async fn migrate_store_keeps_the_article_states() {
+    use crate::store::{FullTextAttempt, FullTextState};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let sqlite = Store::open(&path).unwrap();
+    let fetched = item(&source(), "a", "Fetched", at(0, 0));
+    let waiting = crate::item::ItemId::derive("ifla-news", "waiting");
+    let mut record = poll("a", None);
+    record.outcome = PollOutcome::Success {
+        state: FetchState::default(),
+        items: vec![fetched.clone()],
+        page_yield: None,
+        full_text: vec![
+            FullTextAttempt::Fetched {
+                item_id: fetched.id.clone(),
+                content_html: Some("<p>The article.</p>".into()),
+            },
+            FullTextAttempt::Failed {
+                item_id: waiting.clone(),
+                reason: "HTTP 500".into(),
+                last: false,
+            },
+        ],
+    };
+    sqlite.record_poll(record).await.unwrap();
+    drop(sqlite);
+
+    let db = TestDatabase::create().await;
+    let copied = crate::store::migrate_store(&path, db.url()).await.unwrap();
+    assert_eq!(copied.full_text, 2);
+    let store = Store::connect(db.url()).await.unwrap();
+    let states = store
+        .full_text_states(&[fetched.id.clone(), waiting.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        states[&fetched.id],
+        FullTextState {
+            fetched: true,
+            failures: 0,
+            given_up: false,
+            content_html: Some("<p>The article.</p>".into()),
+        }
+    );
+    assert_eq!(states[&waiting].failures, 1);
+    assert!(!states[&waiting].fetched && !states[&waiting].given_up);
+}
