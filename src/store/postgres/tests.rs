@@ -116,6 +116,7 @@ async fn a_version_2_database_gains_the_duplicate_columns_and_republishes_nothin
         "ALTER TABLE items DROP COLUMN dedup_link, DROP COLUMN dedup_guid,
              DROP COLUMN dedup_title, DROP COLUMN dedup_signature, DROP COLUMN duplicate_of,
              DROP COLUMN duplicate_source, DROP COLUMN duplicate_reason;
+         DROP TABLE full_text;
          UPDATE schema_version SET version = 2;",
     )
     .await

@@ -291,6 +291,7 @@ fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
     drop(store);
     // Turn the file back into what a build with only step 1 wrote.
     let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_full_text_state(&conn);
     drop_duplicate_columns(&conn);
     drop_full_text_index(&conn);
     conn.execute_batch(
@@ -354,6 +355,70 @@ fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
 }
 
 /// Undoes migration step 5, the duplicates' columns, in the file of `conn`.
+/// Undoes step 6: the article state of full-text items.
+fn drop_full_text_state(conn: &rusqlite::Connection) {
+    conn.execute_batch("DROP TABLE full_text;").unwrap();
+}
+
+/// A store written before full text (version 5) opens and migrates: its
+/// items stay, nothing is published again, and article state is kept from
+/// then on.
+#[test]
+fn a_version_5_file_gains_the_article_state_and_republishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = Sqlite::open(&path).unwrap();
+    let old = [item(&ifla(), "a", "Reading room opens", at(1, 0))];
+    store.write_items(&ifla(), &old, at(2, 0)).unwrap();
+    let drained: Vec<i64> = store
+        .read_outbox(0, 10)
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    store.delete_confirmed(&drained).unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_full_text_state(&conn);
+    conn.execute_batch("PRAGMA user_version = 5;").unwrap();
+    drop(conn);
+
+    let store = Sqlite::open(&path).unwrap();
+    assert_eq!(
+        store
+            .read_feed(&ItemFilter::default(), 10)
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    assert!(store.read_outbox(0, 10).unwrap().is_empty());
+    assert!(
+        store
+            .read_full_text_states(&[old[0].id.clone()])
+            .unwrap()
+            .is_empty()
+    );
+    let mut writer = store.writer();
+    let attempt = crate::store::FullTextAttempt::Fetched {
+        item_id: old[0].id.clone(),
+        content_html: None,
+    };
+    super::full_text::record_full_text(
+        &writer.transaction().unwrap(),
+        "ifla-news",
+        &[attempt],
+        at(3, 0),
+    )
+    .unwrap();
+    drop(writer);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::current_version());
+}
+
 fn drop_duplicate_columns(conn: &rusqlite::Connection) {
     conn.execute_batch(
         "DROP INDEX items_by_dedup_link;
@@ -395,6 +460,7 @@ fn a_version_4_file_gains_the_duplicate_columns_and_republishes_nothing() {
     store.delete_confirmed(&drained).unwrap();
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_full_text_state(&conn);
     drop_duplicate_columns(&conn);
     conn.execute_batch("PRAGMA user_version = 4;").unwrap();
     drop(conn);
@@ -483,6 +549,7 @@ fn a_version_2_file_gains_the_full_text_index_of_its_items() {
         .unwrap();
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_full_text_state(&conn);
     drop_duplicate_columns(&conn);
     drop_full_text_index(&conn);
     conn.execute_batch(
