@@ -295,6 +295,14 @@ pub fn print_sources(
                 }
             )?;
         }
+        if source.full_text {
+            writeln!(
+                out,
+                "  {:<24} full text, at most {} article pages a poll",
+                "",
+                source.full_text_per_poll()
+            )?;
+        }
     }
     Ok(())
 }

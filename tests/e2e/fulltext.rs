@@ -4,6 +4,7 @@
 //! per-poll bound, one fetch per article, retries, the size limit, GBK,
 //! the outbound policy, and no revision from the articles).
 
+use crate::cli::{accepted_config, refused_config};
 use crate::helpers::{FeedServer, TestApp, TestConfig};
 use crate::pages::status;
 use chrono::{DateTime, TimeZone, Utc};
@@ -448,21 +449,44 @@ async fn an_article_on_another_local_port_is_not_fetched_unless_allowed() {
     }
 }
 
-/// `check-config` refuses a bound of zero, naming the key.
-#[tokio::test]
-async fn a_zero_bound_is_refused_by_name() {
-    let config = TestConfig::new(
+/// `check-config` shows a full-text source's bound, and refuses a bound
+/// of zero or one without `full_text = true`, naming the key and the file.
+#[test]
+fn check_config_shows_the_bound_and_refuses_a_bad_one_by_name() {
+    let shown = TestConfig::new(
         &[],
         "1h",
         &full_text_source(
-            "zero",
+            "shown",
             "http://127.0.0.1:9/feed.xml",
-            "full_text_per_poll = 0",
+            "full_text_per_poll = 5",
         ),
     );
-    let error = Settings::load_with_env(&config.path, Some(Default::default()))
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("sources[0].full_text_per_poll"), "{error}");
-    assert!(error.contains("at least 1"), "{error}");
+    let out = accepted_config(&shown.path);
+    assert!(
+        out.contains("full text, at most 5 article pages a poll"),
+        "{out}"
+    );
+    for (extra, says) in [
+        ("full_text_per_poll = 0", "at least 1"),
+        (
+            "full_text_per_poll = 3",
+            "has no effect without full_text = true",
+        ),
+    ] {
+        let source = full_text_source("bad", "http://127.0.0.1:9/feed.xml", extra);
+        let source = if says.contains("no effect") {
+            source.replace("full_text = true\n", "")
+        } else {
+            source
+        };
+        let config = TestConfig::new(&[], "1h", &source);
+        let error = refused_config(&config.path);
+        assert!(error.contains("sources[0].full_text_per_poll"), "{error}");
+        assert!(error.contains(says), "{error}");
+        assert!(
+            error.contains(&config.path.display().to_string()),
+            "{error}"
+        );
+    }
 }
