@@ -4,7 +4,7 @@
 //! per-poll bound, one fetch per article, retries, the size limit, GBK,
 //! the outbound policy, and no revision from the articles).
 
-use crate::cli::{accepted_config, refused_config};
+use crate::cli::{accepted_config, librarywire, refused_config};
 use crate::helpers::{FeedServer, TestApp, TestConfig};
 use crate::pages::status;
 use chrono::{DateTime, TimeZone, Utc};
@@ -489,4 +489,98 @@ fn check_config_shows_the_bound_and_refuses_a_bad_one_by_name() {
             "{error}"
         );
     }
+}
+
+/// A page source with `full_text = true`: its `content` selector, when it
+/// picks something, wins over readability (which would leave out the date
+/// line and the share links the selector takes); without one, readability
+/// reads the same page.
+#[tokio::test]
+async fn a_page_sources_content_selector_wins_over_readability() {
+    let server = FeedServer::start().await;
+    let list = r#"<html><body><div class="nav"><a href="/">Home</a></div><ul class="news">
+        <li><a href="/enweb/1.html">The NLC at the 2021 congress</a></li></ul>
+        <div class="foot">Copyright | About Us | Support Us</div></body></html>"#;
+    server.set("/enweb/news/", list, HTML);
+    server.set(
+        "/enweb/1.html",
+        page_testdata("nlc/article-ifla-wlic-2021-site.html"),
+        HTML,
+    );
+    for (id, content) in [("selected", "content = \".right_box\"\n"), ("readable", "")] {
+        let source = format!(
+            "[[sources]]\nid = \"{id}\"\nurl = \"{}\"\nkind = \"page\"\nfull_text = true\n\
+             [sources.page]\nitem = \".news li\"\ntitle = \"a\"\nlink = \"a@href\"\n{content}",
+            server.url("/enweb/news/")
+        );
+        let config = TestConfig::new(&[], "1h", &source);
+        let settings = config.settings();
+        let store = Store::open(&config.dir.path().join("polls.db")).unwrap();
+        assert_eq!(poll(&settings, &store, at(0)).await.applied.new, 1);
+        let item = store.newest_items(1).await.unwrap().remove(0);
+        let content = item.content_html.unwrap_or_default();
+        assert!(
+            content.contains("From 17 August to 19 August"),
+            "{id}: {content}"
+        );
+        assert!(!content.contains("88545426"), "{id}: {content}");
+        if id == "selected" {
+            assert!(
+                content.contains("Views: 1024") && content.contains("Weibo"),
+                "the selector's block, whole: {content}"
+            );
+        } else {
+            assert!(
+                !content.contains("Weibo"),
+                "readability leaves the share links out: {content}"
+            );
+        }
+    }
+    assert_eq!(server.hits("/enweb/1.html").len(), 2, "once per source");
+}
+
+/// `poll-once` shows a full-text source's items with their articles' text,
+/// and stores nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn poll_once_shows_the_articles_text() {
+    let server = FeedServer::start().await;
+    server.set("/a/1.html", article("Shown by poll-once"), HTML);
+    server.set(
+        "/feed.xml",
+        summary_feed(&[("one", server.url("/a/1.html"))], 1),
+        RSS,
+    );
+    let config = TestConfig::new(
+        &[],
+        "1h",
+        &full_text_source("preview", &server.url("/feed.xml"), ""),
+    );
+    let path = config.path.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        librarywire()
+            .args(["poll-once", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let item: serde_json::Value = serde_json::from_str(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let content = item["content_html"].as_str().unwrap_or_default();
+    assert!(content.contains("Shown by poll-once"), "{item}");
+    assert!(!content.contains("Support Us"), "{item}");
+    assert_eq!(item["summary"], "One line about one.");
+    assert!(!config.dir.path().join("store").exists(), "nothing stored");
 }
