@@ -17,6 +17,9 @@ pub(super) fn record_full_text(
     attempts: &[FullTextAttempt],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    if attempts.is_empty() {
+        return Ok(());
+    }
     let mut fetched = conn.prepare_cached(
         "INSERT INTO full_text (item_id, source_id, state, failures, last_error, content_html, updated_at)
          VALUES (?1, ?2, 'fetched', 0, NULL, ?3, ?4)
