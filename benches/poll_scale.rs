@@ -69,6 +69,7 @@ fn main() {
             dedup: true,
             full_text: false,
             full_text_per_poll: None,
+            rules: Vec::new(),
         })
         .collect();
     let dir = tempfile::tempdir().expect("temp dir for the store");

@@ -534,6 +534,7 @@ async fn latency(topology: &Topology, hook: ConfirmHook, samples: usize) {
         dedup: true,
         full_text: false,
         full_text_per_poll: None,
+        rules: Vec::new(),
     };
     let (mut to_stored, mut to_confirm, mut to_receive) = (Vec::new(), Vec::new(), Vec::new());
     for k in 0..samples + 20 {

@@ -53,6 +53,7 @@ fn page_source(url: &str, page: PageSettings, timezone: Option<&str>) -> SourceS
         dedup: true,
         full_text: false,
         full_text_per_poll: None,
+        rules: Vec::new(),
     }
 }
 

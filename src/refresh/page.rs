@@ -10,6 +10,7 @@ use crate::fetch::{FetchError, FetchOutcome, Fetched, Fetcher};
 use crate::item::{Item, ItemId};
 use crate::normalize::Article;
 use crate::page::{PageError, PageSelectors};
+use crate::rules::Rules;
 use crate::store::{LeaseDeadline, PageYield, Store};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -26,11 +27,12 @@ pub(super) fn compile(source: &SourceSettings) -> Compiled {
     PageSelectors::compile(&page, source.time_zone()).map(Arc::new)
 }
 
-/// Decodes the page and reads its items with the source's selectors, on
-/// the blocking pool like parsing.
+/// Decodes the page and reads its items with the source's selectors, and
+/// puts them through `rules`, on the blocking pool like parsing.
 pub(super) async fn read(
     source: &SourceSettings,
     selectors: &Compiled,
+    rules: &Rules,
     fetched: Fetched,
     body: bytes::Bytes,
     now: DateTime<Utc>,
@@ -50,9 +52,12 @@ pub(super) async fn read(
     };
     let (source_ref, base) = (source.source_ref(), fetched.final_url.clone());
     let (content_type, encoding) = (fetched.content_type.clone(), source.encoding_override());
-    let extracted = contained(move || {
+    let rules = rules.clone();
+    let (extracted, ruled) = contained(move || {
         let (html, _) = crate::page::decode_html(&body, content_type.as_deref(), encoding);
-        crate::page::extract(&source_ref, &selectors, &html, &base, now)
+        let mut extracted = crate::page::extract(&source_ref, &selectors, &html, &base, now);
+        let ruled = rules.apply(&mut extracted.items, now);
+        (extracted, ruled)
     })
     .await
     .map_err(|message| RefreshError::Panic {
@@ -72,6 +77,7 @@ pub(super) async fn read(
         items: extracted.items,
         ttl: None,
         recovered: None,
+        ruled,
     })
 }
 
@@ -89,7 +95,8 @@ pub(super) async fn after_read(
     now: DateTime<Utc>,
     deadline: &LeaseDeadline,
 ) -> Result<PageYield, RefreshError> {
-    let found = polled.items.len();
+    // The yield is the selectors', so what the rules dropped counts.
+    let found = polled.items.len() + polled.dropped_by_rules();
     // `full_text = true` fetches the new items' pages itself (with the
     // `content` selector first), so `follow` does not fetch them again.
     let follow = source.page.as_ref().is_some_and(|p| p.follow) && !source.full_text;

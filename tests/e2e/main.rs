@@ -23,5 +23,6 @@ mod reads;
 mod reload;
 mod replicas;
 mod retention;
+mod rules;
 mod secrets;
 mod store_trouble;
