@@ -187,12 +187,13 @@ pub async fn migrate_store(
     writeln!(
         out,
         "copied {} sources, {} items, {} revisions, {} retired item ids and {} outbox messages \
-         from {} into {shown}",
+         (and {} poll outcomes of the last two days) from {} into {shown}",
         copied.sources,
         copied.items,
         copied.revisions,
         copied.retired,
         copied.outbox,
+        copied.fetch_outcomes,
         from.display()
     )?;
     out.flush()?;

@@ -24,3 +24,4 @@ mod replicas;
 mod retention;
 mod secrets;
 mod store_trouble;
+mod web;

@@ -11,7 +11,7 @@ use super::Postgres;
 use super::items::apply_in;
 use super::leases::{fence_source, release_source};
 use super::sources::{mark_gone, record_failure, record_page_yield, record_success};
-use crate::store::{PollOutcome, PollRecord, PollRecorded, StoreError};
+use crate::store::{PollOutcome, PollRecord, PollRecorded, PollResult, StoreError};
 
 impl Postgres {
     pub(super) async fn write_poll(&self, record: &PollRecord) -> Result<PollRecorded, StoreError> {
@@ -79,6 +79,8 @@ impl Postgres {
                 }
             }
         };
+        super::history::record_outcome(&tx, id, record.finished, PollResult::of(&record.outcome))
+            .await?;
         if record.lease.is_some() {
             release_source(&tx, id).await?;
         }

@@ -353,8 +353,37 @@ fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
     );
 }
 
-/// Undoes migration step 5, the duplicates' columns, in the file of `conn`.
+/// Undoes migration step 6, the poll outcomes, in the file of `conn`.
+fn drop_fetch_outcomes(conn: &rusqlite::Connection) {
+    conn.execute_batch("DROP TABLE fetch_outcomes;").unwrap();
+}
+
+/// A version-5 file gains the poll outcomes' table, empty, and its next
+/// poll is kept there.
+#[test]
+fn a_version_5_file_gains_the_poll_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = Sqlite::open(&path).unwrap();
+    let source = ifla();
+    store
+        .write_items(&source, &[item(&source, "a", "One", at(0, 0))], at(1, 0))
+        .unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_fetch_outcomes(&conn);
+    conn.execute_batch("PRAGMA user_version = 5;").unwrap();
+    drop(conn);
+
+    let store = Sqlite::open(&path).unwrap();
+    assert!(store.read_fetch_outcomes(at(0, 0)).unwrap().is_empty());
+    assert_eq!(store.read_items_per_day(at(0, 0)).unwrap().len(), 1);
+}
+
+/// Undoes migration step 5, the duplicates' columns, in the file of `conn`,
+/// and the steps after it.
 fn drop_duplicate_columns(conn: &rusqlite::Connection) {
+    drop_fetch_outcomes(conn);
     conn.execute_batch(
         "DROP INDEX items_by_dedup_link;
          DROP INDEX items_by_dedup_guid;
@@ -642,6 +671,14 @@ fn a_read_past_its_budget_is_stopped() {
     );
 }
 
+/// A cursor in the middle of any store.
+fn cursor() -> crate::store::Cursor {
+    crate::store::Cursor {
+        published: chrono::Utc::now(),
+        id: "0123456789abcdef0123456789abcdef".into(),
+    }
+}
+
 /// The plan walks an index in feed order; a `USE TEMP B-TREE FOR ORDER
 /// BY` over the items table would mean sorting every matching row.
 #[test]
@@ -656,6 +693,16 @@ fn filtered_queries_walk_an_index_instead_of_sorting() {
         ItemFilter {
             sources: vec!["a".into(), "b".into()],
             category: Some("news".into()),
+            ..ItemFilter::default()
+        },
+        // The HTML page's older pages: the walk starts at the cursor.
+        ItemFilter {
+            before: Some(cursor()),
+            ..ItemFilter::default()
+        },
+        ItemFilter {
+            sources: vec!["a".into()],
+            before: Some(cursor()),
             ..ItemFilter::default()
         },
     ];
@@ -677,6 +724,10 @@ fn filtered_queries_walk_an_index_instead_of_sorting() {
             .lines()
             .any(|l| l.contains("SCAN items") && !l.contains("USING INDEX"));
         assert!(!scans_items, "{filter:?}:\n{plan}");
+        if filter.before.is_some() {
+            // A range of the index, not a walk from the newest testing rows.
+            assert!(plan.contains("(published,id)<(?,?)"), "{filter:?}:\n{plan}");
+        }
         // Merging the per-source subqueries may sort their rows, at
         // most `limit` each; nothing sorts rows read from items.
         let lines: Vec<&str> = plan.lines().collect();
