@@ -728,6 +728,98 @@ mod tests {
         }
     }
 
+    fn item(key: &str, title: &str, published: DateTime<Utc>) -> Item {
+        let source = crate::item::SourceRef {
+            id: "ifla".into(),
+            name: "IFLA <News>".into(),
+            url: "https://www.ifla.org/feed/".into(),
+        };
+        let mut item = Item {
+            id: crate::item::ItemId::derive(&source.id, key),
+            source,
+            guid: key.into(),
+            url: Some(format!("https://example.org/{key}")),
+            title: title.into(),
+            summary: format!("Summary <b>of</b> {key}"),
+            content_html: Some("<script>alert(1)</script>".into()),
+            authors: vec![],
+            categories: vec!["Events".into()],
+            language: None,
+            published,
+            updated: None,
+            revision: 1,
+            published_from_source: true,
+            content_hash: String::new(),
+        };
+        item.content_hash = item.compute_content_hash();
+        item
+    }
+
+    /// The news page: a heading per day, newest first, text escaped and
+    /// item HTML left out, and an "Older items" link from the last item
+    /// shown when the read found one more.
+    #[test]
+    fn the_news_is_grouped_by_day_escaped_and_paged_from_its_last_item() {
+        let day = |d: u32, h: u32| {
+            NaiveDate::from_ymd_opt(2021, 8, d)
+                .unwrap()
+                .and_hms_opt(h, 0, 0)
+                .unwrap()
+                .and_utc()
+        };
+        let feed = FeedItems {
+            items: vec![
+                item("c", "Third <i>one</i>", day(19, 10)),
+                item("b", "Second", day(19, 8)),
+                item("a", "First", day(18, 8)),
+                item("z", "Not shown", day(17, 8)),
+            ],
+            stored_at: Some(day(20, 0)),
+            also_in: Default::default(),
+        };
+        let settings = ServerSettings {
+            about: Some("Planet <b>news</b> & more".into()),
+            ..ServerSettings::default()
+        };
+        let request = FeedRequest::home(3);
+        let rendered = news(&settings, &[], &request, &feed);
+        assert_eq!(rendered.item_count, 3);
+        let page = String::from_utf8(rendered.body().to_vec()).unwrap();
+        let headings: Vec<&str> = page
+            .lines()
+            .filter(|l| l.starts_with("<h2 id=\"day-"))
+            .collect();
+        assert_eq!(headings.len(), 2, "{page}");
+        assert!(headings[0].contains(">19 August 2021<"), "{}", headings[0]);
+        assert!(headings[1].contains(">18 August 2021<"), "{}", headings[1]);
+        // askama writes `<` as `&#60;`, `&` as `&#38;`.
+        assert!(page.contains("Third &#60;i&#62;one&#60;/i&#62;"), "{page}");
+        assert!(
+            page.contains("Planet &#60;b&#62;news&#60;/b&#62; &#38; more"),
+            "{page}"
+        );
+        assert!(
+            page.contains("Summary &#60;b&#62;of&#60;/b&#62; c"),
+            "{page}"
+        );
+        assert!(!page.contains("<script"), "{page}");
+        assert!(!page.contains("Not shown"), "{page}");
+        let older = format!(
+            "href=\"./?before={}%2C{}\"",
+            "2021-08-18T08%3A00%3A00Z",
+            crate::item::ItemId::derive("ifla", "a").as_str()
+        );
+        assert!(page.contains(&older), "{older} in {page}");
+        // The last page has no older link.
+        let last = FeedItems {
+            items: feed.items[..3].to_vec(),
+            ..feed.clone()
+        };
+        let page =
+            String::from_utf8(news(&settings, &[], &request, &last).body().to_vec()).unwrap();
+        assert!(!page.contains("rel=\"next\""), "{page}");
+    }
+
     #[test]
     fn dates_are_in_the_readers_words() {
         let date = NaiveDate::from_ymd_opt(2021, 8, 19).unwrap();

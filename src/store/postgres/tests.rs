@@ -663,6 +663,34 @@ async fn retention_runs_on_the_publisher_only_and_a_stale_one_deletes_nothing() 
     assert_eq!(a.newest_items(10).await.unwrap()[0].title, "Y");
 }
 
+/// `migrate-store` carries the poll outcomes of `/status.html`'s chart.
+#[tokio::test]
+async fn migrate_store_keeps_the_poll_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let sqlite = Store::open(&path).unwrap();
+    let mut ok = poll("unused", None);
+    ok.finished = at(0, 60);
+    sqlite.record_poll(ok).await.unwrap();
+    let mut failed = poll("unused", None);
+    failed.finished = at(0, 120);
+    failed.outcome = PollOutcome::Failure {
+        reason: "timed out".into(),
+        gone: false,
+    };
+    sqlite.record_poll(failed).await.unwrap();
+    let before = sqlite.fetch_outcomes(at(0, 0)).await.unwrap();
+    drop(sqlite);
+
+    let db = TestDatabase::create().await;
+    let copied = crate::store::migrate_store(&path, db.url()).await.unwrap();
+    assert_eq!(copied.fetch_outcomes, 2);
+    let store = Store::connect(db.url()).await.unwrap();
+    let after = store.fetch_outcomes(at(0, 0)).await.unwrap();
+    assert_eq!(after, before);
+    assert_eq!((after[0].ok, after[0].failed), (1, 1));
+}
+
 /// `migrate-store` carries what duplicates what, and the keys later items
 /// are judged against.
 #[tokio::test]
