@@ -66,11 +66,18 @@ fn generated(source: &str, n: usize, newest: DateTime<Utc>) -> (String, Vec<Gene
 }
 
 /// A feed whose one item tries everything a feed can to run code in the
-/// page: a script in its title and summary, event handlers, and a
-/// `javascript:` link.
+/// page: a script in its title and summary (as markup, which normalizing
+/// drops, and as text that spells markup, which stays text and must reach
+/// the page escaped), event handlers, and a `javascript:` link.
 fn hostile(newest: DateTime<Utc>) -> String {
+    let run = format!(
+        "document.title='{PWNED}';document.body.insertAdjacentHTML('beforeend','&lt;p id=&quot;pwned&quot;&gt;{PWNED}&lt;/p&gt;')"
+    );
     let script = format!(
-        "&lt;script&gt;document.title='{PWNED}';document.body.insertAdjacentHTML('beforeend','&lt;p id=&quot;pwned&quot;&gt;{PWNED}&lt;/p&gt;')&lt;/script&gt;"
+        "&lt;script&gt;{run}&lt;/script&gt; &amp;lt;script&amp;gt;{}&amp;lt;/script&amp;gt;",
+        run.replace("&lt;", "&amp;lt;")
+            .replace("&gt;", "&amp;gt;")
+            .replace("&quot;", "&amp;quot;")
     );
     format!(
         r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Hostile</title><link>http://example.org/h/</link><description>d</description>
@@ -605,6 +612,9 @@ async fn the_pages_validate_and_a_browser_shows_them_without_running_feed_code()
         select_in(&hostile, "h3 a").is_empty(),
         "a javascript: link is no link"
     );
+    // Its text that spells a script is shown, as text.
+    let text: String = hostile.text().collect();
+    assert!(text.contains("<script>document.title="), "{text}");
     assert!(
         hostile.html().contains("Hostile &lt;b&gt;source&lt;/b&gt;"),
         "{}",

@@ -11,8 +11,13 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
 /// A day and an hour in the stored unit, microseconds.
-const DAY_MICROS: i64 = 86_400_000_000;
+pub(super) const DAY_MICROS: i64 = 86_400_000_000;
 const HOUR_MICROS: i64 = 3_600_000_000;
+
+/// The items per day from `?1` on (`?2` is a day): a range of
+/// `items_by_published`, which holds the date, so no item row is read.
+pub(super) const ITEMS_PER_DAY: &str = "SELECT published / ?2 AS day, COUNT(*) FROM items
+     WHERE published >= ?1 GROUP BY day ORDER BY day";
 
 /// Keeps one poll's outcome and drops the source's outcomes older than
 /// [`FETCH_OUTCOMES_KEPT`], in the poll's transaction: the history of a
@@ -37,10 +42,7 @@ impl Sqlite {
         since: DateTime<Utc>,
     ) -> Result<Vec<DayCount>, StoreError> {
         let conn = self.reader()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT published / ?2 AS day, COUNT(*) FROM items
-             WHERE published >= ?1 GROUP BY day ORDER BY day",
-        )?;
+        let mut stmt = conn.prepare_cached(ITEMS_PER_DAY)?;
         let mut rows = stmt.query(params![to_stored(since), DAY_MICROS])?;
         let mut days = Vec::new();
         while let Some(row) = rows.next()? {

@@ -671,6 +671,33 @@ fn a_read_past_its_budget_is_stopped() {
     );
 }
 
+/// `/status.html`'s items per day read the date index only, from the
+/// first day on.
+#[test]
+fn items_per_day_read_a_range_of_the_date_index() {
+    let (_dir, store) = filter_store();
+    let conn = store.reader().unwrap();
+    let mut stmt = conn
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            super::history::ITEMS_PER_DAY
+        ))
+        .unwrap();
+    let plan: Vec<String> = stmt
+        .query_map(
+            rusqlite::params![0_i64, super::history::DAY_MICROS],
+            |row| row.get(3),
+        )
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("USING COVERING INDEX items_by_published (published>?)"),
+        "{plan}"
+    );
+}
+
 /// A cursor in the middle of any store.
 fn cursor() -> crate::store::Cursor {
     crate::store::Cursor {
