@@ -22,6 +22,7 @@ mod reads;
 mod reload;
 mod replicas;
 mod retention;
+mod rules;
 mod secrets;
 mod store_trouble;
 mod web;
