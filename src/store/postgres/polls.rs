@@ -24,6 +24,11 @@ impl Postgres {
             Some(lease) => fence_source(tx, id, lease).await,
             None => Ok(()),
         };
+        // First, before the fence locks the source's row: the outcome's rows
+        // are this source's own and lock nothing another writer waits on,
+        // and a refused write rolls them back with the rest.
+        super::history::record_outcome(&tx, id, record.finished, PollResult::of(&record.outcome))
+            .await?;
         let recorded = match &record.outcome {
             PollOutcome::Success {
                 state,
@@ -79,8 +84,6 @@ impl Postgres {
                 }
             }
         };
-        super::history::record_outcome(&tx, id, record.finished, PollResult::of(&record.outcome))
-            .await?;
         if record.lease.is_some() {
             release_source(&tx, id).await?;
         }
