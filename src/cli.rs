@@ -188,13 +188,14 @@ pub async fn migrate_store(
     writeln!(
         out,
         "copied {} sources, {} items, {} revisions, {} retired item ids, {} article states and \
-         {} outbox messages from {} into {shown}",
+         {} outbox messages (and {} poll outcomes of the last two days) from {} into {shown}",
         copied.sources,
         copied.items,
         copied.revisions,
         copied.retired,
         copied.full_text,
         copied.outbox,
+        copied.fetch_outcomes,
         from.display()
     )?;
     out.flush()?;

@@ -180,6 +180,9 @@ pub struct ServerSettings {
     /// least 256 kept for the rest of the daemon); a higher value is
     /// lowered to that.
     pub max_connections: Option<usize>,
+    /// A few words about this planet, shown as plain text (escaped, never
+    /// HTML) under the title of the news page, `/`. Default: none.
+    pub about: Option<String>,
 }
 
 impl ServerSettings {
@@ -203,6 +206,7 @@ impl Default for ServerSettings {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: None,
+            about: None,
         }
     }
 }

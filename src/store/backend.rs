@@ -5,8 +5,9 @@
 //! own (SQLite's runs on the blocking pool).
 
 use super::{
-    ApplyOutcome, BroughtForward, Claim, DuplicateCount, Duplication, FeedItems, FullTextCount,
-    FullTextState, ItemFilter, Lease, LeaseView, OutboxMessage, PollRecord, PollRecorded, Problem,
+    ApplyOutcome, BroughtForward, Claim, DayCount, DuplicateCount, Duplication, FeedItems,
+    FullTextCount, FullTextState, HourOutcomes, ItemFilter, Lease, LeaseView, OutboxMessage,
+    PollRecord, PollRecorded, Problem,
     Retention, Revision, SourceStatus, StoreError,
 };
 use crate::fetch::FetchState;
@@ -81,6 +82,8 @@ pub(super) trait Backend: Send + Sync + 'static {
     async fn known_ids(&self, ids: Vec<ItemId>) -> Result<HashSet<ItemId>, StoreError>;
     async fn duplication(&self, id: String) -> Result<Duplication, StoreError>;
     async fn duplicate_counts(&self) -> Result<Vec<DuplicateCount>, StoreError>;
+    async fn items_per_day(&self, since: DateTime<Utc>) -> Result<Vec<DayCount>, StoreError>;
+    async fn fetch_outcomes(&self, since: DateTime<Utc>) -> Result<Vec<HourOutcomes>, StoreError>;
     async fn revisions(&self, id: String) -> Result<Vec<Revision>, StoreError>;
     async fn has_source(&self, id: String) -> Result<bool, StoreError>;
 

@@ -40,7 +40,7 @@ mod transfer;
 
 pub use health::{Problem, ProblemKind};
 pub use lease::{BroughtForward, Claim, Lease, LeaseDeadline, LeaseView};
-pub use query::ItemFilter;
+pub use query::{Cursor, ItemFilter};
 pub use transfer::{Copied, migrate_store};
 
 use crate::config::{StoreLocation, StoreSettings};
@@ -48,7 +48,7 @@ use crate::dedup::{AlsoIn, DedupRule, Verdict};
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
 use backend::Backend;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::BTreeMap;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -474,6 +474,61 @@ pub struct FeedItems {
     pub also_in: BTreeMap<ItemId, Vec<AlsoIn>>,
 }
 
+/// How long the store keeps each poll's outcome ([`Store::fetch_outcomes`]):
+/// `/status.html` charts the last day, and a little more is kept so that a
+/// late look still sees a whole day. Older outcomes are pruned by the poll
+/// write of their source.
+pub const FETCH_OUTCOMES_KEPT: TimeDelta = TimeDelta::days(2);
+
+/// How one poll went, in one word, as the fetch-outcome history keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollResult {
+    /// The poll worked (new items or not, a 304 included).
+    Ok,
+    /// It failed.
+    Failed,
+}
+
+impl PollResult {
+    /// The word stored for it.
+    fn as_str(self) -> &'static str {
+        match self {
+            PollResult::Ok => "ok",
+            PollResult::Failed => "failed",
+        }
+    }
+
+    /// How a poll's outcome is kept.
+    fn of(outcome: &PollOutcome) -> PollResult {
+        match outcome {
+            PollOutcome::Success { .. } => PollResult::Ok,
+            PollOutcome::Failure { .. } => PollResult::Failed,
+        }
+    }
+}
+
+/// One source's polls within one hour, for `/status.html`'s chart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HourOutcomes {
+    /// The source.
+    pub source_id: String,
+    /// The start of the hour (UTC).
+    pub hour: DateTime<Utc>,
+    /// Polls that worked.
+    pub ok: u64,
+    /// Polls that failed.
+    pub failed: u64,
+}
+
+/// How many stored items are dated on one day (UTC), for `/status.html`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCount {
+    /// The day.
+    pub day: chrono::NaiveDate,
+    /// Items dated that day.
+    pub items: u64,
+}
+
 /// What one item duplicates and what duplicates it, for `GET /items/<id>`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Duplication {
@@ -829,6 +884,22 @@ impl Store {
     /// each other source's, by source then other source.
     pub async fn duplicate_counts(&self) -> Result<Vec<DuplicateCount>, StoreError> {
         self.backend.duplicate_counts().await
+    }
+
+    /// How many stored items are dated on each day (UTC) from `since` on,
+    /// oldest first; days without items are left out. One grouped read of
+    /// the date index.
+    pub async fn items_per_day(&self, since: DateTime<Utc>) -> Result<Vec<DayCount>, StoreError> {
+        self.backend.items_per_day(since).await
+    }
+
+    /// Every source's polls from `since` on, by hour: how many worked and
+    /// how many failed. The store keeps [`FETCH_OUTCOMES_KEPT`] of them.
+    pub async fn fetch_outcomes(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<HourOutcomes>, StoreError> {
+        self.backend.fetch_outcomes(since).await
     }
 
     /// Every revision of one item, oldest first.

@@ -118,6 +118,9 @@ on_each_backend! {
     every_way_of_searching_finds_what_testing_every_item_finds,
     the_index_follows_revisions_and_retention,
     has_source_knows_polled_sources_only,
+    paging_by_cursor_visits_every_item_once_in_feed_order,
+    items_per_day_counts_the_items_of_each_day_since,
+    each_poll_outcome_is_kept_by_hour_and_pruned_after_two_days,
     ping_answers_and_a_sound_store_has_no_problems,
     article_fetches_are_kept_per_item_and_counted_per_source,
     an_item_stored_with_its_article_and_the_feeds_hash_is_unchanged_next_poll,
@@ -1739,6 +1742,7 @@ async fn each_filter_keeps_exactly_the_matching_items_newest_first(t: TestStore)
         category: Some("news".into()),
         words: vec!["reading".into()],
         all_duplicates: false,
+        before: None,
     };
     assert_eq!(keys(&by(mixed, 10).await), ["b2"]);
 }
@@ -2018,4 +2022,150 @@ async fn prune_forgets_the_article_state_of_deleted_items_only(store: TestStore)
         states.contains_key(&waiting),
         "an item waiting for its article stays"
     );
+}
+
+/// The HTML page's `?before=` cursor: pages of any size, along any filter,
+/// together give exactly the filter's items in feed order, each once, even
+/// when many items share a date (the id breaks the tie).
+async fn paging_by_cursor_visits_every_item_once_in_feed_order(t: TestStore) {
+    let store = &*t;
+    let (a, b) = (ifla(), other());
+    // 23 items of a and 17 of b; every three share a date.
+    let of = |source: &SourceRef, n: usize| -> Vec<Item> {
+        (0..n)
+            .map(|i| {
+                let title = if i % 2 == 0 { "Reading room" } else { "Budget" };
+                item(
+                    source,
+                    &format!("{}-{i}", source.id),
+                    title,
+                    at(0, (i / 3) as i64 * 60),
+                )
+            })
+            .collect()
+    };
+    store.apply_items(&a, &of(&a, 23), at(1, 0)).await.unwrap();
+    store.apply_items(&b, &of(&b, 17), at(1, 0)).await.unwrap();
+    for filter in [
+        ItemFilter::default(),
+        ItemFilter {
+            sources: vec![a.id.clone()],
+            ..ItemFilter::default()
+        },
+        ItemFilter {
+            sources: vec![a.id.clone(), b.id.clone()],
+            ..ItemFilter::default()
+        },
+        ItemFilter {
+            words: vec!["reading".into()],
+            ..ItemFilter::default()
+        },
+        ItemFilter {
+            category: Some("events".into()),
+            ..ItemFilter::default()
+        },
+    ] {
+        let whole = store.filtered_items(&filter, 1000).await.unwrap();
+        assert!(!whole.is_empty(), "{filter:?}");
+        for size in [1, 4, 7] {
+            let mut paged: Vec<Item> = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page_filter = ItemFilter {
+                    before: cursor.clone(),
+                    ..filter.clone()
+                };
+                let page = store.filtered_items(&page_filter, size).await.unwrap();
+                assert!(page.len() <= size);
+                let Some(last) = page.last() else { break };
+                cursor = Some(Cursor {
+                    published: last.published,
+                    id: last.id.as_str().to_owned(),
+                });
+                paged.extend(page);
+                assert!(paged.len() <= whole.len(), "{filter:?} by {size}: too many");
+            }
+            let ids = |items: &[Item]| items.iter().map(|i| i.id.clone()).collect::<Vec<_>>();
+            assert_eq!(ids(&paged), ids(&whole), "{filter:?} by {size}");
+        }
+    }
+}
+
+/// `/status.html`'s chart of items per day: by the items' dates, from
+/// `since` on, days without items left out.
+async fn items_per_day_counts_the_items_of_each_day_since(t: TestStore) {
+    let store = &*t;
+    let a = ifla();
+    let items = [
+        item(&a, "1", "One", at(0, 10)),
+        item(&a, "2", "Two", at(0, 86_399)),
+        item(&a, "3", "Three", at(1, 0)),
+        item(&a, "4", "Four", at(3, 3600)),
+        item(&a, "5", "Five", at(-1, 0)),
+    ];
+    store.apply_items(&a, &items, at(4, 0)).await.unwrap();
+    let days = store.items_per_day(at(0, 0)).await.unwrap();
+    let seen: Vec<(String, u64)> = days.iter().map(|d| (d.day.to_string(), d.items)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("2024-01-01".to_owned(), 2),
+            ("2024-01-02".to_owned(), 1),
+            ("2024-01-04".to_owned(), 1)
+        ]
+    );
+    assert!(store.items_per_day(at(5, 0)).await.unwrap().is_empty());
+}
+
+/// Every poll leaves its outcome, read back by source and hour; a poll
+/// drops its source's outcomes older than [`FETCH_OUTCOMES_KEPT`], and
+/// leaves other sources' alone.
+async fn each_poll_outcome_is_kept_by_hour_and_pruned_after_two_days(t: TestStore) {
+    let store = &*t;
+    let url = "https://example.org/feed";
+    let state = FetchState::default();
+    record_success(store, "a", url, &state, at(9, 0), at(0, 60))
+        .await
+        .unwrap();
+    record_success(store, "b", url, &state, at(9, 0), at(0, 90))
+        .await
+        .unwrap();
+    record_failure(store, "a", url, "timed out", at(9, 0), at(0, 120))
+        .await
+        .unwrap();
+    record_success(store, "a", url, &state, at(9, 0), at(0, 3600 + 5))
+        .await
+        .unwrap();
+    let hours = store.fetch_outcomes(at(0, 0)).await.unwrap();
+    let seen: Vec<(&str, i64, u64, u64)> = hours
+        .iter()
+        .map(|h| {
+            (
+                h.source_id.as_str(),
+                (h.hour - at(0, 0)).num_hours(),
+                h.ok,
+                h.failed,
+            )
+        })
+        .collect();
+    assert_eq!(seen, [("a", 0, 1, 1), ("a", 1, 1, 0), ("b", 0, 1, 0)]);
+    assert_eq!(store.fetch_outcomes(at(0, 3600)).await.unwrap().len(), 1);
+
+    // Two days and more later, a's poll drops a's old outcomes only.
+    record_failure(store, "a", url, "refused", at(9, 0), at(2, 3600 + 6))
+        .await
+        .unwrap();
+    let hours = store.fetch_outcomes(at(-1, 0)).await.unwrap();
+    let seen: Vec<(&str, i64, u64, u64)> = hours
+        .iter()
+        .map(|h| {
+            (
+                h.source_id.as_str(),
+                (h.hour - at(0, 0)).num_hours(),
+                h.ok,
+                h.failed,
+            )
+        })
+        .collect();
+    assert_eq!(seen, [("a", 49, 0, 1), ("b", 0, 1, 0)]);
 }

@@ -26,3 +26,4 @@ mod retention;
 mod rules;
 mod secrets;
 mod store_trouble;
+mod web;

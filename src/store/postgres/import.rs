@@ -16,6 +16,7 @@ const HOLDERS: &[(&str, &str)] = &[
     ("retired_items", "retired item ids"),
     ("full_text", "article states"),
     ("outbox", "outbox messages"),
+    ("fetch_outcomes", "poll outcomes"),
 ];
 
 impl Postgres {
@@ -31,7 +32,7 @@ impl Postgres {
         // Nobody writes beside the copy: a replica started meanwhile waits.
         tx.batch_execute(
             "LOCK TABLE sources, items, item_revisions, retired_items, full_text, outbox,
-                        publisher_lease IN EXCLUSIVE MODE",
+                        fetch_outcomes, publisher_lease IN EXCLUSIVE MODE",
         )
         .await?;
         let mut held = Vec::new();
@@ -233,6 +234,18 @@ impl Postgres {
                         .await?;
                     }
                     copied.outbox += rows.len() as u64;
+                }
+                Batch::FetchOutcomes(rows) => {
+                    let stmt = tx
+                        .prepare_cached(
+                            "INSERT INTO fetch_outcomes (at, source_id, outcome) VALUES ($1, $2, $3)",
+                        )
+                        .await?;
+                    for r in &rows {
+                        tx.execute(&stmt, &[&r.at, &r.source_id, &r.outcome])
+                            .await?;
+                    }
+                    copied.fetch_outcomes += rows.len() as u64;
                 }
                 Batch::OutboxHighest(highest) => {
                     restart_outbox_after(&tx, highest).await?;

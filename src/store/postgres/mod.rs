@@ -14,6 +14,7 @@
 
 mod dedup;
 mod full_text;
+mod history;
 mod import;
 mod items;
 mod leases;
@@ -29,8 +30,9 @@ mod tests;
 use super::backend::Backend;
 use super::health::Health;
 use super::{
-    ApplyOutcome, BroughtForward, Claim, DuplicateCount, Duplication, FeedItems, FullTextCount,
-    FullTextState, ItemFilter, Lease, LeaseView, OutboxMessage, PollRecord, PollRecorded, Problem,
+    ApplyOutcome, BroughtForward, Claim, DayCount, DuplicateCount, Duplication, FeedItems,
+    FullTextCount, FullTextState, HourOutcomes, ItemFilter, Lease, LeaseView, OutboxMessage,
+    PollRecord, PollRecorded, Problem,
     Retention, Revision, SourceStatus, StoreError,
 };
 use crate::config::redact_url;
@@ -342,6 +344,14 @@ impl Backend for Postgres {
 
     async fn known_ids(&self, ids: Vec<ItemId>) -> Result<HashSet<ItemId>, StoreError> {
         self.read_known_ids(&ids).await
+    }
+
+    async fn items_per_day(&self, since: DateTime<Utc>) -> Result<Vec<DayCount>, StoreError> {
+        self.read_items_per_day(since).await
+    }
+
+    async fn fetch_outcomes(&self, since: DateTime<Utc>) -> Result<Vec<HourOutcomes>, StoreError> {
+        self.read_fetch_outcomes(since).await
     }
 
     async fn revisions(&self, id: String) -> Result<Vec<Revision>, StoreError> {

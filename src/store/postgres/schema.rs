@@ -159,6 +159,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX full_text_by_source ON full_text (source_id, state);
     "#,
+    // 5: as SQLite's step 7, each poll's outcome for `/status.html`'s chart,
+    // pruned by the poll's own write after two days.
+    r#"
+    CREATE TABLE fetch_outcomes (
+        at        BIGINT NOT NULL,
+        source_id TEXT COLLATE "C" NOT NULL,
+        outcome   TEXT NOT NULL
+    );
+    CREATE INDEX fetch_outcomes_by_source ON fetch_outcomes (source_id, at);
+    CREATE INDEX fetch_outcomes_by_time ON fetch_outcomes (at);
+    "#,
 ];
 
 /// The schema version this build writes.

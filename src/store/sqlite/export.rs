@@ -4,7 +4,8 @@
 use super::Sqlite;
 use crate::store::StoreError;
 use crate::store::transfer::{
-    BATCH, Batch, DedupColumns, FullTextRow, ItemRow, OutboxRow, RetiredRow, RevisionRow, SourceRow,
+    BATCH, Batch, DedupColumns, FullTextRow, ItemRow, OutboxRow, OutcomeRow, RetiredRow,
+    RevisionRow, SourceRow,
 };
 use rusqlite::{Connection, Row, params};
 use tokio::sync::mpsc::Sender;
@@ -59,6 +60,24 @@ impl Sqlite {
             after = last.seq;
             send(out, Batch::Outbox(batch))?;
         }
+        let mut after = i64::MIN;
+        loop {
+            let mut stmt = tx.prepare_cached(OUTCOMES)?;
+            let mut rows = stmt.query(params![after, BATCH as i64])?;
+            let mut batch = Vec::new();
+            while let Some(row) = rows.next()? {
+                after = row.get(0)?;
+                batch.push(OutcomeRow {
+                    at: row.get(1)?,
+                    source_id: row.get(2)?,
+                    outcome: row.get(3)?,
+                });
+            }
+            if batch.is_empty() {
+                break;
+            }
+            send(out, Batch::FetchOutcomes(batch))?;
+        }
         // AUTOINCREMENT's counter: higher than any row left when the
         // newest ones were drained.
         let highest: Option<i64> = tx
@@ -98,6 +117,9 @@ const FULL_TEXT: &str = "SELECT item_id, source_id, state, failures, last_error,
 
 const OUTBOX: &str = "SELECT seq, event_id, routing_key, body, created_at FROM outbox
     WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+
+const OUTCOMES: &str = "SELECT rowid, at, source_id, outcome FROM fetch_outcomes
+    WHERE rowid > ?1 ORDER BY rowid LIMIT ?2";
 
 fn send(out: &Sender<Batch>, batch: Batch) -> Result<(), StoreError> {
     out.blocking_send(batch).map_err(|_| StoreError::BadValue {

@@ -14,6 +14,7 @@
 mod dedup;
 mod export;
 mod full_text;
+mod history;
 mod items;
 mod outbox;
 mod polls;
@@ -26,8 +27,9 @@ mod tests;
 use super::backend::Backend;
 use super::health::Health;
 use super::{
-    ApplyOutcome, BroughtForward, Claim, DuplicateCount, Duplication, FeedItems, FullTextCount,
-    FullTextState, ItemFilter, Lease, LeaseView, OutboxMessage, PollRecord, PollRecorded, Problem,
+    ApplyOutcome, BroughtForward, Claim, DayCount, DuplicateCount, Duplication, FeedItems,
+    FullTextCount, FullTextState, HourOutcomes, ItemFilter, Lease, LeaseView, OutboxMessage,
+    PollRecord, PollRecorded, Problem,
     Retention, Revision, SourceStatus, StoreError,
 };
 use crate::fetch::FetchState;
@@ -456,6 +458,14 @@ impl Backend for Sqlite {
 
     async fn known_ids(&self, ids: Vec<ItemId>) -> Result<HashSet<ItemId>, StoreError> {
         self.blocking(move |db| db.read_known_ids(&ids)).await
+    }
+
+    async fn items_per_day(&self, since: DateTime<Utc>) -> Result<Vec<DayCount>, StoreError> {
+        self.blocking(move |db| db.read_items_per_day(since)).await
+    }
+
+    async fn fetch_outcomes(&self, since: DateTime<Utc>) -> Result<Vec<HourOutcomes>, StoreError> {
+        self.blocking(move |db| db.read_fetch_outcomes(since)).await
     }
 
     async fn revisions(&self, id: String) -> Result<Vec<Revision>, StoreError> {

@@ -6,7 +6,7 @@ use super::Sqlite;
 use super::full_text::record_full_text;
 use super::items::apply_in;
 use super::sources::{mark_gone, record_failure, record_page_yield, record_success};
-use crate::store::{PollOutcome, PollRecord, PollRecorded, StoreError};
+use crate::store::{PollOutcome, PollRecord, PollRecorded, PollResult, StoreError};
 use rusqlite::TransactionBehavior;
 
 impl Sqlite {
@@ -67,6 +67,7 @@ impl Sqlite {
                 }
             }
         };
+        super::history::record_outcome(&tx, id, record.finished, PollResult::of(&record.outcome))?;
         tx.commit()?;
         drop(conn);
         if recorded.applied.new + recorded.applied.updated > 0 {

@@ -181,6 +181,19 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX full_text_by_source ON full_text(source_id, state);
     "#,
+    // 7: each poll's outcome, for `/status.html`'s chart of the last day
+    // (`sqlite/history.rs`): written in the poll's transaction, which also
+    // drops the source's outcomes older than two days. One index for that
+    // pruning, one for the chart's read of the last day.
+    r#"
+    CREATE TABLE fetch_outcomes (
+        at        INTEGER NOT NULL,
+        source_id TEXT NOT NULL,
+        outcome   TEXT NOT NULL
+    );
+    CREATE INDEX fetch_outcomes_by_source ON fetch_outcomes(source_id, at);
+    CREATE INDEX fetch_outcomes_by_time ON fetch_outcomes(at);
+    "#,
 ];
 
 /// The schema version this build writes.
