@@ -7,8 +7,7 @@
 use super::{
     ApplyOutcome, BroughtForward, Claim, DayCount, DuplicateCount, Duplication, FeedItems,
     FullTextCount, FullTextState, HourOutcomes, ItemFilter, Lease, LeaseView, OutboxMessage,
-    PollRecord, PollRecorded, Problem,
-    Retention, Revision, SourceStatus, StoreError,
+    PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus, StoreError,
 };
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
