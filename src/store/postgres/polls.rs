@@ -8,10 +8,11 @@
 //! the whole write. A stale writer's items roll back with the refusal.
 
 use super::Postgres;
+use super::full_text::record_full_text;
 use super::items::apply_in;
 use super::leases::{fence_source, release_source};
 use super::sources::{mark_gone, record_failure, record_page_yield, record_success};
-use crate::store::{PollOutcome, PollRecord, PollRecorded, StoreError};
+use crate::store::{PollOutcome, PollRecord, PollRecorded, PollResult, StoreError};
 
 impl Postgres {
     pub(super) async fn write_poll(&self, record: &PollRecord) -> Result<PollRecorded, StoreError> {
@@ -24,11 +25,17 @@ impl Postgres {
             Some(lease) => fence_source(tx, id, lease).await,
             None => Ok(()),
         };
+        // First, before the fence locks the source's row: the outcome's rows
+        // are this source's own and lock nothing another writer waits on,
+        // and a refused write rolls them back with the rest.
+        super::history::record_outcome(&tx, id, record.finished, PollResult::of(&record.outcome))
+            .await?;
         let recorded = match &record.outcome {
             PollOutcome::Success {
                 state,
                 items,
                 page_yield,
+                full_text,
             } => {
                 let applied = apply_in(
                     &tx,
@@ -44,6 +51,7 @@ impl Postgres {
                 if let Some(page_yield) = page_yield {
                     record_page_yield(&tx, id, &record.url, page_yield).await?;
                 }
+                record_full_text(&tx, id, full_text, record.started).await?;
                 record_success(
                     &tx,
                     id,
