@@ -677,3 +677,100 @@ async fn migrate_store_keeps_the_duplicates_and_their_keys() {
         Some((first.id, "same link".into()))
     );
 }
+
+/// Two replicas store one story from two sources at the same moment, round
+/// after round, alternately with the same link and with other links but
+/// the same title and text: each round keeps exactly one original, the
+/// other item its duplicate. (Each judging before the other's row was
+/// visible, both would stay originals.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_storing_one_story_at_once_keep_one_original() {
+    const ROUNDS: i64 = 50;
+    let db = TestDatabase::create().await;
+    let (a, b) = tokio::join!(Postgres::connect(db.url()), Postgres::connect(db.url()));
+    let replicas = [a.unwrap(), b.unwrap()];
+    let sources = [
+        SourceRef {
+            id: "blog-rss".into(),
+            name: "Blog (RSS)".into(),
+            url: "https://blog.example/feed/".into(),
+        },
+        SourceRef {
+            id: "planet".into(),
+            name: "Planet".into(),
+            url: "https://planet.example/rss".into(),
+        },
+    ];
+    // Rounds a window apart, each with words of its own, so that only the
+    // two items of one round are the same story.
+    let story = |source: &SourceRef, round: i64| {
+        let tag: String = format!("{round:02}")
+            .bytes()
+            .map(|d| char::from(b'k' + d - b'0'))
+            .collect();
+        let published = at(round * 30, 0);
+        let mut it = item(
+            source,
+            &format!("story-{round}"),
+            &format!("Reading room {tag} reopens after the flood"),
+            published,
+        );
+        if round % 2 == 1 {
+            it.url = Some(format!("https://{}.example/{round}", source.id));
+            it.content_html = Some(format!(
+                "<p>The {tag} reading room of the city library reopens on Monday after \
+                 the spring flood; the stacks were dried, the catalogue computers replaced \
+                 and the children's corner painted by volunteers from the {tag} school.</p>"
+            ));
+            it.content_hash = it.compute_content_hash();
+        }
+        (it, published)
+    };
+    for round in 0..ROUNDS {
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let mut writes = tokio::task::JoinSet::new();
+        for (store, source) in replicas.iter().zip(&sources) {
+            let (it, published) = story(source, round);
+            let record = PollRecord {
+                source: source.clone(),
+                url: source.url.clone(),
+                started: published + chrono::TimeDelta::hours(1),
+                finished: published + chrono::TimeDelta::hours(1),
+                next_poll: Utc::now() + chrono::TimeDelta::hours(1),
+                outcome: PollOutcome::Success {
+                    state: FetchState::default(),
+                    items: vec![it],
+                    page_yield: None,
+                },
+                retention: crate::store::Retention::default(),
+                dedup: crate::dedup::DedupRule::judging(),
+                lease: None,
+            };
+            let (store, barrier) = (store.clone(), barrier.clone());
+            writes.spawn(async move {
+                barrier.wait().await;
+                store.write_poll(&record).await.unwrap();
+            });
+        }
+        writes.join_all().await;
+    }
+    let conn = replicas[0].conn().await.unwrap();
+    let rows = conn
+        .query(
+            "SELECT guid, COUNT(*), COUNT(*) FILTER (WHERE duplicate_of IS NULL) FROM items
+             GROUP BY guid ORDER BY guid",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), usize::try_from(ROUNDS).unwrap());
+    let wrong: Vec<(String, i64)> = rows
+        .iter()
+        .filter(|row| row.get::<_, i64>(1) != 2 || row.get::<_, i64>(2) != 1)
+        .map(|row| (row.get(0), row.get(2)))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "rounds without exactly one original (round, originals): {wrong:?}"
+    );
+}
