@@ -242,6 +242,11 @@ pub(super) async fn apply_in(
 ) -> Result<ApplyOutcome, StoreError> {
     let now = truncate(now);
     let mut outcome = ApplyOutcome::default();
+    if items.is_empty() {
+        // A 304: nothing to store, not even the source's row (the poll's
+        // write upserts it), and one round trip fewer.
+        return Ok(outcome);
+    }
     ensure_source(tx, &source.id, &source.url).await?;
     let mut seen = HashSet::with_capacity(items.len());
     // The outbox rows, written last: `order_writers` lets one transaction

@@ -774,3 +774,119 @@ async fn two_replicas_storing_one_story_at_once_keep_one_original() {
         "rounds without exactly one original (round, originals): {wrong:?}"
     );
 }
+
+/// A 304's write (no item: it commits without waiting for its WAL flush)
+/// is fenced as any other, and neither it nor the claim (which commits the
+/// same way) leaves `synchronous_commit` off on its connection: the next
+/// transaction there, which may store items, waits for its flush again.
+#[tokio::test]
+async fn a_quiet_commit_is_fenced_and_leaves_its_connection_synchronous() {
+    let db = TestDatabase::create().await;
+    let store = Postgres::connect(db.url()).await.unwrap();
+    let lease = Duration::from_secs(60);
+    let url = &source().url;
+    let not_modified = |lease: Lease, etag: &str| PollRecord {
+        outcome: PollOutcome::Success {
+            state: FetchState {
+                etag: Some(etag.into()),
+                ..FetchState::default()
+            },
+            items: Vec::new(),
+            page_yield: None,
+        },
+        ..poll("unused", Some(lease))
+    };
+    let due = async || {
+        store
+            .write_next_poll("ifla-news", Utc::now() - chrono::TimeDelta::seconds(1))
+            .await
+            .unwrap();
+    };
+    for round in 0..3 {
+        due().await;
+        let a = held(
+            store
+                .claim_source_lease("ifla-news", url, "a", lease, None)
+                .await
+                .unwrap(),
+        );
+        store
+            .write_poll(&not_modified(a, &format!("\"v{round}\"")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .read_fetch_state("ifla-news")
+            .await
+            .unwrap()
+            .etag
+            .as_deref(),
+        Some("\"v2\"")
+    );
+    assert_eq!(
+        store
+            .read_source_status("ifla-news")
+            .await
+            .unwrap()
+            .unwrap()
+            .lease,
+        None
+    );
+
+    // A holder whose lease another claim took writes nothing, not even a 304.
+    due().await;
+    let stale = held(
+        store
+            .claim_source_lease("ifla-news", url, "a", lease, None)
+            .await
+            .unwrap(),
+    );
+    store
+        .write_next_poll("ifla-news", Utc::now() - chrono::TimeDelta::seconds(1))
+        .await
+        .unwrap();
+    store
+        .release_source_lease("ifla-news", &stale)
+        .await
+        .unwrap();
+    let b = held(
+        store
+            .claim_source_lease("ifla-news", url, "b", lease, None)
+            .await
+            .unwrap(),
+    );
+    let refused = store
+        .write_poll(&not_modified(stale, "\"stale\""))
+        .await
+        .expect_err("a stale 304 is refused");
+    assert!(
+        matches!(refused, StoreError::LeaseLost { .. }),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store
+            .read_fetch_state("ifla-news")
+            .await
+            .unwrap()
+            .etag
+            .as_deref(),
+        Some("\"v2\"")
+    );
+    store.write_poll(&not_modified(b, "\"v3\"")).await.unwrap();
+
+    // Every connection of the pool at once: the ones the claims and writes
+    // used among them.
+    let mut conns = Vec::new();
+    for _ in 0..POOL_SIZE {
+        conns.push(store.conn().await.unwrap());
+    }
+    for conn in &conns {
+        let mode: String = conn
+            .query_one("SHOW synchronous_commit", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(mode, "on");
+    }
+}
