@@ -890,3 +890,74 @@ async fn a_quiet_commit_is_fenced_and_leaves_its_connection_synchronous() {
         assert_eq!(mode, "on");
     }
 }
+
+/// `store.url`'s `sslmode` against a real server that takes TLS only: each
+/// mode that asks for TLS gets it (`pg_stat_ssl`), with the certificate
+/// checked as the mode says; plain text, an unknown CA and a name the
+/// certificate is not made out to are refused, naming `store.url` and never
+/// the password.
+#[tokio::test]
+async fn sslmode_is_honoured_against_a_server_that_takes_tls_only() {
+    let server = tokio::task::spawn_blocking(librarywire_testkit::TlsServer::start)
+        .await
+        .unwrap();
+    let url = |host: &str, query: String| {
+        format!(
+            "postgres://postgres:s3cret@{host}:{}/postgres?{query}",
+            server.port()
+        )
+    };
+    let ca = server.ca().display().to_string();
+    let other = server.other_ca().display().to_string();
+    for (host, query) in [
+        ("localhost", format!("sslmode=verify-full&sslrootcert={ca}")),
+        ("127.0.0.1", format!("sslmode=verify-ca&sslrootcert={ca}")),
+        ("127.0.0.1", "sslmode=require".to_owned()),
+        ("127.0.0.1", String::new()),
+    ] {
+        let store = Postgres::connect(&url(host, query.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        let conn = store.conn().await.unwrap();
+        let ssl: bool = conn
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(ssl, "{query}: connected in plain text");
+    }
+    for (host, query, why) in [
+        ("127.0.0.1", "sslmode=disable".to_owned(), "no encryption"),
+        (
+            "localhost",
+            format!("sslmode=verify-full&sslrootcert={other}"),
+            "certificate",
+        ),
+        (
+            "127.0.0.1",
+            format!("sslmode=require&sslrootcert={other}"),
+            "certificate",
+        ),
+        (
+            "127.0.0.1",
+            format!("sslmode=verify-full&sslrootcert={ca}"),
+            "certificate",
+        ),
+    ] {
+        let err = Postgres::connect(&url(host, query.clone()))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{query} to {host} must be refused"));
+        let said = err.to_string();
+        assert!(
+            matches!(err, StoreError::Connect { .. }),
+            "{query}: {err:?}"
+        );
+        assert!(said.contains("store.url"), "{said}");
+        assert!(said.contains(why), "{query}: {said}");
+        assert!(!said.contains("s3cret"), "{said}");
+    }
+}
