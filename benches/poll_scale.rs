@@ -67,6 +67,7 @@ fn main() {
             encoding: None,
             timezone: None,
             dedup: true,
+            rules: Vec::new(),
         })
         .collect();
     let dir = tempfile::tempdir().expect("temp dir for the store");

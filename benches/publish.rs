@@ -532,6 +532,7 @@ async fn latency(topology: &Topology, hook: ConfirmHook, samples: usize) {
         encoding: None,
         timezone: None,
         dedup: true,
+        rules: Vec::new(),
     };
     let (mut to_stored, mut to_confirm, mut to_receive) = (Vec::new(), Vec::new(), Vec::new());
     for k in 0..samples + 20 {

@@ -6,6 +6,7 @@ use crate::config::{DEFAULT_CONFIG_PATH, Settings, StoreLocation};
 use crate::error::error_chain;
 use crate::fetch::{FetchState, Fetcher};
 use crate::refresh::SourcePoller;
+use crate::rules::{Ruled, Rules};
 use crate::telemetry;
 use anyhow::{Context, bail};
 use chrono::Utc;
@@ -266,6 +267,13 @@ pub fn print_sources(
         path.display(),
         settings.sources.len()
     )?;
+    if !settings.rules.is_empty() {
+        writeln!(
+            out,
+            "  {}",
+            rule_count(settings.rules.len(), "for every source")
+        )?;
+    }
     for source in &settings.sources {
         writeln!(
             out,
@@ -294,8 +302,22 @@ pub fn print_sources(
                 }
             )?;
         }
+        if !source.rules.is_empty() {
+            writeln!(
+                out,
+                "  {:<24} {}",
+                "",
+                rule_count(source.rules.len(), "of its own")
+            )?;
+        }
     }
     Ok(())
+}
+
+/// `1 rule of its own`, `3 rules for every source`.
+fn rule_count(n: usize, whose: &str) -> String {
+    let noun = if n == 1 { "rule" } else { "rules" };
+    format!("{n} {noun} {whose}")
 }
 
 /// Polls the sources once, prints their items as JSON lines on `out` in
@@ -326,7 +348,8 @@ pub async fn poll_once(
             async move {
                 // Nothing is stored, so every item is new: the admin sees
                 // what `content` picks on each followed page.
-                let poller = SourcePoller::new(source.clone(), settings.poll.flag_after);
+                let mut poller = SourcePoller::new(source.clone(), settings.poll.flag_after);
+                poller.apply_rules(Rules::of(settings, source));
                 (source, poller.preview(fetcher, now).await)
             }
         })
@@ -341,7 +364,18 @@ pub async fn poll_once(
                     serde_json::to_writer(&mut *out, item)?;
                     out.write_all(b"\n")?;
                 }
-                eprintln!("{}: {} items", source.id, polled.items.len());
+                // What the rules did, item by item, for the admin tuning them.
+                for ruled in &polled.ruled {
+                    eprintln!("{}: {}", source.id, ruled_line(ruled));
+                }
+                match polled.dropped_by_rules() {
+                    0 => eprintln!("{}: {} items", source.id, polled.items.len()),
+                    dropped => eprintln!(
+                        "{}: {} items ({dropped} dropped by rules)",
+                        source.id,
+                        polled.items.len()
+                    ),
+                }
             }
             Err(e) => {
                 failed += 1;
@@ -355,6 +389,17 @@ pub async fn poll_once(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// One line of `poll-once` about an item the rules touched: what they did,
+/// then the item as its source gave it (its title quoted, so that one line
+/// it stays whatever it holds, and its link).
+fn ruled_line(ruled: &Ruled) -> String {
+    let title = &ruled.title;
+    match &ruled.url {
+        Some(url) => format!("{}: {title:?} {url}", ruled.verdict),
+        None => format!("{}: {title:?}", ruled.verdict),
+    }
 }
 
 /// What `discover` prints for a URL that is itself a feed: a feed source for

@@ -4,9 +4,11 @@
 //! `LIBRARYWIRE__SECTION__KEY` environment variables. Unknown keys are errors,
 //! and every error names the key and the file.
 
+mod rule;
 mod source_url;
 mod write;
 
+pub use rule::{Pattern, RuleAction, RuleField, RuleSettings};
 pub use write::{ConfigText, NewSource};
 
 use bytesize::ByteSize;
@@ -139,6 +141,10 @@ pub struct Settings {
     /// Cross-source duplicates: one story carried by several sources.
     #[serde(default)]
     pub dedup: DedupSettings,
+    /// `[[rules]]`: the drop, keep and rewrite rules of every source, applied
+    /// in order before each source's own. Default: none.
+    #[serde(default)]
+    pub rules: Vec<RuleSettings>,
     /// The sources to poll, in order.
     #[serde(default)]
     pub sources: Vec<SourceSettings>,
@@ -804,6 +810,10 @@ pub struct SourceSettings {
     /// duplicates, and no other item is judged a duplicate of them.
     #[serde(default = "yes")]
     pub dedup: bool,
+    /// `[[sources.rules]]`: this source's drop, keep and rewrite rules,
+    /// applied in order after the `[[rules]]` of every source. Default: none.
+    #[serde(default)]
+    pub rules: Vec<RuleSettings>,
 }
 
 /// The default of a setting that is on unless turned off.
@@ -950,7 +960,7 @@ impl Settings {
             ConfigError::at_key(
                 path,
                 display_path(e.path()),
-                e.inner().to_string(),
+                without_key(e.inner()),
                 &overrides,
             )
         })?;
@@ -1080,6 +1090,7 @@ impl Settings {
         if !(0.0..=0.5).contains(&self.poll.jitter) {
             return Err(("poll.jitter".into(), "must be between 0 and 0.5".into()));
         }
+        rule::validate_rules("rules", &self.rules)?;
         let mut seen = HashSet::new();
         for (i, source) in self.sources.iter().enumerate() {
             let key = |field: &str| format!("sources[{i}].{field}");
@@ -1152,6 +1163,7 @@ impl Settings {
                 ));
             }
             validate_page(source, &key)?;
+            rule::validate_rules(&key("rules"), &source.rules)?;
             if let Some(name) = &source.timezone
                 && name.parse::<chrono_tz::Tz>().is_err()
             {
@@ -1234,6 +1246,22 @@ pub fn is_valid_source_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// What the config crate says is wrong with a value, without the key it
+/// adds (` for key `sources[0]rules[1]title``, run together): the message
+/// names the key once, from the serde path.
+fn without_key(error: &config::ConfigError) -> String {
+    match error {
+        config::ConfigError::At { error, .. } => error.to_string(),
+        // Its path runs together too ("sources[0]rules[0]action"); serde's
+        // path names the table, so the field's own name is enough.
+        config::ConfigError::NotFound(path) => {
+            let field = path.rsplit([']', '.']).next().unwrap_or(path);
+            format!("missing field `{field}`")
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Renders a serde path as `a.b[2].c`.

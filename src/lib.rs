@@ -5,7 +5,8 @@
 //! The stages, each a module with typed input and output:
 //! [`fetch`] → [`parse`] → [`normalize`] → [`store`] (with its outbox) →
 //! [`publish`], with [`serve`] reading the store. [`refresh`] runs the first
-//! four for one source; [`schedule`] decides when; [`app`] wires it all.
+//! four for one source, putting the items through the admin's [`rules`]
+//! before the store; [`schedule`] decides when; [`app`] wires it all.
 
 pub mod app;
 pub mod cli;
@@ -24,6 +25,7 @@ pub mod parse;
 pub mod publish;
 pub mod refresh;
 pub mod reload;
+pub mod rules;
 pub mod schedule;
 pub mod serve;
 pub mod status;

@@ -70,6 +70,11 @@ pub const PUBLISHER_PAUSED: &str = "librarywire_publisher_paused";
 /// Whether the store has a problem of each kind.
 pub const STORE_PROBLEM: &str = "librarywire_store_problem";
 
+/// Items a poll read but did not store, by source and reason: `rule` (an
+/// admin's rule dropped it) or `too_old` (older than `store.max_age` when
+/// first seen).
+pub const ITEMS_DROPPED: &str = "librarywire_items_dropped_total";
+
 /// Article links not followed because the outbound policy refused their
 /// address, by source and range.
 pub const FOLLOWS_REFUSED: &str = "librarywire_follows_refused_total";
@@ -139,6 +144,12 @@ fn describe_events() {
         "Items a source brought that were new (change=new) or changed (change=updated)"
     );
     describe_counter!(
+        ITEMS_DROPPED,
+        Unit::Count,
+        "Items a poll read but did not store, by source and reason: rule (dropped by a \
+         [[rules]] or [[sources.rules]] rule) or too_old (older than store.max_age when first seen)"
+    );
+    describe_counter!(
         FOLLOWS_REFUSED,
         Unit::Count,
         "Article links not followed because they lead to a private or local address \
@@ -177,6 +188,17 @@ pub fn poll_finished(
         && let Some(handle) = HANDLE.get().and_then(Option::as_ref)
     {
         handle.run_upkeep();
+    }
+}
+
+/// Counts the items a poll of `source` read but did not store: `by_rules`
+/// that the admin's rules dropped, `too_old` that retention turned away.
+pub fn items_dropped(source: &str, by_rules: usize, too_old: usize) {
+    for (reason, n) in [("rule", by_rules), ("too_old", too_old)] {
+        if n > 0 {
+            counter!(ITEMS_DROPPED, "source" => source.to_owned(), "reason" => reason)
+                .increment(count(n));
+        }
     }
 }
 

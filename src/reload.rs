@@ -103,6 +103,10 @@ pub struct SourceChanges {
     /// `[poll]` differs: every source's task restarts, on a new fetcher and
     /// new limits.
     pub poll_changed: bool,
+    /// `[[rules]]` differs. No task restarts: each source's next poll reads
+    /// the rules in force (a source's own rules are its settings, so a change
+    /// there restarts it), and stored items stay as they are.
+    pub rules_changed: bool,
 }
 
 impl SourceChanges {
@@ -131,6 +135,7 @@ impl SourceChanges {
             removed,
             changed,
             poll_changed: old.poll != new.poll,
+            rules_changed: old.rules != new.rules,
         }
     }
 
@@ -241,6 +246,7 @@ impl Reloader {
                 removed = %list(&changes.removed),
                 retuned = %list(&changes.changed),
                 poll_retuned = changes.poll_changed,
+                rules_retuned = changes.rules_changed,
                 "config reloaded"
             );
         } else {
@@ -408,6 +414,7 @@ mod tests {
             encoding: None,
             timezone: None,
             dedup: true,
+            rules: Vec::new(),
         }
     }
 
@@ -420,6 +427,7 @@ mod tests {
             poll: PollSettings::default(),
             log: Default::default(),
             dedup: Default::default(),
+            rules: Vec::new(),
             sources,
         }
     }
@@ -492,6 +500,41 @@ mod tests {
     }
 
     #[test]
+    fn new_rules_for_every_source_restart_nothing_and_a_sources_own_restart_it() {
+        let rule = |title: &str| crate::config::RuleSettings {
+            action: crate::config::RuleAction::Drop,
+            title: Some(crate::config::Pattern::parse(title).unwrap()),
+            summary: None,
+            content: None,
+            category: None,
+            author: None,
+            link: None,
+            older_than: None,
+            field: None,
+            pattern: None,
+            replace: None,
+        };
+        let old = settings(vec![
+            source("a", "https://a.org/"),
+            source("b", "https://b.org/"),
+        ]);
+        let mut new = old.clone();
+        new.rules.push(rule("^Vacancy"));
+        let changes = SourceChanges::between(&old, &new);
+        assert!(changes.rules_changed);
+        assert!(changes.restarted(&new).is_empty(), "{changes:?}");
+        let mut own = new.clone();
+        own.sources[1].rules.push(rule("^Closed"));
+        let changes = SourceChanges::between(&new, &own);
+        assert!(!changes.rules_changed);
+        assert_eq!(changes.restarted(&own), ["b"]);
+        // The same expression again is no change.
+        let mut same = own.clone();
+        same.sources[1].rules[0] = rule("^Closed");
+        assert!(SourceChanges::between(&own, &same).is_empty());
+    }
+
+    #[test]
     fn a_new_interval_is_a_change_of_that_source() {
         let old = settings(vec![source("a", "https://a.org/")]);
         let mut faster = source("a", "https://a.org/");
@@ -510,6 +553,7 @@ mod tests {
             poll: Default::default(),
             log: Default::default(),
             dedup: Default::default(),
+            rules: Vec::new(),
             sources: Vec::new(),
         };
         let mut new = running.clone();

@@ -21,6 +21,7 @@ use crate::fetch::Fetcher;
 pub use crate::refresh::PollResult;
 use crate::refresh::{NextDelay, PollReport, SourcePoller};
 use crate::reload::SourceChanges;
+use crate::rules::Rules;
 use crate::store::{BroughtForward, Claim, Lease, LeaseDeadline, Retention, SourceStatus, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -606,6 +607,10 @@ impl Polling {
             let settings = self.settings.borrow();
             poller.keep(Retention::of(&settings.store));
             poller.judge_duplicates(DedupRule::of(&settings.dedup, poller.settings()));
+            // Read at each poll, like retention: a reload's new `[[rules]]`
+            // apply from the next poll on, and never to what is stored.
+            let rules = Rules::of(&settings, poller.settings());
+            poller.apply_rules(rules);
         }
         let now = self.clock.now();
         let mut refresh = Box::pin(poller.refresh(&self.fetcher, &self.store, now, next));
@@ -910,6 +915,7 @@ mod loop_tests {
             },
             log: Default::default(),
             dedup: Default::default(),
+            rules: Vec::new(),
             sources: vec![SourceSettings {
                 id: "f".to_owned(),
                 name: None,
@@ -921,6 +927,7 @@ mod loop_tests {
                 encoding: None,
                 timezone: None,
                 dedup: true,
+                rules: Vec::new(),
             }],
         }
     }

@@ -362,6 +362,48 @@ fn seal(item: &mut Item) {
     item.content_hash = item.compute_content_hash();
 }
 
+/// Gives `item` the title `title` (an admin's rewrite of it), shaped as a
+/// feed's title is: white space collapsed, no character XML forbids, and the
+/// untitled fallback when nothing is left; then seals it. Returns whether
+/// the title changed.
+pub fn retitle(item: &mut Item, title: &str) -> bool {
+    let mut title = text::collapse_whitespace(title);
+    if title.is_empty() {
+        title = if item.summary.is_empty() {
+            UNTITLED.to_owned()
+        } else {
+            text::truncate_at_word(&item.summary, DERIVED_TITLE_MAX_CHARS)
+        };
+    }
+    if title == item.title {
+        return false;
+    }
+    item.title = title;
+    seal(item);
+    true
+}
+
+/// Gives `item` the summary `summary` (an admin's rewrite of it), shaped as
+/// a feed's summary is: white space collapsed, bounded to
+/// [`SUMMARY_MAX_CHARS`]; then seals it. Returns whether the summary changed.
+pub fn resummarize(item: &mut Item, summary: &str) -> bool {
+    let summary = text::truncate_at_word(&text::collapse_whitespace(summary), SUMMARY_MAX_CHARS);
+    if summary == item.summary {
+        return false;
+    }
+    item.summary = summary;
+    seal(item);
+    true
+}
+
+/// The text a reader sees in an item's sanitized content; empty when it has none.
+pub fn content_text(item: &Item) -> String {
+    item.content_html
+        .as_deref()
+        .map(text::html_to_text)
+        .unwrap_or_default()
+}
+
 /// `date` in whole seconds, or None when it is missing or before 1990 (see
 /// [`EARLIEST_BELIEVABLE_DATE`]).
 fn believable(date: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {

@@ -51,6 +51,7 @@ fn page_source(url: &str, page: PageSettings, timezone: Option<&str>) -> SourceS
         encoding: None,
         timezone: timezone.map(str::to_owned),
         dedup: true,
+        rules: Vec::new(),
     }
 }
 

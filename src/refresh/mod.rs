@@ -16,6 +16,7 @@ use crate::fetch::{FetchError, FetchOutcome, FetchState, Fetched, Fetcher};
 use crate::item::{Item, SourceRef};
 use crate::normalize::normalize;
 use crate::parse::{ParseError, ParseOptions, Recovered, parse_feed};
+use crate::rules::{Ruled, Rules};
 use crate::store::{
     ApplyOutcome, Lease, LeaseDeadline, PageYield, PollOutcome, PollRecord, Retention, Store,
     StoreError,
@@ -24,7 +25,7 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::task::AbortOnDropHandle;
-use tracing::{Instrument, error, info, warn};
+use tracing::{Instrument, debug, error, info, warn};
 use url::Url;
 
 /// Why a refresh failed. A failed refresh is the source's state, never the daemon's.
@@ -138,6 +139,16 @@ pub struct Polled {
     pub ttl: Option<Duration>,
     /// Set when feed-rs refused the feed and its entries were recovered.
     pub recovered: Option<Recovered>,
+    /// What the admin's rules did to the items they touched, in feed order:
+    /// the dropped ones (no longer in `items`) too.
+    pub ruled: Vec<Ruled>,
+}
+
+impl Polled {
+    /// How many items the rules dropped.
+    pub fn dropped_by_rules(&self) -> usize {
+        self.ruled.iter().filter(|r| r.verdict.fate.drops()).count()
+    }
 }
 
 /// What one refresh of a source did.
@@ -145,8 +156,10 @@ pub struct Polled {
 pub struct Refreshed {
     /// True when the source answered "not modified".
     pub not_modified: bool,
-    /// Items seen in the feed this time.
+    /// Items seen in the feed this time, those the rules dropped included.
     pub items_seen: usize,
+    /// Items the admin's rules dropped: not stored.
+    pub dropped_by_rules: usize,
     /// What the store did with them.
     pub applied: ApplyOutcome,
     /// The longest wait the source suggested (`max-age` or `<ttl>`), if any.
@@ -211,6 +224,8 @@ pub struct SourcePoller {
     /// How the store judges the polls' new items as duplicates
     /// ([`SourcePoller::judge_duplicates`]).
     dedup: DedupRule,
+    /// The admin's rules the polls' items go through ([`SourcePoller::apply_rules`]).
+    rules: Rules,
 }
 
 /// What a [`SourcePoller`] knows of its source, and never changes.
@@ -271,6 +286,7 @@ impl SourcePoller {
             deadline: LeaseDeadline::never(),
             retention: Retention::default(),
             dedup: DedupRule::default(),
+            rules: Rules::default(),
         }
     }
 
@@ -287,6 +303,13 @@ impl SourcePoller {
     /// poller's items are fingerprinted but not judged (tools and tests).
     pub fn judge_duplicates(&mut self, rule: DedupRule) {
         self.dedup = rule;
+    }
+
+    /// Puts the next polls' items through `rules` (the `[[rules]]` and the
+    /// source's own in force) before the store: what they drop is never
+    /// stored. Without it, a poller keeps every item as normalized.
+    pub fn apply_rules(&mut self, rules: Rules) {
+        self.rules = rules;
     }
 
     /// Runs the next polls under `lease`, the claim the scheduler made,
@@ -308,14 +331,14 @@ impl SourcePoller {
     }
 
     /// Fetches the source with `state` for a conditional request, and reads
-    /// its items. Touches no store.
+    /// its items, through the rules. Touches no store.
     pub async fn poll(
         &self,
         fetcher: &Fetcher,
         state: &FetchState,
         now: DateTime<Utc>,
     ) -> Result<Polled, RefreshError> {
-        self.source.poll(fetcher, state, now).await
+        self.source.poll(fetcher, state, &self.rules, now).await
     }
 
     /// What `poll-once` shows: [`SourcePoller::poll`] without validators,
@@ -366,18 +389,20 @@ impl SourcePoller {
         let retention = self.retention;
         let dedup = self.dedup;
         let task = {
-            let (source, fetcher, store, next, lease, deadline) = (
+            let (source, fetcher, store, next, lease, deadline, rules) = (
                 self.source.clone(),
                 fetcher.clone(),
                 store.clone(),
                 next.clone(),
                 lease.clone(),
                 self.deadline.clone(),
+                self.rules.clone(),
             );
             AbortOnDropHandle::new(tokio::spawn(
                 async move {
+                    let known = memory.map(|m| m.state);
                     let (start_state, collected) = source
-                        .collect(&fetcher, &store, memory.map(|m| m.state), now, &deadline)
+                        .collect(&fetcher, &store, known, &rules, now, &deadline)
                         .await;
                     let attempt = Attempt {
                         now,
@@ -418,10 +443,14 @@ impl SourcePoller {
 }
 
 impl Source {
+    /// Fetches and reads the source, and puts its items through `rules`
+    /// (on the blocking pool, with the parsing), before any article of a
+    /// page source is followed: an item the rules drop costs no request.
     async fn poll(
         &self,
         fetcher: &Fetcher,
         state: &FetchState,
+        rules: &Rules,
         now: DateTime<Utc>,
     ) -> Result<Polled, RefreshError> {
         let url = self.settings.parsed_url()?;
@@ -434,18 +463,20 @@ impl Source {
                     items: Vec::new(),
                     ttl: None,
                     recovered: None,
+                    ruled: Vec::new(),
                 });
             }
             FetchOutcome::Body(body) => body.clone(),
         };
         if let Some(selectors) = &self.selectors {
-            return page::read(&self.settings, selectors, fetched, body, now).await;
+            return page::read(&self.settings, selectors, rules, fetched, body, now).await;
         }
         let source_ref = self.source_ref.clone();
         let final_url = fetched.final_url.clone();
         let content_type = fetched.content_type.clone();
         let encoding = self.settings.encoding_override();
         let timezone = self.settings.time_zone();
+        let rules = rules.clone();
         // Parsing is CPU work on up to `max_body` bytes: keep it off the async
         // workers. A panic inside becomes this source's error, not the daemon's.
         let parsed = contained(move || {
@@ -460,17 +491,19 @@ impl Source {
                 .feed
                 .ttl
                 .map(|minutes| Duration::from_secs(u64::from(minutes) * 60));
-            let items = normalize(&source_ref, &parsed.base, &parsed.feed, now);
-            Ok::<_, ParseError>((items, ttl, parsed.recovered))
+            let mut items = normalize(&source_ref, &parsed.base, &parsed.feed, now);
+            let ruled = rules.apply(&mut items, now);
+            Ok::<_, ParseError>((items, ruled, ttl, parsed.recovered))
         })
         .await;
         let url_text = fetched.final_url.to_string();
         match parsed {
-            Ok(Ok((items, ttl, recovered))) => Ok(Polled {
+            Ok(Ok((items, ruled, ttl, recovered))) => Ok(Polled {
                 fetched,
                 items,
                 ttl,
                 recovered,
+                ruled,
             }),
             Ok(Err(error)) => Err(RefreshError::Parse {
                 url: url_text,
@@ -493,6 +526,7 @@ impl Source {
         fetcher: &Fetcher,
         store: &Store,
         known: Option<FetchState>,
+        rules: &Rules,
         now: DateTime<Utc>,
         deadline: &LeaseDeadline,
     ) -> (Option<FetchState>, Result<Collected, RefreshError>) {
@@ -507,7 +541,7 @@ impl Source {
             if deadline.passed() {
                 return Err(self.lease_ran_out());
             }
-            let mut polled = self.poll(fetcher, &state, now).await?;
+            let mut polled = self.poll(fetcher, &state, rules, now).await?;
             let page_yield = match &self.selectors {
                 Some(Ok(selectors)) if matches!(polled.fetched.outcome, FetchOutcome::Body(_)) => {
                     Some(
@@ -609,7 +643,11 @@ impl Source {
             suggested: suggested_interval,
         });
         let next_poll = after(now, delay);
-        let items_seen = polled.items.len();
+        let dropped_by_rules = polled.dropped_by_rules();
+        let items_seen = polled.items.len() + dropped_by_rules;
+        for ruled in &polled.ruled {
+            debug!(source = %self.settings.id, item = %ruled.id, title = %ruled.title, rules = %ruled.verdict, "rules applied");
+        }
         let state = polled.fetched.state;
         let final_url = polled.fetched.final_url;
         let record = PollRecord {
@@ -636,12 +674,15 @@ impl Source {
             new = applied.new,
             updated = applied.updated,
             too_old = applied.retired,
+            dropped_by_rules,
             next_in = %humantime::format_duration(round_secs(delay)),
             "polled"
         );
+        crate::metrics::items_dropped(&self.settings.id, dropped_by_rules, applied.retired);
         let result = Ok(Refreshed {
             not_modified,
             items_seen,
+            dropped_by_rules,
             applied,
             suggested_interval,
             state: state.clone(),

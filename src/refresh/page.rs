@@ -9,6 +9,7 @@ use crate::error::error_chain;
 use crate::fetch::{FetchError, FetchOutcome, Fetched, Fetcher};
 use crate::item::{Item, ItemId};
 use crate::page::{PageError, PageSelectors};
+use crate::rules::Rules;
 use crate::store::{LeaseDeadline, PageYield, Store};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -25,11 +26,12 @@ pub(super) fn compile(source: &SourceSettings) -> Compiled {
     PageSelectors::compile(&page, source.time_zone()).map(Arc::new)
 }
 
-/// Decodes the page and reads its items with the source's selectors, on
-/// the blocking pool like parsing.
+/// Decodes the page and reads its items with the source's selectors, and
+/// puts them through `rules`, on the blocking pool like parsing.
 pub(super) async fn read(
     source: &SourceSettings,
     selectors: &Compiled,
+    rules: &Rules,
     fetched: Fetched,
     body: bytes::Bytes,
     now: DateTime<Utc>,
@@ -49,9 +51,12 @@ pub(super) async fn read(
     };
     let (source_ref, base) = (source.source_ref(), fetched.final_url.clone());
     let (content_type, encoding) = (fetched.content_type.clone(), source.encoding_override());
-    let extracted = contained(move || {
+    let rules = rules.clone();
+    let (extracted, ruled) = contained(move || {
         let (html, _) = crate::page::decode_html(&body, content_type.as_deref(), encoding);
-        crate::page::extract(&source_ref, &selectors, &html, &base, now)
+        let mut extracted = crate::page::extract(&source_ref, &selectors, &html, &base, now);
+        let ruled = rules.apply(&mut extracted.items, now);
+        (extracted, ruled)
     })
     .await
     .map_err(|message| RefreshError::Panic {
@@ -71,6 +76,7 @@ pub(super) async fn read(
         items: extracted.items,
         ttl: None,
         recovered: None,
+        ruled,
     })
 }
 
@@ -88,7 +94,8 @@ pub(super) async fn after_read(
     now: DateTime<Utc>,
     deadline: &LeaseDeadline,
 ) -> Result<PageYield, RefreshError> {
-    let found = polled.items.len();
+    // The yield is the selectors', so what the rules dropped counts.
+    let found = polled.items.len() + polled.dropped_by_rules();
     let follow = source.page.as_ref().is_some_and(|p| p.follow);
     // Which items the store knows (and, to follow, their stored versions),
     // and the yield later polls are compared with.

@@ -16,6 +16,7 @@ fn refreshed(not_modified: bool, new: usize, updated: usize) -> Result<Refreshed
     Ok(Refreshed {
         not_modified,
         items_seen: new + updated,
+        dropped_by_rules: 0,
         applied: ApplyOutcome {
             new,
             updated,

@@ -616,6 +616,7 @@ mod tests {
             poll: Default::default(),
             log: Default::default(),
             dedup: Default::default(),
+            rules: Vec::new(),
             sources: Vec::new(),
         });
         let shutdown = CancellationToken::new();

@@ -22,5 +22,6 @@ mod reads;
 mod reload;
 mod replicas;
 mod retention;
+mod rules;
 mod secrets;
 mod store_trouble;

@@ -8,7 +8,7 @@ use std::path::Path;
 const HTML: &str = "text/html; charset=utf-8";
 
 /// An NLC-shaped list page linking to the articles `numbers`.
-fn news_list(numbers: &[u32]) -> String {
+pub(crate) fn news_list(numbers: &[u32]) -> String {
     let mut html = String::from(
         r#"<html lang="en"><body><div class="header"><a href="/enweb/">Home</a></div><ul class="news-list">"#,
     );
@@ -23,13 +23,13 @@ fn news_list(numbers: &[u32]) -> String {
     html
 }
 
-fn article() -> Vec<u8> {
+pub(crate) fn article() -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("src/page/testdata/nlc/article-ifla-wlic-2021.html");
     std::fs::read(path).unwrap()
 }
 
-fn page_source(url: &str) -> String {
+pub(crate) fn page_source(url: &str) -> String {
     format!(
         r#"
 [[sources]]
