@@ -913,7 +913,7 @@ async fn sslmode_is_honoured_against_a_server_that_takes_tls_only() {
         ("localhost", format!("sslmode=verify-full&sslrootcert={ca}")),
         ("127.0.0.1", format!("sslmode=verify-ca&sslrootcert={ca}")),
         ("127.0.0.1", "sslmode=require".to_owned()),
-        ("127.0.0.1", String::new()),
+        ("127.0.0.1", "sslmode=prefer".to_owned()),
     ] {
         let store = Postgres::connect(&url(host, query.clone()))
             .await
@@ -931,6 +931,7 @@ async fn sslmode_is_honoured_against_a_server_that_takes_tls_only() {
     }
     for (host, query, why) in [
         ("127.0.0.1", "sslmode=disable".to_owned(), "no encryption"),
+        ("127.0.0.1", String::new(), "no encryption"),
         (
             "localhost",
             format!("sslmode=verify-full&sslrootcert={other}"),
