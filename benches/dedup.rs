@@ -214,6 +214,7 @@ async fn write(
                     state: FetchState::default(),
                     items: poll.to_vec(),
                     page_yield: None,
+                    full_text: Vec::new(),
                 },
                 retention: Retention::default(),
                 dedup: rule,

@@ -67,6 +67,8 @@ fn main() {
             encoding: None,
             timezone: None,
             dedup: true,
+            full_text: false,
+            full_text_per_poll: None,
             rules: Vec::new(),
         })
         .collect();

@@ -532,6 +532,8 @@ async fn latency(topology: &Topology, hook: ConfirmHook, samples: usize) {
         encoding: None,
         timezone: None,
         dedup: true,
+        full_text: false,
+        full_text_per_poll: None,
         rules: Vec::new(),
     };
     let (mut to_stored, mut to_confirm, mut to_receive) = (Vec::new(), Vec::new(), Vec::new());

@@ -67,6 +67,7 @@ impl Application {
                 )
             })?;
         let feed = Arc::new(MergedFeed::new(settings.server.clone()));
+        feed.set_sources(&settings.sources);
         let (live, _) = crate::config::live(settings.clone());
         Ok(Application {
             settings,

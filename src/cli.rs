@@ -187,13 +187,15 @@ pub async fn migrate_store(
         .with_context(|| format!("migrate-store from {} to {shown}", from.display()))?;
     writeln!(
         out,
-        "copied {} sources, {} items, {} revisions, {} retired item ids and {} outbox messages \
-         from {} into {shown}",
+        "copied {} sources, {} items, {} revisions, {} retired item ids, {} article states and \
+         {} outbox messages (and {} poll outcomes of the last two days) from {} into {shown}",
         copied.sources,
         copied.items,
         copied.revisions,
         copied.retired,
+        copied.full_text,
         copied.outbox,
+        copied.fetch_outcomes,
         from.display()
     )?;
     out.flush()?;
@@ -300,6 +302,14 @@ pub fn print_sources(
                 } else {
                     String::new()
                 }
+            )?;
+        }
+        if source.full_text {
+            writeln!(
+                out,
+                "  {:<24} full text, at most {} article pages a poll",
+                "",
+                source.full_text_per_poll()
             )?;
         }
         if !source.rules.is_empty() {

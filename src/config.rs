@@ -180,6 +180,9 @@ pub struct ServerSettings {
     /// least 256 kept for the rest of the daemon); a higher value is
     /// lowered to that.
     pub max_connections: Option<usize>,
+    /// A few words about this planet, shown as plain text (escaped, never
+    /// HTML) under the title of the news page, `/`. Default: none.
+    pub about: Option<String>,
 }
 
 impl ServerSettings {
@@ -203,6 +206,7 @@ impl Default for ServerSettings {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: None,
+            about: None,
         }
     }
 }
@@ -810,11 +814,25 @@ pub struct SourceSettings {
     /// duplicates, and no other item is judged a duplicate of them.
     #[serde(default = "yes")]
     pub dedup: bool,
+    /// Whether the article page (the item's link) of each new item is
+    /// fetched and its main text put into the item's content, when longer
+    /// than what the source gave. A page source's `content` selector wins
+    /// over readability. Default false.
+    #[serde(default)]
+    pub full_text: bool,
+    /// At most this many article pages are fetched in one poll of a
+    /// `full_text = true` source; the other new items wait for the next
+    /// poll. Default 20 ([`FULL_TEXT_PER_POLL`]).
+    #[serde(default)]
+    pub full_text_per_poll: Option<usize>,
     /// `[[sources.rules]]`: this source's drop, keep and rewrite rules,
     /// applied in order after the `[[rules]]` of every source. Default: none.
     #[serde(default)]
     pub rules: Vec<RuleSettings>,
 }
+
+/// The default of a source's `full_text_per_poll`.
+pub const FULL_TEXT_PER_POLL: usize = 20;
 
 /// The default of a setting that is on unless turned off.
 fn yes() -> bool {
@@ -855,6 +873,12 @@ impl SourceSettings {
     /// The `timezone`, resolved. Validation has checked the name.
     pub fn time_zone(&self) -> Option<chrono_tz::Tz> {
         self.timezone.as_deref().and_then(|name| name.parse().ok())
+    }
+
+    /// How many article pages one poll of the source fetches at most:
+    /// `full_text_per_poll`, else [`FULL_TEXT_PER_POLL`].
+    pub fn full_text_per_poll(&self) -> usize {
+        self.full_text_per_poll.unwrap_or(FULL_TEXT_PER_POLL)
     }
 
     /// The item-level reference to this source.
@@ -1163,6 +1187,20 @@ impl Settings {
                 ));
             }
             validate_page(source, &key)?;
+            if let Some(bound) = source.full_text_per_poll {
+                if bound == 0 {
+                    return Err((
+                        key("full_text_per_poll"),
+                        "must be at least 1 (set full_text = false to fetch no article)".into(),
+                    ));
+                }
+                if !source.full_text {
+                    return Err((
+                        key("full_text_per_poll"),
+                        "has no effect without full_text = true".into(),
+                    ));
+                }
+            }
             rule::validate_rules(&key("rules"), &source.rules)?;
             if let Some(name) = &source.timezone
                 && name.parse::<chrono_tz::Tz>().is_err()

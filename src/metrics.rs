@@ -78,6 +78,8 @@ pub const ITEMS_DROPPED: &str = "librarywire_items_dropped_total";
 /// Article links not followed because the outbound policy refused their
 /// address, by source and range.
 pub const FOLLOWS_REFUSED: &str = "librarywire_follows_refused_total";
+/// Article page fetches of `full_text = true` sources, by source and outcome.
+pub const FULL_TEXT: &str = "librarywire_full_text_total";
 
 /// Log lines that could not be written (stderr closed, say) and were dropped.
 pub const LOG_WRITES_DROPPED: &str = "librarywire_log_writes_dropped_total";
@@ -156,6 +158,13 @@ fn describe_events() {
          (poll.allow_private_follow is off), by source and address range"
     );
     describe_counter!(
+        FULL_TEXT,
+        Unit::Count,
+        "Article page fetches of full_text sources, by source and outcome: fetched \
+         (read; taken into the item when longer than the feed's text), failed (tried \
+         again on the next poll) or given_up (the item keeps what the feed gave)"
+    );
+    describe_counter!(
         HTTP_REQUESTS,
         Unit::Count,
         "HTTP requests served, by route template (unmatched for no route) and status"
@@ -207,6 +216,12 @@ pub fn items_dropped(source: &str, by_rules: usize, too_old: usize) {
 /// address is in.
 pub fn follow_refused(source: &str, range: &'static str) {
     counter!(FOLLOWS_REFUSED, "source" => source.to_owned(), "range" => range).increment(1);
+}
+
+/// Counts one article page fetch of a `full_text = true` source, by its
+/// `outcome`: `fetched`, `failed` or `given_up`.
+pub fn full_text(source: &str, outcome: &'static str) {
+    counter!(FULL_TEXT, "source" => source.to_owned(), "outcome" => outcome).increment(1);
 }
 
 /// How often the histograms' upkeep runs at most.

@@ -414,6 +414,8 @@ mod tests {
             encoding: None,
             timezone: None,
             dedup: true,
+            full_text: false,
+            full_text_per_poll: None,
             rules: Vec::new(),
         }
     }
@@ -465,6 +467,29 @@ mod tests {
         assert_eq!(changes.changed, ["moved", "renamed"]);
         assert!(!changes.poll_changed);
         assert_eq!(changes.restarted(&new), ["moved", "renamed"]);
+    }
+
+    /// Turning full text on, or changing its bound, restarts the source's
+    /// task with the new settings: the following polls use them.
+    #[test]
+    fn a_full_text_change_restarts_the_source() {
+        let old = settings(vec![
+            source("a", "https://a.org/"),
+            source("b", "https://b.org/"),
+        ]);
+        let mut on = source("a", "https://a.org/");
+        on.full_text = true;
+        let mut bound = source("b", "https://b.org/");
+        bound.full_text = true;
+        bound.full_text_per_poll = Some(5);
+        let new = settings(vec![on, bound]);
+        let changes = SourceChanges::between(&old, &new);
+        assert_eq!(changes.restarted(&new), ["a", "b"]);
+        assert_eq!(new.sources[1].full_text_per_poll(), 5);
+        assert_eq!(
+            new.sources[0].full_text_per_poll(),
+            crate::config::FULL_TEXT_PER_POLL
+        );
     }
 
     #[test]

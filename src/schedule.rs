@@ -927,6 +927,8 @@ mod loop_tests {
                 encoding: None,
                 timezone: None,
                 dedup: true,
+                full_text: false,
+                full_text_per_poll: None,
                 rules: Vec::new(),
             }],
         }

@@ -3,7 +3,9 @@
 
 use crate::config::SourceSettings;
 use crate::publish::PublisherStats;
-use crate::store::{DuplicateCount, LeaseView, Problem, SourceStatus, Store, StoreError};
+use crate::store::{
+    DuplicateCount, FullTextCount, LeaseView, Problem, SourceStatus, Store, StoreError,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -71,6 +73,42 @@ pub struct SourceReport {
     /// How many of its stored items were judged duplicates of other
     /// sources' items, and of which.
     pub duplicates: DuplicatesReport,
+    /// For a `full_text = true` source: its items' article page fetches;
+    /// absent for other sources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_text: Option<FullTextReport>,
+}
+
+/// A `full_text = true` source's article fetches in `/status`, over the
+/// items the store keeps article state for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FullTextReport {
+    /// Items whose article page was fetched and read.
+    pub fetched: u64,
+    /// Items whose article page could not be fetched and was given up
+    /// (after `refresh::FULL_TEXT_TRIES` tries, or at once when a retry
+    /// cannot help): they keep what the source gave.
+    pub failed: u64,
+    /// New items whose article fetch failed and is tried again next poll.
+    pub retrying: u64,
+}
+
+impl FullTextReport {
+    /// The report of `source`, from the store's counts; `None` unless it
+    /// has `full_text = true`.
+    fn of(source: &SourceSettings, counts: &[FullTextCount]) -> Option<FullTextReport> {
+        source.full_text.then(|| {
+            counts
+                .iter()
+                .find(|c| c.source_id == source.id)
+                .map(|c| FullTextReport {
+                    fetched: c.fetched,
+                    failed: c.failed,
+                    retrying: c.retrying,
+                })
+                .unwrap_or_default()
+        })
+    }
 }
 
 /// A source's duplicates in `/status`.
@@ -167,6 +205,7 @@ pub async fn report(
 ) -> Result<StatusReport, StoreError> {
     let stored = store.source_statuses().await?;
     let duplicates = store.duplicate_counts().await?;
+    let full_text = store.full_text_counts().await?;
     let sources = sources
         .iter()
         .map(|source| {
@@ -187,6 +226,7 @@ pub async fn report(
             });
             SourceReport {
                 duplicates: DuplicatesReport::of(&source.id, &duplicates),
+                full_text: FullTextReport::of(source, &full_text),
                 ..source_report(source, status.as_ref(), flag_after, now)
             }
         })
@@ -243,6 +283,7 @@ fn source_report(
             item_count: status.map_or(0, |s| s.item_count),
             lease: status.and_then(|s| s.lease.clone()),
             duplicates: DuplicatesReport::default(),
+            full_text: None,
         };
     };
     let state = state_of(status, flag_after, now);
@@ -264,6 +305,7 @@ fn source_report(
         item_count: status.item_count,
         lease: status.lease.clone(),
         duplicates: DuplicatesReport::default(),
+        full_text: None,
     }
 }
 

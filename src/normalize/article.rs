@@ -1,6 +1,8 @@
 //! What an item's own page adds to the item its list entry gave, for a page
 //! source with `follow = true`: the item's body, a summary when the list had
-//! none, and a date when the list had none.
+//! none, and a date when the list had none. And what an article page adds to
+//! an item of a `full_text = true` source: its text, when longer than the
+//! source's, with the item's content hash left as the source gave it.
 
 use super::{Text, believable, body_html, seal, text};
 use crate::item::Item;
@@ -64,4 +66,48 @@ pub fn keep_followed(item: &mut Item, stored: &Item) {
         item.published_from_source = true;
     }
     seal(item);
+}
+
+/// Puts the text of the article page of a `full_text = true` source's item
+/// into the item: its sanitized body replaces `content_html` only when its
+/// text is longer than what the source gave (the content, else the
+/// summary); the summary stays the source's, and the date is the page's
+/// only when the source gave none. Returns whether the body was taken.
+///
+/// The content hash is not computed again: it stays the hash of what the
+/// source gave, so a later poll of the same source content is not an edit,
+/// and the article page's own later edits never make a revision.
+pub fn apply_full_text(item: &mut Item, article: Article, now: DateTime<Utc>) -> bool {
+    if !item.published_from_source
+        && let Some(date) = article.published
+    {
+        item.published = date.min(now.trunc_subsecs(0));
+        item.published_from_source = true;
+    }
+    let Some(content) = article.content_html else {
+        return false;
+    };
+    let given = match &item.content_html {
+        Some(html) => Text::html(html.as_str()).plain_text(),
+        None => item.summary.clone(),
+    };
+    if article.text.chars().count() <= given.chars().count() {
+        return false;
+    }
+    item.content_html = Some(content);
+    true
+}
+
+/// For an item of a `full_text = true` source whose article was fetched
+/// before: puts the stored article body back (`stored`, as
+/// [`apply_full_text`] took it) when it is still longer than what the
+/// source gives now, so that an edit of the source's own entry keeps the
+/// article's text. The content hash stays the source's.
+pub fn keep_full_text(item: &mut Item, stored: &str) {
+    let article = Article {
+        content_html: Some(stored.to_owned()),
+        text: Text::html(stored).plain_text(),
+        published: None,
+    };
+    apply_full_text(item, article, DateTime::<Utc>::MAX_UTC);
 }

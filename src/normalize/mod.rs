@@ -27,7 +27,7 @@ mod shape_tests;
 #[cfg(test)]
 mod tests;
 
-pub use article::{Article, apply_article, keep_followed};
+pub use article::{Article, apply_article, apply_full_text, keep_followed, keep_full_text};
 pub use text::{Markup, plain_title};
 
 use crate::item::{Item, ItemId, SourceRef};

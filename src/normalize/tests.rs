@@ -882,3 +882,37 @@ fn the_content_hash_follows_title_link_and_content_only() {
         .id
     );
 }
+
+// ---- full text ----
+
+/// An article's text replaces the feed's content only when longer; the
+/// summary stays the feed's, and the content hash stays that of what the
+/// feed gave, so the next poll of the same entry is not an edit.
+#[test]
+fn full_text_takes_a_longer_article_and_keeps_the_feeds_hash_and_summary() {
+    let feed = rss(
+        "",
+        r#"<item><guid>a</guid><title>Reading room</title><link>https://news.example.org/a</link>
+        <description>One line.</description></item>"#,
+    );
+    let given = only(items_of(&feed));
+    let article = |html: &str| Article::read(Some(html), &feed_url(), None);
+
+    let mut item = given.clone();
+    let long = "<p>The reading room opens on Monday, with longer hours for everyone.</p>";
+    assert!(apply_full_text(&mut item, article(long), now()));
+    assert_eq!(item.content_html.as_deref(), Some(long));
+    assert_eq!(item.summary, given.summary);
+    assert_eq!(item.content_hash, given.content_hash, "the feed's hash");
+    assert_ne!(item.compute_content_hash(), given.content_hash);
+
+    let mut item = given.clone();
+    assert!(!apply_full_text(&mut item, article("<p>Short.</p>"), now()));
+    assert_eq!(item, given, "a shorter article changes nothing");
+
+    // The stored article text comes back on a later poll of the entry.
+    let mut again = given.clone();
+    keep_full_text(&mut again, long);
+    assert_eq!(again.content_html.as_deref(), Some(long));
+    assert_eq!(again.content_hash, given.content_hash);
+}

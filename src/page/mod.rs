@@ -11,7 +11,8 @@
 //! - [`select`]: the selectors compiled ([`PageSelectors`]) and what one of
 //!   them reads inside an element.
 //! - [`extract()`] reads a list page; [`extract_article`] an item's own page,
-//!   for `follow = true`.
+//!   for `follow = true`; [`read_full_text`] an item's article page for
+//!   `full_text = true` (the `content` selector, else readability).
 //! - [`date`]: the dates pages write, in `date_format` or as feeds do.
 //! - [`judge_yield`] decides when a page "may have stale selectors".
 //! - [`decode_html`] turns the bytes into text (BOM, HTTP charset,
@@ -31,7 +32,7 @@ mod stale;
 #[cfg(test)]
 mod tests;
 
-pub use article::{MAX_ARTICLES_PER_POLL, extract_article};
+pub use article::{MAX_ARTICLE_ELEMENTS, MAX_ARTICLES_PER_POLL, extract_article, read_full_text};
 pub use date::parse_date;
 pub use decode::decode_html;
 pub use extract::{Extracted, extract};

@@ -51,6 +51,8 @@ fn page_source(url: &str, page: PageSettings, timezone: Option<&str>) -> SourceS
         encoding: None,
         timezone: timezone.map(str::to_owned),
         dedup: true,
+        full_text: false,
+        full_text_per_poll: None,
         rules: Vec::new(),
     }
 }
@@ -890,4 +892,119 @@ fn no_character_xml_forbids_reaches_a_page_item() {
     assert_eq!(item.summary, "Body text");
     let body = item.content_html.as_deref().unwrap();
     assert!(!body.contains(['\u{B}', '\u{FFFE}']), "{body:?}");
+}
+
+/// The golden case of full text: an NLC English article page laid out as
+/// the site lays it out (language bar, search, logo, menu, breadcrumbs, a
+/// side list of news, the body in the CMS's editor block, share links, the
+/// footer with its links, phone numbers and address), read by readability
+/// with no selector: the article's paragraphs, and none of the rest.
+#[test]
+fn full_text_of_an_nlc_article_page_is_its_paragraphs_without_the_site() {
+    let html = String::from_utf8(testdata("nlc/article-ifla-wlic-2021-site.html")).unwrap();
+    let url = Url::parse("https://www.nlc.cn/enweb/c101181/202108/t20210820_1.html").unwrap();
+    let article = read_full_text(None, &html, &url);
+    let body = article.content_html.as_deref().expect("an article body");
+    let corpus = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/page/testdata/nlc/article-ifla-wlic-2021.txt"),
+    )
+    .unwrap();
+    let paragraphs: Vec<&str> = corpus
+        .split("\n\n")
+        .skip(1)
+        .take(5)
+        .map(str::trim)
+        .collect();
+    assert_eq!(paragraphs.len(), 5);
+    for paragraph in &paragraphs {
+        let start: String = paragraph.chars().take(60).collect();
+        assert!(
+            article.text.contains(&start),
+            "missing `{start}` in {}",
+            article.text
+        );
+    }
+    assert!(article.text.contains("international library affairs."));
+    for leaked in [
+        "Copyright",
+        "About Us",
+        "Support Us",
+        "Site Map",
+        "Contact Us",
+        "88545426",
+        "88545360",
+        "All rights reserved",
+        "Zhongguancun",
+        "Reader Services",
+        "Digital Library",
+        "You are here",
+        "Latest News",
+        "National Reading Day",
+        "Weibo",
+        "Search",
+        "中文",
+    ] {
+        assert!(!body.contains(leaked), "`{leaked}` leaked into {body}");
+    }
+    // Relative links and images mean what they mean at the page's URL.
+    assert!(
+        body.contains("https://www.nlc.cn/enweb/c101181/202108/W020210820_ifla.jpg"),
+        "{body}"
+    );
+    assert!(
+        body.contains("https://www.nlc.cn/enweb/c101181/202108/t20210801_1001.html"),
+        "{body}"
+    );
+    // Sanitized as feed content: no style attribute, no script.
+    assert!(!body.contains("style="), "{body}");
+    assert!(!body.contains("<script"), "{body}");
+}
+
+/// A page source's `content` selector wins over readability when it picks
+/// something; readability reads the page when it picks nothing.
+#[test]
+fn full_text_takes_the_content_selector_first_then_readability() {
+    let html = String::from_utf8(testdata("nlc/article-ifla-wlic-2021-site.html")).unwrap();
+    let url = Url::parse("https://www.nlc.cn/enweb/c101181/202108/t20210820_1.html").unwrap();
+    let compile = |content: &str| {
+        let page = PageSettings {
+            item: "li".into(),
+            title: "a".into(),
+            link: "a@href".into(),
+            content: Some(content.into()),
+            ..PageSettings::default()
+        };
+        PageSelectors::compile(&page, None).unwrap()
+    };
+    let picked = read_full_text(Some(&compile(".xl_info")), &html, &url);
+    assert!(picked.text.contains("Date: 2021-08-20"), "{}", picked.text);
+    assert!(!picked.text.contains("From 17 August"), "{}", picked.text);
+    let nothing = read_full_text(Some(&compile(".no-such-block")), &html, &url);
+    assert!(
+        nothing.text.contains("From 17 August to 19 August"),
+        "{}",
+        nothing.text
+    );
+    assert!(!nothing.text.contains("88545426"));
+}
+
+/// Every captured blog page gives an article or nothing, and never a
+/// script, a style or a form.
+#[test]
+fn full_text_of_the_captured_blog_pages_is_sanitized_text() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/page/testdata/rogue-scholar-api");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "html") {
+            continue;
+        }
+        let html = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        let url = Url::parse("https://blog.example.org/2024/01/post/").unwrap();
+        let article = read_full_text(None, &html, &url);
+        let body = article.content_html.unwrap_or_default();
+        for tag in ["<script", "<style", "<form", "<iframe"] {
+            assert!(!body.contains(tag), "{} has {tag}", path.display());
+        }
+    }
 }

@@ -7,7 +7,10 @@
 //! `now` it stamps items with, and asks the scheduler's rule ([`NextDelay`])
 //! when the source is due next.
 
+mod full_text;
 mod page;
+
+pub use full_text::FULL_TEXT_TRIES;
 
 use crate::config::{PollSettings, SourceKind, SourceSettings};
 use crate::dedup::DedupRule;
@@ -18,8 +21,8 @@ use crate::normalize::normalize;
 use crate::parse::{ParseError, ParseOptions, Recovered, parse_feed};
 use crate::rules::{Ruled, Rules};
 use crate::store::{
-    ApplyOutcome, Lease, LeaseDeadline, PageYield, PollOutcome, PollRecord, Retention, Store,
-    StoreError,
+    ApplyOutcome, FullTextAttempt, Lease, LeaseDeadline, PageYield, PollOutcome, PollRecord,
+    Retention, Store, StoreError,
 };
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -267,6 +270,8 @@ struct Attempt {
 struct Collected {
     polled: Polled,
     page_yield: Option<PageYield>,
+    /// The article fetches of a `full_text = true` source.
+    full_text: Vec<FullTextAttempt>,
 }
 
 impl SourcePoller {
@@ -350,7 +355,19 @@ impl SourcePoller {
         now: DateTime<Utc>,
     ) -> Result<Polled, RefreshError> {
         let mut polled = self.poll(fetcher, &FetchState::default(), now).await?;
-        if let Some(Ok(selectors)) = &self.source.selectors {
+        if self.source.settings.full_text {
+            full_text::fetch_full_text(
+                fetcher,
+                &self.source.settings,
+                self.source.page_selectors(),
+                &mut polled,
+                &full_text::Known::default(),
+                false,
+                now,
+                &LeaseDeadline::never(),
+            )
+            .await?;
+        } else if let Some(Ok(selectors)) = &self.source.selectors {
             let none_known = std::collections::HashSet::new();
             page::follow_articles(
                 fetcher,
@@ -559,10 +576,45 @@ impl Source {
                 }
                 _ => None,
             };
-            Ok(Collected { polled, page_yield })
+            let full_text = if self.settings.full_text
+                && matches!(polled.fetched.outcome, FetchOutcome::Body(_))
+            {
+                let ids: Vec<_> = polled.items.iter().map(|i| i.id.clone()).collect();
+                let known = full_text::Known {
+                    items: store.known_ids(&ids).await?,
+                    states: store.full_text_states(&ids).await?,
+                };
+                full_text::fetch_full_text(
+                    fetcher,
+                    &self.settings,
+                    self.page_selectors(),
+                    &mut polled,
+                    &known,
+                    true,
+                    now,
+                    deadline,
+                )
+                .await?
+                .attempts
+            } else {
+                Vec::new()
+            };
+            Ok(Collected {
+                polled,
+                page_yield,
+                full_text,
+            })
         }
         .await;
         (Some(state), collected)
+    }
+
+    /// The compiled selectors of a page source whose selectors compiled.
+    fn page_selectors(&self) -> Option<&Arc<crate::page::PageSelectors>> {
+        match &self.selectors {
+            Some(Ok(selectors)) => Some(selectors),
+            _ => None,
+        }
     }
 
     fn lease_ran_out(&self) -> RefreshError {
@@ -617,7 +669,11 @@ impl Source {
         next: &NextDelay,
     ) -> Result<(PollReport, Option<Memory>), StoreError> {
         let Attempt { now, started, .. } = *attempt;
-        let Collected { polled, page_yield } = collected;
+        let Collected {
+            polled,
+            page_yield,
+            full_text,
+        } = collected;
         let not_modified = matches!(polled.fetched.outcome, FetchOutcome::NotModified);
         let recovered = polled.recovered.is_some();
         // A feed's warning is that it was recovered from a malformed body;
@@ -660,6 +716,7 @@ impl Source {
                 state: state.clone(),
                 items: polled.items,
                 page_yield,
+                full_text,
             },
             retention: attempt.retention,
             dedup: attempt.dedup,

@@ -8,6 +8,7 @@ use crate::config::SourceSettings;
 use crate::error::error_chain;
 use crate::fetch::{FetchError, FetchOutcome, Fetched, Fetcher};
 use crate::item::{Item, ItemId};
+use crate::normalize::Article;
 use crate::page::{PageError, PageSelectors};
 use crate::rules::Rules;
 use crate::store::{LeaseDeadline, PageYield, Store};
@@ -96,7 +97,9 @@ pub(super) async fn after_read(
 ) -> Result<PageYield, RefreshError> {
     // The yield is the selectors', so what the rules dropped counts.
     let found = polled.items.len() + polled.dropped_by_rules();
-    let follow = source.page.as_ref().is_some_and(|p| p.follow);
+    // `full_text = true` fetches the new items' pages itself (with the
+    // `content` selector first), so `follow` does not fetch them again.
+    let follow = source.page.as_ref().is_some_and(|p| p.follow) && !source.full_text;
     // Which items the store knows (and, to follow, their stored versions),
     // and the yield later polls are compared with.
     let (known, stored, previous) = {
@@ -227,36 +230,22 @@ pub(super) async fn follow_articles(
             };
         }
         followed += 1;
-        let fetched = match fetcher.fetch_followed(&url, &source_url).await {
-            Ok(fetched) => fetched,
-            Err(e) => {
-                if let FetchError::Refused { refused, .. } = &e {
-                    crate::metrics::follow_refused(&source.id, refused.range.label());
-                }
-                let reason = error_chain(&e);
-                tracing::warn!(source = %source.id, article = %url, error = %reason, "not following the item's page; keeping the list's entry");
-                not_followed.push(format!("not followed: {reason}"));
-                continue;
-            }
-        };
-        let FetchOutcome::Body(body) = fetched.outcome else {
-            continue;
-        };
-        let (selectors, base) = (selectors.clone(), fetched.final_url);
-        let (content_type, encoding) = (fetched.content_type, source.encoding_override());
-        let article = contained(move || {
-            let (html, _) = crate::page::decode_html(&body, content_type.as_deref(), encoding);
-            crate::page::extract_article(&selectors, &html, &base)
-        })
-        .await;
-        match article {
-            Ok(article) => {
+        let selectors = selectors.clone();
+        let read =
+            move |html: &str, base: &Url| crate::page::extract_article(&selectors, html, base);
+        match read_article_page(fetcher, source, &url, &source_url, read).await {
+            Ok(Some(article)) => {
                 if article.content_html.is_none() {
                     tracing::warn!(source = %source.id, article = %url, "the `content` selector picks nothing on the item's page");
                 }
                 crate::normalize::apply_article(item, article, now);
             }
-            Err(e) => {
+            Ok(None) => {}
+            Err(ArticleError::Fetch { reason, .. }) => {
+                tracing::warn!(source = %source.id, article = %url, error = %reason, "not following the item's page; keeping the list's entry");
+                not_followed.push(format!("not followed: {reason}"));
+            }
+            Err(ArticleError::Crashed(e)) => {
                 tracing::warn!(source = %source.id, article = %url, error = %e, "reading the item's page crashed");
             }
         }
@@ -266,4 +255,90 @@ pub(super) async fn follow_articles(
         not_followed: (followed > 0).then_some(not_followed),
         ran_out: false,
     }
+}
+
+/// Why an article page gave nothing.
+#[derive(Debug)]
+pub(super) enum ArticleError {
+    /// The fetch failed or the outbound policy refused it.
+    Fetch {
+        /// The whole cause chain, on one line.
+        reason: String,
+        /// Trying again cannot help: the policy refused the link, the page
+        /// is over the size limit, or its server said it is not there.
+        permanent: bool,
+    },
+    /// Reading the page panicked (a bug, contained).
+    Crashed(String),
+}
+
+impl ArticleError {
+    /// Whether trying again on a later poll cannot help.
+    pub(super) fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            ArticleError::Fetch {
+                permanent: true,
+                ..
+            }
+        )
+    }
+
+    /// A one-line human reason.
+    pub(super) fn reason(&self) -> String {
+        match self {
+            ArticleError::Fetch { reason, .. } => reason.clone(),
+            ArticleError::Crashed(message) => format!("reading the page crashed ({message})"),
+        }
+    }
+}
+
+/// Fetches the article page at `url`, a link the page or feed at
+/// `source_url` gave, through the outbound policy
+/// ([`Fetcher::fetch_followed`]: the feeds' size limit, timeout, redirect
+/// rules and guarded client for every hop off the source's origin), decodes
+/// it as a page (BOM, HTTP charset, `<meta charset>`, the source's
+/// `encoding`), and reads it with `read` on the blocking pool, against the
+/// page's final URL. `None` when the page sent no body.
+pub(super) async fn read_article_page<F>(
+    fetcher: &Fetcher,
+    source: &SourceSettings,
+    url: &Url,
+    source_url: &Url,
+    read: F,
+) -> Result<Option<Article>, ArticleError>
+where
+    F: FnOnce(&str, &Url) -> Article + Send + 'static,
+{
+    let fetched = match fetcher.fetch_followed(url, source_url).await {
+        Ok(fetched) => fetched,
+        Err(e) => {
+            if let FetchError::Refused { refused, .. } = &e {
+                crate::metrics::follow_refused(&source.id, refused.range.label());
+            }
+            let permanent = match &e {
+                FetchError::Refused { .. }
+                | FetchError::TooLarge { .. }
+                | FetchError::Unsupported(_) => true,
+                FetchError::Status { status, .. } => matches!(status, 404 | 410),
+                _ => false,
+            };
+            return Err(ArticleError::Fetch {
+                reason: error_chain(&e),
+                permanent,
+            });
+        }
+    };
+    let FetchOutcome::Body(body) = fetched.outcome else {
+        return Ok(None);
+    };
+    let base = fetched.final_url;
+    let (content_type, encoding) = (fetched.content_type, source.encoding_override());
+    contained(move || {
+        let (html, _) = crate::page::decode_html(&body, content_type.as_deref(), encoding);
+        read(&html, &base)
+    })
+    .await
+    .map(Some)
+    .map_err(ArticleError::Crashed)
 }

@@ -9,9 +9,10 @@
 //! the next change. A store change starts a new generation, so nothing stale
 //! is ever served from it.
 
+use super::html::{self, SourceLink};
 use super::render::{FeedFormat, FeedMeta, render};
 use super::request::FeedRequest;
-use crate::config::{LiveSettings, ServerSettings};
+use crate::config::{LiveSettings, ServerSettings, SourceSettings};
 use crate::error::error_chain;
 use crate::item::Item;
 use crate::store::{FeedItems, ItemFilter, Store, StoreError};
@@ -69,8 +70,9 @@ pub struct Variant {
 /// One rendering of a feed, ready to send: both encodings and the headers.
 #[derive(Debug, Clone)]
 pub struct Rendered {
-    /// The format.
-    pub format: FeedFormat,
+    /// The `Content-Type` it is sent with: a feed format's, or an HTML
+    /// page's.
+    pub content_type: &'static str,
     /// The document.
     pub identity: Variant,
     /// The document, gzipped. Its ETag is the identity's with `-gz`
@@ -117,19 +119,35 @@ impl Rendered {
         // the epoch. The one thing of the moment in a rendering.
         let dated = whole_seconds(stored_at.unwrap_or_else(Utc::now).into());
         let body = render(format, meta, items, &feed.also_in, dated.into());
+        Rendered::of_body(format.content_type(), body, dated).counting(items.len())
+    }
+
+    /// `body`, sent as `content_type`, gzipped, with its validators:
+    /// `last_modified` must come from the data, as [`Rendered::of_feed`]'s.
+    pub fn of_body(
+        content_type: &'static str,
+        body: Vec<u8>,
+        last_modified: SystemTime,
+    ) -> Rendered {
+        let last_modified = whole_seconds(last_modified);
         let digest = hex::encode(&Sha256::digest(&body)[..12]);
         let gzip = variant(Bytes::from(gzip(&body)), &format!("{digest}-gz"));
         let identity = variant(Bytes::from(body), &digest);
-        let last_modified = dated;
         Rendered {
-            format,
+            content_type,
             identity,
             gzip,
             last_modified,
             last_modified_header: HeaderValue::from_str(&httpdate::fmt_http_date(last_modified))
                 .expect("an HTTP date is a valid header value"),
-            item_count: items.len(),
+            item_count: 0,
         }
+    }
+
+    /// The same, saying it holds `item_count` items.
+    pub(super) fn counting(mut self, item_count: usize) -> Rendered {
+        self.item_count = item_count;
+        self
     }
 
     /// The identity body.
@@ -174,6 +192,8 @@ fn whole_seconds(t: SystemTime) -> SystemTime {
 struct Generation {
     /// The merged feed, indexed by [`FeedFormat::index`].
     merged: [Arc<Rendered>; 3],
+    /// The news page, `/`, unfiltered.
+    home: Arc<Rendered>,
     /// Whether `merged` came from the store (and not from the empty
     /// placeholder built before the first read).
     from_store: bool,
@@ -254,6 +274,9 @@ pub struct MergedFeed {
     changes: watch::Sender<u64>,
     /// Turns for filtered reads: [`FILTERED_AT_ONCE`] of them.
     filtering: tokio::sync::Semaphore,
+    /// The configured sources, which the news page offers as filters; a
+    /// reload may change them.
+    sources: RwLock<Arc<Vec<SourceLink>>>,
 }
 
 impl MergedFeed {
@@ -268,10 +291,18 @@ impl MergedFeed {
             ))
         });
         let (changes, _) = watch::channel(0);
+        let home = Arc::new(html::news(
+            &settings,
+            &[],
+            &FeedRequest::home(settings.feed_size),
+            &FeedItems::default(),
+        ));
         MergedFeed {
             settings: RwLock::new(Arc::new(settings)),
+            sources: RwLock::new(Arc::default()),
             current: RwLock::new(Arc::new(Generation {
                 merged,
+                home,
                 from_store: false,
                 filtered: Mutex::default(),
             })),
@@ -286,6 +317,29 @@ impl MergedFeed {
             .read()
             .expect("server settings lock poisoned")
             .clone()
+    }
+
+    /// The configured sources the news page offers as filters.
+    pub fn sources(&self) -> Arc<Vec<SourceLink>> {
+        self.sources.read().expect("sources lock poisoned").clone()
+    }
+
+    /// Takes the configured sources (at start, and after a reload);
+    /// returns whether they differ from the ones in use.
+    pub fn set_sources(&self, sources: &[SourceSettings]) -> bool {
+        let links: Vec<SourceLink> = sources
+            .iter()
+            .map(|s| SourceLink {
+                id: s.id.clone(),
+                name: s.display_name().to_owned(),
+            })
+            .collect();
+        let mut current = self.sources.write().expect("sources lock poisoned");
+        if **current == links {
+            return false;
+        }
+        *current = Arc::new(links);
+        true
     }
 
     /// Takes reloaded server settings; returns whether they differ from the
@@ -323,6 +377,11 @@ impl MergedFeed {
         .clone()
     }
 
+    /// The current rendering of the news page, `/`, unfiltered.
+    pub fn home(&self) -> Arc<Rendered> {
+        self.generation().home.clone()
+    }
+
     /// Notified with a new value whenever the merged feed's content changes
     /// (not on a store change that leaves it the same, nor on the first
     /// rendering at start).
@@ -338,14 +397,23 @@ impl MergedFeed {
         let feed = store
             .feed(&ItemFilter::default(), settings.feed_size)
             .await?;
-        let next = rendered_off_the_runtime(move || {
-            FeedFormat::ALL.map(|format| {
+        // The page reads one more item, to know whether there are older
+        // ones; the feeds' read stays theirs (its Last-Modified is theirs).
+        let home_request = FeedRequest::home(settings.feed_size);
+        let page = store
+            .feed(&home_request.filter, home_request.limit + 1)
+            .await?;
+        let sources = self.sources();
+        let (next, home) = rendered_off_the_runtime(move || {
+            let home = Arc::new(html::news(&settings, &sources, &home_request, &page));
+            let merged = FeedFormat::ALL.map(|format| {
                 Arc::new(Rendered::of_feed(
                     format,
                     &FeedMeta::merged(&settings, format),
                     &feed,
                 ))
-            })
+            });
+            (merged, home)
         })
         .await;
         let changed = previous.from_store
@@ -355,6 +423,7 @@ impl MergedFeed {
                 .any(|(new, old)| new.identity.etag != old.identity.etag);
         *self.current.write().expect("merged feed lock poisoned") = Arc::new(Generation {
             merged: next,
+            home,
             from_store: true,
             filtered: Mutex::default(),
         });
@@ -395,8 +464,9 @@ impl MergedFeed {
                     },
                     open = reloaded => match (open, live.as_mut()) {
                         (true, Some(live)) => {
-                            let server = live.borrow_and_update().server.clone();
-                            if self.retune(&server) {
+                            let settings = live.borrow_and_update().clone();
+                            let retuned = self.retune(&settings.server);
+                            if self.set_sources(&settings.sources) || retuned {
                                 break;
                             }
                         }
@@ -444,19 +514,74 @@ impl MergedFeed {
             .path_source
             .as_deref()
             .map(|id| source_name(id).unwrap_or_else(|| id.to_owned()));
+        let settings = self.settings();
+        let mut meta = FeedMeta::merged(&settings, request.format);
+        meta.self_url = settings.url(&key);
+        // Only the merged feeds are pinged, so only they name the hub:
+        // a reader subscribed through a hub to a feed that is never
+        // published there would never hear of a new item.
+        meta.hub = None;
+        if let Some(name) = path_name {
+            meta.title = format!("{}: {name}", meta.title);
+        }
+        let format = request.format;
+        self.cached(
+            cell,
+            store,
+            unknown,
+            &request.filter,
+            request.limit,
+            move |feed| Rendered::of_feed(format, &meta, &feed),
+        )
+        .await
+    }
+
+    /// The rendering of an HTML page of `request`'s items (the news page
+    /// filtered or paged, or a source's page) from the cache, or rendered
+    /// now by `render` from `request.limit + 1` items (the one more tells
+    /// whether there is an older page). `key` names the page in the cache,
+    /// with whatever besides the items it shows (a source's health).
+    /// The same turns, caps and errors as [`MergedFeed::filtered`].
+    pub async fn page(
+        &self,
+        key: &str,
+        request: &FeedRequest,
+        store: &Store,
+        known_source: impl Fn(&str) -> bool,
+        render: impl FnOnce(FeedItems) -> Rendered + Send + 'static,
+    ) -> Result<Arc<Rendered>, FeedError> {
+        let generation = self.generation();
+        let cell = generation
+            .filtered
+            .lock()
+            .expect("render cache lock poisoned")
+            .cell(&format!("html:{key}"));
+        let unknown: Vec<String> = request
+            .filter
+            .sources
+            .iter()
+            .filter(|id| !known_source(id))
+            .cloned()
+            .collect();
+        let limit = request.limit.saturating_add(1);
+        self.cached(cell, store, unknown, &request.filter, limit, render)
+            .await
+    }
+
+    /// Fills `cell` (once, however many wait on it) with `render` of the
+    /// items `filter` and `limit` read, in a filtering turn, after checking
+    /// that the `unknown` source ids are at least in the store.
+    async fn cached(
+        &self,
+        cell: Arc<OnceCell<Arc<Rendered>>>,
+        store: &Store,
+        unknown: Vec<String>,
+        filter: &ItemFilter,
+        limit: usize,
+        render: impl FnOnce(FeedItems) -> Rendered + Send + 'static,
+    ) -> Result<Arc<Rendered>, FeedError> {
         let rendered = cell
             .get_or_try_init(|| async {
-                let request = request.clone();
-                let settings = self.settings();
-                let mut meta = FeedMeta::merged(&settings, request.format);
-                meta.self_url = settings.url(&key);
-                // Only the merged feeds are pinged, so only they name the hub:
-                // a reader subscribed through a hub to a feed that is never
-                // published there would never hear of a new item.
-                meta.hub = None;
-                if let Some(name) = path_name {
-                    meta.title = format!("{}: {name}", meta.title);
-                }
                 let _turn = tokio::time::timeout(FILTERED_WAIT, self.filtering.acquire())
                     .await
                     .map_err(|_| FeedError::Busy)?
@@ -466,11 +591,8 @@ impl MergedFeed {
                         return Err(FeedError::UnknownSource(id.clone()));
                     }
                 }
-                let feed = store.feed(&request.filter, request.limit).await?;
-                let rendered = rendered_off_the_runtime(move || {
-                    Rendered::of_feed(request.format, &meta, &feed)
-                })
-                .await;
+                let feed = store.feed(filter, limit).await?;
+                let rendered = rendered_off_the_runtime(move || render(feed)).await;
                 Ok(Arc::new(rendered))
             })
             .await?;

@@ -11,6 +11,7 @@
 mod cache;
 mod connections;
 mod health;
+mod html;
 mod items;
 mod render;
 mod request;
@@ -21,12 +22,13 @@ pub use cache::{
     Rendered, Variant,
 };
 pub use connections::{Limits, MAX_BODY_BYTES, MAX_HEAD_BYTES, connection_cap, raise_file_limit};
+pub use html::{HTML_CONTENT_TYPE, STYLE, SourceLink, day_words};
 pub use items::{ItemDocument, RevisionDocument};
 pub use render::{FeedFormat, FeedMeta, RSS_CONTENT_TYPE, render, render_rss};
-pub use request::{BadParameter, FeedRequest, MAX_LIMIT, MAX_SOURCES, MAX_WORDS};
+pub use request::{BadParameter, FeedRequest, MAX_LIMIT, MAX_SOURCES, MAX_WORDS, cursor_text};
 pub use respond::accepts_gzip;
 
-use crate::config::LiveSettings;
+use crate::config::{LiveSettings, ServerSettings};
 use crate::error::error_chain;
 use crate::publish::PublisherStats;
 use crate::status::StatusReport;
@@ -67,8 +69,14 @@ pub fn router(state: ServeState) -> Router {
         .route("/feed.xml", get(merged_rss))
         .route("/feed.atom", get(merged_atom))
         .route("/feed.json", get(merged_json))
-        .route("/sources/{id}/{file}", get(source_feed));
+        .route("/sources/{id}/{file}", get(source_feed))
+        // The news and source pages carry their own gzip too, made once
+        // per rendering as the feeds'.
+        .route("/", get(news_page))
+        .route("/sources/{id}", get(source_page))
+        .route("/style.css", get(style));
     Router::new()
+        .route("/status.html", get(status_page))
         .route("/opml", get(opml))
         .route("/status", get(status))
         .route("/items/{id}", get(items::item))
@@ -219,6 +227,238 @@ async fn feed(
             text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("cannot read the store: {e}\n"),
+            )
+        }
+    }
+}
+
+/// `/`: the news page. The unfiltered one is served as rendered at the
+/// last store change; a filtered or older page goes through the render
+/// cache as a filtered feed does.
+async fn news_page(State(state): State<ServeState>, request: Request) -> Response {
+    let parts = request.into_parts().0;
+    let headers = &parts.headers;
+    let query = parts.uri.query();
+    if query.is_none_or(str::is_empty) {
+        return respond::feed_response(&state.feed.home(), headers);
+    }
+    let settings = state.feed.settings();
+    let request = match FeedRequest::parse_page(FeedFormat::Rss, None, query, settings.feed_size) {
+        Ok(request) => request,
+        Err(BadParameter(message)) => {
+            return html_error(&settings, StatusCode::BAD_REQUEST, "", &message);
+        }
+    };
+    if request.is_merged() {
+        return respond::feed_response(&state.feed.home(), headers);
+    }
+    let live = state.settings.borrow().clone();
+    let sources = state.feed.sources();
+    let key = request.canonical();
+    let shown = request.clone();
+    let page_settings = settings.clone();
+    let rendered = state
+        .feed
+        .page(
+            &key,
+            &request,
+            &state.store,
+            |id| live.source(id).is_some(),
+            move |feed| html::news(&page_settings, &sources, &shown, &feed),
+        )
+        .await;
+    page_response(&settings, rendered, headers, "", None)
+}
+
+/// `/sources/{id}`: one source's health, feeds and items; 404 for a source
+/// neither configured nor in the store. Rendered again when its items or
+/// its health change.
+async fn source_page(
+    State(state): State<ServeState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let parts = request.into_parts().0;
+    let settings = state.feed.settings();
+    let request = match FeedRequest::parse_page(
+        FeedFormat::Rss,
+        Some(&id),
+        parts.uri.query(),
+        settings.feed_size,
+    ) {
+        Ok(request) => request,
+        Err(BadParameter(message)) => {
+            return html_error(&settings, StatusCode::BAD_REQUEST, "../", &message);
+        }
+    };
+    let report = match state.status_report().await {
+        Ok(report) => report,
+        Err(e) => {
+            warn!(error = %error_chain(&e), "cannot build a source's page");
+            return html_error(
+                &settings,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "../",
+                &format!("cannot read the store: {e}"),
+            );
+        }
+    };
+    let source = report.sources.into_iter().find(|s| s.id == id);
+    let key = format!(
+        "{}|{}",
+        request.canonical(),
+        html::health_key(source.as_ref())
+    );
+    let live = state.settings.borrow().clone();
+    let shown = request.clone();
+    let page_settings = settings.clone();
+    let rendered = state
+        .feed
+        .page(
+            &key,
+            &request,
+            &state.store,
+            |known| live.source(known).is_some(),
+            move |feed| {
+                let name = source.as_ref().map_or_else(
+                    || {
+                        feed.items.first().map_or_else(
+                            || shown.path_source.clone().unwrap_or_default(),
+                            |i| i.source.name.clone(),
+                        )
+                    },
+                    |s| s.name.clone(),
+                );
+                html::source(&page_settings, &name, source.as_ref(), &shown, &feed)
+            },
+        )
+        .await;
+    page_response(&settings, rendered, &parts.headers, "../", Some(&id))
+}
+
+/// A rendered page, or the page that says why there is none.
+fn page_response(
+    settings: &ServerSettings,
+    rendered: Result<Arc<Rendered>, FeedError>,
+    headers: &axum::http::HeaderMap,
+    root: &'static str,
+    path_source: Option<&str>,
+) -> Response {
+    match rendered {
+        Ok(rendered) => respond::feed_response(&rendered, headers),
+        Err(FeedError::UnknownSource(id)) if path_source == Some(id.as_str()) => html_error(
+            settings,
+            StatusCode::NOT_FOUND,
+            root,
+            &format!("There is no source {id:?}: it is neither configured nor in the store."),
+        ),
+        Err(FeedError::UnknownSource(id)) => html_error(
+            settings,
+            StatusCode::BAD_REQUEST,
+            root,
+            &format!(
+                "parameter `source`: no source {id:?}; it is neither configured nor in the store"
+            ),
+        ),
+        Err(
+            e @ (FeedError::Busy
+            | FeedError::Store(StoreError::TimeBudget { .. } | StoreError::Readers(_))),
+        ) => {
+            let mut response = html_error(
+                settings,
+                StatusCode::SERVICE_UNAVAILABLE,
+                root,
+                &format!("{}; try again in a moment", error_chain(&e)),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+        Err(FeedError::Store(e)) => {
+            warn!(error = %error_chain(&e), "cannot render a page");
+            html_error(
+                settings,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                root,
+                &format!("cannot read the store: {e}"),
+            )
+        }
+    }
+}
+
+/// An HTML page with `status` that says `message`.
+fn html_error(
+    settings: &ServerSettings,
+    status: StatusCode,
+    root: &'static str,
+    message: &str,
+) -> Response {
+    let heading = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::BAD_REQUEST => "This page cannot show that",
+        StatusCode::SERVICE_UNAVAILABLE => "Busy",
+        _ => "Something went wrong",
+    };
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(HTML_CONTENT_TYPE),
+        )],
+        html::error(settings, root, heading, message),
+    )
+        .into_response()
+}
+
+/// `/style.css`: the one stylesheet, with its ETag and gzip made once.
+async fn style(request: Request) -> Response {
+    static STYLESHEET: std::sync::LazyLock<Rendered> = std::sync::LazyLock::new(|| {
+        Rendered::of_body(
+            "text/css; charset=utf-8",
+            STYLE.as_bytes().to_vec(),
+            std::time::SystemTime::now(),
+        )
+    });
+    respond::feed_response(&STYLESHEET, request.headers())
+}
+
+/// `/status.html`: `/status` for a person, with its charts. Rendered for
+/// each request, as `/status` is: the states move with the clock.
+async fn status_page(State(state): State<ServeState>) -> Response {
+    let settings = state.feed.settings();
+    let now = Utc::now();
+    let read = async {
+        let report = state.status_report().await?;
+        let first_day = (now.date_naive() - chrono::TimeDelta::days(html::CHART_DAYS - 1))
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .unwrap_or(now);
+        let days = state.store.items_per_day(first_day).await?;
+        let hour = now.timestamp().div_euclid(3600) * 3600 - 23 * 3600;
+        let since = chrono::DateTime::from_timestamp(hour, 0).unwrap_or(now);
+        let outcomes = state.store.fetch_outcomes(since).await?;
+        Ok::<_, StoreError>((report, days, outcomes))
+    };
+    match read.await {
+        Ok((report, days, outcomes)) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(HTML_CONTENT_TYPE),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            ],
+            html::status(&settings, &report, &days, &outcomes, now),
+        )
+            .into_response(),
+        Err(e) => {
+            warn!(error = %error_chain(&e), "cannot build /status.html");
+            html_error(
+                &settings,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "",
+                &format!("cannot read the store: {e}"),
             )
         }
     }

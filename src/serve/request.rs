@@ -3,7 +3,8 @@
 //! and written back in one canonical form that keys the render cache.
 
 use super::render::FeedFormat;
-use crate::store::ItemFilter;
+use crate::store::{Cursor, ItemFilter};
+use chrono::{DateTime, SecondsFormat, Utc};
 use std::fmt::Write as _;
 
 /// The most items one feed request may ask for with `?limit=`, unless
@@ -50,14 +51,43 @@ impl FeedRequest {
         query: Option<&str>,
         feed_size: usize,
     ) -> Result<FeedRequest, BadParameter> {
+        FeedRequest::parse_with(format, path_source, query, feed_size, false)
+    }
+
+    /// Parses the query of an HTML page (`/`, `/sources/{id}`): the feed's
+    /// parameters, read exactly as a feed reads them, and `?before=`, the
+    /// keyset cursor of an older page ([`cursor_text`]). `format` is the
+    /// feed the page offers as its alternate.
+    pub fn parse_page(
+        format: FeedFormat,
+        path_source: Option<&str>,
+        query: Option<&str>,
+        feed_size: usize,
+    ) -> Result<FeedRequest, BadParameter> {
+        FeedRequest::parse_with(format, path_source, query, feed_size, true)
+    }
+
+    fn parse_with(
+        format: FeedFormat,
+        path_source: Option<&str>,
+        query: Option<&str>,
+        feed_size: usize,
+        page: bool,
+    ) -> Result<FeedRequest, BadParameter> {
         let bad = |message: String| Err(BadParameter(message));
         let mut sources: Vec<String> = path_source.iter().map(|s| (*s).to_owned()).collect();
         let mut category = None;
         let mut words = Vec::new();
         let mut limit = None;
         let mut all_duplicates = false;
+        let mut before = None;
         let mut seen = Vec::new();
         for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            // A page's form sends the fields left empty ("All sources", no
+            // words): they mean no filter.
+            if page && value.trim().is_empty() {
+                continue;
+            }
             if seen.contains(&key) {
                 return bad(format!(
                     "parameter `{key}` is given twice; give it once (`source` takes a comma-separated list)"
@@ -117,6 +147,19 @@ impl FeedRequest {
                         ));
                     }
                 },
+                "before" if page => match parse_cursor(&value) {
+                    Some(cursor) => before = Some(cursor),
+                    None => {
+                        return bad(format!(
+                            "parameter `before`: {value:?} is not a place in the news (follow an \"Older\" link for one)"
+                        ));
+                    }
+                },
+                other if page => {
+                    return bad(format!(
+                        "unknown parameter `{other}`; a page takes {KNOWN}, before"
+                    ));
+                }
                 other => {
                     return bad(format!("unknown parameter `{other}`; a feed takes {KNOWN}"));
                 }
@@ -136,10 +179,22 @@ impl FeedRequest {
                 category,
                 words,
                 all_duplicates,
+                before,
             },
             limit,
             default_limit: limit == feed_size,
         })
+    }
+
+    /// The unfiltered news page, `/`: the merged items, `limit` of them.
+    pub fn home(limit: usize) -> FeedRequest {
+        FeedRequest {
+            format: FeedFormat::Rss,
+            path_source: None,
+            filter: ItemFilter::default(),
+            limit,
+            default_limit: true,
+        }
     }
 
     /// Whether this is a plain merged feed: no path source, no filter, the
@@ -172,12 +227,38 @@ impl FeedRequest {
         if self.path_source.is_none() && !self.filter.sources.is_empty() {
             query.append_pair("source", &self.filter.sources.join(","));
         }
+        if let Some(before) = &self.filter.before {
+            query.append_pair("before", &cursor_text(before));
+        }
         let query = query.finish();
         if !query.is_empty() {
             let _ = write!(path, "?{query}");
         }
         path
     }
+}
+
+/// A [`Cursor`] as `?before=` writes it: the item's date (RFC 3339, UTC, in
+/// microseconds when it has them), a comma, its id.
+pub fn cursor_text(cursor: &Cursor) -> String {
+    format!(
+        "{},{}",
+        cursor
+            .published
+            .to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        cursor.id
+    )
+}
+
+/// Reads a cursor written by [`cursor_text`]; `None` for anything else.
+fn parse_cursor(text: &str) -> Option<Cursor> {
+    let (date, id) = text.split_once(',')?;
+    let published = DateTime::parse_from_rfc3339(date).ok()?.with_timezone(&Utc);
+    let hex = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    hex.then(|| Cursor {
+        published,
+        id: id.to_owned(),
+    })
 }
 
 /// The syntax of a source id, as the config checks it.
@@ -235,6 +316,40 @@ mod tests {
         let once = parse("duplicates=once").unwrap();
         assert!(once.is_merged());
         assert_eq!(once.canonical(), "feed.xml");
+    }
+
+    #[test]
+    fn a_page_takes_a_cursor_that_a_feed_refuses() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let query = format!("before=2021-08-19T08%3A00%3A00.000250Z%2C{id}&q=open");
+        let page = FeedRequest::parse_page(FeedFormat::Rss, None, Some(&query), 100).unwrap();
+        let cursor = page.filter.before.clone().unwrap();
+        assert_eq!(cursor.id, id);
+        assert_eq!(cursor.published.timestamp_subsec_micros(), 250);
+        assert_eq!(
+            page.canonical(),
+            format!("feed.xml?q=open&before=2021-08-19T08%3A00%3A00.000250Z%2C{id}")
+        );
+        let again = FeedRequest::parse_page(
+            FeedFormat::Rss,
+            None,
+            Some(page.canonical().split_once('?').unwrap().1),
+            100,
+        )
+        .unwrap();
+        assert_eq!(again, page);
+        let err = parse(&query).unwrap_err().0;
+        assert!(err.contains("`before`"), "{err}");
+        for bad in [
+            "before=yesterday",
+            "before=2021-08-19T08:00:00Z,xyz",
+            "before=2021-08-19T08:00:00Z",
+        ] {
+            let err = FeedRequest::parse_page(FeedFormat::Rss, None, Some(bad), 100)
+                .unwrap_err()
+                .0;
+            assert!(err.contains("`before`"), "{bad}: {err}");
+        }
     }
 
     #[test]

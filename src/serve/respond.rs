@@ -29,7 +29,7 @@ pub fn feed_response(rendered: &Rendered, request: &HeaderMap) -> Response {
     } else {
         headers.insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static(rendered.format.content_type()),
+            HeaderValue::from_static(rendered.content_type),
         );
         if gzip {
             headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -198,10 +198,7 @@ mod tests {
         assert!(response.headers().contains_key(header::LAST_MODIFIED));
         assert!(!response.headers().contains_key(header::CONTENT_TYPE));
         let full = feed_response(&r, &HeaderMap::new());
-        assert_eq!(
-            full.headers()[header::CONTENT_TYPE],
-            r.format.content_type()
-        );
+        assert_eq!(full.headers()[header::CONTENT_TYPE], r.content_type);
     }
 
     #[test]

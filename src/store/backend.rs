@@ -5,14 +5,14 @@
 //! own (SQLite's runs on the blocking pool).
 
 use super::{
-    ApplyOutcome, BroughtForward, Claim, DuplicateCount, Duplication, FeedItems, ItemFilter, Lease,
-    LeaseView, OutboxMessage, PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus,
-    StoreError,
+    ApplyOutcome, BroughtForward, Claim, DayCount, DuplicateCount, Duplication, FeedItems,
+    FullTextCount, FullTextState, HourOutcomes, ItemFilter, Lease, LeaseView, OutboxMessage,
+    PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus, StoreError,
 };
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// One store backend. See the [`Store`](super::Store) method of the same
@@ -68,6 +68,11 @@ pub(super) trait Backend: Send + Sync + 'static {
 
     async fn fetch_state(&self, source_id: String) -> Result<FetchState, StoreError>;
     async fn page_baseline(&self, source_id: String) -> Result<Option<u64>, StoreError>;
+    async fn full_text_states(
+        &self,
+        ids: Vec<ItemId>,
+    ) -> Result<HashMap<ItemId, FullTextState>, StoreError>;
+    async fn full_text_counts(&self) -> Result<Vec<FullTextCount>, StoreError>;
     async fn source_statuses(&self) -> Result<Vec<SourceStatus>, StoreError>;
     async fn source_status(&self, source_id: String) -> Result<Option<SourceStatus>, StoreError>;
 
@@ -76,6 +81,8 @@ pub(super) trait Backend: Send + Sync + 'static {
     async fn known_ids(&self, ids: Vec<ItemId>) -> Result<HashSet<ItemId>, StoreError>;
     async fn duplication(&self, id: String) -> Result<Duplication, StoreError>;
     async fn duplicate_counts(&self) -> Result<Vec<DuplicateCount>, StoreError>;
+    async fn items_per_day(&self, since: DateTime<Utc>) -> Result<Vec<DayCount>, StoreError>;
+    async fn fetch_outcomes(&self, since: DateTime<Utc>) -> Result<Vec<HourOutcomes>, StoreError>;
     async fn revisions(&self, id: String) -> Result<Vec<Revision>, StoreError>;
     async fn has_source(&self, id: String) -> Result<bool, StoreError>;
 

@@ -40,7 +40,7 @@ mod transfer;
 
 pub use health::{Problem, ProblemKind};
 pub use lease::{BroughtForward, Claim, Lease, LeaseDeadline, LeaseView};
-pub use query::ItemFilter;
+pub use query::{Cursor, ItemFilter};
 pub use transfer::{Copied, migrate_store};
 
 use crate::config::{StoreLocation, StoreSettings};
@@ -48,9 +48,9 @@ use crate::dedup::{AlsoIn, DedupRule, Verdict};
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
 use backend::Backend;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::BTreeMap;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -276,6 +276,10 @@ pub enum PollOutcome {
         /// For a page source that sent a page: what it yielded. `None`
         /// leaves the stored yield as it is.
         page_yield: Option<PageYield>,
+        /// For a `full_text = true` source: the article fetches it made,
+        /// kept per item so that an article is fetched once, and a failed
+        /// one retried a bounded number of times.
+        full_text: Vec<FullTextAttempt>,
     },
     /// The poll failed. The fetch state stays as the last success left it.
     Failure {
@@ -319,6 +323,57 @@ pub(crate) fn not_followed_from_stored(stored: Option<String>) -> Vec<String> {
         None => Vec::new(),
         Some(text) => serde_json::from_str(&text).unwrap_or_else(|_| vec![text]),
     }
+}
+
+/// One article fetch of a `full_text = true` source's item, as its poll
+/// records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FullTextAttempt {
+    /// The article page was fetched and read: it is never fetched again.
+    Fetched {
+        /// The item.
+        item_id: ItemId,
+        /// The article's sanitized body as the item took it, `None` when it
+        /// was not longer than what the source gave. Kept so that a later
+        /// edit of the source's entry keeps the article's text.
+        content_html: Option<String>,
+    },
+    /// The fetch failed.
+    Failed {
+        /// The item.
+        item_id: ItemId,
+        /// A one-line human reason.
+        reason: String,
+        /// No more tries: the item keeps what the source gave.
+        last: bool,
+    },
+}
+
+/// What the store keeps of an item's article fetches.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FullTextState {
+    /// The article was fetched and read.
+    pub fetched: bool,
+    /// Failed fetches so far.
+    pub failures: u32,
+    /// Fetching was given up: the item keeps what the source gave.
+    pub given_up: bool,
+    /// The article's body as the item took it, when fetched and longer.
+    pub content_html: Option<String>,
+}
+
+/// One source's article fetches for `/status`, over the items the store
+/// keeps state for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FullTextCount {
+    /// The source.
+    pub source_id: String,
+    /// Items whose article was fetched.
+    pub fetched: u64,
+    /// Items whose article fetches were given up.
+    pub failed: u64,
+    /// Items whose article fetch failed and is tried again.
+    pub retrying: u64,
 }
 
 /// What [`Store::record_poll`] did.
@@ -417,6 +472,61 @@ pub struct FeedItems {
     /// For each of these items that other sources' items duplicate, those
     /// duplicates (the merged feeds name their sources), first stored first.
     pub also_in: BTreeMap<ItemId, Vec<AlsoIn>>,
+}
+
+/// How long the store keeps each poll's outcome ([`Store::fetch_outcomes`]):
+/// `/status.html` charts the last day, and a little more is kept so that a
+/// late look still sees a whole day. Older outcomes are pruned by the poll
+/// write of their source.
+pub const FETCH_OUTCOMES_KEPT: TimeDelta = TimeDelta::days(2);
+
+/// How one poll went, in one word, as the fetch-outcome history keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollResult {
+    /// The poll worked (new items or not, a 304 included).
+    Ok,
+    /// It failed.
+    Failed,
+}
+
+impl PollResult {
+    /// The word stored for it.
+    fn as_str(self) -> &'static str {
+        match self {
+            PollResult::Ok => "ok",
+            PollResult::Failed => "failed",
+        }
+    }
+
+    /// How a poll's outcome is kept.
+    fn of(outcome: &PollOutcome) -> PollResult {
+        match outcome {
+            PollOutcome::Success { .. } => PollResult::Ok,
+            PollOutcome::Failure { .. } => PollResult::Failed,
+        }
+    }
+}
+
+/// One source's polls within one hour, for `/status.html`'s chart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HourOutcomes {
+    /// The source.
+    pub source_id: String,
+    /// The start of the hour (UTC).
+    pub hour: DateTime<Utc>,
+    /// Polls that worked.
+    pub ok: u64,
+    /// Polls that failed.
+    pub failed: u64,
+}
+
+/// How many stored items are dated on one day (UTC), for `/status.html`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCount {
+    /// The day.
+    pub day: chrono::NaiveDate,
+    /// Items dated that day.
+    pub items: u64,
 }
 
 /// What one item duplicates and what duplicates it, for `GET /items/<id>`.
@@ -700,6 +810,23 @@ impl Store {
         self.backend.page_baseline(source_id.to_owned()).await
     }
 
+    /// What the store keeps of the article fetches of those of `ids` it
+    /// has any for (`full_text = true` sources).
+    pub async fn full_text_states(
+        &self,
+        ids: &[ItemId],
+    ) -> Result<HashMap<ItemId, FullTextState>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.backend.full_text_states(ids.to_vec()).await
+    }
+
+    /// Every source's article fetch counts, by source id: `/status`.
+    pub async fn full_text_counts(&self) -> Result<Vec<FullTextCount>, StoreError> {
+        self.backend.full_text_counts().await
+    }
+
     /// The state of every source the store knows, by id.
     pub async fn source_statuses(&self) -> Result<Vec<SourceStatus>, StoreError> {
         self.backend.source_statuses().await
@@ -757,6 +884,22 @@ impl Store {
     /// each other source's, by source then other source.
     pub async fn duplicate_counts(&self) -> Result<Vec<DuplicateCount>, StoreError> {
         self.backend.duplicate_counts().await
+    }
+
+    /// How many stored items are dated on each day (UTC) from `since` on,
+    /// oldest first; days without items are left out. One grouped read of
+    /// the date index.
+    pub async fn items_per_day(&self, since: DateTime<Utc>) -> Result<Vec<DayCount>, StoreError> {
+        self.backend.items_per_day(since).await
+    }
+
+    /// Every source's polls from `since` on, by hour: how many worked and
+    /// how many failed. The store keeps [`FETCH_OUTCOMES_KEPT`] of them.
+    pub async fn fetch_outcomes(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<HourOutcomes>, StoreError> {
+        self.backend.fetch_outcomes(since).await
     }
 
     /// Every revision of one item, oldest first.

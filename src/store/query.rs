@@ -33,6 +33,23 @@ pub struct ItemFilter {
     /// source is one of `sources` (so a per-source feed shows all of its
     /// source's items: none duplicates its own source).
     pub all_duplicates: bool,
+    /// Only items older than this one in the feed's order (`published
+    /// DESC, id DESC`): the keyset cursor of the HTML page's `?before=`.
+    /// The walk starts at the cursor along the same index, so an older page
+    /// costs what the first does: never an `OFFSET`.
+    pub before: Option<Cursor>,
+}
+
+/// A place in the feed's order: the item read last, by its date and id.
+/// Items are ordered by `published` then `id`, both descending, so the pair
+/// names one place even when many items share a date.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Cursor {
+    /// The item's date, as the feed sorts by it (whole microseconds, as
+    /// stored).
+    pub published: chrono::DateTime<chrono::Utc>,
+    /// The item's id, the tie break.
+    pub id: String,
 }
 
 impl ItemFilter {
@@ -42,6 +59,7 @@ impl ItemFilter {
             && self.category.is_none()
             && self.words.is_empty()
             && !self.all_duplicates
+            && self.before.is_none()
     }
 
     /// The case folding used for categories and words.

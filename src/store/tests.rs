@@ -118,7 +118,13 @@ on_each_backend! {
     every_way_of_searching_finds_what_testing_every_item_finds,
     the_index_follows_revisions_and_retention,
     has_source_knows_polled_sources_only,
+    paging_by_cursor_visits_every_item_once_in_feed_order,
+    items_per_day_counts_the_items_of_each_day_since,
+    each_poll_outcome_is_kept_by_hour_and_pruned_after_two_days,
     ping_answers_and_a_sound_store_has_no_problems,
+    article_fetches_are_kept_per_item_and_counted_per_source,
+    an_item_stored_with_its_article_and_the_feeds_hash_is_unchanged_next_poll,
+    prune_forgets_the_article_state_of_deleted_items_only,
 }
 
 #[test]
@@ -227,6 +233,7 @@ async fn record_success(
                 state: state.clone(),
                 items: Vec::new(),
                 page_yield: None,
+                full_text: Vec::new(),
             },
             retention: Retention::default(),
             dedup: crate::dedup::DedupRule::default(),
@@ -830,6 +837,7 @@ fn poll_of(
             state: FetchState::default(),
             items,
             page_yield: None,
+            full_text: Vec::new(),
         },
         retention,
         dedup: crate::dedup::DedupRule::default(),
@@ -1124,6 +1132,7 @@ async fn record_poll_stores_a_whole_success_or_failure(t: TestStore) {
                     "not followed: http://10.0.0.1/a resolves to 10.0.0.1".into(),
                 ]),
             }),
+            full_text: Vec::new(),
         },
         retention: Retention::default(),
         dedup: crate::dedup::DedupRule::default(),
@@ -1733,6 +1742,7 @@ async fn each_filter_keeps_exactly_the_matching_items_newest_first(t: TestStore)
         category: Some("news".into()),
         words: vec!["reading".into()],
         all_duplicates: false,
+        before: None,
     };
     assert_eq!(keys(&by(mixed, 10).await), ["b2"]);
 }
@@ -1847,3 +1857,315 @@ async fn ping_answers_and_a_sound_store_has_no_problems(t: TestStore) {
 }
 
 mod duplicates;
+
+/// A successful poll of `source` at `now` with `items` and the article
+/// fetches `full_text`.
+fn poll_with_articles(
+    source: &SourceRef,
+    items: Vec<Item>,
+    full_text: Vec<FullTextAttempt>,
+    now: DateTime<Utc>,
+) -> PollRecord {
+    let mut record = poll_of(source, items, now, Retention::default());
+    if let PollOutcome::Success { full_text: f, .. } = &mut record.outcome {
+        *f = full_text;
+    }
+    record
+}
+
+fn failed(id: &ItemId, last: bool) -> FullTextAttempt {
+    FullTextAttempt::Failed {
+        item_id: id.clone(),
+        reason: "HTTP 500 from https://www.ifla.org/a".into(),
+        last,
+    }
+}
+
+async fn article_fetches_are_kept_per_item_and_counted_per_source(store: TestStore) {
+    let a = item(&ifla(), "a", "Fetched", at(0, 0));
+    let b = ItemId::derive("ifla-news", "b");
+    let never = ItemId::derive("ifla-news", "never");
+    let fetched = FullTextAttempt::Fetched {
+        item_id: a.id.clone(),
+        content_html: Some("<p>The whole article.</p>".into()),
+    };
+    let first = poll_with_articles(
+        &ifla(),
+        vec![a.clone()],
+        vec![fetched, failed(&b, false)],
+        at(0, 0),
+    );
+    store.record_poll(first).await.unwrap();
+    let second = poll_with_articles(&ifla(), vec![a.clone()], vec![failed(&b, false)], at(0, 60));
+    store.record_poll(second).await.unwrap();
+
+    let ids = [a.id.clone(), b.clone(), never.clone()];
+    let states = store.full_text_states(&ids).await.unwrap();
+    assert_eq!(
+        states.len(),
+        2,
+        "no state for an item never tried: {states:?}"
+    );
+    assert_eq!(
+        states[&a.id],
+        FullTextState {
+            fetched: true,
+            failures: 0,
+            given_up: false,
+            content_html: Some("<p>The whole article.</p>".into()),
+        }
+    );
+    assert_eq!(
+        states[&b],
+        FullTextState {
+            fetched: false,
+            failures: 2,
+            given_up: false,
+            content_html: None,
+        }
+    );
+    let counts = store.full_text_counts().await.unwrap();
+    assert_eq!(
+        counts,
+        vec![FullTextCount {
+            source_id: "ifla-news".into(),
+            fetched: 1,
+            failed: 0,
+            retrying: 1,
+        }]
+    );
+
+    let third = poll_with_articles(&ifla(), vec![a.clone()], vec![failed(&b, true)], at(0, 120));
+    store.record_poll(third).await.unwrap();
+    let store = store.reopen().await;
+    let states = store.full_text_states(&ids).await.unwrap();
+    assert_eq!(states[&b].failures, 3);
+    assert!(
+        states[&b].given_up,
+        "the last try gives up: {:?}",
+        states[&b]
+    );
+    let counts = store.full_text_counts().await.unwrap();
+    assert_eq!(
+        (counts[0].fetched, counts[0].failed, counts[0].retrying),
+        (1, 1, 0)
+    );
+    assert!(store.full_text_states(&[]).await.unwrap().is_empty());
+}
+
+/// A full-text item is stored with the article's body and the hash of what
+/// its feed gave: the same feed entry again is unchanged, with no revision
+/// and no message.
+async fn an_item_stored_with_its_article_and_the_feeds_hash_is_unchanged_next_poll(
+    store: TestStore,
+) {
+    let from_feed = item(&ifla(), "a", "Summary only", at(0, 0));
+    let mut with_article = from_feed.clone();
+    with_article.content_html = Some("<p>The whole article, much longer.</p>".into());
+    assert_eq!(with_article.content_hash, from_feed.content_hash);
+    let fetched = FullTextAttempt::Fetched {
+        item_id: from_feed.id.clone(),
+        content_html: with_article.content_html.clone(),
+    };
+    let first = poll_with_articles(&ifla(), vec![with_article.clone()], vec![fetched], at(0, 0));
+    let applied = store.record_poll(first).await.unwrap().applied;
+    assert_eq!(applied.new, 1);
+    let stored = store.item(from_feed.id.as_str()).await.unwrap().unwrap();
+    assert_eq!(stored.content_html, with_article.content_html);
+    assert_eq!(stored.content_hash, from_feed.content_hash);
+
+    let again = poll_with_articles(&ifla(), vec![with_article], Vec::new(), at(0, 60));
+    let applied = store.record_poll(again).await.unwrap().applied;
+    assert_eq!((applied.new, applied.updated, applied.unchanged), (0, 0, 1));
+    assert_eq!(
+        store.revisions(from_feed.id.as_str()).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        store.outbox_depth().await.unwrap().0,
+        1,
+        "one item.new, nothing more"
+    );
+}
+
+async fn prune_forgets_the_article_state_of_deleted_items_only(store: TestStore) {
+    let now = at(800, 0);
+    let old = item(&ifla(), "old", "Old", at(0, 0));
+    let fresh = item(&ifla(), "fresh", "Fresh", now);
+    let waiting = ItemId::derive("ifla-news", "waiting");
+    let fetched = |it: &Item| FullTextAttempt::Fetched {
+        item_id: it.id.clone(),
+        content_html: None,
+    };
+    let record = poll_with_articles(
+        &ifla(),
+        vec![old.clone(), fresh.clone()],
+        vec![fetched(&old), fetched(&fresh), failed(&waiting, false)],
+        now,
+    );
+    store.record_poll(record).await.unwrap();
+    let removed = store.prune(&retention(YEAR, 0, 0), now).await.unwrap();
+    assert_eq!(removed, 1);
+    let states = store
+        .full_text_states(&[old.id.clone(), fresh.id.clone(), waiting.clone()])
+        .await
+        .unwrap();
+    assert!(
+        !states.contains_key(&old.id),
+        "the deleted item's state goes"
+    );
+    assert!(
+        states.contains_key(&fresh.id),
+        "a stored item's state stays"
+    );
+    assert!(
+        states.contains_key(&waiting),
+        "an item waiting for its article stays"
+    );
+}
+
+/// The HTML page's `?before=` cursor: pages of any size, along any filter,
+/// together give exactly the filter's items in feed order, each once, even
+/// when many items share a date (the id breaks the tie).
+async fn paging_by_cursor_visits_every_item_once_in_feed_order(t: TestStore) {
+    let store = &*t;
+    let (a, b) = (ifla(), other());
+    // 23 items of a and 17 of b; every three share a date.
+    let of = |source: &SourceRef, n: usize| -> Vec<Item> {
+        (0..n)
+            .map(|i| {
+                let title = if i % 2 == 0 { "Reading room" } else { "Budget" };
+                item(
+                    source,
+                    &format!("{}-{i}", source.id),
+                    title,
+                    at(0, (i / 3) as i64 * 60),
+                )
+            })
+            .collect()
+    };
+    store.apply_items(&a, &of(&a, 23), at(1, 0)).await.unwrap();
+    store.apply_items(&b, &of(&b, 17), at(1, 0)).await.unwrap();
+    for filter in [
+        ItemFilter::default(),
+        ItemFilter {
+            sources: vec![a.id.clone()],
+            ..ItemFilter::default()
+        },
+        ItemFilter {
+            sources: vec![a.id.clone(), b.id.clone()],
+            ..ItemFilter::default()
+        },
+        ItemFilter {
+            words: vec!["reading".into()],
+            ..ItemFilter::default()
+        },
+        ItemFilter {
+            category: Some("events".into()),
+            ..ItemFilter::default()
+        },
+    ] {
+        let whole = store.filtered_items(&filter, 1000).await.unwrap();
+        assert!(!whole.is_empty(), "{filter:?}");
+        for size in [1, 4, 7] {
+            let mut paged: Vec<Item> = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page_filter = ItemFilter {
+                    before: cursor.clone(),
+                    ..filter.clone()
+                };
+                let page = store.filtered_items(&page_filter, size).await.unwrap();
+                assert!(page.len() <= size);
+                let Some(last) = page.last() else { break };
+                cursor = Some(Cursor {
+                    published: last.published,
+                    id: last.id.as_str().to_owned(),
+                });
+                paged.extend(page);
+                assert!(paged.len() <= whole.len(), "{filter:?} by {size}: too many");
+            }
+            let ids = |items: &[Item]| items.iter().map(|i| i.id.clone()).collect::<Vec<_>>();
+            assert_eq!(ids(&paged), ids(&whole), "{filter:?} by {size}");
+        }
+    }
+}
+
+/// `/status.html`'s chart of items per day: by the items' dates, from
+/// `since` on, days without items left out.
+async fn items_per_day_counts_the_items_of_each_day_since(t: TestStore) {
+    let store = &*t;
+    let a = ifla();
+    let items = [
+        item(&a, "1", "One", at(0, 10)),
+        item(&a, "2", "Two", at(0, 86_399)),
+        item(&a, "3", "Three", at(1, 0)),
+        item(&a, "4", "Four", at(3, 3600)),
+        item(&a, "5", "Five", at(-1, 0)),
+    ];
+    store.apply_items(&a, &items, at(4, 0)).await.unwrap();
+    let days = store.items_per_day(at(0, 0)).await.unwrap();
+    let seen: Vec<(String, u64)> = days.iter().map(|d| (d.day.to_string(), d.items)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("2024-01-01".to_owned(), 2),
+            ("2024-01-02".to_owned(), 1),
+            ("2024-01-04".to_owned(), 1)
+        ]
+    );
+    assert!(store.items_per_day(at(5, 0)).await.unwrap().is_empty());
+}
+
+/// Every poll leaves its outcome, read back by source and hour; a poll
+/// drops its source's outcomes older than [`FETCH_OUTCOMES_KEPT`], and
+/// leaves other sources' alone.
+async fn each_poll_outcome_is_kept_by_hour_and_pruned_after_two_days(t: TestStore) {
+    let store = &*t;
+    let url = "https://example.org/feed";
+    let state = FetchState::default();
+    record_success(store, "a", url, &state, at(9, 0), at(0, 60))
+        .await
+        .unwrap();
+    record_success(store, "b", url, &state, at(9, 0), at(0, 90))
+        .await
+        .unwrap();
+    record_failure(store, "a", url, "timed out", at(9, 0), at(0, 120))
+        .await
+        .unwrap();
+    record_success(store, "a", url, &state, at(9, 0), at(0, 3600 + 5))
+        .await
+        .unwrap();
+    let hours = store.fetch_outcomes(at(0, 0)).await.unwrap();
+    let seen: Vec<(&str, i64, u64, u64)> = hours
+        .iter()
+        .map(|h| {
+            (
+                h.source_id.as_str(),
+                (h.hour - at(0, 0)).num_hours(),
+                h.ok,
+                h.failed,
+            )
+        })
+        .collect();
+    assert_eq!(seen, [("a", 0, 1, 1), ("a", 1, 1, 0), ("b", 0, 1, 0)]);
+    assert_eq!(store.fetch_outcomes(at(0, 3600)).await.unwrap().len(), 1);
+
+    // Two days and more later, a's poll drops a's old outcomes only.
+    record_failure(store, "a", url, "refused", at(9, 0), at(2, 3600 + 6))
+        .await
+        .unwrap();
+    let hours = store.fetch_outcomes(at(-1, 0)).await.unwrap();
+    let seen: Vec<(&str, i64, u64, u64)> = hours
+        .iter()
+        .map(|h| {
+            (
+                h.source_id.as_str(),
+                (h.hour - at(0, 0)).num_hours(),
+                h.ok,
+                h.failed,
+            )
+        })
+        .collect();
+    assert_eq!(seen, [("a", 49, 0, 1), ("b", 0, 1, 0)]);
+}

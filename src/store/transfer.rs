@@ -4,7 +4,8 @@
 //! The rows travel as they are stored (times in unix microseconds, lists as
 //! JSON text), not through [`Item`](crate::item::Item), so that nothing is
 //! recomputed on the way: ids, revisions, content hashes, first-seen times,
-//! fetch state, schedules, retired ids and outbox rows (with their seqs
+//! fetch state, schedules, retired ids, article states, outbox rows and the
+//! recent poll outcomes (with their seqs
 //! and `message_id`s) arrive as they left. The new replicas then publish
 //! what was still pending once, and nothing else again.
 //!
@@ -103,6 +104,19 @@ pub(super) struct RetiredRow {
     pub last_seen: i64,
 }
 
+/// One `full_text` row: a `full_text = true` source's article state for
+/// one item.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct FullTextRow {
+    pub item_id: String,
+    pub source_id: String,
+    pub state: String,
+    pub failures: i64,
+    pub last_error: Option<String>,
+    pub content_html: Option<String>,
+    pub updated_at: i64,
+}
+
 /// One `outbox` row, with its seq.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct OutboxRow {
@@ -113,6 +127,14 @@ pub(super) struct OutboxRow {
     pub created_at: i64,
 }
 
+/// One `fetch_outcomes` row: a poll's outcome for `/status.html`'s chart.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct OutcomeRow {
+    pub at: i64,
+    pub source_id: String,
+    pub outcome: String,
+}
+
 /// A part of the snapshot, in the order the import needs (sources before
 /// the items that refer to them, items before their revisions).
 #[derive(Debug)]
@@ -121,7 +143,9 @@ pub(super) enum Batch {
     Items(Vec<ItemRow>),
     Revisions(Vec<RevisionRow>),
     Retired(Vec<RetiredRow>),
+    FullText(Vec<FullTextRow>),
     Outbox(Vec<OutboxRow>),
+    FetchOutcomes(Vec<OutcomeRow>),
     /// The highest outbox seq SQLite ever handed out: new rows on the
     /// target come after it, drained or not.
     OutboxHighest(i64),
@@ -138,8 +162,12 @@ pub struct Copied {
     pub revisions: u64,
     /// Retired item ids.
     pub retired: u64,
+    /// Items' article states (`full_text = true` sources).
+    pub full_text: u64,
     /// Outbox messages still to be published.
     pub outbox: u64,
+    /// Poll outcomes of the last two days (`/status.html`'s chart).
+    pub fetch_outcomes: u64,
 }
 
 /// Copies the SQLite store at `path` into the PostgreSQL database at `url`,

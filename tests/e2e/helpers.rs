@@ -67,6 +67,8 @@ struct Served {
     redirects: HashMap<String, String>,
     /// Paths answered only after a pause: a slow source.
     delays: HashMap<String, Duration>,
+    /// Paths answered with an error status.
+    failures: HashMap<String, StatusCode>,
     hits: Vec<Hit>,
 }
 
@@ -112,6 +114,15 @@ impl FeedServer {
             .unwrap()
             .redirects
             .insert(path.to_owned(), location.to_owned());
+    }
+
+    /// Answers `path` with `status` (an error) from now on.
+    pub fn fail(&self, path: &str, status: u16) {
+        self.served
+            .lock()
+            .unwrap()
+            .failures
+            .insert(path.to_owned(), StatusCode::from_u16(status).unwrap());
     }
 
     /// Answers `path` only `delay` after each request arrives, with the
@@ -169,15 +180,20 @@ async fn serve_feed(State(served): State<Arc<Mutex<Served>>>, request: Request<B
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let at = std::time::Instant::now();
-    let (found, delay, redirect) = {
+    let (found, delay, redirect, failure) = {
         let served = served.lock().unwrap();
         (
             served.feeds.get(&path).cloned(),
             served.delays.get(&path).copied(),
             served.redirects.get(&path).cloned(),
+            served.failures.get(&path).copied(),
         )
     };
     let (status, response) = match found {
+        _ if failure.is_some() => {
+            let status = failure.unwrap();
+            (status, status.into_response())
+        }
         _ if redirect.is_some() => (
             StatusCode::FOUND,
             (StatusCode::FOUND, [(header::LOCATION, redirect.unwrap())]).into_response(),

@@ -82,7 +82,7 @@ async fn migrate_store_copies_everything_and_nothing_is_published_twice() {
     );
     assert!(
         stdout
-            .contains("1 sources, 5 items, 5 revisions, 0 retired item ids and 2 outbox messages"),
+            .contains("1 sources, 5 items, 5 revisions, 0 retired item ids, 0 article states and 2 outbox messages"),
         "{stdout}"
     );
     assert!(!stdout.contains("s3cret-pw"), "{stdout}");

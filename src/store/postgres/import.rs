@@ -14,7 +14,9 @@ const HOLDERS: &[(&str, &str)] = &[
     ("items", "items"),
     ("item_revisions", "item revisions"),
     ("retired_items", "retired item ids"),
+    ("full_text", "article states"),
     ("outbox", "outbox messages"),
+    ("fetch_outcomes", "poll outcomes"),
 ];
 
 impl Postgres {
@@ -29,8 +31,8 @@ impl Postgres {
         let tx = conn.transaction().await?;
         // Nobody writes beside the copy: a replica started meanwhile waits.
         tx.batch_execute(
-            "LOCK TABLE sources, items, item_revisions, retired_items, outbox,
-                        publisher_lease IN EXCLUSIVE MODE",
+            "LOCK TABLE sources, items, item_revisions, retired_items, full_text, outbox,
+                        fetch_outcomes, publisher_lease IN EXCLUSIVE MODE",
         )
         .await?;
         let mut held = Vec::new();
@@ -191,6 +193,31 @@ impl Postgres {
                     }
                     copied.retired += rows.len() as u64;
                 }
+                Batch::FullText(rows) => {
+                    let stmt = tx
+                        .prepare_cached(
+                            "INSERT INTO full_text (item_id, source_id, state, failures,
+                                 last_error, content_html, updated_at)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        )
+                        .await?;
+                    for r in &rows {
+                        tx.execute(
+                            &stmt,
+                            &[
+                                &r.item_id,
+                                &r.source_id,
+                                &r.state,
+                                &r.failures,
+                                &r.last_error,
+                                &r.content_html,
+                                &r.updated_at,
+                            ],
+                        )
+                        .await?;
+                    }
+                    copied.full_text += rows.len() as u64;
+                }
                 Batch::Outbox(rows) => {
                     // The seqs are kept: they are the publishing order.
                     let stmt = tx
@@ -207,6 +234,18 @@ impl Postgres {
                         .await?;
                     }
                     copied.outbox += rows.len() as u64;
+                }
+                Batch::FetchOutcomes(rows) => {
+                    let stmt = tx
+                        .prepare_cached(
+                            "INSERT INTO fetch_outcomes (at, source_id, outcome) VALUES ($1, $2, $3)",
+                        )
+                        .await?;
+                    for r in &rows {
+                        tx.execute(&stmt, &[&r.at, &r.source_id, &r.outcome])
+                            .await?;
+                    }
+                    copied.fetch_outcomes += rows.len() as u64;
                 }
                 Batch::OutboxHighest(highest) => {
                     restart_outbox_after(&tx, highest).await?;

@@ -190,6 +190,7 @@ impl Postgres {
                 .prepare_cached("DELETE FROM retired_items WHERE last_seen < $1")
                 .await?;
             tx.execute(&stmt, &[&to_stored(forget_before)]).await?;
+            super::full_text::prune_full_text(&tx, forget_before).await?;
         }
         if removed > 0 {
             changed_in(&tx, &self.inner.instance).await?;

@@ -13,6 +13,8 @@
 //! point) and both backends give the same feed in the same order.
 
 mod dedup;
+mod full_text;
+mod history;
 mod import;
 mod items;
 mod leases;
@@ -29,16 +31,16 @@ mod tls;
 use super::backend::Backend;
 use super::health::Health;
 use super::{
-    ApplyOutcome, BroughtForward, Claim, DuplicateCount, Duplication, FeedItems, ItemFilter, Lease,
-    LeaseView, OutboxMessage, PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus,
-    StoreError,
+    ApplyOutcome, BroughtForward, Claim, DayCount, DuplicateCount, Duplication, FeedItems,
+    FullTextCount, FullTextState, HourOutcomes, ItemFilter, Lease, LeaseView, OutboxMessage,
+    PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus, StoreError,
 };
 use crate::config::redact_url;
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -350,6 +352,14 @@ impl Backend for Postgres {
         self.read_known_ids(&ids).await
     }
 
+    async fn items_per_day(&self, since: DateTime<Utc>) -> Result<Vec<DayCount>, StoreError> {
+        self.read_items_per_day(since).await
+    }
+
+    async fn fetch_outcomes(&self, since: DateTime<Utc>) -> Result<Vec<HourOutcomes>, StoreError> {
+        self.read_fetch_outcomes(since).await
+    }
+
     async fn revisions(&self, id: String) -> Result<Vec<Revision>, StoreError> {
         self.read_revisions(&id).await
     }
@@ -360,6 +370,17 @@ impl Backend for Postgres {
 
     async fn duplicate_counts(&self) -> Result<Vec<DuplicateCount>, StoreError> {
         self.read_duplicate_counts().await
+    }
+
+    async fn full_text_states(
+        &self,
+        ids: Vec<ItemId>,
+    ) -> Result<HashMap<ItemId, FullTextState>, StoreError> {
+        self.read_full_text_states(&ids).await
+    }
+
+    async fn full_text_counts(&self) -> Result<Vec<FullTextCount>, StoreError> {
+        self.read_full_text_counts().await
     }
 
     async fn has_source(&self, id: String) -> Result<bool, StoreError> {

@@ -16,10 +16,11 @@
 //! waiting for its WAL flush, see [`commit_quietly`].
 
 use super::Postgres;
+use super::full_text::record_full_text;
 use super::items::apply_in;
 use super::leases::fence_and_release_source;
 use super::sources::{mark_gone, record_failure, record_page_yield, record_success};
-use crate::store::{PollOutcome, PollRecord, PollRecorded, StoreError};
+use crate::store::{PollOutcome, PollRecord, PollRecorded, PollResult, StoreError};
 use deadpool_postgres::GenericClient;
 
 impl Postgres {
@@ -33,11 +34,17 @@ impl Postgres {
             Some(lease) => fence_and_release_source(&tx, id, lease).await,
             None => Ok(()),
         };
+        // First, before the fence locks the source's row: the outcome's rows
+        // are this source's own and lock nothing another writer waits on,
+        // and a refused write rolls them back with the rest.
+        super::history::record_outcome(&tx, id, record.finished, PollResult::of(&record.outcome))
+            .await?;
         let recorded = match &record.outcome {
             PollOutcome::Success {
                 state,
                 items,
                 page_yield,
+                full_text,
             } => {
                 let applied = apply_in(
                     &tx,
@@ -57,6 +64,7 @@ impl Postgres {
                     fence(),
                     commit_quietly(&tx, applied.new + applied.updated == 0),
                     page_yield(),
+                    record_full_text(&tx, id, full_text, record.started),
                     record_success(
                         &tx,
                         id,
@@ -109,7 +117,8 @@ impl Postgres {
 /// Such a commit is visible to every other session at once, as any other;
 /// only a crash of the database server within a moment of it (three times
 /// `wal_writer_delay`, 0.6 s by default) can lose it, and what is lost is
-/// harmless: the source's fetch state (its next poll is a full GET, whose
+/// harmless: the poll's row in the source's history, the source's fetch
+/// state (its next poll is a full GET, whose
 /// unchanged items write nothing), its next poll time and failure count
 /// (it is polled, or retried, sooner), `last_seen` times, and the lease
 /// given back (it runs out by itself). An item, a revision or an outbox row

@@ -21,7 +21,7 @@
 use super::dedup::also_in;
 use super::items::{ITEM_COLUMNS, item_from_row, newest_items_sql};
 use super::{Postgres, col};
-use crate::store::{FILTER_BUDGET, FeedItems, ItemFilter, StoreError, sql_limit};
+use crate::store::{FILTER_BUDGET, FeedItems, ItemFilter, StoreError, sql_limit, to_stored};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -33,7 +33,7 @@ pub(super) enum Param {
 }
 
 impl Param {
-    fn as_sql(&self) -> &(dyn ToSql + Sync) {
+    pub(super) fn as_sql(&self) -> &(dyn ToSql + Sync) {
         match self {
             Param::Int(n) => n,
             Param::Text(t) => t,
@@ -125,6 +125,14 @@ fn feed_items(rows: &[Row]) -> Result<FeedItems, StoreError> {
 pub(super) fn filtered_sql(filter: &ItemFilter, limit: usize) -> (String, Vec<Param>) {
     let mut params = vec![Param::Int(sql_limit(limit))];
     let mut conditions = Vec::new();
+    if let Some(before) = &filter.before {
+        // A row comparison: a range of the (published, id) index the walk
+        // follows, so the walk starts at the cursor.
+        params.push(Param::Int(to_stored(before.published)));
+        params.push(Param::Text(before.id.clone()));
+        let n = params.len();
+        conditions.push(format!("(items.published, items.id) < (${}, ${n})", n - 1));
+    }
     if !filter.all_duplicates {
         if filter.sources.is_empty() {
             conditions.push("items.duplicate_of IS NULL".to_owned());

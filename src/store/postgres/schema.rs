@@ -144,6 +144,32 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX items_duplicates_by_source ON items (source_id, duplicate_source)
         WHERE duplicate_of IS NOT NULL;
     "#,
+    // 4: as SQLite's step 6, the article fetches of `full_text = true`
+    // sources, one row per item (`fetched`, `retrying` or `failed`), with
+    // no foreign key: an item waiting for its article is not stored yet.
+    r#"
+    CREATE TABLE full_text (
+        item_id      TEXT COLLATE "C" PRIMARY KEY,
+        source_id    TEXT COLLATE "C" NOT NULL,
+        state        TEXT NOT NULL,
+        failures     BIGINT NOT NULL DEFAULT 0,
+        last_error   TEXT,
+        content_html TEXT,
+        updated_at   BIGINT NOT NULL
+    );
+    CREATE INDEX full_text_by_source ON full_text (source_id, state);
+    "#,
+    // 5: as SQLite's step 7, each poll's outcome for `/status.html`'s chart,
+    // pruned by the poll's own write after two days.
+    r#"
+    CREATE TABLE fetch_outcomes (
+        at        BIGINT NOT NULL,
+        source_id TEXT COLLATE "C" NOT NULL,
+        outcome   TEXT NOT NULL
+    );
+    CREATE INDEX fetch_outcomes_by_source ON fetch_outcomes (source_id, at);
+    CREATE INDEX fetch_outcomes_by_time ON fetch_outcomes (at);
+    "#,
 ];
 
 /// The schema version this build writes.

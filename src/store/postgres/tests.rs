@@ -27,6 +27,7 @@ fn poll(key: &str, lease: Option<Lease>) -> PollRecord {
             state: FetchState::default(),
             items: vec![item(&source(), key, key, at(0, 0))],
             page_yield: None,
+            full_text: Vec::new(),
         },
         retention: crate::store::Retention::default(),
         dedup: crate::dedup::DedupRule::default(),
@@ -112,9 +113,11 @@ async fn a_version_2_database_gains_the_duplicate_columns_and_republishes_nothin
     store.delete_confirmed(&sent).await.unwrap();
     let conn = store.conn().await.unwrap();
     conn.batch_execute(
-        "ALTER TABLE items DROP COLUMN dedup_link, DROP COLUMN dedup_guid,
+        "DROP TABLE fetch_outcomes;
+         ALTER TABLE items DROP COLUMN dedup_link, DROP COLUMN dedup_guid,
              DROP COLUMN dedup_title, DROP COLUMN dedup_signature, DROP COLUMN duplicate_of,
              DROP COLUMN duplicate_source, DROP COLUMN duplicate_reason;
+         DROP TABLE full_text;
          UPDATE schema_version SET version = 2;",
     )
     .await
@@ -131,6 +134,7 @@ async fn a_version_2_database_gains_the_duplicate_columns_and_republishes_nothin
             state: FetchState::default(),
             items,
             page_yield: None,
+            full_text: Vec::new(),
         };
         record.dedup = crate::dedup::DedupRule::judging();
         record
@@ -197,6 +201,42 @@ async fn the_merged_feed_walks_its_index_instead_of_sorting() {
         plan.contains("Index Scan Backward using items_by_published"),
         "{plan}"
     );
+    assert!(!plan.contains("Sort"), "{plan}");
+}
+
+/// An older page of the HTML news starts the walk at its cursor: a range
+/// of the feed's index, read backwards, with no sort.
+#[tokio::test]
+async fn a_page_before_a_cursor_walks_the_index_from_the_cursor() {
+    let db = TestDatabase::create().await;
+    let store = Postgres::connect(db.url()).await.unwrap();
+    let conn = store.conn().await.unwrap();
+    conn.batch_execute("SET enable_seqscan = off; SET enable_sort = off")
+        .await
+        .unwrap();
+    let filter = crate::store::ItemFilter {
+        before: Some(crate::store::Cursor {
+            published: Utc::now(),
+            id: "0123456789abcdef0123456789abcdef".into(),
+        }),
+        ..Default::default()
+    };
+    let (sql, params) = super::query::filtered_sql(&filter, 10);
+    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+        params.iter().map(|p| p.as_sql()).collect();
+    let plan: Vec<String> = conn
+        .query(&format!("EXPLAIN {sql}"), &refs)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("Index Scan Backward using items_by_published"),
+        "{plan}"
+    );
+    assert!(plan.contains("Index Cond: (ROW(published, id) <"), "{plan}");
     assert!(!plan.contains("Sort"), "{plan}");
 }
 
@@ -626,6 +666,34 @@ async fn retention_runs_on_the_publisher_only_and_a_stale_one_deletes_nothing() 
     assert_eq!(a.newest_items(10).await.unwrap()[0].title, "Y");
 }
 
+/// `migrate-store` carries the poll outcomes of `/status.html`'s chart.
+#[tokio::test]
+async fn migrate_store_keeps_the_poll_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let sqlite = Store::open(&path).unwrap();
+    let mut ok = poll("unused", None);
+    ok.finished = at(0, 60);
+    sqlite.record_poll(ok).await.unwrap();
+    let mut failed = poll("unused", None);
+    failed.finished = at(0, 120);
+    failed.outcome = PollOutcome::Failure {
+        reason: "timed out".into(),
+        gone: false,
+    };
+    sqlite.record_poll(failed).await.unwrap();
+    let before = sqlite.fetch_outcomes(at(0, 0)).await.unwrap();
+    drop(sqlite);
+
+    let db = TestDatabase::create().await;
+    let copied = crate::store::migrate_store(&path, db.url()).await.unwrap();
+    assert_eq!(copied.fetch_outcomes, 2);
+    let store = Store::connect(db.url()).await.unwrap();
+    let after = store.fetch_outcomes(at(0, 0)).await.unwrap();
+    assert_eq!(after, before);
+    assert_eq!((after[0].ok, after[0].failed), (1, 1));
+}
+
 /// `migrate-store` carries what duplicates what, and the keys later items
 /// are judged against.
 #[tokio::test]
@@ -641,6 +709,7 @@ async fn migrate_store_keeps_the_duplicates_and_their_keys() {
             state: FetchState::default(),
             items: vec![it.clone()],
             page_yield: None,
+            full_text: Vec::new(),
         };
         record.dedup = crate::dedup::DedupRule::judging();
         (record, it)
@@ -741,6 +810,7 @@ async fn two_replicas_storing_one_story_at_once_keep_one_original() {
                     state: FetchState::default(),
                     items: vec![it],
                     page_yield: None,
+                    full_text: Vec::new(),
                 },
                 retention: crate::store::Retention::default(),
                 dedup: crate::dedup::DedupRule::judging(),
@@ -793,6 +863,7 @@ async fn a_quiet_commit_is_fenced_and_leaves_its_connection_synchronous() {
             },
             items: Vec::new(),
             page_yield: None,
+            full_text: Vec::new(),
         },
         ..poll("unused", Some(lease))
     };
@@ -961,4 +1032,55 @@ async fn sslmode_is_honoured_against_a_server_that_takes_tls_only() {
         assert!(said.contains(why), "{query}: {said}");
         assert!(!said.contains("s3cret"), "{said}");
     }
+}
+
+/// `migrate-store` carries each item's article state: a fetched article
+/// is not fetched again on the new store, and its body is kept.
+#[tokio::test]
+async fn migrate_store_keeps_the_article_states() {
+    use crate::store::{FullTextAttempt, FullTextState};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let sqlite = Store::open(&path).unwrap();
+    let fetched = item(&source(), "a", "Fetched", at(0, 0));
+    let waiting = crate::item::ItemId::derive("ifla-news", "waiting");
+    let mut record = poll("a", None);
+    record.outcome = PollOutcome::Success {
+        state: FetchState::default(),
+        items: vec![fetched.clone()],
+        page_yield: None,
+        full_text: vec![
+            FullTextAttempt::Fetched {
+                item_id: fetched.id.clone(),
+                content_html: Some("<p>The article.</p>".into()),
+            },
+            FullTextAttempt::Failed {
+                item_id: waiting.clone(),
+                reason: "HTTP 500".into(),
+                last: false,
+            },
+        ],
+    };
+    sqlite.record_poll(record).await.unwrap();
+    drop(sqlite);
+
+    let db = TestDatabase::create().await;
+    let copied = crate::store::migrate_store(&path, db.url()).await.unwrap();
+    assert_eq!(copied.full_text, 2);
+    let store = Store::connect(db.url()).await.unwrap();
+    let states = store
+        .full_text_states(&[fetched.id.clone(), waiting.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        states[&fetched.id],
+        FullTextState {
+            fetched: true,
+            failures: 0,
+            given_up: false,
+            content_html: Some("<p>The article.</p>".into()),
+        }
+    );
+    assert_eq!(states[&waiting].failures, 1);
+    assert!(!states[&waiting].fetched && !states[&waiting].given_up);
 }

@@ -4,7 +4,8 @@
 use super::Sqlite;
 use crate::store::StoreError;
 use crate::store::transfer::{
-    BATCH, Batch, DedupColumns, ItemRow, OutboxRow, RetiredRow, RevisionRow, SourceRow,
+    BATCH, Batch, DedupColumns, FullTextRow, ItemRow, OutboxRow, OutcomeRow, RetiredRow,
+    RevisionRow, SourceRow,
 };
 use rusqlite::{Connection, Row, params};
 use tokio::sync::mpsc::Sender;
@@ -42,6 +43,13 @@ impl Sqlite {
             |row| row.id.clone(),
             |b| send(out, Batch::Retired(b)),
         )?;
+        keyset(
+            &tx,
+            FULL_TEXT,
+            full_text_row,
+            |row| row.item_id.clone(),
+            |b| send(out, Batch::FullText(b)),
+        )?;
         let mut after = i64::MIN;
         loop {
             let mut stmt = tx.prepare_cached(OUTBOX)?;
@@ -51,6 +59,24 @@ impl Sqlite {
             let Some(last) = batch.last() else { break };
             after = last.seq;
             send(out, Batch::Outbox(batch))?;
+        }
+        let mut after = i64::MIN;
+        loop {
+            let mut stmt = tx.prepare_cached(OUTCOMES)?;
+            let mut rows = stmt.query(params![after, BATCH as i64])?;
+            let mut batch = Vec::new();
+            while let Some(row) = rows.next()? {
+                after = row.get(0)?;
+                batch.push(OutcomeRow {
+                    at: row.get(1)?,
+                    source_id: row.get(2)?,
+                    outcome: row.get(3)?,
+                });
+            }
+            if batch.is_empty() {
+                break;
+            }
+            send(out, Batch::FetchOutcomes(batch))?;
         }
         // AUTOINCREMENT's counter: higher than any row left when the
         // newest ones were drained.
@@ -86,8 +112,14 @@ const REVISIONS: &str = "SELECT item_id, revision, content_hash, title, url, con
 const RETIRED: &str = "SELECT id, source_id, retired_at, last_seen FROM retired_items
     WHERE id > ?1 ORDER BY id LIMIT ?2";
 
+const FULL_TEXT: &str = "SELECT item_id, source_id, state, failures, last_error, content_html,
+    updated_at FROM full_text WHERE item_id > ?1 ORDER BY item_id LIMIT ?2";
+
 const OUTBOX: &str = "SELECT seq, event_id, routing_key, body, created_at FROM outbox
     WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+
+const OUTCOMES: &str = "SELECT rowid, at, source_id, outcome FROM fetch_outcomes
+    WHERE rowid > ?1 ORDER BY rowid LIMIT ?2";
 
 fn send(out: &Sender<Batch>, batch: Batch) -> Result<(), StoreError> {
     out.blocking_send(batch).map_err(|_| StoreError::BadValue {
@@ -211,5 +243,17 @@ fn outbox_row(row: &Row<'_>) -> rusqlite::Result<OutboxRow> {
         routing_key: row.get(2)?,
         body: row.get(3)?,
         created_at: row.get(4)?,
+    })
+}
+
+fn full_text_row(row: &Row<'_>) -> rusqlite::Result<FullTextRow> {
+    Ok(FullTextRow {
+        item_id: row.get(0)?,
+        source_id: row.get(1)?,
+        state: row.get(2)?,
+        failures: row.get(3)?,
+        last_error: row.get(4)?,
+        content_html: row.get(5)?,
+        updated_at: row.get(6)?,
     })
 }

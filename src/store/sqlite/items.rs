@@ -157,6 +157,7 @@ impl Sqlite {
         if let Some(forget_before) = forget_before {
             tx.prepare_cached("DELETE FROM retired_items WHERE last_seen < ?1")?
                 .execute([to_stored(forget_before)])?;
+            super::full_text::prune_full_text(&tx, forget_before)?;
         }
         tx.commit()?;
         drop(conn);

@@ -13,6 +13,8 @@
 
 mod dedup;
 mod export;
+mod full_text;
+mod history;
 mod items;
 mod outbox;
 mod polls;
@@ -25,15 +27,15 @@ mod tests;
 use super::backend::Backend;
 use super::health::Health;
 use super::{
-    ApplyOutcome, BroughtForward, Claim, DuplicateCount, Duplication, FeedItems, ItemFilter, Lease,
-    LeaseView, OutboxMessage, PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus,
-    StoreError,
+    ApplyOutcome, BroughtForward, Claim, DayCount, DuplicateCount, Duplication, FeedItems,
+    FullTextCount, FullTextState, HourOutcomes, ItemFilter, Lease, LeaseView, OutboxMessage,
+    PollRecord, PollRecorded, Problem, Retention, Revision, SourceStatus, StoreError,
 };
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -457,6 +459,14 @@ impl Backend for Sqlite {
         self.blocking(move |db| db.read_known_ids(&ids)).await
     }
 
+    async fn items_per_day(&self, since: DateTime<Utc>) -> Result<Vec<DayCount>, StoreError> {
+        self.blocking(move |db| db.read_items_per_day(since)).await
+    }
+
+    async fn fetch_outcomes(&self, since: DateTime<Utc>) -> Result<Vec<HourOutcomes>, StoreError> {
+        self.blocking(move |db| db.read_fetch_outcomes(since)).await
+    }
+
     async fn revisions(&self, id: String) -> Result<Vec<Revision>, StoreError> {
         self.blocking(move |db| db.read_revisions(&id)).await
     }
@@ -467,6 +477,18 @@ impl Backend for Sqlite {
 
     async fn duplicate_counts(&self) -> Result<Vec<DuplicateCount>, StoreError> {
         self.blocking(|db| db.read_duplicate_counts()).await
+    }
+
+    async fn full_text_states(
+        &self,
+        ids: Vec<ItemId>,
+    ) -> Result<HashMap<ItemId, FullTextState>, StoreError> {
+        self.blocking(move |db| db.read_full_text_states(&ids))
+            .await
+    }
+
+    async fn full_text_counts(&self) -> Result<Vec<FullTextCount>, StoreError> {
+        self.blocking(|db| db.read_full_text_counts()).await
     }
 
     async fn has_source(&self, id: String) -> Result<bool, StoreError> {

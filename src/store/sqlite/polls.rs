@@ -3,9 +3,10 @@
 //! transaction. Nothing of a poll is stored unless all of it is.
 
 use super::Sqlite;
+use super::full_text::record_full_text;
 use super::items::apply_in;
 use super::sources::{mark_gone, record_failure, record_page_yield, record_success};
-use crate::store::{PollOutcome, PollRecord, PollRecorded, StoreError};
+use crate::store::{PollOutcome, PollRecord, PollRecorded, PollResult, StoreError};
 use rusqlite::TransactionBehavior;
 
 impl Sqlite {
@@ -20,6 +21,7 @@ impl Sqlite {
                 state,
                 items,
                 page_yield,
+                full_text,
             } => {
                 let applied = apply_in(
                     &tx,
@@ -32,6 +34,7 @@ impl Sqlite {
                 if let Some(page_yield) = page_yield {
                     record_page_yield(&tx, id, &record.url, page_yield)?;
                 }
+                record_full_text(&tx, id, full_text, record.started)?;
                 record_success(
                     &tx,
                     id,
@@ -64,6 +67,7 @@ impl Sqlite {
                 }
             }
         };
+        super::history::record_outcome(&tx, id, record.finished, PollResult::of(&record.outcome))?;
         tx.commit()?;
         drop(conn);
         if recorded.applied.new + recorded.applied.updated > 0 {

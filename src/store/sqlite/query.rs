@@ -28,7 +28,7 @@ use super::dedup::also_in;
 use super::items::{ITEM_COLUMNS, item_from_row, newest_items_sql};
 use super::{Sqlite, within_budget};
 use crate::store::query::{FEW_MATCHES, INDEXED_WORD_CHARS, contains_folded};
-use crate::store::{FILTER_BUDGET, FeedItems, ItemFilter, StoreError, sql_limit};
+use crate::store::{FILTER_BUDGET, FeedItems, ItemFilter, StoreError, sql_limit, to_stored};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::Value;
 use rusqlite::{Connection, Rows};
@@ -161,6 +161,14 @@ pub(super) fn filtered_sql(
     let mut params = vec![Value::Integer(sql_limit(limit))];
     // `?1` is the limit; the conditions' parameters follow.
     let mut conditions = Vec::new();
+    if let Some(before) = &filter.before {
+        // A row value: SQLite reads it as a range of the (published, id)
+        // index the walk follows, so the walk starts at the cursor.
+        params.push(Value::Integer(to_stored(before.published)));
+        params.push(Value::Text(before.id.clone()));
+        let n = params.len();
+        conditions.push(format!("(items.published, items.id) < (?{}, ?{n})", n - 1));
+    }
     if !filter.all_duplicates {
         if filter.sources.is_empty() {
             conditions.push("items.duplicate_of IS NULL".to_owned());

@@ -162,6 +162,38 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX items_duplicates_by_source ON items(source_id, duplicate_source)
         WHERE duplicate_of IS NOT NULL;
     "#,
+    // 6: the article fetches of `full_text = true` sources, one row per
+    // item: `fetched` (never fetched again; the body the item took, so an
+    // edit of the feed's entry keeps it), `retrying` (failed, tried again
+    // on the next poll, the item not stored yet) or `failed` (given up; the
+    // item keeps what the feed gave). No foreign key: an item waiting for
+    // its article is not stored yet. Retention forgets the rows of items it
+    // deletes.
+    r#"
+    CREATE TABLE full_text (
+        item_id      TEXT PRIMARY KEY NOT NULL,
+        source_id    TEXT NOT NULL,
+        state        TEXT NOT NULL,
+        failures     INTEGER NOT NULL DEFAULT 0,
+        last_error   TEXT,
+        content_html TEXT,
+        updated_at   INTEGER NOT NULL
+    );
+    CREATE INDEX full_text_by_source ON full_text(source_id, state);
+    "#,
+    // 7: each poll's outcome, for `/status.html`'s chart of the last day
+    // (`sqlite/history.rs`): written in the poll's transaction, which also
+    // drops the source's outcomes older than two days. One index for that
+    // pruning, one for the chart's read of the last day.
+    r#"
+    CREATE TABLE fetch_outcomes (
+        at        INTEGER NOT NULL,
+        source_id TEXT NOT NULL,
+        outcome   TEXT NOT NULL
+    );
+    CREATE INDEX fetch_outcomes_by_source ON fetch_outcomes(source_id, at);
+    CREATE INDEX fetch_outcomes_by_time ON fetch_outcomes(at);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -291,6 +291,7 @@ fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
     drop(store);
     // Turn the file back into what a build with only step 1 wrote.
     let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_full_text_state(&conn);
     drop_duplicate_columns(&conn);
     drop_full_text_index(&conn);
     conn.execute_batch(
@@ -353,8 +354,102 @@ fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
     );
 }
 
-/// Undoes migration step 5, the duplicates' columns, in the file of `conn`.
+/// Undoes migration step 7, the poll outcomes, in the file of `conn`.
+fn drop_fetch_outcomes(conn: &rusqlite::Connection) {
+    conn.execute_batch("DROP TABLE fetch_outcomes;").unwrap();
+}
+
+/// Undoes step 6: the article state of full-text items.
+fn drop_full_text_state(conn: &rusqlite::Connection) {
+    conn.execute_batch("DROP TABLE full_text;").unwrap();
+}
+
+/// A store written before full text (version 5) opens and migrates: its
+/// items stay, nothing is published again, and article state is kept from
+/// then on.
+#[test]
+fn a_version_5_file_gains_the_article_state_and_republishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = Sqlite::open(&path).unwrap();
+    let old = [item(&ifla(), "a", "Reading room opens", at(1, 0))];
+    store.write_items(&ifla(), &old, at(2, 0)).unwrap();
+    let drained: Vec<i64> = store
+        .read_outbox(0, 10)
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    store.delete_confirmed(&drained).unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_fetch_outcomes(&conn);
+    drop_full_text_state(&conn);
+    conn.execute_batch("PRAGMA user_version = 5;").unwrap();
+    drop(conn);
+
+    let store = Sqlite::open(&path).unwrap();
+    assert_eq!(
+        store
+            .read_feed(&ItemFilter::default(), 10)
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    assert!(store.read_outbox(0, 10).unwrap().is_empty());
+    assert!(
+        store
+            .read_full_text_states(&[old[0].id.clone()])
+            .unwrap()
+            .is_empty()
+    );
+    let mut writer = store.writer();
+    let attempt = crate::store::FullTextAttempt::Fetched {
+        item_id: old[0].id.clone(),
+        content_html: None,
+    };
+    super::full_text::record_full_text(
+        &writer.transaction().unwrap(),
+        "ifla-news",
+        &[attempt],
+        at(3, 0),
+    )
+    .unwrap();
+    drop(writer);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::current_version());
+}
+
+/// A version-6 file gains the poll outcomes' table, empty, and its next
+/// poll is kept there.
+#[test]
+fn a_version_6_file_gains_the_poll_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = Sqlite::open(&path).unwrap();
+    let source = ifla();
+    store
+        .write_items(&source, &[item(&source, "a", "One", at(0, 0))], at(1, 0))
+        .unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_fetch_outcomes(&conn);
+    conn.execute_batch("PRAGMA user_version = 6;").unwrap();
+    drop(conn);
+
+    let store = Sqlite::open(&path).unwrap();
+    assert!(store.read_fetch_outcomes(at(0, 0)).unwrap().is_empty());
+    assert_eq!(store.read_items_per_day(at(0, 0)).unwrap().len(), 1);
+}
+
+/// Undoes migration step 5, the duplicates' columns, in the file of `conn`,
+/// and the step of the poll outcomes.
 fn drop_duplicate_columns(conn: &rusqlite::Connection) {
+    drop_fetch_outcomes(conn);
     conn.execute_batch(
         "DROP INDEX items_by_dedup_link;
          DROP INDEX items_by_dedup_guid;
@@ -395,6 +490,7 @@ fn a_version_4_file_gains_the_duplicate_columns_and_republishes_nothing() {
     store.delete_confirmed(&drained).unwrap();
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_full_text_state(&conn);
     drop_duplicate_columns(&conn);
     conn.execute_batch("PRAGMA user_version = 4;").unwrap();
     drop(conn);
@@ -483,6 +579,7 @@ fn a_version_2_file_gains_the_full_text_index_of_its_items() {
         .unwrap();
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
+    drop_full_text_state(&conn);
     drop_duplicate_columns(&conn);
     drop_full_text_index(&conn);
     conn.execute_batch(
@@ -642,6 +739,41 @@ fn a_read_past_its_budget_is_stopped() {
     );
 }
 
+/// `/status.html`'s items per day read the date index only, from the
+/// first day on.
+#[test]
+fn items_per_day_read_a_range_of_the_date_index() {
+    let (_dir, store) = filter_store();
+    let conn = store.reader().unwrap();
+    let mut stmt = conn
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            super::history::ITEMS_PER_DAY
+        ))
+        .unwrap();
+    let plan: Vec<String> = stmt
+        .query_map(
+            rusqlite::params![0_i64, super::history::DAY_MICROS],
+            |row| row.get(3),
+        )
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("USING COVERING INDEX items_by_published (published>?)"),
+        "{plan}"
+    );
+}
+
+/// A cursor in the middle of any store.
+fn cursor() -> crate::store::Cursor {
+    crate::store::Cursor {
+        published: chrono::Utc::now(),
+        id: "0123456789abcdef0123456789abcdef".into(),
+    }
+}
+
 /// The plan walks an index in feed order; a `USE TEMP B-TREE FOR ORDER
 /// BY` over the items table would mean sorting every matching row.
 #[test]
@@ -656,6 +788,16 @@ fn filtered_queries_walk_an_index_instead_of_sorting() {
         ItemFilter {
             sources: vec!["a".into(), "b".into()],
             category: Some("news".into()),
+            ..ItemFilter::default()
+        },
+        // The HTML page's older pages: the walk starts at the cursor.
+        ItemFilter {
+            before: Some(cursor()),
+            ..ItemFilter::default()
+        },
+        ItemFilter {
+            sources: vec!["a".into()],
+            before: Some(cursor()),
             ..ItemFilter::default()
         },
     ];
@@ -677,6 +819,10 @@ fn filtered_queries_walk_an_index_instead_of_sorting() {
             .lines()
             .any(|l| l.contains("SCAN items") && !l.contains("USING INDEX"));
         assert!(!scans_items, "{filter:?}:\n{plan}");
+        if filter.before.is_some() {
+            // A range of the index, not a walk from the newest testing rows.
+            assert!(plan.contains("(published,id)<(?,?)"), "{filter:?}:\n{plan}");
+        }
         // Merging the per-source subqueries may sort their rows, at
         // most `limit` each; nothing sorts rows read from items.
         let lines: Vec<&str> = plan.lines().collect();
