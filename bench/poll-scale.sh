@@ -24,7 +24,8 @@
 #
 # Usage: bench/poll-scale.sh [N ...]        (default: 2000 10000)
 # Env:   P=32 (parallelism), RUNS=3, CORPUS=../shared/corpus, DAEMON=1 (0 skips it),
-#        STORES="sqlite pg1 pg3", PG=postgres://postgres@127.0.0.1:5432
+#        STORES="sqlite pg1 pg3", PG=postgres://postgres@127.0.0.1:5432,
+#        PG_PARAMS (the store URL's query, e.g. sslmode=disable)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -132,7 +133,7 @@ PY
         pg1|pg3)
           db="lw_bench_$$_${n}_${run}_$store"
           createdb --maintenance-db="$PG/postgres" "$db"
-          env_store=(POLL_SCALE_STORE="$PG/$db" POLL_SCALE_REPLICAS="${store#pg}") ;;
+          env_store=(POLL_SCALE_STORE="$PG/$db${PG_PARAMS:+?$PG_PARAMS}" POLL_SCALE_REPLICAS="${store#pg}") ;;
         *) echo "unknown store $store (sqlite, pg1, pg3)" >&2; exit 2 ;;
       esac
       /usr/bin/time -f '%e %U %S %M' -o "$work/time" \

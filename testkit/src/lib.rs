@@ -9,6 +9,8 @@
 //!   the script's commands that stop, kill and bring back its nodes.
 //! - [`TestDatabase`]: a test's own database on the real PostgreSQL, dropped
 //!   when the test ends, passed or failed.
+//! - [`TlsServer`]: a throwaway PostgreSQL server with TLS, for the tests of
+//!   `store.url`'s `sslmode`.
 //!
 //! It knows AMQP only as far as a proxy must (frame boundaries, and the two
 //! `connection.blocked` frames it injects) and nothing of librarywire itself,
@@ -20,6 +22,7 @@ mod broker;
 mod cluster;
 mod postgres;
 mod proxy;
+mod tls_server;
 
 pub use broker::{
     BROKER_ADDR, Deliveries, PATIENCE, TestQueue, broker_url, connect, message_id, unique,
@@ -27,3 +30,4 @@ pub use broker::{
 pub use cluster::{Cluster, Exclusive};
 pub use postgres::{POSTGRES_URL, TestDatabase};
 pub use proxy::Proxy;
+pub use tls_server::TlsServer;

@@ -15,21 +15,76 @@ use tokio_postgres::Row;
 const CANDIDATE: &str =
     "SELECT id, source_id, duplicate_of, duplicate_source, dedup_signature, first_seen FROM items";
 
-/// Judges the new `item` of `source` under `rule`: its fingerprint (none
-/// for a source out of dedup) and, when judged, its verdict.
+/// The fingerprint a new `item` is stored with under `rule`: none for a
+/// source out of dedup. Made once, before [`lock_stories`] and
+/// [`judge_new`], which both read it.
+pub(super) fn fingerprint_new(item: &Item, rule: &DedupRule) -> Option<Fingerprint> {
+    rule.fingerprint.then(|| Fingerprint::of(item))
+}
+
+/// The class of the stories' advisory locks ("lwdd" in ASCII): the first
+/// key of PostgreSQL's two-int form, whose key space never overlaps the
+/// one-bigint form that the outbox's and the migrations' locks use.
+const STORY_LOCK_CLASS: i32 = 0x6c77_6464;
+
+/// Takes, inside the caller's transaction and until it ends, one advisory
+/// lock per duplicate key of the new items about to be judged (`new`: their
+/// fingerprints), before any of them is judged.
+///
+/// Without it two replicas storing one story at the same moment (the same
+/// link, or the same title and text from two sources) each judge it before
+/// the other's row is visible, and both keep it as an original. Under the
+/// lock the second waits for the first's commit, and its lookups, each a
+/// statement of its own under READ COMMITTED, then see the first's row.
+///
+/// The keys are the link keys (link and guid link, which are looked up in
+/// both columns) and the title key. A text match needs the same title key
+/// (see `judge_new`), so the title key is the coarser key that covers every
+/// text match: two texts can only be judged the same story if their writers
+/// took the same title lock. The keys are hashed with `hashtext` (a
+/// collision only makes two unrelated writes wait for each other) and taken
+/// in the hashes' order, each once, in one statement: every writer takes
+/// its locks in one ascending order, so two writers never wait on each
+/// other in a cycle. Writes that judge nothing take none: storing an item
+/// unjudged while another is judged is the same as storing it after.
+pub(super) async fn lock_stories<'a>(
+    tx: &impl GenericClient,
+    new: impl Iterator<Item = &'a Fingerprint>,
+) -> Result<(), StoreError> {
+    let mut keys: Vec<&str> = new
+        .flat_map(|f| f.links().chain(f.title.as_deref()))
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    // The subquery's ORDER BY and DISTINCT keep it from being flattened,
+    // so the locks are taken in its order.
+    let stmt = tx
+        .prepare_cached(
+            "SELECT pg_advisory_xact_lock($1, h) FROM (
+                 SELECT DISTINCT hashtext(k) AS h FROM unnest($2::text[]) AS k ORDER BY h
+             ) AS hashed",
+        )
+        .await?;
+    tx.execute(&stmt, &[&STORY_LOCK_CLASS, &keys]).await?;
+    Ok(())
+}
+
+/// Judges the new `item` of `source`, whose `fingerprint` is
+/// [`fingerprint_new`]'s, under `rule`, inside a transaction that took
+/// [`lock_stories`].
 pub(super) async fn judge_new(
     tx: &impl GenericClient,
     source: &SourceRef,
     item: &Item,
+    fingerprint: Option<&Fingerprint>,
     rule: &DedupRule,
-) -> Result<(Option<Fingerprint>, Option<Verdict>), StoreError> {
-    if !rule.fingerprint {
-        return Ok((None, None));
-    }
-    let fingerprint = Fingerprint::of(item);
-    if !rule.judge {
-        return Ok((Some(fingerprint), None));
-    }
+) -> Result<Option<Verdict>, StoreError> {
+    let Some(fingerprint) = fingerprint.filter(|_| rule.judge) else {
+        return Ok(None);
+    };
     let mut by_link = Vec::new();
     for key in fingerprint.links() {
         for column in ["dedup_link", "dedup_guid"] {
@@ -75,12 +130,12 @@ pub(super) async fn judge_new(
     }
     let verdict = judge(
         &source.id,
-        &fingerprint,
+        fingerprint,
         &candidates(by_link),
         &candidates(by_title),
         rule,
     );
-    Ok((Some(fingerprint), verdict))
+    Ok(verdict)
 }
 
 /// What an edit of the stored `item` leaves of its duplicate link.

@@ -2,7 +2,7 @@
 //! messages, reading them back, and retention. The rules are
 //! `store/items.rs`'s, shared with SQLite; only the SQL is PostgreSQL's.
 
-use super::dedup::{judge_edit, judge_new, write_dedup};
+use super::dedup::{fingerprint_new, judge_edit, judge_new, lock_stories, write_dedup};
 use super::leases::fence_publisher;
 use super::outbox::{enqueue, order_writers};
 use super::sources::ensure_source;
@@ -243,6 +243,11 @@ pub(super) async fn apply_in(
 ) -> Result<ApplyOutcome, StoreError> {
     let now = truncate(now);
     let mut outcome = ApplyOutcome::default();
+    if items.is_empty() {
+        // A 304: nothing to store, not even the source's row (the poll's
+        // write upserts it), and one round trip fewer.
+        return Ok(outcome);
+    }
     ensure_source(tx, &source.id, &source.url).await?;
     let mut seen = HashSet::with_capacity(items.len());
     // The outbox rows, written last: `order_writers` lets one transaction
@@ -275,8 +280,22 @@ pub(super) async fn apply_in(
         Vec::new()
     };
     let first_seen = FirstSeen::new(retention, now, poll(), newest);
-    for (item, stored) in listed {
-        if stored.is_none() && first_seen.turns_away(item.id.as_str(), stored_date(item, None)) {
+    let turned_away =
+        |item: &Item| first_seen.turns_away(item.id.as_str(), stored_date(item, None));
+    // Each new item's fingerprint, made once: the keys of those to be
+    // judged are locked before the first is judged (see `lock_stories`).
+    let fingerprints: Vec<_> = listed
+        .iter()
+        .map(|(item, stored)| match stored {
+            None if !turned_away(item) => fingerprint_new(item, dedup),
+            _ => None,
+        })
+        .collect();
+    if dedup.judge {
+        lock_stories(tx, fingerprints.iter().flatten()).await?;
+    }
+    for ((item, stored), fingerprint) in listed.into_iter().zip(fingerprints) {
+        if stored.is_none() && turned_away(item) {
             retire_unseen(tx, source, item, now).await?;
             outcome.retired += 1;
             continue;
@@ -292,7 +311,7 @@ pub(super) async fn apply_in(
             }
             Decision::New(stored) => {
                 // Judged before its own row exists, against what is stored.
-                let (fingerprint, verdict) = judge_new(tx, source, &stored, dedup).await?;
+                let verdict = judge_new(tx, source, &stored, fingerprint.as_ref(), dedup).await?;
                 write_item(tx, &stored, now).await?;
                 write_dedup(tx, &stored.id, fingerprint.as_ref(), verdict.as_ref()).await?;
                 insert_revision(tx, &stored, now).await?;

@@ -58,6 +58,19 @@ impl Postgres {
         // replica, before its interval. The poll's own write then sets the
         // next poll it chose (backoff, `Retry-After`, a first retry).
         //
+        // The claim commits without waiting for its WAL flush
+        // (`synchronous_commit` off for its own transaction: `set_config`'s
+        // local form in the CTE, which its volatile functions keep from
+        // being inlined away). A crash of the database server within a
+        // moment of it can lose the claim, and that is harmless: the lease
+        // is back where it was, so another replica may claim the source
+        // again and poll it once more, but the claimant's write is still
+        // fenced by holder and epoch: the row then names another holder, or
+        // none. (Only two processes running with one configured
+        // `replica_id` could then both hold the same holder and epoch.)
+        // Every poll waits for no disk flush in its claim, as in a write
+        // without items (`polls::commit_quietly`).
+        //
         // A plain UPDATE, whose conditions are read from its snapshot first:
         // a row that is not free there (another replica polls the source,
         // its write may hold the row locked until it commits) is passed
@@ -66,7 +79,8 @@ impl Postgres {
         // that poll's write, holding a pooled connection meanwhile.
         let claim = conn
             .prepare_cached(&format!(
-                "WITH clock AS (SELECT {DB_NOW} AS now)
+                "WITH clock AS (SELECT {DB_NOW} AS now,
+                                       set_config('synchronous_commit', 'off', true) AS quiet)
                  UPDATE sources SET
                      lease_holder = $2,
                      lease_until = clock.now + $3,
@@ -242,47 +256,32 @@ impl Postgres {
 }
 
 /// Checks, inside a poll's write transaction, that `lease` still holds
-/// `source_id`, and locks the row until the commit so that no claim or
-/// renewal slips in between.
-pub(super) async fn fence_source(
+/// `source_id`, and gives it back in the same statement, which locks the
+/// row until the commit so that no claim or renewal slips in between. The
+/// next poll is due at the stored time, and any replica may claim it then;
+/// the holder stays, for `/status`'s history of who polled last.
+pub(super) async fn fence_and_release_source(
     tx: &impl GenericClient,
     source_id: &str,
     lease: &Lease,
 ) -> Result<(), StoreError> {
     let stmt = tx
         .prepare_cached(&format!(
-            "SELECT 1 FROM sources
-             WHERE id = $1 AND lease_holder = $2 AND lease_epoch = $3 AND lease_until > {DB_NOW}
-             FOR UPDATE"
+            "UPDATE sources SET lease_until = {DB_NOW}
+             WHERE id = $1 AND lease_holder = $2 AND lease_epoch = $3 AND lease_until > {DB_NOW}"
         ))
         .await?;
     match tx
-        .query_opt(&stmt, &[&source_id, &lease.holder, &lease.epoch])
+        .execute(&stmt, &[&source_id, &lease.holder, &lease.epoch])
         .await?
     {
-        Some(_) => Ok(()),
-        None => Err(StoreError::LeaseLost {
+        0 => Err(StoreError::LeaseLost {
             what: format!("source {source_id}"),
             holder: lease.holder.clone(),
             epoch: lease.epoch,
         }),
+        _ => Ok(()),
     }
-}
-
-/// Gives the source's lease back at the end of its poll's write: the next
-/// poll is due at the stored time, and any replica may claim it then. The
-/// holder stays, for `/status`'s history of who polled last.
-pub(super) async fn release_source(
-    tx: &impl GenericClient,
-    source_id: &str,
-) -> Result<(), StoreError> {
-    let stmt = tx
-        .prepare_cached(&format!(
-            "UPDATE sources SET lease_until = {DB_NOW} WHERE id = $1"
-        ))
-        .await?;
-    tx.execute(&stmt, &[&source_id]).await?;
-    Ok(())
 }
 
 /// Checks, inside the caller's transaction, that `held` still holds the

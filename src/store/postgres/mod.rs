@@ -26,6 +26,7 @@ mod schema;
 mod sources;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use super::backend::Backend;
 use super::health::Health;
@@ -43,7 +44,6 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio_postgres::NoTls;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// How many connections one replica keeps: the pollers' writes, the
@@ -90,11 +90,14 @@ impl Postgres {
     /// other replicas' changes.
     pub(super) async fn connect(url: &str) -> Result<Postgres, StoreError> {
         let shown = redact_url(url);
-        let config = tokio_postgres::Config::from_str(url).map_err(|e| StoreError::BadUrl {
-            reason: format!(
-                "not a PostgreSQL URL ({shown}): {}",
-                scrub(&e.to_string(), url)
-            ),
+        let bad_url = |reason: &str| StoreError::BadUrl {
+            reason: format!("not a PostgreSQL URL ({shown}): {}", scrub(reason, url)),
+        };
+        let (tls, driver_url) = tls::TlsSettings::split(url).map_err(|e| bad_url(&e))?;
+        let config =
+            tokio_postgres::Config::from_str(&driver_url).map_err(|e| bad_url(&e.to_string()))?;
+        let tls = tls.connector().map_err(|e| StoreError::BadUrl {
+            reason: format!("{shown}: {}", scrub(&e, url)),
         })?;
         let connect_error = |e: &dyn std::fmt::Display| StoreError::Connect {
             shown: shown.clone(),
@@ -103,7 +106,7 @@ impl Postgres {
         let build = |size| {
             let manager = Manager::from_config(
                 config.clone(),
-                NoTls,
+                tls.clone(),
                 ManagerConfig {
                     recycling_method: RecyclingMethod::Fast,
                 },
@@ -120,7 +123,10 @@ impl Postgres {
         let pool = build(POOL_SIZE)?;
         let renewals = build(LEASE_POOL_SIZE)?;
         {
-            let mut conn = pool.get().await.map_err(|e| connect_error(&e))?;
+            let mut conn = pool
+                .get()
+                .await
+                .map_err(|e| connect_error(&crate::error::error_chain(&e)))?;
             schema::migrate(&mut conn)
                 .await
                 .map_err(|e| connect_error(&crate::error::error_chain(&e)))?;
@@ -131,6 +137,7 @@ impl Postgres {
         let stop = CancellationToken::new();
         notify::spawn_listener(
             config,
+            tls,
             pool.clone(),
             changes.clone(),
             instance.clone(),

@@ -16,7 +16,8 @@ use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -33,6 +34,7 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(2);
 /// Starts the listener: it runs until `stop`.
 pub(super) fn spawn_listener(
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     pool: Pool,
     changes: Arc<watch::Sender<u64>>,
     instance: String,
@@ -47,7 +49,7 @@ pub(super) fn spawn_listener(
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut was_lost = false;
         loop {
-            let (client, mut connection) = match config.connect(NoTls).await {
+            let (client, mut connection) = match config.connect(tls.clone()).await {
                 Ok(pair) => pair,
                 Err(e) => {
                     warn!(store = %shown, error = %e, "cannot listen for the other replicas' changes; trying again");

@@ -6,13 +6,22 @@
 //! lock is then held only for the transaction's short tail, so that the
 //! source's lease renewals (and other replicas' claims) do not wait behind
 //! the whole write. A stale writer's items roll back with the refusal.
+//!
+//! The tail (the fence, which gives the lease back in the statement that
+//! checks it, and the source's new state) is a few statements whose order
+//! does not matter: a refused fence rolls them all back. They go to the
+//! server together, in one round trip (tokio-postgres pipelines the
+//! requests of futures polled at once). A poll that stored no item and no
+//! outbox row (a 304, a feed with nothing new, a failure) commits without
+//! waiting for its WAL flush, see [`commit_quietly`].
 
 use super::Postgres;
 use super::full_text::record_full_text;
 use super::items::apply_in;
-use super::leases::{fence_source, release_source};
+use super::leases::fence_and_release_source;
 use super::sources::{mark_gone, record_failure, record_page_yield, record_success};
 use crate::store::{PollOutcome, PollRecord, PollRecorded, PollResult, StoreError};
+use deadpool_postgres::GenericClient;
 
 impl Postgres {
     pub(super) async fn write_poll(&self, record: &PollRecord) -> Result<PollRecorded, StoreError> {
@@ -21,8 +30,8 @@ impl Postgres {
         let tx = conn.transaction().await?;
         // Dropping `tx` on the fence's error rolls back: a stale writer
         // writes nothing.
-        let fence = async |tx: &deadpool_postgres::Transaction<'_>| match &record.lease {
-            Some(lease) => fence_source(tx, id, lease).await,
+        let fence = async || match &record.lease {
+            Some(lease) => fence_and_release_source(&tx, id, lease).await,
             None => Ok(()),
         };
         // First, before the fence locks the source's row: the outcome's rows
@@ -47,36 +56,42 @@ impl Postgres {
                     &self.inner.instance,
                 )
                 .await?;
-                fence(&tx).await?;
-                if let Some(page_yield) = page_yield {
-                    record_page_yield(&tx, id, &record.url, page_yield).await?;
-                }
-                record_full_text(&tx, id, full_text, record.started).await?;
-                record_success(
-                    &tx,
-                    id,
-                    &record.url,
-                    state,
-                    record.next_poll,
-                    record.finished,
-                )
-                .await?;
+                let page_yield = async || match page_yield {
+                    Some(page_yield) => record_page_yield(&tx, id, &record.url, page_yield).await,
+                    None => Ok(()),
+                };
+                tokio::try_join!(
+                    fence(),
+                    commit_quietly(&tx, applied.new + applied.updated == 0),
+                    page_yield(),
+                    record_full_text(&tx, id, full_text, record.started),
+                    record_success(
+                        &tx,
+                        id,
+                        &record.url,
+                        state,
+                        record.next_poll,
+                        record.finished,
+                    ),
+                )?;
                 PollRecorded {
                     applied,
                     ..PollRecorded::default()
                 }
             }
             PollOutcome::Failure { reason, gone } => {
-                fence(&tx).await?;
-                let (failures, since) = record_failure(
-                    &tx,
-                    id,
-                    &record.url,
-                    reason,
-                    record.next_poll,
-                    record.finished,
-                )
-                .await?;
+                let ((), (), (failures, since)) = tokio::try_join!(
+                    fence(),
+                    commit_quietly(&tx, true),
+                    record_failure(
+                        &tx,
+                        id,
+                        &record.url,
+                        reason,
+                        record.next_poll,
+                        record.finished,
+                    ),
+                )?;
                 if *gone {
                     mark_gone(&tx, id).await?;
                 }
@@ -87,13 +102,33 @@ impl Postgres {
                 }
             }
         };
-        if record.lease.is_some() {
-            release_source(&tx, id).await?;
-        }
         tx.commit().await?;
         if recorded.applied.new + recorded.applied.updated > 0 {
             self.notify_changed();
         }
         Ok(recorded)
     }
+}
+
+/// When `quiet` (the transaction stores no item and no outbox row), lets
+/// the caller's transaction commit without waiting for its WAL to reach the
+/// disk (`synchronous_commit = off` for this transaction only).
+///
+/// Such a commit is visible to every other session at once, as any other;
+/// only a crash of the database server within a moment of it (three times
+/// `wal_writer_delay`, 0.6 s by default) can lose it, and what is lost is
+/// harmless: the poll's row in the source's history, the source's fetch
+/// state (its next poll is a full GET, whose
+/// unchanged items write nothing), its next poll time and failure count
+/// (it is polled, or retried, sooner), `last_seen` times, and the lease
+/// given back (it runs out by itself). An item, a revision or an outbox row
+/// is never in such a transaction, and a later synchronous commit flushes
+/// the WAL before it, this one's too. Every poll on PostgreSQL is one such
+/// commit or one with items, so a 304 cycle waits for no disk flush.
+async fn commit_quietly(tx: &impl GenericClient, quiet: bool) -> Result<(), StoreError> {
+    if quiet {
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .await?;
+    }
+    Ok(())
 }

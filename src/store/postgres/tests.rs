@@ -848,6 +848,293 @@ async fn migrate_store_keeps_the_duplicates_and_their_keys() {
     );
 }
 
+/// Two replicas store one story from two sources at the same moment, round
+/// after round, alternately with the same link and with other links but
+/// the same title and text: each round keeps exactly one original, the
+/// other item its duplicate. (Each judging before the other's row was
+/// visible, both would stay originals.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_storing_one_story_at_once_keep_one_original() {
+    const ROUNDS: i64 = 50;
+    let db = TestDatabase::create().await;
+    let (a, b) = tokio::join!(Postgres::connect(db.url()), Postgres::connect(db.url()));
+    let replicas = [a.unwrap(), b.unwrap()];
+    let sources = [
+        SourceRef {
+            id: "blog-rss".into(),
+            name: "Blog (RSS)".into(),
+            url: "https://blog.example/feed/".into(),
+        },
+        SourceRef {
+            id: "planet".into(),
+            name: "Planet".into(),
+            url: "https://planet.example/rss".into(),
+        },
+    ];
+    // Rounds a window apart, each with words of its own, so that only the
+    // two items of one round are the same story.
+    let story = |source: &SourceRef, round: i64| {
+        let tag: String = format!("{round:02}")
+            .bytes()
+            .map(|d| char::from(b'k' + d - b'0'))
+            .collect();
+        let published = at(round * 30, 0);
+        let mut it = item(
+            source,
+            &format!("story-{round}"),
+            &format!("Reading room {tag} reopens after the flood"),
+            published,
+        );
+        if round % 2 == 1 {
+            it.url = Some(format!("https://{}.example/{round}", source.id));
+            it.content_html = Some(format!(
+                "<p>The {tag} reading room of the city library reopens on Monday after \
+                 the spring flood; the stacks were dried, the catalogue computers replaced \
+                 and the children's corner painted by volunteers from the {tag} school.</p>"
+            ));
+            it.content_hash = it.compute_content_hash();
+        }
+        (it, published)
+    };
+    for round in 0..ROUNDS {
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let mut writes = tokio::task::JoinSet::new();
+        for (store, source) in replicas.iter().zip(&sources) {
+            let (it, published) = story(source, round);
+            let record = PollRecord {
+                source: source.clone(),
+                url: source.url.clone(),
+                started: published + chrono::TimeDelta::hours(1),
+                finished: published + chrono::TimeDelta::hours(1),
+                next_poll: Utc::now() + chrono::TimeDelta::hours(1),
+                outcome: PollOutcome::Success {
+                    state: FetchState::default(),
+                    items: vec![it],
+                    page_yield: None,
+                    full_text: Vec::new(),
+                },
+                retention: crate::store::Retention::default(),
+                dedup: crate::dedup::DedupRule::judging(),
+                lease: None,
+            };
+            let (store, barrier) = (store.clone(), barrier.clone());
+            writes.spawn(async move {
+                barrier.wait().await;
+                store.write_poll(&record).await.unwrap();
+            });
+        }
+        writes.join_all().await;
+    }
+    let conn = replicas[0].conn().await.unwrap();
+    let rows = conn
+        .query(
+            "SELECT guid, COUNT(*), COUNT(*) FILTER (WHERE duplicate_of IS NULL) FROM items
+             GROUP BY guid ORDER BY guid",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), usize::try_from(ROUNDS).unwrap());
+    let wrong: Vec<(String, i64)> = rows
+        .iter()
+        .filter(|row| row.get::<_, i64>(1) != 2 || row.get::<_, i64>(2) != 1)
+        .map(|row| (row.get(0), row.get(2)))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "rounds without exactly one original (round, originals): {wrong:?}"
+    );
+}
+
+/// A 304's write (no item: it commits without waiting for its WAL flush)
+/// is fenced as any other, and neither it nor the claim (which commits the
+/// same way) leaves `synchronous_commit` off on its connection: the next
+/// transaction there, which may store items, waits for its flush again.
+#[tokio::test]
+async fn a_quiet_commit_is_fenced_and_leaves_its_connection_synchronous() {
+    let db = TestDatabase::create().await;
+    let store = Postgres::connect(db.url()).await.unwrap();
+    let lease = Duration::from_secs(60);
+    let url = &source().url;
+    let not_modified = |lease: Lease, etag: &str| PollRecord {
+        outcome: PollOutcome::Success {
+            state: FetchState {
+                etag: Some(etag.into()),
+                ..FetchState::default()
+            },
+            items: Vec::new(),
+            page_yield: None,
+            full_text: Vec::new(),
+        },
+        ..poll("unused", Some(lease))
+    };
+    let due = async || {
+        store
+            .write_next_poll("ifla-news", Utc::now() - chrono::TimeDelta::seconds(1))
+            .await
+            .unwrap();
+    };
+    for round in 0..3 {
+        due().await;
+        let a = held(
+            store
+                .claim_source_lease("ifla-news", url, "a", lease, None)
+                .await
+                .unwrap(),
+        );
+        store
+            .write_poll(&not_modified(a, &format!("\"v{round}\"")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .read_fetch_state("ifla-news")
+            .await
+            .unwrap()
+            .etag
+            .as_deref(),
+        Some("\"v2\"")
+    );
+    assert_eq!(
+        store
+            .read_source_status("ifla-news")
+            .await
+            .unwrap()
+            .unwrap()
+            .lease,
+        None
+    );
+
+    // A holder whose lease another claim took writes nothing, not even a 304.
+    due().await;
+    let stale = held(
+        store
+            .claim_source_lease("ifla-news", url, "a", lease, None)
+            .await
+            .unwrap(),
+    );
+    store
+        .write_next_poll("ifla-news", Utc::now() - chrono::TimeDelta::seconds(1))
+        .await
+        .unwrap();
+    store
+        .release_source_lease("ifla-news", &stale)
+        .await
+        .unwrap();
+    let b = held(
+        store
+            .claim_source_lease("ifla-news", url, "b", lease, None)
+            .await
+            .unwrap(),
+    );
+    let refused = store
+        .write_poll(&not_modified(stale, "\"stale\""))
+        .await
+        .expect_err("a stale 304 is refused");
+    assert!(
+        matches!(refused, StoreError::LeaseLost { .. }),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store
+            .read_fetch_state("ifla-news")
+            .await
+            .unwrap()
+            .etag
+            .as_deref(),
+        Some("\"v2\"")
+    );
+    store.write_poll(&not_modified(b, "\"v3\"")).await.unwrap();
+
+    // Every connection of the pool at once: the ones the claims and writes
+    // used among them.
+    let mut conns = Vec::new();
+    for _ in 0..POOL_SIZE {
+        conns.push(store.conn().await.unwrap());
+    }
+    for conn in &conns {
+        let mode: String = conn
+            .query_one("SHOW synchronous_commit", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(mode, "on");
+    }
+}
+
+/// `store.url`'s `sslmode` against a real server that takes TLS only: each
+/// mode that asks for TLS gets it (`pg_stat_ssl`), with the certificate
+/// checked as the mode says; plain text, an unknown CA and a name the
+/// certificate is not made out to are refused, naming `store.url` and never
+/// the password.
+#[tokio::test]
+async fn sslmode_is_honoured_against_a_server_that_takes_tls_only() {
+    let server = tokio::task::spawn_blocking(librarywire_testkit::TlsServer::start)
+        .await
+        .unwrap();
+    let url = |host: &str, query: String| {
+        format!(
+            "postgres://postgres:s3cret@{host}:{}/postgres?{query}",
+            server.port()
+        )
+    };
+    let ca = server.ca().display().to_string();
+    let other = server.other_ca().display().to_string();
+    for (host, query) in [
+        ("localhost", format!("sslmode=verify-full&sslrootcert={ca}")),
+        ("127.0.0.1", format!("sslmode=verify-ca&sslrootcert={ca}")),
+        ("127.0.0.1", "sslmode=require".to_owned()),
+        ("127.0.0.1", "sslmode=prefer".to_owned()),
+    ] {
+        let store = Postgres::connect(&url(host, query.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        let conn = store.conn().await.unwrap();
+        let ssl: bool = conn
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(ssl, "{query}: connected in plain text");
+    }
+    for (host, query, why) in [
+        ("127.0.0.1", "sslmode=disable".to_owned(), "no encryption"),
+        ("127.0.0.1", String::new(), "no encryption"),
+        (
+            "localhost",
+            format!("sslmode=verify-full&sslrootcert={other}"),
+            "certificate",
+        ),
+        (
+            "127.0.0.1",
+            format!("sslmode=require&sslrootcert={other}"),
+            "certificate",
+        ),
+        (
+            "127.0.0.1",
+            format!("sslmode=verify-full&sslrootcert={ca}"),
+            "certificate",
+        ),
+    ] {
+        let err = Postgres::connect(&url(host, query.clone()))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{query} to {host} must be refused"));
+        let said = err.to_string();
+        assert!(
+            matches!(err, StoreError::Connect { .. }),
+            "{query}: {err:?}"
+        );
+        assert!(said.contains("store.url"), "{said}");
+        assert!(said.contains(why), "{query}: {said}");
+        assert!(!said.contains("s3cret"), "{said}");
+    }
+}
+
 /// `migrate-store` carries each item's article state: a fetched article
 /// is not fetched again on the new store, and its body is kept.
 #[tokio::test]
