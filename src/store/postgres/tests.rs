@@ -978,7 +978,7 @@ async fn a_quiet_commit_is_fenced_and_leaves_its_connection_synchronous() {
         due().await;
         let a = held(
             store
-                .claim_source_lease("ifla-news", url, "a", lease, None)
+                .claim_source_lease("ifla-news", url, "a", lease, lease, None)
                 .await
                 .unwrap(),
         );
@@ -1010,7 +1010,7 @@ async fn a_quiet_commit_is_fenced_and_leaves_its_connection_synchronous() {
     due().await;
     let stale = held(
         store
-            .claim_source_lease("ifla-news", url, "a", lease, None)
+            .claim_source_lease("ifla-news", url, "a", lease, lease, None)
             .await
             .unwrap(),
     );
@@ -1024,7 +1024,7 @@ async fn a_quiet_commit_is_fenced_and_leaves_its_connection_synchronous() {
         .unwrap();
     let b = held(
         store
-            .claim_source_lease("ifla-news", url, "b", lease, None)
+            .claim_source_lease("ifla-news", url, "b", lease, lease, None)
             .await
             .unwrap(),
     );
