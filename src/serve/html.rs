@@ -288,12 +288,7 @@ fn feeds_of(settings: &ServerSettings, request: &FeedRequest) -> Vec<(String, &'
             let mut feed = request.clone();
             feed.format = format;
             feed.filter.before = None;
-            let kind = match format {
-                FeedFormat::Rss => "RSS",
-                FeedFormat::Atom => "Atom",
-                FeedFormat::Json => "JSON",
-            };
-            (settings.url(&feed.canonical()), kind)
+            (settings.url(&feed.canonical()), format.name())
         })
         .collect()
 }
@@ -302,14 +297,10 @@ fn alternates(feeds: &[(String, &'static str)], title: &str) -> Vec<Alternate> {
     feeds
         .iter()
         .zip(FeedFormat::ALL)
-        .map(|((href, kind), format)| Alternate {
+        .map(|((href, name), format)| Alternate {
             href: href.clone(),
-            kind: match format {
-                FeedFormat::Rss => "application/rss+xml",
-                FeedFormat::Atom => "application/atom+xml",
-                FeedFormat::Json => "application/feed+json",
-            },
-            title: format!("{title} ({kind})"),
+            kind: format.media_type(),
+            title: format!("{title} ({name})"),
         })
         .collect()
 }

@@ -41,6 +41,24 @@ impl FeedFormat {
             .find(|f| f.file_name() == file_name)
     }
 
+    /// Its media type, without parameters: a link's `type`.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            FeedFormat::Rss => "application/rss+xml",
+            FeedFormat::Atom => "application/atom+xml",
+            FeedFormat::Json => "application/feed+json",
+        }
+    }
+
+    /// Its name in a reader's words: "RSS", "Atom", "JSON".
+    pub fn name(self) -> &'static str {
+        match self {
+            FeedFormat::Rss => "RSS",
+            FeedFormat::Atom => "Atom",
+            FeedFormat::Json => "JSON",
+        }
+    }
+
     /// The `Content-Type` it is served with.
     pub fn content_type(self) -> &'static str {
         match self {
@@ -165,7 +183,7 @@ fn rss(meta: &FeedMeta, items: &[Item], also_in: &AlsoInMap) -> Vec<u8> {
     let mut links = vec![Link {
         href: meta.self_url.clone(),
         rel: "self".to_owned(),
-        mime_type: Some("application/rss+xml".to_owned()),
+        mime_type: Some(FeedFormat::Rss.media_type().to_owned()),
         ..Link::default()
     }];
     if let Some(hub) = &meta.hub {
@@ -260,7 +278,7 @@ fn atom(
         Link {
             href: meta.self_url.clone(),
             rel: "self".to_owned(),
-            mime_type: Some("application/atom+xml".to_owned()),
+            mime_type: Some(FeedFormat::Atom.media_type().to_owned()),
             ..Link::default()
         },
         Link {
