@@ -27,6 +27,7 @@
 
 mod backend;
 mod dedup;
+mod full_text;
 mod health;
 mod items;
 mod lease;

@@ -4,7 +4,9 @@
 
 use super::{Postgres, col};
 use crate::item::ItemId;
-use crate::store::{FullTextAttempt, FullTextCount, FullTextState, StoreError, narrow, to_stored};
+use crate::store::{
+    FullTextAttempt, FullTextCount, FullTextState, StoreError, full_text, to_stored,
+};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use std::collections::HashMap;
@@ -55,7 +57,7 @@ pub(super) async fn record_full_text(
                 reason,
                 last,
             } => {
-                let state = if *last { "failed" } else { "retrying" };
+                let state = full_text::failed_state(*last);
                 conn.execute(
                     &failed,
                     &[&item_id.as_str(), &source_id, &state, reason, &now],
@@ -101,17 +103,8 @@ impl Postgres {
         for row in conn.query(&stmt, &[&asked]).await? {
             let id: String = col(&row, 0)?;
             let state: String = col(&row, 1)?;
-            let failures: i64 = col(&row, 2)?;
-            let failures = narrow(failures, "full_text", &id, "failures")?;
-            states.insert(
-                ItemId::from_stored(id),
-                FullTextState {
-                    fetched: state == "fetched",
-                    given_up: state == "failed",
-                    failures,
-                    content_html: col(&row, 3)?,
-                },
-            );
+            let read = full_text::state_of(&id, &state, col(&row, 2)?, col(&row, 3)?)?;
+            states.insert(ItemId::from_stored(id), read);
         }
         Ok(states)
     }
@@ -124,25 +117,10 @@ impl Postgres {
                  GROUP BY source_id, state ORDER BY source_id",
             )
             .await?;
-        let mut counts: Vec<FullTextCount> = Vec::new();
-        for row in conn.query(&stmt, &[]).await? {
-            let source_id: String = col(&row, 0)?;
-            let state: String = col(&row, 1)?;
-            let count: i64 = col(&row, 2)?;
-            let count = narrow(count, "full_text", &source_id, "state")?;
-            if counts.last().is_none_or(|c| c.source_id != source_id) {
-                counts.push(FullTextCount {
-                    source_id: source_id.clone(),
-                    ..FullTextCount::default()
-                });
-            }
-            let entry = counts.last_mut().expect("pushed above");
-            match state.as_str() {
-                "fetched" => entry.fetched = count,
-                "failed" => entry.failed = count,
-                _ => entry.retrying = count,
-            }
-        }
-        Ok(counts)
+        let rows = conn.query(&stmt, &[]).await?;
+        full_text::counts_of(
+            rows.iter()
+                .map(|row| Ok((col(row, 0)?, col(row, 1)?, col(row, 2)?))),
+        )
     }
 }

@@ -5,7 +5,9 @@
 
 use super::Sqlite;
 use crate::item::ItemId;
-use crate::store::{FullTextAttempt, FullTextCount, FullTextState, StoreError, narrow, to_stored};
+use crate::store::{
+    FullTextAttempt, FullTextCount, FullTextState, StoreError, full_text, to_stored,
+};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
@@ -52,11 +54,10 @@ pub(super) fn record_full_text(
                 reason,
                 last,
             } => {
-                let state = if *last { "failed" } else { "retrying" };
                 failed.execute(params![
                     item_id.as_str(),
                     source_id,
-                    state,
+                    full_text::failed_state(*last),
                     reason,
                     to_stored(now)
                 ])?;
@@ -96,15 +97,8 @@ impl Sqlite {
             let mut rows = stmt.query([id.as_str()])?;
             if let Some(row) = rows.next()? {
                 let state: String = row.get(0)?;
-                states.insert(
-                    id.clone(),
-                    FullTextState {
-                        fetched: state == "fetched",
-                        given_up: state == "failed",
-                        failures: narrow(row.get(1)?, "full_text", id.as_str(), "failures")?,
-                        content_html: row.get(2)?,
-                    },
-                );
+                let read = full_text::state_of(id.as_str(), &state, row.get(1)?, row.get(2)?)?;
+                states.insert(id.clone(), read);
             }
         }
         Ok(states)
@@ -123,23 +117,6 @@ impl Sqlite {
                 row.get::<_, i64>(2)?,
             ))
         })?;
-        let mut counts: Vec<FullTextCount> = Vec::new();
-        for row in rows {
-            let (source_id, state, count) = row?;
-            let count = narrow(count, "full_text", &source_id, "state")?;
-            if counts.last().is_none_or(|c| c.source_id != source_id) {
-                counts.push(FullTextCount {
-                    source_id: source_id.clone(),
-                    ..FullTextCount::default()
-                });
-            }
-            let entry = counts.last_mut().expect("pushed above");
-            match state.as_str() {
-                "fetched" => entry.fetched = count,
-                "failed" => entry.failed = count,
-                _ => entry.retrying = count,
-            }
-        }
-        Ok(counts)
+        full_text::counts_of(rows.map(|row| row.map_err(StoreError::from)))
     }
 }
