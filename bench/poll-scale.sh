@@ -25,7 +25,10 @@
 # Usage: bench/poll-scale.sh [N ...]        (default: 2000 10000)
 # Env:   P=32 (parallelism), RUNS=3, CORPUS=../shared/corpus, DAEMON=1 (0 skips it),
 #        STORES="sqlite pg1 pg3", PG=postgres://postgres@127.0.0.1:5432,
-#        PG_PARAMS (the store URL's query, e.g. sslmode=disable)
+#        PG_PARAMS (the store URL's query, e.g. sslmode=disable).
+#        A STORES entry may name another build of benches/poll_scale.rs after
+#        an @ (e.g. STORES="sqlite sqlite@/tmp/poll_scale.old"), to compare two
+#        builds A/B within each run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -127,17 +130,18 @@ PY
     done
 
     for store in $STORES; do
-      db= ; env_store=()
-      case "$store" in
+      db= ; env_store=(); bin=$bench_bin
+      [[ "$store" == *@* ]] && bin=${store#*@}
+      case "${store%%@*}" in
         sqlite) ;;
         pg1|pg3)
-          db="lw_bench_$$_${n}_${run}_$store"
+          db="lw_bench_$$_${n}_${run}_${store%%@*}_$RANDOM"
           createdb --maintenance-db="$PG/postgres" "$db"
           env_store=(POLL_SCALE_STORE="$PG/$db${PG_PARAMS:+?$PG_PARAMS}" POLL_SCALE_REPLICAS="${store#pg}") ;;
         *) echo "unknown store $store (sqlite, pg1, pg3)" >&2; exit 2 ;;
       esac
       /usr/bin/time -f '%e %U %S %M' -o "$work/time" \
-        env POLL_SCALE_URLS="$work/urls.txt" POLL_SCALE_CONCURRENCY="$P" "${env_store[@]}" "$bench_bin" --bench > "$work/lib.out"
+        env POLL_SCALE_URLS="$work/urls.txt" POLL_SCALE_CONCURRENCY="$P" "${env_store[@]}" "$bin" --bench > "$work/lib.out"
       read -r wall user sys rss < "$work/time"
       [ -n "$db" ] && dropdb --maintenance-db="$PG/postgres" "$db"
       sed 's/^/  /' "$work/lib.out"

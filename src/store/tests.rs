@@ -105,6 +105,7 @@ on_each_backend! {
     an_old_item_first_seen_below_the_floor_is_never_stored_or_published,
     the_floor_counts_stored_items_and_the_polls_by_their_dates,
     record_poll_stores_a_whole_success_or_failure,
+    polls_that_finish_together_each_get_their_own_items_and_outcome,
     fetch_state_round_trips_and_defaults,
     failures_count_up_keep_the_fetch_state_and_reset_on_success,
     set_next_poll_creates_or_touches_only_the_due_time,
@@ -1107,6 +1108,61 @@ async fn the_floor_counts_stored_items_and_the_polls_by_their_dates(t: TestStore
 
 /// A finished poll goes to the store in one call: items, their messages,
 /// the page yield and the source's new state together.
+/// Many polls finishing at once: the SQLite writer commits those that queue
+/// up together, and each poll still gets its own counts and only its own
+/// items, whether its items were new, known or edited.
+async fn polls_that_finish_together_each_get_their_own_items_and_outcome(t: TestStore) {
+    let store = &*t;
+    let sources: Vec<SourceRef> = (0..48)
+        .map(|n| source_at(&format!("s{n:02}"), &format!("https://example.org/{n}")))
+        .collect();
+    let keys = |n: usize| (0..=n % 5).map(move |k| format!("k{k}"));
+    // The even sources were polled once before, with the items they list again.
+    for (n, source) in sources.iter().enumerate().filter(|(n, _)| n % 2 == 0) {
+        let items = keys(n).map(|k| item(source, &k, &k, at(0, 0))).collect();
+        let recorded = store.record_poll(poll_of(source, items, at(0, 0), Retention::default()));
+        assert_eq!(recorded.await.unwrap().applied.new, n % 5 + 1);
+    }
+    let before = all_pending(store).await.len();
+    // Every fourth source edits its first item's title this time.
+    let polls = sources.iter().enumerate().map(|(n, source)| {
+        let items = keys(n)
+            .map(|k| {
+                let title = if n % 4 == 0 && k == "k0" {
+                    "edited".to_owned()
+                } else {
+                    k.clone()
+                };
+                item(source, &k, &title, at(0, 0))
+            })
+            .collect();
+        let record = poll_of(source, items, at(1, 0), Retention::default());
+        let store = store.clone();
+        tokio::spawn(async move { store.record_poll(record).await })
+    });
+    let outcomes = futures_util::future::join_all(polls).await;
+    let mut queued = 0;
+    for (n, outcome) in outcomes.into_iter().enumerate() {
+        let applied = outcome.unwrap().unwrap().applied;
+        let listed = n % 5 + 1;
+        let expected = match (n % 2 == 0, n % 4 == 0) {
+            (false, _) => (listed, 0, 0),
+            (true, true) => (0, 1, listed - 1),
+            (true, false) => (0, 0, listed),
+        };
+        assert_eq!(
+            (applied.new, applied.updated, applied.unchanged),
+            expected,
+            "source s{n:02}"
+        );
+        queued += expected.0 + expected.1;
+        let status = store.source_status(&sources[n].id).await.unwrap().unwrap();
+        assert_eq!(status.item_count, listed as u64, "source s{n:02}");
+        assert_eq!(status.last_success, Some(at(1, 0)), "source s{n:02}");
+    }
+    assert_eq!(all_pending(store).await.len() - before, queued);
+}
+
 async fn record_poll_stores_a_whole_success_or_failure(t: TestStore) {
     let store = &*t;
     let state = FetchState {

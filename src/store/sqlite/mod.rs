@@ -80,6 +80,9 @@ struct Shared {
     changes: tokio::sync::watch::Sender<u64>,
     /// Whether writes work and the file is the one opened.
     health: Health,
+    /// Finished polls waiting for the writer, committed together
+    /// (`polls.rs`).
+    polls: polls::PollQueue,
     /// The lock file, locked for as long as the store is open. Declared
     /// last, so it is released only after the connections are closed.
     _lock: File,
@@ -157,6 +160,7 @@ impl Sqlite {
                 readers,
                 changes,
                 health: Health::of_file(path),
+                polls: polls::PollQueue::default(),
                 _lock: lock,
             }),
         })
@@ -199,6 +203,19 @@ impl Sqlite {
         let before = self.writer().total_changes();
         let result = write();
         let wrote = self.writer().total_changes() > before;
+        self.inner.health.note_write(&result, wrote);
+        result
+    }
+
+    /// [`Sqlite::noted`] for a caller that holds the writer already.
+    fn noted_on<T>(
+        &self,
+        conn: &mut Connection,
+        write: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let before = conn.total_changes();
+        let result = write(conn);
+        let wrote = conn.total_changes() > before;
         self.inner.health.note_write(&result, wrote);
         result
     }
@@ -403,8 +420,19 @@ impl Backend for Sqlite {
     }
 
     async fn record_poll(&self, record: PollRecord) -> Result<PollRecorded, StoreError> {
-        self.blocking(move |db| db.noted(|| db.write_poll(&record)))
+        let outcome = self.inner.polls.push(record);
+        self.blocking(|db| {
+            db.write_waiting_polls();
+            Ok(())
+        })
+        .await?;
+        // Written by this call or by an earlier one that found it waiting;
+        // that one sends the outcome after its commit. A sender dropped
+        // unsent means the writing thread panicked, which `blocking` raises
+        // in its own caller.
+        outcome
             .await
+            .unwrap_or_else(|_| panic!("the store's writer panicked while writing this poll"))
     }
 
     async fn apply_items(

@@ -1,78 +1,195 @@
 //! A finished poll, written whole: its items with their revisions and
 //! outbox messages, its page yield, and the source's new state, in one
 //! transaction. Nothing of a poll is stored unless all of it is.
+//!
+//! Polls that finish while the writer is busy are committed together
+//! (group commit): each [`Store::record_poll`](crate::store::Store::record_poll)
+//! queues its record and then asks for the writer; whoever gets it first
+//! writes every queued poll, up to [`POLLS_PER_COMMIT`], in one transaction,
+//! and hands each poll its own outcome after the commit. No poll waits for
+//! others to come: a batch is what queued up while the last commit ran, so a
+//! quiet store commits each poll at once, and a busy one writes each hot
+//! index page (and each full-text segment) once per batch instead of once
+//! per poll.
+//!
+//! A batch is all or nothing, as a poll is: when any poll of it fails, the
+//! whole transaction rolls back and each of its polls is written again in a
+//! transaction of its own, so one poll's error is its own and never loses
+//! or takes another poll's items.
 
 use super::Sqlite;
 use super::full_text::record_full_text;
 use super::items::apply_in;
 use super::sources::{mark_gone, record_failure, record_page_yield, record_success};
 use crate::store::{PollOutcome, PollRecord, PollRecorded, PollResult, StoreError};
-use rusqlite::TransactionBehavior;
+use rusqlite::{Connection, TransactionBehavior};
+use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
+use tokio::sync::oneshot;
+
+/// The most polls one transaction writes: bounds how long one commit holds
+/// the writer (and keeps the others' results and the feed waiting).
+pub(super) const POLLS_PER_COMMIT: usize = 64;
+
+/// The polls waiting for the writer, in the order they finished.
+#[derive(Default)]
+pub(super) struct PollQueue {
+    waiting: Mutex<VecDeque<Waiting>>,
+}
+
+/// One poll waiting for the writer, and where its outcome goes.
+pub(super) struct Waiting {
+    record: PollRecord,
+    done: oneshot::Sender<Result<PollRecorded, StoreError>>,
+}
+
+impl PollQueue {
+    /// Queues `record`; its outcome comes on the returned receiver once a
+    /// [`Sqlite::write_waiting_polls`] has committed (or refused) it.
+    pub(super) fn push(
+        &self,
+        record: PollRecord,
+    ) -> oneshot::Receiver<Result<PollRecorded, StoreError>> {
+        let (done, outcome) = oneshot::channel();
+        self.lock().push_back(Waiting { record, done });
+        outcome
+    }
+
+    /// The oldest waiting polls, at most [`POLLS_PER_COMMIT`].
+    fn take(&self) -> Vec<Waiting> {
+        let mut waiting = self.lock();
+        let n = waiting.len().min(POLLS_PER_COMMIT);
+        waiting.drain(..n).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Waiting>> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 impl Sqlite {
-    /// The body of [`Store::record_poll`](crate::store::Store::record_poll).
-    pub(super) fn write_poll(&self, record: &PollRecord) -> Result<PollRecorded, StoreError> {
-        let id = record.source.id.as_str();
+    /// Takes the writer and writes the polls waiting for it, in one
+    /// transaction; nothing when an earlier call already took them all.
+    ///
+    /// Every [`PollQueue::push`] is followed by one call of this, so no poll
+    /// is left waiting: each call that finds polls waiting writes at least
+    /// one, so there are never more polls waiting than calls to come.
+    pub(super) fn write_waiting_polls(&self) {
         let mut conn = self.writer();
-        // IMMEDIATE, as in `apply_items`: the write lock from the start.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let recorded = match &record.outcome {
-            PollOutcome::Success {
-                state,
-                items,
-                page_yield,
-                full_text,
-            } => {
-                let applied = apply_in(
-                    &tx,
-                    &record.source,
-                    items,
-                    record.started,
-                    &record.retention,
-                    &record.dedup,
-                )?;
-                if let Some(page_yield) = page_yield {
-                    record_page_yield(&tx, id, &record.url, page_yield)?;
-                }
-                record_full_text(&tx, id, full_text, record.started)?;
-                record_success(
-                    &tx,
-                    id,
-                    &record.url,
-                    state,
-                    record.next_poll,
-                    record.finished,
-                )?;
-                PollRecorded {
-                    applied,
-                    ..PollRecorded::default()
-                }
-            }
-            PollOutcome::Failure { reason, gone } => {
-                let (failures, since) = record_failure(
-                    &tx,
-                    id,
-                    &record.url,
-                    reason,
-                    record.next_poll,
-                    record.finished,
-                )?;
-                if *gone {
-                    mark_gone(&tx, id)?;
-                }
-                PollRecorded {
-                    consecutive_failures: failures,
-                    failing_since: Some(since),
-                    ..PollRecorded::default()
-                }
+        let batch = self.inner.polls.take();
+        if batch.is_empty() {
+            return;
+        }
+        let (records, senders): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|w| (w.record, w.done)).unzip();
+        let outcomes = if records.len() == 1 {
+            vec![self.noted_on(&mut conn, |conn| write_polls(conn, &records).map(single))]
+        } else {
+            match self.noted_on(&mut conn, |conn| write_polls(conn, &records)) {
+                Ok(recorded) => recorded.into_iter().map(Ok).collect(),
+                // One poll's failure (or the commit's) rolled all back:
+                // each is written again on its own, for its own outcome.
+                Err(_) => records
+                    .iter()
+                    .map(|record| {
+                        self.noted_on(&mut conn, |conn| {
+                            write_polls(conn, std::slice::from_ref(record)).map(single)
+                        })
+                    })
+                    .collect(),
             }
         };
-        super::history::record_outcome(&tx, id, record.finished, PollResult::of(&record.outcome))?;
-        tx.commit()?;
         drop(conn);
-        if recorded.applied.new + recorded.applied.updated > 0 {
+        let changed = outcomes
+            .iter()
+            .flatten()
+            .any(|r| r.applied.new + r.applied.updated > 0);
+        if changed {
             self.notify_changed();
         }
-        Ok(recorded)
+        for (done, outcome) in senders.into_iter().zip(outcomes) {
+            // A caller that stopped waiting (its poll was aborted) still
+            // had its poll stored whole, or not at all.
+            let _ = done.send(outcome);
+        }
     }
+}
+
+fn single(mut recorded: Vec<PollRecorded>) -> PollRecorded {
+    recorded.pop().unwrap_or_default()
+}
+
+/// Writes `records` in one transaction, in order, and commits: all of them,
+/// or (on the first error) none.
+fn write_polls(
+    conn: &mut Connection,
+    records: &[PollRecord],
+) -> Result<Vec<PollRecorded>, StoreError> {
+    // IMMEDIATE, as in `apply_items`: the write lock from the start.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let recorded = records
+        .iter()
+        .map(|record| write_poll(&tx, record))
+        .collect::<Result<Vec<_>, _>>()?;
+    tx.commit()?;
+    Ok(recorded)
+}
+
+/// The body of [`Store::record_poll`](crate::store::Store::record_poll) for
+/// one poll, inside the caller's transaction.
+fn write_poll(tx: &Connection, record: &PollRecord) -> Result<PollRecorded, StoreError> {
+    let id = record.source.id.as_str();
+    let recorded = match &record.outcome {
+        PollOutcome::Success {
+            state,
+            items,
+            page_yield,
+            full_text,
+        } => {
+            let applied = apply_in(
+                tx,
+                &record.source,
+                items,
+                record.started,
+                &record.retention,
+                &record.dedup,
+            )?;
+            if let Some(page_yield) = page_yield {
+                record_page_yield(tx, id, &record.url, page_yield)?;
+            }
+            record_full_text(tx, id, full_text, record.started)?;
+            record_success(
+                tx,
+                id,
+                &record.url,
+                state,
+                record.next_poll,
+                record.finished,
+            )?;
+            PollRecorded {
+                applied,
+                ..PollRecorded::default()
+            }
+        }
+        PollOutcome::Failure { reason, gone } => {
+            let (failures, since) = record_failure(
+                tx,
+                id,
+                &record.url,
+                reason,
+                record.next_poll,
+                record.finished,
+            )?;
+            if *gone {
+                mark_gone(tx, id)?;
+            }
+            PollRecorded {
+                consecutive_failures: failures,
+                failing_since: Some(since),
+                ..PollRecorded::default()
+            }
+        }
+    };
+    super::history::record_outcome(tx, id, record.finished, PollResult::of(&record.outcome))?;
+    Ok(recorded)
 }
