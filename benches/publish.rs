@@ -9,6 +9,15 @@
 //! publishers on node 1, and the time from stopping the node the daemon's
 //! publisher is connected to until the first confirm from another node.
 //!
+//! The events are shaped like real ones: news items whose titles, summaries
+//! and full HTML content come from the corpus's captured blog feeds
+//! (`$LIBRARYWIRE_CORPUS`, else `../shared/corpus`), cut so the event bodies
+//! average `PUBLISH_BODY` bytes (2,500 by default; 1,000 for the smaller
+//! case), each between 0.6 and 1.4 times that. Without the corpus the content
+//! is synthetic words of the same sizes. `PUBLISH_STORES` picks the outboxes
+//! drained (`sqlite`, `postgres`, or both, comma-separated; both by default),
+//! `PUBLISH_LATENCY=0` skips the latency section.
+//!
 //! `cargo bench --bench publish`, or `bench/publish-cluster.sh` for the
 //! cluster sections too. Needs RabbitMQ on 127.0.0.1:5672 (guest/guest, or
 //! `$LIBRARYWIRE_BENCH_AMQP`); without one it says so and measures nothing.
@@ -33,12 +42,17 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use librarywire::config::{AmqpSettings, PollSettings, SourceKind, SourceSettings};
+use librarywire::event::{EventKind, item_event};
 use librarywire::fetch::Fetcher;
+use librarywire::item::{Item, SourceRef};
+use librarywire::normalize::normalize;
+use librarywire::parse::{ParseOptions, parse};
 use librarywire::publish::{CONFIRMED_TARGET, PublisherStats};
 use librarywire::store::{OutboxMessage, Store};
 use librarywire_testkit::{Cluster, TestDatabase};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -96,9 +110,12 @@ async fn run(measuring: bool, hook: ConfirmHook) {
     } else {
         (300, 1, 10)
     };
-    throughput(&topology, count, rounds, Backing::Sqlite).await;
-    throughput(&topology, count, rounds, Backing::Postgres).await;
-    latency(&topology, hook.clone(), latency_samples).await;
+    for backing in backings() {
+        throughput(&topology, count, rounds, backing).await;
+    }
+    if std::env::var("PUBLISH_LATENCY").as_deref() != Ok("0") {
+        latency(&topology, hook.clone(), latency_samples).await;
+    }
     topology.delete().await;
     match Cluster::from_env() {
         Some(cluster) => on_cluster(&cluster, measuring, hook).await,
@@ -251,9 +268,7 @@ async fn filled_store(count: usize, backing: Backing) -> (Keep, Store) {
     while n < count {
         let source = &sources[(n / per_poll) % sources.len()];
         let take = per_poll.min(count - n);
-        let items: Vec<_> = (n..n + take)
-            .map(|i| common::item(source, i, common::epoch()))
-            .collect();
+        let items: Vec<_> = (n..n + take).map(|i| real_shaped(source, i)).collect();
         store
             .apply_items(source, &items, Utc::now())
             .await
@@ -261,6 +276,178 @@ async fn filled_store(count: usize, backing: Backing) -> (Keep, Store) {
         n += take;
     }
     (keep, store)
+}
+
+/// The outboxes to drain, from `PUBLISH_STORES` (`sqlite`, `postgres`, or
+/// both, comma-separated): both by default.
+fn backings() -> Vec<Backing> {
+    let wanted = std::env::var("PUBLISH_STORES").unwrap_or_else(|_| "sqlite,postgres".to_owned());
+    wanted
+        .split(',')
+        .map(|name| match name.trim() {
+            "sqlite" => Backing::Sqlite,
+            "postgres" | "pg" => Backing::Postgres,
+            other => panic!("PUBLISH_STORES: unknown store `{other}` (sqlite, postgres)"),
+        })
+        .collect()
+}
+
+/// The mean event body the bench aims at, from `PUBLISH_BODY` (bytes):
+/// 2,500 by default, the size of real news items with full HTML content.
+fn body_target() -> usize {
+    std::env::var("PUBLISH_BODY")
+        .ok()
+        .map(|v| v.parse().expect("PUBLISH_BODY: a number of bytes"))
+        .unwrap_or(2_500)
+}
+
+fn corpus_root() -> PathBuf {
+    std::env::var_os("LIBRARYWIRE_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"))
+}
+
+/// The text of one real news item: what a poll of its feed stored.
+struct Piece {
+    title: String,
+    summary: String,
+    html: String,
+    authors: Vec<String>,
+    categories: Vec<String>,
+}
+
+/// Every item with HTML content of the corpus's captured blog feeds, through
+/// the product's parse and normalize; empty without the corpus. Under
+/// `cargo test` only the small feeds are read, for speed.
+fn pieces() -> &'static [Piece] {
+    static PIECES: OnceLock<Vec<Piece>> = OnceLock::new();
+    PIECES.get_or_init(|| {
+        let dir = corpus_root().join("rogue-scholar-api/captured-feeds");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|entries| entries.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "xml"));
+        files.sort();
+        let limit = if common::measuring() { 4 << 20 } else { 200 << 10 };
+        let source = common::source(0);
+        let base = url::Url::parse("https://corpus.example/feed.xml").expect("a URL");
+        let mut pieces = Vec::new();
+        for path in files {
+            let Ok(body) = std::fs::read(&path) else {
+                continue;
+            };
+            if body.len() > limit {
+                continue;
+            }
+            let Ok(feed) = parse(&body, &ParseOptions::new(&base)) else {
+                continue;
+            };
+            for item in normalize(&source, &base, &feed, common::epoch()) {
+                if let Some(html) = item.content_html.filter(|h| h.len() >= 200) {
+                    pieces.push(Piece {
+                        title: item.title,
+                        summary: item.summary,
+                        html,
+                        authors: item.authors,
+                        categories: item.categories,
+                    });
+                }
+            }
+        }
+        if pieces.is_empty() {
+            eprintln!(
+                "publish bench: no corpus feeds in {} (set LIBRARYWIRE_CORPUS); the items' content is synthetic",
+                dir.display()
+            );
+        }
+        pieces
+    })
+}
+
+/// The bytes `c` takes inside a JSON string, as serde_json writes it.
+fn json_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+/// HTML content of about `budget` bytes once in the event's JSON: real items'
+/// content from piece `n` on, run together and cut; synthetic words without
+/// the corpus.
+fn content(n: usize, budget: usize) -> String {
+    let pieces = pieces();
+    let mut out = String::with_capacity(budget);
+    let mut used = 0;
+    let mut k = n;
+    let mut filler = 0;
+    while used < budget {
+        let synthetic;
+        let text = if pieces.is_empty() {
+            filler += 1;
+            synthetic = format!(
+                "<p>{}</p>",
+                common::item(&common::source(0), n + filler, common::epoch()).summary
+            );
+            synthetic.as_str()
+        } else {
+            k += 1;
+            pieces[k % pieces.len()].html.as_str()
+        };
+        for c in text.chars() {
+            let size = json_len(c);
+            if used + size > budget {
+                return out;
+            }
+            out.push(c);
+            used += size;
+        }
+    }
+    out
+}
+
+/// The `n`th item of `source`, shaped like a real news item (title, summary,
+/// authors, categories and full HTML content of a corpus item), with its
+/// event body between 0.6 and 1.4 times [`body_target`] bytes, spread
+/// evenly so the mean lands on it.
+fn real_shaped(source: &SourceRef, n: usize) -> Item {
+    let mut item = common::item(source, n, common::epoch());
+    let pieces = pieces();
+    if !pieces.is_empty() {
+        let piece = &pieces[n % pieces.len()];
+        item.title = format!("{} ({n})", piece.title);
+        item.summary = piece.summary.clone();
+        item.authors = piece.authors.clone();
+        item.categories = piece.categories.clone();
+    }
+    item.content_html = None;
+    let body_len = |item: &Item| {
+        item_event(item, EventKind::New, Utc::now(), None)
+            .body
+            .len()
+    };
+    // A fixed spread over 0.6..1.4 by a multiplicative hash of `n`.
+    let spread = 0.6 + 0.8 * ((n.wrapping_mul(2_654_435_761) % 1_000) as f64 / 1_000.0);
+    let want = (body_target() as f64 * spread) as usize;
+    let mut bare = body_len(&item);
+    if bare > want {
+        // A small event: no content, and a summary cut to fit (summaries
+        // are bounded, not always this short, but the size is what counts).
+        let mut keep = item.summary.len().saturating_sub(bare - want);
+        while !item.summary.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        item.summary.truncate(keep);
+        bare = body_len(&item);
+    }
+    // `null` gives way to the quoted string.
+    let budget = (want + 4).saturating_sub(bare + 2);
+    if budget > 0 {
+        item.content_html = Some(content(n, budget));
+    }
+    item.content_hash = item.compute_content_hash();
+    item
 }
 
 /// The daemon's publisher draining `count` messages; returns the seconds
@@ -364,6 +551,15 @@ async fn throughput(topology: &Topology, count: usize, rounds: usize, backing: B
         .outbox_pending(i64::MIN, count)
         .await
         .expect("the outbox");
+    // No item of the bench is a duplicate, so neither publisher sends the
+    // `x-duplicate-of` header and both send the same properties.
+    let unjudged = br#""duplicate_of":null"#;
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.body.windows(unjudged.len()).any(|w| w == unjudged)),
+        "no bench item is a duplicate"
+    );
     let sizes: Vec<usize> = messages.iter().map(|m| m.body.len()).collect();
     let mean = sizes.iter().sum::<usize>() / sizes.len().max(1);
     let label = match backing {
