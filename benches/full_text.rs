@@ -23,10 +23,7 @@ use url::Url;
 const PER_PAGE: Duration = Duration::from_millis(400);
 
 fn pages() -> Vec<PathBuf> {
-    let corpus = std::env::var_os("LIBRARYWIRE_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"))
-        .join("rogue-scholar-api/captured-html");
+    let corpus = common::corpus_root().join("rogue-scholar-api/captured-html");
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/page/testdata");
     let dir = if corpus.is_dir() {
         corpus

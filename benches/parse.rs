@@ -27,12 +27,6 @@ struct Feed {
     body: Vec<u8>,
 }
 
-fn corpus_root() -> PathBuf {
-    std::env::var_os("LIBRARYWIRE_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"))
-}
-
 /// Every file under `root` that could be a feed, as the corpus test lists them.
 fn corpus_files(root: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
@@ -124,7 +118,7 @@ struct Corpus {
 }
 
 fn load(smoke: bool) -> Option<Corpus> {
-    let root = corpus_root();
+    let root = common::corpus_root();
     if !root.is_dir() {
         eprintln!(
             "parse bench: no corpus at {} (set LIBRARYWIRE_CORPUS); nothing measured",

@@ -50,7 +50,7 @@ use librarywire::parse::{ParseOptions, parse};
 use librarywire::publish::{CONFIRMED_TARGET, PublisherStats};
 use librarywire::store::{OutboxMessage, Store};
 use librarywire_testkit::{Cluster, TestDatabase};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -301,12 +301,6 @@ fn body_target() -> usize {
         .unwrap_or(2_500)
 }
 
-fn corpus_root() -> PathBuf {
-    std::env::var_os("LIBRARYWIRE_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"))
-}
-
 /// The text of one real news item: what a poll of its feed stored.
 struct Piece {
     title: String,
@@ -322,7 +316,7 @@ struct Piece {
 fn pieces() -> &'static [Piece] {
     static PIECES: OnceLock<Vec<Piece>> = OnceLock::new();
     PIECES.get_or_init(|| {
-        let dir = corpus_root().join("rogue-scholar-api/captured-feeds");
+        let dir = common::corpus_root().join("rogue-scholar-api/captured-feeds");
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map(|entries| entries.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use librarywire::item::{Item, ItemId, SourceRef};
+use std::path::{Path, PathBuf};
 
 /// True under `cargo bench` (which passes `--bench`), false under
 /// `cargo test --all-targets` (which passes nothing, or `--test`): then a
@@ -116,4 +117,12 @@ pub fn percentile(samples: &mut [f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * (samples.len() - 1) as f64).round() as usize;
     samples[rank.min(samples.len() - 1)]
+}
+
+/// The corpus of real feeds and pages: `$LIBRARYWIRE_CORPUS`, else
+/// `../shared/corpus` beside the crate.
+pub fn corpus_root() -> PathBuf {
+    std::env::var_os("LIBRARYWIRE_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"))
 }
