@@ -20,16 +20,29 @@ use crate::error::error_chain;
 use crate::store::Store;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
-/// Seqs the broker acked that the outbox still holds, and the episode of
-/// failed removals, if one is on.
-#[derive(Debug)]
+/// Seqs the broker acked that the outbox still holds, the removal under way,
+/// and the episode of failed removals, if one is on.
+///
+/// One removal runs at a time, as a task of its own beside the publishes:
+/// a delete (a transaction, a flush to disk) never holds up the next
+/// message. Seqs acked meanwhile wait for the next removal, so each one
+/// covers everything acked while the last ran.
 pub(super) struct Acked {
+    /// Acked, and not yet handed to a removal.
     seqs: Vec<i64>,
+    removing: Option<Removal>,
     trouble: Option<Trouble>,
     backoff: Backoff,
+}
+
+/// A removal under way: its seqs, and the task deleting them.
+struct Removal {
+    seqs: Vec<i64>,
+    task: JoinHandle<Result<(), String>>,
 }
 
 /// An episode of failed removals.
@@ -41,11 +54,22 @@ struct Trouble {
     attempts: u64,
 }
 
+impl std::fmt::Debug for Acked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acked")
+            .field("seqs", &self.seqs.len())
+            .field("removing", &self.removing.as_ref().map(|r| r.seqs.len()))
+            .field("trouble", &self.trouble)
+            .finish()
+    }
+}
+
 impl Acked {
     /// Nothing acked yet; failed removals are retried at most `max_pause` apart.
     pub(super) fn new(max_pause: Duration) -> Acked {
         Acked {
             seqs: Vec::new(),
+            removing: None,
             trouble: None,
             backoff: Backoff::new(max_pause),
         }
@@ -66,32 +90,61 @@ impl Acked {
         self.trouble.as_ref().map(|t| t.retry_at)
     }
 
-    /// Removes the acked rows from the outbox, unless a failed removal's
-    /// pause is still running. Never fails: a failure holds publishing (see
-    /// [`Acked::held`]) until a later call succeeds.
-    pub(super) async fn remove(&mut self, store: &Store, stats: &PublisherStats) {
-        if self
-            .trouble
-            .as_ref()
-            .is_some_and(|t| Instant::now() < t.retry_at)
-        {
-            return;
-        }
-        self.remove_now(store, stats).await;
+    /// Whether a removal is under way; [`Acked::removed`] waits for it.
+    pub(super) fn removing(&self) -> bool {
+        self.removing.is_some()
     }
 
-    /// Removes the acked rows now, whatever the pause; at shutdown.
-    pub(super) async fn remove_now(&mut self, store: &Store, stats: &PublisherStats) {
-        // Trouble is only ever on with seqs to remove.
-        if self.seqs.is_empty() {
+    /// Starts removing the acked rows from the outbox, unless a removal is
+    /// under way, nothing waits, or a failed removal's pause still runs.
+    /// Never waits: [`Acked::removed`] takes the outcome.
+    pub(super) fn start(&mut self, store: &Store) {
+        let pausing = self
+            .trouble
+            .as_ref()
+            .is_some_and(|t| Instant::now() < t.retry_at);
+        if !pausing {
+            self.start_now(store);
+        }
+    }
+
+    fn start_now(&mut self, store: &Store) {
+        if self.removing.is_some() || self.seqs.is_empty() {
             return;
         }
-        let seqs = &self.seqs;
+        let seqs = std::mem::take(&mut self.seqs);
+        let store = store.clone();
+        let given = seqs.clone();
+        let task = tokio::spawn(async move {
+            store
+                .outbox_confirmed(&given)
+                .await
+                .map_err(|err| error_chain(&err))
+        });
+        self.removing = Some(Removal { seqs, task });
+    }
+
+    /// Waits for the removal under way (forever when there is none) and
+    /// takes its outcome: a failure holds publishing (see [`Acked::held`])
+    /// and keeps its seqs for the next try. Cancel-safe: dropped before the
+    /// removal ends, it leaves the removal under way.
+    pub(super) async fn removed(&mut self, stats: &PublisherStats) {
+        let Some(removal) = self.removing.as_mut() else {
+            return std::future::pending().await;
+        };
+        let joined = (&mut removal.task).await;
+        let Removal { seqs, .. } = self.removing.take().expect("the removal just awaited");
+        let result = match joined {
+            Ok(result) => result,
+            Err(err) => Err(format!("the removal task failed: {err}")),
+        };
+        self.settled(seqs, result, stats);
+    }
+
+    fn settled(&mut self, mut seqs: Vec<i64>, result: Result<(), String>, stats: &PublisherStats) {
         let count = seqs.len();
-        let result = store.outbox_confirmed(seqs).await;
-        match result.map_err(|err| error_chain(&err)) {
+        match result {
             Ok(()) => {
-                self.seqs.clear();
                 if let Some(trouble) = self.trouble.take() {
                     self.backoff.reset();
                     stats.paused.store(false, Ordering::Relaxed);
@@ -104,6 +157,9 @@ impl Acked {
                 }
             }
             Err(reason) => {
+                // Tried again with whatever was acked since.
+                seqs.append(&mut self.seqs);
+                self.seqs = seqs;
                 let pause = self.backoff.next_delay();
                 let now = Instant::now();
                 match &mut self.trouble {
@@ -130,6 +186,32 @@ impl Acked {
                     }
                 }
             }
+        }
+    }
+
+    /// Waits for the removal under way, then removes what else was acked,
+    /// unless a failed removal's pause still runs: before a session reads
+    /// the outbox from its start, so that no acked row is read (and sent)
+    /// again.
+    pub(super) async fn remove(&mut self, store: &Store, stats: &PublisherStats) {
+        if self.removing() {
+            self.removed(stats).await;
+        }
+        self.start(store);
+        if self.removing() {
+            self.removed(stats).await;
+        }
+    }
+
+    /// Removes every acked row now, whatever the pause, after the removal
+    /// under way: at shutdown.
+    pub(super) async fn remove_now(&mut self, store: &Store, stats: &PublisherStats) {
+        if self.removing() {
+            self.removed(stats).await;
+        }
+        self.start_now(store);
+        if self.removing() {
+            self.removed(stats).await;
         }
     }
 

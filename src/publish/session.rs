@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -80,8 +81,11 @@ pub(super) struct Session {
     window: Window,
     /// Confirms awaited, each tagged with the seq of its row.
     pending: FuturesUnordered<BoxFuture<'static, (i64, lapin::Result<Confirmation>)>>,
-    /// Seqs acked by the broker and not yet removed from the outbox.
+    /// Seqs acked by the broker and not yet removed from the outbox, and
+    /// the removal under way.
     acked: Acked,
+    /// The outbox read under way, if any.
+    reader: Reader,
     /// Which routing keys had a return logged, and when.
     returns: ReturnLog,
     /// Whether the outbox may hold rows beyond the window's cursor.
@@ -210,6 +214,7 @@ impl Session {
             pending: FuturesUnordered::new(),
             // Stand-ins until `pump` brings the supervisor's.
             acked: Acked::new(settings.max_backoff),
+            reader: Reader::default(),
             returns: ReturnLog::default(),
             maybe_more: true,
             notices_open: true,
@@ -230,6 +235,9 @@ impl Session {
     ) -> (anyhow::Result<()>, Kept) {
         self.acked = kept.acked;
         self.returns = kept.returns;
+        // This session reads the outbox from its lowest pending row: what
+        // the last one had acked leaves it first (or holds publishing).
+        self.flush().await;
         let result = self
             .pump_inner(notices, shutdown)
             .await
@@ -272,13 +280,13 @@ impl Session {
             }
             self.blocked = blocked;
             self.window.promote_due(now);
-            self.flush().await;
+            self.acked.start(&self.store);
             // While the store cannot remove what was confirmed, nothing new
             // is sent: every row sent would be one more to send again.
             if !self.blocked && !self.acked.held() {
-                self.fill().await?;
+                self.fill();
                 self.send_ready(shutdown).await?;
-                self.flush().await;
+                self.acked.start(&self.store);
             }
             // While blocked a confirm cannot be late, for the same reason.
             let deadline = if self.blocked {
@@ -287,11 +295,20 @@ impl Session {
                 self.window.oldest_send().map(|(at, _)| at + self.timeout)
             };
             let retry = self.window.next_retry();
+            let removal_retry = self.acked.retry_at();
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 Some((seq, result)) = self.pending.next() => {
                     self.on_confirm(seq, result)?;
                 }
+                read = self.reader.done(), if self.reader.reading() => {
+                    let (rows, full) = read?;
+                    // A full page: there may be more (a notice that came
+                    // during the read has set this already).
+                    self.maybe_more |= full;
+                    self.window.take_rows(rows);
+                }
+                () = self.acked.removed(&self.stats), if self.acked.removing() => {}
                 changed = notices.changed(), if self.notices_open => {
                     match changed {
                         Ok(()) => self.maybe_more = true,
@@ -312,7 +329,7 @@ impl Session {
                     );
                 }
                 _ = sleep_until(retry) => {}
-                _ = sleep_until(self.acked.retry_at()) => {}
+                _ = sleep_until(removal_retry) => {}
             }
         }
     }
@@ -334,18 +351,28 @@ impl Session {
         err
     }
 
-    /// Reads new outbox rows into the window when it has room and the outbox may have more.
-    async fn fill(&mut self) -> anyhow::Result<()> {
+    /// Starts reading new outbox rows into the window when it has room, the
+    /// outbox may have more, and no read is under way. The read runs beside
+    /// the publishes and confirms; its rows join the window when it ends.
+    ///
+    /// While messages are in flight, a read waits until a quarter of the
+    /// window is free: their confirms free it soon, and one read per few
+    /// confirms would cost a store round trip each. With nothing in flight
+    /// it reads whatever room there is.
+    fn fill(&mut self) {
         let room = self.window.room();
-        if !self.maybe_more || room == 0 {
-            return Ok(());
+        if !self.maybe_more || room == 0 || self.reader.reading() {
+            return;
         }
-        let rows = read_outbox(&self.store, self.window.cursor(), room).await?;
-        // A short read means the outbox is drained up to now; new rows come
-        // with a change notice (or the fallback poll).
-        self.maybe_more = rows.len() == room;
-        self.window.take_rows(rows);
-        Ok(())
+        let page = (self.window.capacity() / 4).max(1);
+        if room < page && self.window.in_flight() > 0 {
+            return;
+        }
+        // A short read means the outbox is drained up to the read; new rows
+        // come with a change notice (or the fallback poll), which may come
+        // while the read runs and sets this again.
+        self.maybe_more = false;
+        self.reader.start(&self.store, self.window.cursor(), room);
     }
 
     /// Publishes every ready row in seq order, each publish bounded by the timeout.
@@ -410,7 +437,10 @@ impl Session {
                 output = &mut publish => break output,
                 Some((seq, result)) = self.pending.next() => {
                     self.on_confirm(seq, result)?;
-                    self.flush().await;
+                    self.acked.start(&self.store);
+                }
+                () = self.acked.removed(&self.stats), if self.acked.removing() => {
+                    self.acked.start(&self.store);
                 }
                 event = self.events.next() => on_event(event)?,
                 _ = &mut clock => {
@@ -586,7 +616,7 @@ impl Session {
     }
 
     /// Removes the rows the broker acked from the outbox, when the store
-    /// lets it; see [`Acked`].
+    /// lets it, and waits for it; see [`Acked`].
     async fn flush(&mut self) {
         self.acked.remove(&self.store, &self.stats).await;
     }
@@ -678,14 +708,56 @@ fn is_io(cause: &(dyn std::error::Error + 'static)) -> bool {
         .is_some_and(|e| e.is_io_error())
 }
 
-/// Reads up to `limit` outbox rows after `after`.
-async fn read_outbox(
-    store: &Store,
-    after: i64,
+/// The outbox read under way, at most one: a task of its own, so that
+/// the publishes and confirms go on while the store reads.
+#[derive(Default)]
+struct Reader {
+    reading: Option<Reading>,
+}
+
+struct Reading {
     limit: usize,
-) -> anyhow::Result<Vec<OutboxMessage>> {
-    store
-        .outbox_pending(after, limit)
-        .await
-        .with_context(|| format!("reading the outbox after seq {after}"))
+    task: JoinHandle<anyhow::Result<Vec<OutboxMessage>>>,
+}
+
+impl Reader {
+    fn reading(&self) -> bool {
+        self.reading.is_some()
+    }
+
+    /// Starts reading up to `limit` outbox rows after `after`.
+    fn start(&mut self, store: &Store, after: i64, limit: usize) {
+        debug_assert!(self.reading.is_none(), "one outbox read at a time");
+        let store = store.clone();
+        let task = tokio::spawn(async move {
+            store
+                .outbox_pending(after, limit)
+                .await
+                .with_context(|| format!("reading the outbox after seq {after}"))
+        });
+        self.reading = Some(Reading { limit, task });
+    }
+
+    /// Waits for the read under way (forever when there is none): its rows,
+    /// and whether it filled its limit. Cancel-safe.
+    async fn done(&mut self) -> anyhow::Result<(Vec<OutboxMessage>, bool)> {
+        let Some(reading) = self.reading.as_mut() else {
+            return std::future::pending().await;
+        };
+        let joined = (&mut reading.task).await;
+        let limit = reading.limit;
+        self.reading = None;
+        let rows = joined.context("reading the outbox")??;
+        let full = rows.len() == limit;
+        Ok((rows, full))
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        // A session that ends drops its read; the next one reads again.
+        if let Some(reading) = &self.reading {
+            reading.task.abort();
+        }
+    }
 }

@@ -84,6 +84,11 @@ impl Window {
         self.cursor
     }
 
+    /// The most rows the window holds.
+    pub(super) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// How many more rows the window can take from the outbox.
     pub(super) fn room(&self) -> usize {
         self.capacity.saturating_sub(self.entries.len())
