@@ -16,7 +16,8 @@
 //! case), each between 0.6 and 1.4 times that. Without the corpus the content
 //! is synthetic words of the same sizes. `PUBLISH_STORES` picks the outboxes
 //! drained (`sqlite`, `postgres`, or both, comma-separated; both by default),
-//! `PUBLISH_LATENCY=0` skips the latency section.
+//! `PUBLISH_LATENCY=0` skips the latency section, `PUBLISH_ROUNDS` sets the throughput rounds (3;
+//! the two publishers take turns at going first).
 //!
 //! `cargo bench --bench publish`, or `bench/publish-cluster.sh` for the
 //! cluster sections too. Needs RabbitMQ on 127.0.0.1:5672 (guest/guest, or
@@ -105,8 +106,12 @@ async fn run(measuring: bool, hook: ConfirmHook) {
     };
     let topology =
         Topology::declare(&connection, &amqp_url(), false, "one broker, durable queue").await;
+    let rounds = std::env::var("PUBLISH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
     let (count, rounds, latency_samples) = if measuring {
-        (20_000, 3, 500)
+        (20_000, rounds, 500)
     } else {
         (300, 1, 10)
     };
@@ -566,8 +571,16 @@ async fn throughput(topology: &Topology, count: usize, rounds: usize, backing: B
         sizes.iter().min().unwrap_or(&0),
         sizes.iter().max().unwrap_or(&0),
     );
-    let (mut product, mut bare) = (Vec::new(), Vec::new());
+    let (mut product, mut bare, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
+        // Taking turns at going first, so neither always meets the broker
+        // as the other left it.
+        let bare_first = round % 2 == 1;
+        let mut p = 0.0;
+        if !bare_first {
+            topology.purge().await;
+            p = count as f64 / product_round(topology, count, backing).await;
+        }
         topology.purge().await;
         let b = count as f64
             / within(
@@ -575,8 +588,11 @@ async fn throughput(topology: &Topology, count: usize, rounds: usize, backing: B
                 bare_round(topology, &messages),
             )
             .await;
-        topology.purge().await;
-        let p = count as f64 / product_round(topology, count, backing).await;
+        if bare_first {
+            topology.purge().await;
+            p = count as f64 / product_round(topology, count, backing).await;
+        }
+        ratios.push(p / b);
         println!(
             "publish ({label}) round {round}: bare lapin {b:.0} msg/s, librarywire {p:.0} msg/s, ratio {:.2}",
             p / b
@@ -587,8 +603,10 @@ async fn throughput(topology: &Topology, count: usize, rounds: usize, backing: B
     topology.purge().await;
     let b = common::percentile(&mut bare, 50.0);
     let p = common::percentile(&mut product, 50.0);
+    let r = common::percentile(&mut ratios, 50.0);
     println!(
-        "publish ({label}) median of {rounds}: bare lapin {b:.0} msg/s, librarywire {p:.0} msg/s, ratio {:.2}",
+        "publish ({label}) median of {rounds}: bare lapin {b:.0} msg/s, librarywire {p:.0} msg/s, ratio {:.2}; \
+         median of the rounds' ratios {r:.2}",
         p / b
     );
 }

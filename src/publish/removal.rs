@@ -29,15 +29,25 @@ use tracing::{debug, error, info, warn};
 ///
 /// One removal runs at a time, as a task of its own beside the publishes:
 /// a delete (a transaction, a flush to disk) never holds up the next
-/// message. Seqs acked meanwhile wait for the next removal, so each one
-/// covers everything acked while the last ran.
+/// message. Seqs acked meanwhile wait for the next removal, and removals
+/// start at most every [`REMOVE_EVERY`], so that a drain deletes in a few
+/// large transactions rather than many small ones: each commit rewrites
+/// the outbox's index pages it touched, and the disk is shared with the
+/// broker.
 pub(super) struct Acked {
     /// Acked, and not yet handed to a removal.
     seqs: Vec<i64>,
     removing: Option<Removal>,
+    /// When the last removal started.
+    last_start: Option<Instant>,
     trouble: Option<Trouble>,
     backoff: Backoff,
 }
+
+/// The least time from one removal's start to the next one's, while
+/// messages flow. A crash undoes at most this much of the deletes: those
+/// rows are sent again at the next start, as at-least-once allows.
+pub(super) const REMOVE_EVERY: Duration = Duration::from_millis(100);
 
 /// A removal under way: its seqs, and the task deleting them.
 struct Removal {
@@ -70,6 +80,7 @@ impl Acked {
         Acked {
             seqs: Vec::new(),
             removing: None,
+            last_start: None,
             trouble: None,
             backoff: Backoff::new(max_pause),
         }
@@ -96,9 +107,29 @@ impl Acked {
     }
 
     /// Starts removing the acked rows from the outbox, unless a removal is
-    /// under way, nothing waits, or a failed removal's pause still runs.
-    /// Never waits: [`Acked::removed`] takes the outcome.
+    /// under way, nothing waits, the last removal started less than
+    /// [`REMOVE_EVERY`] ago ([`Acked::due_at`] says when), or a failed
+    /// removal's pause still runs. Never waits: [`Acked::removed`] takes
+    /// the outcome.
     pub(super) fn start(&mut self, store: &Store) {
+        let early = self
+            .last_start
+            .is_some_and(|at| Instant::now() < at + REMOVE_EVERY);
+        if !early {
+            self.start_unless_pausing(store);
+        }
+    }
+
+    /// When [`Acked::start`] would start a removal that waits only for
+    /// [`REMOVE_EVERY`] to pass.
+    pub(super) fn due_at(&self) -> Option<Instant> {
+        if self.seqs.is_empty() || self.removing.is_some() || self.trouble.is_some() {
+            return None;
+        }
+        self.last_start.map(|at| at + REMOVE_EVERY)
+    }
+
+    fn start_unless_pausing(&mut self, store: &Store) {
         let pausing = self
             .trouble
             .as_ref()
@@ -112,6 +143,7 @@ impl Acked {
         if self.removing.is_some() || self.seqs.is_empty() {
             return;
         }
+        self.last_start = Some(Instant::now());
         let seqs = std::mem::take(&mut self.seqs);
         let store = store.clone();
         let given = seqs.clone();
@@ -189,15 +221,16 @@ impl Acked {
         }
     }
 
-    /// Waits for the removal under way, then removes what else was acked,
-    /// unless a failed removal's pause still runs: before a session reads
+    /// Waits for the removal under way, then removes what else was acked
+    /// (whatever [`REMOVE_EVERY`] says), unless a failed removal's pause
+    /// still runs: before a session reads
     /// the outbox from its start, so that no acked row is read (and sent)
     /// again.
     pub(super) async fn remove(&mut self, store: &Store, stats: &PublisherStats) {
         if self.removing() {
             self.removed(stats).await;
         }
-        self.start(store);
+        self.start_unless_pausing(store);
         if self.removing() {
             self.removed(stats).await;
         }

@@ -29,6 +29,7 @@ use lapin::uri::AMQPUri;
 use lapin::{
     Channel, Confirmation, Connection, ConnectionProperties, Event, ExchangeKind, PublisherConfirm,
 };
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -296,17 +297,16 @@ impl Session {
             };
             let retry = self.window.next_retry();
             let removal_retry = self.acked.retry_at();
+            let removal_due = self.acked.due_at();
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 Some((seq, result)) = self.pending.next() => {
                     self.on_confirm(seq, result)?;
                 }
                 read = self.reader.done(), if self.reader.reading() => {
-                    let (rows, full) = read?;
                     // A full page: there may be more (a notice that came
                     // during the read has set this already).
-                    self.maybe_more |= full;
-                    self.window.take_rows(rows);
+                    self.maybe_more |= read?;
                 }
                 () = self.acked.removed(&self.stats), if self.acked.removing() => {}
                 changed = notices.changed(), if self.notices_open => {
@@ -330,6 +330,7 @@ impl Session {
                 }
                 _ = sleep_until(retry) => {}
                 _ = sleep_until(removal_retry) => {}
+                _ = sleep_until(removal_due) => {}
             }
         }
     }
@@ -351,28 +352,37 @@ impl Session {
         err
     }
 
-    /// Starts reading new outbox rows into the window when it has room, the
-    /// outbox may have more, and no read is under way. The read runs beside
-    /// the publishes and confirms; its rows join the window when it ends.
+    /// Fills the window's room from the rows read ahead, and starts reading
+    /// more when the outbox may have more and no read is under way. The read
+    /// runs beside the publishes and confirms; its rows wait in the
+    /// [`Reader`] until the window has room, so a confirm's place is taken
+    /// at once, without a store round trip.
     ///
-    /// While messages are in flight, a read waits until a quarter of the
-    /// window is free: their confirms free it soon, and one read per few
-    /// confirms would cost a store round trip each. With nothing in flight
-    /// it reads whatever room there is.
+    /// The window and the rows ahead hold at most two windows' worth; a
+    /// read starts once they hold a window and a half or less, so each read
+    /// is of half a window or more while messages flow.
     fn fill(&mut self) {
         let room = self.window.room();
-        if !self.maybe_more || room == 0 || self.reader.reading() {
+        if room > 0 {
+            let rows = self.reader.take(room);
+            if !rows.is_empty() {
+                self.window.take_rows(rows);
+            }
+        }
+        if !self.maybe_more || self.reader.reading() {
             return;
         }
-        let page = (self.window.capacity() / 4).max(1);
-        if room < page && self.window.in_flight() > 0 {
+        let capacity = self.window.capacity();
+        let held = self.window.len() + self.reader.ahead();
+        if held > capacity + capacity / 2 {
             return;
         }
         // A short read means the outbox is drained up to the read; new rows
         // come with a change notice (or the fallback poll), which may come
         // while the read runs and sets this again.
         self.maybe_more = false;
-        self.reader.start(&self.store, self.window.cursor(), room);
+        let after = self.reader.last_seq().unwrap_or(self.window.cursor());
+        self.reader.start(&self.store, after, 2 * capacity - held);
     }
 
     /// Publishes every ready row in seq order, each publish bounded by the timeout.
@@ -432,6 +442,7 @@ impl Session {
         let clock = tokio::time::sleep(timeout);
         tokio::pin!(clock);
         let written = loop {
+            let removal_due = self.acked.due_at();
             tokio::select! {
                 biased;
                 output = &mut publish => break output,
@@ -442,6 +453,7 @@ impl Session {
                 () = self.acked.removed(&self.stats), if self.acked.removing() => {
                     self.acked.start(&self.store);
                 }
+                _ = sleep_until(removal_due) => self.acked.start(&self.store),
                 event = self.events.next() => on_event(event)?,
                 _ = &mut clock => {
                     if !self.connection.status().blocked() {
@@ -709,10 +721,13 @@ fn is_io(cause: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// The outbox read under way, at most one: a task of its own, so that
-/// the publishes and confirms go on while the store reads.
+/// the publishes and confirms go on while the store reads; and the rows
+/// read that the window has no room for yet.
 #[derive(Default)]
 struct Reader {
     reading: Option<Reading>,
+    /// Read and not yet in the window, in seq order, all after its cursor.
+    ahead: VecDeque<OutboxMessage>,
 }
 
 struct Reading {
@@ -723,6 +738,22 @@ struct Reading {
 impl Reader {
     fn reading(&self) -> bool {
         self.reading.is_some()
+    }
+
+    /// How many rows wait for the window.
+    fn ahead(&self) -> usize {
+        self.ahead.len()
+    }
+
+    /// The seq of the last row read ahead, after which the next read starts.
+    fn last_seq(&self) -> Option<i64> {
+        self.ahead.back().map(|m| m.seq)
+    }
+
+    /// Up to `n` of the rows read ahead, the oldest first.
+    fn take(&mut self, n: usize) -> Vec<OutboxMessage> {
+        let n = n.min(self.ahead.len());
+        self.ahead.drain(..n).collect()
     }
 
     /// Starts reading up to `limit` outbox rows after `after`.
@@ -738,9 +769,9 @@ impl Reader {
         self.reading = Some(Reading { limit, task });
     }
 
-    /// Waits for the read under way (forever when there is none): its rows,
-    /// and whether it filled its limit. Cancel-safe.
-    async fn done(&mut self) -> anyhow::Result<(Vec<OutboxMessage>, bool)> {
+    /// Waits for the read under way (forever when there is none) and keeps
+    /// its rows; says whether it filled its limit. Cancel-safe.
+    async fn done(&mut self) -> anyhow::Result<bool> {
         let Some(reading) = self.reading.as_mut() else {
             return std::future::pending().await;
         };
@@ -749,7 +780,8 @@ impl Reader {
         self.reading = None;
         let rows = joined.context("reading the outbox")??;
         let full = rows.len() == limit;
-        Ok((rows, full))
+        self.ahead.extend(rows);
+        Ok(full)
     }
 }
 

@@ -95,7 +95,6 @@ impl Window {
     }
 
     /// Rows taken and not yet confirmed, in any state.
-    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.entries.len()
     }
