@@ -69,6 +69,7 @@ impl std::fmt::Debug for Acked {
         f.debug_struct("Acked")
             .field("seqs", &self.seqs.len())
             .field("removing", &self.removing.as_ref().map(|r| r.seqs.len()))
+            .field("last_start", &self.last_start)
             .field("trouble", &self.trouble)
             .finish()
     }
@@ -227,22 +228,28 @@ impl Acked {
     /// the outbox from its start, so that no acked row is read (and sent)
     /// again.
     pub(super) async fn remove(&mut self, store: &Store, stats: &PublisherStats) {
-        if self.removing() {
-            self.removed(stats).await;
-        }
-        self.start_unless_pausing(store);
-        if self.removing() {
-            self.removed(stats).await;
-        }
+        self.remove_all(store, stats, Acked::start_unless_pausing)
+            .await;
     }
 
     /// Removes every acked row now, whatever the pause, after the removal
     /// under way: at shutdown.
     pub(super) async fn remove_now(&mut self, store: &Store, stats: &PublisherStats) {
+        self.remove_all(store, stats, Acked::start_now).await;
+    }
+
+    /// Waits for the removal under way, lets `start` start one for what else
+    /// was acked, and waits for that.
+    async fn remove_all(
+        &mut self,
+        store: &Store,
+        stats: &PublisherStats,
+        start: fn(&mut Acked, &Store),
+    ) {
         if self.removing() {
             self.removed(stats).await;
         }
-        self.start_now(store);
+        start(self, store);
         if self.removing() {
             self.removed(stats).await;
         }

@@ -89,7 +89,8 @@ pub(super) struct Session {
     reader: Reader,
     /// Which routing keys had a return logged, and when.
     returns: ReturnLog,
-    /// Whether the outbox may hold rows beyond the window's cursor.
+    /// Whether the outbox may hold rows beyond those read (the window's
+    /// and the reader's).
     maybe_more: bool,
     /// Whether the store's change notices still arrive.
     notices_open: bool,
@@ -364,10 +365,7 @@ impl Session {
     fn fill(&mut self) {
         let room = self.window.room();
         if room > 0 {
-            let rows = self.reader.take(room);
-            if !rows.is_empty() {
-                self.window.take_rows(rows);
-            }
+            self.window.take_rows(self.reader.take(room));
         }
         if !self.maybe_more || self.reader.reading() {
             return;

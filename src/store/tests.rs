@@ -1106,8 +1106,6 @@ async fn the_floor_counts_stored_items_and_the_polls_by_their_dates(t: TestStore
     );
 }
 
-/// A finished poll goes to the store in one call: items, their messages,
-/// the page yield and the source's new state together.
 /// Many polls finishing at once: the SQLite writer commits those that queue
 /// up together, and each poll still gets its own counts and only its own
 /// items, whether its items were new, known or edited.
@@ -1163,6 +1161,8 @@ async fn polls_that_finish_together_each_get_their_own_items_and_outcome(t: Test
     assert_eq!(all_pending(store).await.len() - before, queued);
 }
 
+/// A finished poll goes to the store in one call: items, their messages,
+/// the page yield and the source's new state together.
 async fn record_poll_stores_a_whole_success_or_failure(t: TestStore) {
     let store = &*t;
     let state = FetchState {

@@ -598,7 +598,7 @@ async fn three_replicas_poll_once_lose_nothing_and_serve_one_feed() {
          killed publisher {holder} and {other} (holding {held:?}): every new item arrived {:?} \
          after the kill (lease {LEASE:?} + interval {INTERVAL:?}); {:?} in all",
         SOURCES + 1,
-        hits.len(),
+        hits.len() + on_the_way.len(),
         expected.len(),
         paused.name,
         on_the_way.len(),
