@@ -5,7 +5,11 @@ Each feed has ~20 items whose titles and HTML bodies are taken from the
 corpus's captured blog feeds (rotated, so neighbouring feeds differ), with
 guids, links and dates unique to the feed. Sizes land between ~10 and ~30 KB.
 
-Usage: bench/gen-feeds.py CORPUS_DIR OUT_DIR N
+Usage: bench/gen-feeds.py CORPUS_DIR OUT_DIR N [NEWEST [unique-titles]]
+NEWEST: the Unix time of the newest item (default 1700000000, November 2023).
+unique-titles: each title starts with its feed's and item's number, so no
+item is a duplicate of a corpus item or of another feed's (by default the
+rotated titles and bodies make many cross-source duplicates).
 """
 import glob
 import os
@@ -39,11 +43,13 @@ def pool_from(corpus):
 
 def main():
     corpus, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    newest = int(sys.argv[4]) if len(sys.argv) > 4 else 1_700_000_000
+    unique = len(sys.argv) > 5 and sys.argv[5] == "unique-titles"
     pool = pool_from(corpus)
     if len(pool) < 40:
         sys.exit(f"only {len(pool)} usable items in {corpus}")
     os.makedirs(out, exist_ok=True)
-    base_time = 1_700_000_000
+    base_time = newest
     sizes = []
     for k in range(n):
         items = []
@@ -52,6 +58,8 @@ def main():
         body_len = 250 + (k * 37) % 900
         for j in range(20):
             title, body = pool[(k * 13 + j) % len(pool)]
+            if unique:
+                title = f"{k}.{j}: {title}"
             when = formatdate(base_time - k * 600 - j * 86400, usegmt=True)
             link = f"https://library{k}.example.org/news/{j}-{k}"
             items.append(

@@ -16,11 +16,25 @@
 # daemon/nginx last. Nothing is pinned to CPUs: wrk, nginx and the daemon
 # share the machine's cores alike.
 #
-# Usage: bench/serve.sh      Env: RUNS=3, DURATION=10s, CORPUS=../shared/corpus
+# With LOAD=N (e.g. 2000), it then measures the three again while the
+# daemon polls N more sources in the background: N generated feeds (as
+# bench/poll-scale.sh makes them, 20 items of corpus HTML each) served by the
+# same nginx. Before each wrk run, daemon's or nginx's alike, the config is
+# rewritten with N sources of new ids (so every item is new: a first cycle,
+# parse, sanitize, store, outbox) and the daemon reloaded; wrk starts 1 s
+# after /status lists them, and /status then tells how many were polled
+# during the run. Poll concurrency = per_host = 32, as in section 4. The
+# feeds' items are older than the corpus's and duplicate none of them, so
+# /feed.xml keeps its bytes and ETag (checked after each run) while the store changes under it (the merged
+# feed is rendered again at most every 250 ms after a change).
+#
+# Usage: bench/serve.sh      Env: RUNS=3, DURATION=10s, CORPUS=../shared/corpus, LOAD=0,
+#        DAEMON_BIN=target/release/librarywire (another build, for an A/B)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10s}
+LOAD=${LOAD:-0}
 corpus=$(realpath "${CORPUS:-../shared/corpus}")
 command -v nginx >/dev/null || apt-get install -y nginx >/dev/null
 command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
@@ -42,12 +56,20 @@ source bench/corpus-config.sh
 default_config_on_corpus "$corpus" "$work/config.toml"
 
 dport=$(free_port)
+# Items of December 2009 (older than the feed's, and than 1990, before
+# which normalize believes no date: src/normalize/mod.rs), and titles of
+# their own, so no item is a duplicate of one in the feed ("also in"): the
+# merged feed's newest 100 stay the same bytes as nginx's copy while they
+# arrive (each source still keeps its newest min_items_per_source = 20).
+[ "$LOAD" -gt 0 ] && python3 bench/gen-feeds.py "$corpus" "$work/www/feeds" "$LOAD" 1262304000 unique-titles
+cp "$work/config.toml" "$work/base.toml"
+LIBRARYWIRE__POLL__CONCURRENCY=32 LIBRARYWIRE__POLL__PER_HOST=32 \
 LIBRARYWIRE__SERVER__LISTEN="127.0.0.1:$dport" \
 LIBRARYWIRE__SERVER__PUBLIC_URL="http://127.0.0.1:$dport/" \
 LIBRARYWIRE__STORE__PATH="$work/store/librarywire.db" \
 LIBRARYWIRE__AMQP__URL="amqp://guest:guest@127.0.0.1:1/%2f" \
 LIBRARYWIRE__LOG__LEVEL=warn \
-  target/release/librarywire run --config "$work/config.toml" > "$work/daemon.log" 2>&1 &
+  "${DAEMON_BIN:-target/release/librarywire}" run --config "$work/config.toml" > "$work/daemon.log" 2>&1 &
 daemon_pid=$!
 daemon="http://127.0.0.1:$dport"
 for _ in $(seq 600); do
@@ -149,4 +171,70 @@ for c in 200 304 gzip; do
   dr=$(median <<< "${rps[daemon-$c]}"); nr=$(median <<< "${rps[nginx-$c]}")
   dp=$(median <<< "${p99[daemon-$c]}"); np=$(median <<< "${p99[nginx-$c]}")
   printf '%-6s %14s %14s %7.2fx %10s ms %10s ms\n' "$c" "$dr" "$nr" "$(echo "$dr / $nr" | bc -l)" "$dp" "$np"
+done
+
+[ "$LOAD" -gt 0 ] || exit 0
+
+# Under load: before each wrk run, N new sources and a reload.
+round=0
+status_count() { # prefix -> "listed polled" of the sources whose id starts with prefix
+  curl -fsS "$daemon/status" | python3 -c 'import json,sys
+p = sys.argv[1]
+s = [x for x in json.load(sys.stdin)["sources"] if x["id"].startswith(p)]
+print(len(s), sum(1 for x in s if x["state"] == "ok"))' "$1"
+}
+with_load() { # wrk arguments as run_wrk takes them
+  round=$((round + 1))
+  local prefix="load${round}s" listed polled
+  {
+    cat "$work/base.toml"
+    for ((k = 0; k < LOAD; k++)); do
+      printf '[[sources]]\nid = "%s%s"\nurl = "%s/feeds/%s.xml"\ninterval = "1h"\n' "$prefix" "$k" "$nginx_url" "$k"
+    done
+  } > "$work/config.next"
+  mv "$work/config.next" "$work/config.toml"
+  kill -HUP "$daemon_pid"
+  for _ in $(seq 300); do
+    read -r listed polled < <(status_count "$prefix")
+    [ "$listed" -eq "$LOAD" ] && break
+    sleep 0.1
+  done
+  [ "$listed" -eq "$LOAD" ] || { echo "the reload did not list $LOAD sources" >&2; tail "$work/daemon.log" >&2; exit 1; }
+  sleep 1
+  read -r _ before < <(status_count "$prefix")
+  run_wrk "$@"
+  read -r _ after < <(status_count "$prefix")
+  echo "               background: $before of $LOAD sources polled when wrk started, $after when it ended"
+  curl -fsS "$daemon/feed.xml" -o "$work/feed.now"
+  cmp -s "$work/feed.now" "$work/www/feed.xml" || {
+    echo "the daemon's /feed.xml changed under load: $(grep -o '<item>' "$work/feed.now" | wc -l) items, $(wc -c < "$work/feed.now") bytes" >&2
+    cp "$work/feed.now" /tmp/lw-serve-feed.changed.xml; cp "$work/www/feed.xml" /tmp/lw-serve-feed.before.xml
+    exit 1
+  }
+  loaded[$1]+="$((after - before)) "
+}
+declare -A loaded
+rps=(); p99=()
+echo
+echo "under load: $LOAD more sources polled in the background"
+for run in $(seq "$RUNS"); do
+  echo "run $run"
+  # Who goes first takes turns: the load's phase differs little, but evenly.
+  if [ $((run % 2)) = 1 ]; then order="daemon nginx"; else order="nginx daemon"; fi
+  for who in $order; do
+    if [ "$who" = daemon ]; then url=$daemon; else url=$nginx_url; fi
+    if [ "$who" = daemon ]; then etag=$d_etag; else etag=$n_etag; fi
+    with_load "$who-200" "$url/feed.xml"
+    with_load "$who-304" "$url/feed.xml" "If-None-Match: $etag"
+    with_load "$who-gzip" "$url/feed.xml" "Accept-Encoding: gzip"
+  done
+done
+echo
+echo "under load: medians of $RUNS runs of wrk -t2 -c64 -d$DURATION --latency, each during a first cycle of $LOAD sources"
+printf '%-6s %14s %14s %8s %12s %12s %16s\n' case "daemon req/s" "nginx req/s" ratio "daemon p99" "nginx p99" "polls d / n"
+for c in 200 304 gzip; do
+  dr=$(median <<< "${rps[daemon-$c]}"); nr=$(median <<< "${rps[nginx-$c]}")
+  dp=$(median <<< "${p99[daemon-$c]}"); np=$(median <<< "${p99[nginx-$c]}")
+  printf '%-6s %14s %14s %7.2fx %10s ms %10s ms %7s / %s\n' "$c" "$dr" "$nr" "$(echo "$dr / $nr" | bc -l)" "$dp" "$np" \
+    "$(median <<< "${loaded[daemon-$c]}")" "$(median <<< "${loaded[nginx-$c]}")"
 done

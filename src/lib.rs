@@ -9,6 +9,7 @@
 //! before the store; [`schedule`] decides when; [`app`] wires it all.
 
 pub mod app;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod control;

@@ -900,17 +900,16 @@ pub async fn refresh(
         .result
 }
 
-/// Runs CPU work on the blocking pool, and turns a panic in it into its
-/// message: parsing and extracting are the code that meets hostile bytes, and
-/// a bug there must stay one source's error.
+/// Runs CPU work on the poll threads (of lower priority than the server's,
+/// [`crate::background`]), and turns a panic in it into its message:
+/// parsing and extracting are the code that meets hostile bytes, and a bug
+/// there must stay one source's error.
 pub async fn contained<T, F>(work: F) -> Result<T, String>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(panic_message)
+    crate::background::run(work).await.map_err(panic_message)
 }
 
 /// The message of a task's panic, or why it did not finish.

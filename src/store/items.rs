@@ -198,7 +198,7 @@ pub(super) fn stored_date(item: &Item, stored: Option<&StoredVersion>) -> i64 {
 }
 
 /// The item's content hash: its own, or computed when it has none.
-fn content_hash(item: &Item) -> std::borrow::Cow<'_, str> {
+pub(super) fn content_hash(item: &Item) -> std::borrow::Cow<'_, str> {
     if item.content_hash.is_empty() {
         std::borrow::Cow::Owned(item.compute_content_hash())
     } else {

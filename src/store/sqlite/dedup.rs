@@ -1,7 +1,8 @@
 //! Cross-source duplicates on SQLite: the indexed lookups a new item's
 //! write makes (`items_by_dedup_link`, `items_by_dedup_guid`,
-//! `items_by_dedup_title`; migration step 5), the write of its keys and
-//! verdict, and the reads of the feeds, `/items/<id>` and `/status`.
+//! `items_by_dedup_title`; migration step 5), and the reads of the feeds,
+//! `/items/<id>` and `/status`. Its keys and verdict are written with the
+//! item's row (`items::write_item`).
 
 use super::Sqlite;
 use crate::dedup::{AlsoIn, DedupRule, Fingerprint, Verdict, judge};
@@ -17,16 +18,18 @@ const CANDIDATE: &str =
 
 /// Judges the new `item` of `source` under `rule`: its fingerprint (none
 /// for a source out of dedup) and, when judged, its verdict.
+/// `known` is its fingerprint when the caller made it already.
 pub(super) fn judge_new(
     conn: &Connection,
     source: &SourceRef,
     item: &Item,
     rule: &DedupRule,
+    known: Option<Fingerprint>,
 ) -> Result<(Option<Fingerprint>, Option<Verdict>), StoreError> {
     if !rule.fingerprint {
         return Ok((None, None));
     }
-    let fingerprint = Fingerprint::of(item);
+    let fingerprint = known.unwrap_or_else(|| Fingerprint::of(item));
     if !rule.judge {
         return Ok((Some(fingerprint), None));
     }
@@ -74,13 +77,17 @@ pub(super) fn judge_new(
     Ok((Some(fingerprint), verdict))
 }
 
-/// What an edit of the stored `item` leaves of its duplicate link.
+/// What an edit of the stored `item` leaves of its duplicate link; `known`
+/// is its fingerprint when the caller made it already.
 pub(super) fn judge_edit(
     conn: &Connection,
     item: &Item,
     rule: &DedupRule,
+    known: Option<Fingerprint>,
 ) -> Result<(Option<Fingerprint>, Option<Verdict>), StoreError> {
-    let fingerprint = rule.fingerprint.then(|| Fingerprint::of(item));
+    let fingerprint = rule
+        .fingerprint
+        .then(|| known.unwrap_or_else(|| Fingerprint::of(item)));
     let current = conn
         .prepare_cached(
             "SELECT duplicate_of, duplicate_source, duplicate_reason FROM items WHERE id = ?1",
@@ -113,32 +120,6 @@ fn stored_fingerprint(conn: &Connection, id: &str) -> Result<Option<Fingerprint>
             })
         })
         .optional()?)
-}
-
-/// Writes item `id`'s keys and verdict, after the item itself.
-pub(super) fn write_dedup(
-    conn: &Connection,
-    id: &ItemId,
-    fingerprint: Option<&Fingerprint>,
-    verdict: Option<&Verdict>,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE items SET dedup_link = ?2, dedup_guid = ?3, dedup_title = ?4,
-                          dedup_signature = ?5, duplicate_of = ?6, duplicate_source = ?7,
-                          duplicate_reason = ?8
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        id.as_str(),
-        fingerprint.and_then(|f| f.link.as_deref()),
-        fingerprint.and_then(|f| f.guid_link.as_deref()),
-        fingerprint.and_then(|f| f.title.as_deref()),
-        fingerprint.and_then(|f| f.signature.as_deref()),
-        verdict.map(|v| v.of.as_str()),
-        verdict.map(|v| v.of_source.as_str()),
-        verdict.map(|v| v.reason.as_str()),
-    ])?;
-    Ok(())
 }
 
 fn candidate_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CandidateRow> {

@@ -2,10 +2,12 @@
 //! messages, reading them back, and retention.
 
 use super::Sqlite;
-use super::dedup::{judge_edit, judge_new, write_dedup};
+use super::dedup::{judge_edit, judge_new};
 use super::outbox::enqueue;
+use super::polls::Fingerprints;
+use super::search_index::index_pending;
 use super::sources::ensure_source;
-use crate::dedup::DedupRule;
+use crate::dedup::{DedupRule, Fingerprint, Verdict};
 use crate::event::{EventKind, item_event};
 use crate::item::{Item, ItemId, SourceRef};
 use crate::store::items::{Decision, FirstSeen, StoredVersion, decide, prune_cutoffs, stored_date};
@@ -54,7 +56,9 @@ impl Sqlite {
             now,
             &Retention::default(),
             &DedupRule::default(),
+            &Fingerprints::new(),
         )?;
+        index_pending(&tx)?;
         tx.commit()?;
         drop(conn);
         if outcome.new + outcome.updated > 0 {
@@ -159,6 +163,7 @@ impl Sqlite {
                 .execute([to_stored(forget_before)])?;
             super::full_text::prune_full_text(&tx, forget_before)?;
         }
+        index_pending(&tx)?;
         tx.commit()?;
         drop(conn);
         if removed > 0 {
@@ -172,6 +177,8 @@ impl Sqlite {
 /// inside the caller's transaction: the one place that writes a poll's
 /// items, their revisions and their outbox messages, and turns away the new
 /// items `retention` finds too old. The caller commits, then notifies.
+/// `fingerprints` holds those of the items the caller fingerprinted already
+/// (any others that need one get it here).
 pub(super) fn apply_in(
     tx: &Connection,
     source: &SourceRef,
@@ -179,6 +186,7 @@ pub(super) fn apply_in(
     now: DateTime<Utc>,
     retention: &Retention,
     dedup: &DedupRule,
+    fingerprints: &Fingerprints,
 ) -> Result<ApplyOutcome, StoreError> {
     let now = truncate(now);
     let mut outcome = ApplyOutcome::default();
@@ -223,18 +231,18 @@ pub(super) fn apply_in(
             }
             Decision::New(stored) => {
                 // Judged before its own row exists, against what is stored.
-                let (fingerprint, verdict) = judge_new(tx, source, &stored, dedup)?;
-                write_item(tx, &stored, now)?;
-                write_dedup(tx, &stored.id, fingerprint.as_ref(), verdict.as_ref())?;
+                let known = fingerprints.get(&stored.id).cloned();
+                let (fingerprint, verdict) = judge_new(tx, source, &stored, dedup, known)?;
+                write_item(tx, &stored, now, fingerprint.as_ref(), verdict.as_ref())?;
                 insert_revision(tx, &stored, now)?;
                 let event = item_event(&stored, EventKind::New, now, verdict.as_ref());
                 enqueue(tx, &event, now)?;
                 outcome.new += 1;
             }
             Decision::Updated(stored) => {
-                let (fingerprint, verdict) = judge_edit(tx, &stored, dedup)?;
-                write_item(tx, &stored, now)?;
-                write_dedup(tx, &stored.id, fingerprint.as_ref(), verdict.as_ref())?;
+                let known = fingerprints.get(&stored.id).cloned();
+                let (fingerprint, verdict) = judge_edit(tx, &stored, dedup, known)?;
+                write_item(tx, &stored, now, fingerprint.as_ref(), verdict.as_ref())?;
                 insert_revision(tx, &stored, now)?;
                 let event = item_event(&stored, EventKind::Updated, now, verdict.as_ref());
                 enqueue(tx, &event, now)?;
@@ -329,16 +337,25 @@ fn is_retired(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<bool, S
     Ok(touched > 0)
 }
 
-/// Writes `item` as it now is, seen `now`. A new item is first seen `now`;
-/// a stored one keeps its first-seen time.
-fn write_item(conn: &Connection, item: &Item, now: DateTime<Utc>) -> Result<(), StoreError> {
+/// Writes `item` as it now is, seen `now`, with its duplicate keys and
+/// verdict (`src/dedup.rs`; none for a source out of dedup), in one write
+/// of the row. A new item is first seen `now`; a stored one keeps its
+/// first-seen time.
+fn write_item(
+    conn: &Connection,
+    item: &Item,
+    now: DateTime<Utc>,
+    fingerprint: Option<&Fingerprint>,
+    verdict: Option<&Verdict>,
+) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO items (id, source_id, source_name, source_url, guid, url, title, summary,
                             content_html, authors, categories, language, published,
                             published_from_source, updated, revision, content_hash,
-                            first_seen, last_seen)
+                            first_seen, last_seen, dedup_link, dedup_guid, dedup_title,
+                            dedup_signature, duplicate_of, duplicate_source, duplicate_reason)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?18)
+                 ?18, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)
          ON CONFLICT (id) DO UPDATE SET
              source_id = excluded.source_id, source_name = excluded.source_name,
              source_url = excluded.source_url, guid = excluded.guid, url = excluded.url,
@@ -348,7 +365,11 @@ fn write_item(conn: &Connection, item: &Item, now: DateTime<Utc>) -> Result<(), 
              published = excluded.published,
              published_from_source = excluded.published_from_source,
              updated = excluded.updated, revision = excluded.revision,
-             content_hash = excluded.content_hash, last_seen = excluded.last_seen",
+             content_hash = excluded.content_hash, last_seen = excluded.last_seen,
+             dedup_link = excluded.dedup_link, dedup_guid = excluded.dedup_guid,
+             dedup_title = excluded.dedup_title, dedup_signature = excluded.dedup_signature,
+             duplicate_of = excluded.duplicate_of, duplicate_source = excluded.duplicate_source,
+             duplicate_reason = excluded.duplicate_reason",
     )?
     .execute(params![
         item.id.as_str(),
@@ -369,6 +390,13 @@ fn write_item(conn: &Connection, item: &Item, now: DateTime<Utc>) -> Result<(), 
         item.revision,
         item.content_hash,
         to_stored(now),
+        fingerprint.and_then(|f| f.link.as_deref()),
+        fingerprint.and_then(|f| f.guid_link.as_deref()),
+        fingerprint.and_then(|f| f.title.as_deref()),
+        fingerprint.and_then(|f| f.signature.as_deref()),
+        verdict.map(|v| v.of.as_str()),
+        verdict.map(|v| v.of_source.as_str()),
+        verdict.map(|v| v.reason.as_str()),
     ])?;
     Ok(())
 }

@@ -20,16 +20,25 @@
 use super::Sqlite;
 use super::full_text::record_full_text;
 use super::items::apply_in;
+use super::search_index::index_pending;
 use super::sources::{mark_gone, record_failure, record_page_yield, record_success};
+use crate::dedup::Fingerprint;
+use crate::item::ItemId;
+use crate::store::items::content_hash;
 use crate::store::{PollOutcome, PollRecord, PollRecorded, PollResult, StoreError};
-use rusqlite::{Connection, TransactionBehavior};
-use std::collections::VecDeque;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use tokio::sync::oneshot;
 
 /// The most polls one transaction writes: bounds how long one commit holds
 /// the writer (and keeps the others' results and the feed waiting).
 pub(super) const POLLS_PER_COMMIT: usize = 64;
+
+/// The fingerprints (`src/dedup.rs`) of a poll's new and changed items,
+/// made before the poll waits for the writer: an item's MinHash and keys
+/// are a sizable part of its write, and there is one writer.
+pub(super) type Fingerprints = HashMap<ItemId, Fingerprint>;
 
 /// The polls waiting for the writer, in the order they finished.
 #[derive(Default)]
@@ -40,6 +49,7 @@ pub(super) struct PollQueue {
 /// One poll waiting for the writer, and where its outcome goes.
 pub(super) struct Waiting {
     record: PollRecord,
+    fingerprints: Fingerprints,
     done: oneshot::Sender<Result<PollRecorded, StoreError>>,
 }
 
@@ -49,9 +59,14 @@ impl PollQueue {
     pub(super) fn push(
         &self,
         record: PollRecord,
+        fingerprints: Fingerprints,
     ) -> oneshot::Receiver<Result<PollRecorded, StoreError>> {
         let (done, outcome) = oneshot::channel();
-        self.lock().push_back(Waiting { record, done });
+        self.lock().push_back(Waiting {
+            record,
+            fingerprints,
+            done,
+        });
         outcome
     }
 
@@ -68,6 +83,40 @@ impl PollQueue {
 }
 
 impl Sqlite {
+    /// The fingerprints of the items of `record` that are not stored as they
+    /// are (new, or changed since), when its source's items are
+    /// fingerprinted; read on a reader connection, outside the writer. None
+    /// when that read fails: the write then makes them itself.
+    pub(super) fn fingerprints_of(&self, record: &PollRecord) -> Fingerprints {
+        let PollOutcome::Success { items, .. } = &record.outcome else {
+            return Fingerprints::new();
+        };
+        if !record.dedup.fingerprint || items.is_empty() {
+            return Fingerprints::new();
+        }
+        let stored_hashes = || -> Result<Vec<Option<String>>, StoreError> {
+            let conn = self.reader()?;
+            let mut stmt = conn.prepare_cached("SELECT content_hash FROM items WHERE id = ?1")?;
+            let mut hashes = Vec::with_capacity(items.len());
+            for item in items {
+                hashes.push(
+                    stmt.query_row([item.id.as_str()], |row| row.get(0))
+                        .optional()?,
+                );
+            }
+            Ok(hashes)
+        };
+        let Ok(hashes) = stored_hashes() else {
+            return Fingerprints::new();
+        };
+        items
+            .iter()
+            .zip(hashes)
+            .filter(|(item, stored)| stored.as_deref() != Some(&*content_hash(item)))
+            .map(|(item, _)| (item.id.clone(), Fingerprint::of(item)))
+            .collect()
+    }
+
     /// Takes the writer and writes the polls waiting for it, in one
     /// transaction; nothing when an earlier call already took them all.
     ///
@@ -80,8 +129,10 @@ impl Sqlite {
         if batch.is_empty() {
             return;
         }
-        let (records, senders): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|w| (w.record, w.done)).unzip();
+        let (records, senders): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|w| ((w.record, w.fingerprints), w.done))
+            .unzip();
         let outcomes = if records.len() == 1 {
             vec![self.noted_on(&mut conn, |conn| write_polls(conn, &records).map(single))]
         } else {
@@ -123,21 +174,26 @@ fn single(mut recorded: Vec<PollRecorded>) -> PollRecorded {
 /// or (on the first error) none.
 fn write_polls(
     conn: &mut Connection,
-    records: &[PollRecord],
+    records: &[(PollRecord, Fingerprints)],
 ) -> Result<Vec<PollRecorded>, StoreError> {
     // IMMEDIATE, as in `apply_items`: the write lock from the start.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let recorded = records
         .iter()
-        .map(|record| write_poll(&tx, record))
+        .map(|(record, fingerprints)| write_poll(&tx, record, fingerprints))
         .collect::<Result<Vec<_>, _>>()?;
+    index_pending(&tx)?;
     tx.commit()?;
     Ok(recorded)
 }
 
 /// The body of [`Store::record_poll`](crate::store::Store::record_poll) for
 /// one poll, inside the caller's transaction.
-fn write_poll(tx: &Connection, record: &PollRecord) -> Result<PollRecorded, StoreError> {
+fn write_poll(
+    tx: &Connection,
+    record: &PollRecord,
+    fingerprints: &Fingerprints,
+) -> Result<PollRecorded, StoreError> {
     let id = record.source.id.as_str();
     let recorded = match &record.outcome {
         PollOutcome::Success {
@@ -153,6 +209,7 @@ fn write_poll(tx: &Connection, record: &PollRecord) -> Result<PollRecorded, Stor
                 record.started,
                 &record.retention,
                 &record.dedup,
+                fingerprints,
             )?;
             if let Some(page_yield) = page_yield {
                 record_page_yield(tx, id, &record.url, page_yield)?;

@@ -194,6 +194,42 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX fetch_outcomes_by_source ON fetch_outcomes(source_id, at);
     CREATE INDEX fetch_outcomes_by_time ON fetch_outcomes(at);
     "#,
+    // 8: the full-text index written once per transaction instead of once
+    // per item (`sqlite/search_index.rs`). FTS5 writes what it holds in
+    // memory to a new segment of the index at every statement savepoint of
+    // the transaction that has written it, and each INSERT of an item, its
+    // revision and its outbox message opens one: a poll of 20 items made
+    // some 60 segments, and their merging was a third of a first cycle's
+    // CPU. Now the triggers queue each change to the index in
+    // `items_fts_pending` (a delete with the old text, an insert with the
+    // new, in order), and the writer moves the queue into `items_fts` in
+    // one statement before its commit: one segment per commit.
+    r#"
+    CREATE TABLE items_fts_pending (
+        seq        INTEGER PRIMARY KEY,
+        op         TEXT,
+        item_rowid INTEGER NOT NULL,
+        title      TEXT,
+        summary    TEXT
+    );
+    DROP TRIGGER items_fts_insert;
+    DROP TRIGGER items_fts_delete;
+    DROP TRIGGER items_fts_update;
+    CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
+        INSERT INTO items_fts_pending (op, item_rowid, title, summary)
+        VALUES (NULL, new.rowid, new.title, new.summary);
+    END;
+    CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+        INSERT INTO items_fts_pending (op, item_rowid, title, summary)
+        VALUES ('delete', old.rowid, old.title, old.summary);
+    END;
+    CREATE TRIGGER items_fts_update AFTER UPDATE OF title, summary ON items BEGIN
+        INSERT INTO items_fts_pending (op, item_rowid, title, summary)
+        VALUES ('delete', old.rowid, old.title, old.summary);
+        INSERT INTO items_fts_pending (op, item_rowid, title, summary)
+        VALUES (NULL, new.rowid, new.title, new.summary);
+    END;
+    "#,
 ];
 
 /// The schema version this build writes.

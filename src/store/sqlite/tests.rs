@@ -354,6 +354,174 @@ fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
     );
 }
 
+/// Undoes migration step 8: the triggers write to the full-text index
+/// again, as step 3 made them, and its queue goes.
+fn undo_index_queue(conn: &rusqlite::Connection) {
+    conn.execute_batch(
+        "DROP TABLE items_fts_pending;
+         DROP TRIGGER items_fts_insert;
+         DROP TRIGGER items_fts_delete;
+         DROP TRIGGER items_fts_update;
+         CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
+             INSERT INTO items_fts (rowid, title, summary)
+             VALUES (new.rowid, new.title, new.summary);
+         END;
+         CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+             INSERT INTO items_fts (items_fts, rowid, title, summary)
+             VALUES ('delete', old.rowid, old.title, old.summary);
+         END;
+         CREATE TRIGGER items_fts_update AFTER UPDATE OF title, summary ON items BEGIN
+             INSERT INTO items_fts (items_fts, rowid, title, summary)
+             VALUES ('delete', old.rowid, old.title, old.summary);
+             INSERT INTO items_fts (rowid, title, summary)
+             VALUES (new.rowid, new.title, new.summary);
+         END;",
+    )
+    .unwrap();
+}
+
+/// The segments of the full-text index: FTS5 keeps one `%_idx` row per
+/// segment and leaf page.
+fn index_segments(store: &Sqlite) -> i64 {
+    store
+        .reader()
+        .unwrap()
+        .query_row("SELECT COUNT(DISTINCT segid) FROM items_fts_idx", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+}
+
+/// A poll's items reach the full-text index in one segment, written just
+/// before the commit, however many statements the poll ran (before step 8
+/// FTS5 wrote one at each statement's savepoint, three or more an item).
+#[test]
+fn a_poll_adds_one_segment_to_the_full_text_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Sqlite::open(&dir.path().join("store.db")).unwrap();
+    let source = ifla();
+    let items: Vec<Item> = (0..20)
+        .map(|k| {
+            item(
+                &source,
+                &format!("g{k}"),
+                &format!("Reading room {k} opens"),
+                at(1, k),
+            )
+        })
+        .collect();
+    store.write_items(&source, &items, at(2, 0)).unwrap();
+    assert_eq!(index_segments(&store), 1);
+    let pending: i64 = store
+        .reader()
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM items_fts_pending", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pending, 0, "the queue is empty once committed");
+}
+
+/// A version-7 file, whose triggers wrote to the index directly, keeps its
+/// items found by `?q=` after the migration; its later writes, edits and
+/// deletes reach the index through the queue; nothing is published again.
+#[test]
+fn a_version_7_file_keeps_its_index_and_indexes_through_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = Sqlite::open(&path).unwrap();
+    let source = ifla();
+    store
+        .write_items(
+            &source,
+            &[item(&source, "a", "Reading room opens", at(1, 0))],
+            at(2, 0),
+        )
+        .unwrap();
+    let drained: Vec<i64> = store
+        .read_outbox(0, 10)
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    store.delete_confirmed(&drained).unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    undo_index_queue(&conn);
+    conn.execute_batch("PRAGMA user_version = 7;").unwrap();
+    // Written by the version-7 triggers, straight into the index.
+    conn.execute(
+        "UPDATE items SET title = 'Budget report', summary = 'Summary of Budget report'
+         WHERE guid = 'a'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = Sqlite::open(&path).unwrap();
+    let search = |word: &str| {
+        let filter = ItemFilter {
+            words: vec![word.into()],
+            ..ItemFilter::default()
+        };
+        let mut found: Vec<_> = store
+            .read_feed(&filter, 10)
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|i| i.guid)
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(search("budget"), ["a"]);
+    assert!(search("reading").is_empty());
+    assert!(
+        store.read_outbox(0, 10).unwrap().is_empty(),
+        "nothing republished"
+    );
+    // A new item and an edit through the queue.
+    let mut edited = item(&source, "a", "Budget report", at(1, 0));
+    edited.summary = "Annual figures of the reading room".into();
+    edited.content_hash = edited.compute_content_hash();
+    store
+        .write_items(
+            &source,
+            &[
+                edited,
+                item(&source, "b", "Conference in Leiden", at(1, 60)),
+            ],
+            at(3, 0),
+        )
+        .unwrap();
+    assert_eq!(search("leiden"), ["b"]);
+    assert_eq!(search("figures"), ["a"]);
+    assert_eq!(search("budget"), ["a"]);
+    // A delete through the queue: retention drops both (keep none, any age).
+    let retention = Retention {
+        max_age: std::time::Duration::from_secs(1),
+        min_per_source: 0,
+        max_per_source: 0,
+    };
+    assert_eq!(store.write_prune(&retention, at(400, 0)).unwrap(), 2);
+    assert!(search("leiden").is_empty());
+    assert!(search("budget").is_empty());
+    let integrity: i64 = store
+        .writer()
+        .query_row(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM items_fts WHERE items_fts MATCH '\"rea\"')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(integrity, 0, "no item left in the index");
+    store
+        .writer()
+        .execute(
+            "INSERT INTO items_fts (items_fts) VALUES ('integrity-check')",
+            [],
+        )
+        .expect("the index agrees with the items");
+}
+
 /// Undoes migration step 7, the poll outcomes, in the file of `conn`.
 fn drop_fetch_outcomes(conn: &rusqlite::Connection) {
     conn.execute_batch("DROP TABLE fetch_outcomes;").unwrap();
@@ -385,6 +553,7 @@ fn a_version_5_file_gains_the_article_state_and_republishes_nothing() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     drop_fetch_outcomes(&conn);
     drop_full_text_state(&conn);
+    undo_index_queue(&conn);
     conn.execute_batch("PRAGMA user_version = 5;").unwrap();
     drop(conn);
 
@@ -438,6 +607,7 @@ fn a_version_6_file_gains_the_poll_outcomes() {
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
     drop_fetch_outcomes(&conn);
+    undo_index_queue(&conn);
     conn.execute_batch("PRAGMA user_version = 6;").unwrap();
     drop(conn);
 
@@ -492,6 +662,7 @@ fn a_version_4_file_gains_the_duplicate_columns_and_republishes_nothing() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     drop_full_text_state(&conn);
     drop_duplicate_columns(&conn);
+    undo_index_queue(&conn);
     conn.execute_batch("PRAGMA user_version = 4;").unwrap();
     drop(conn);
 
@@ -509,8 +680,16 @@ fn a_version_4_file_gains_the_duplicate_columns_and_republishes_nothing() {
     let judging = crate::dedup::DedupRule::judging();
     let mut writer = store.writer();
     let tx = writer.transaction().unwrap();
-    let outcome =
-        items::apply_in(&tx, &ifla(), &old, at(3, 0), &Default::default(), &judging).unwrap();
+    let outcome = items::apply_in(
+        &tx,
+        &ifla(),
+        &old,
+        at(3, 0),
+        &Default::default(),
+        &judging,
+        &Default::default(),
+    )
+    .unwrap();
     assert_eq!(outcome.unchanged, 2);
     let other = SourceRef {
         id: "other".into(),
@@ -524,6 +703,7 @@ fn a_version_4_file_gains_the_duplicate_columns_and_republishes_nothing() {
         at(3, 0),
         &Default::default(),
         &judging,
+        &Default::default(),
     )
     .unwrap();
     tx.commit().unwrap();
@@ -549,10 +729,12 @@ fn a_version_4_file_gains_the_duplicate_columns_and_republishes_nothing() {
     );
 }
 
-/// Undoes migration step 3, the full-text index, in the file of `conn`.
+/// Undoes migration step 3, the full-text index, in the file of `conn`
+/// (and step 8, its queue).
 fn drop_full_text_index(conn: &rusqlite::Connection) {
     conn.execute_batch(
-        "DROP TRIGGER items_fts_insert;
+        "DROP TABLE items_fts_pending;
+         DROP TRIGGER items_fts_insert;
          DROP TRIGGER items_fts_delete;
          DROP TRIGGER items_fts_update;
          DROP TABLE items_fts;",
