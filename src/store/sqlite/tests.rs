@@ -354,6 +354,51 @@ fn a_version_1_file_gains_the_page_columns_and_keeps_its_rows() {
     );
 }
 
+/// The guids of the items whose title or summary holds `word` (`?q=`).
+fn guids_matching(store: &Sqlite, word: &str) -> Vec<String> {
+    let filter = ItemFilter {
+        words: vec![word.into()],
+        ..ItemFilter::default()
+    };
+    let mut found: Vec<String> = store
+        .read_feed(&filter, 10)
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|i| i.guid)
+        .collect();
+    found.sort();
+    found
+}
+
+/// How many items the full-text index finds for the trigram "rea" (the
+/// index alone, without the exact test of the rows).
+fn indexed_rea(store: &Sqlite) -> i64 {
+    store
+        .reader()
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM items_fts WHERE items_fts MATCH '\"rea\"'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap()
+}
+
+/// A store at `path` holding `items` of IFLA, seen at(2, 0), their outbox
+/// messages published (deleted); closed.
+fn published_file(path: &std::path::Path, items: &[Item]) {
+    let store = Sqlite::open(path).unwrap();
+    store.write_items(&ifla(), items, at(2, 0)).unwrap();
+    let drained: Vec<i64> = store
+        .read_outbox(0, 10)
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    store.delete_confirmed(&drained).unwrap();
+}
+
 /// Undoes migration step 8: the triggers write to the full-text index
 /// again, as step 3 made them, and its queue goes.
 fn undo_index_queue(conn: &rusqlite::Connection) {
@@ -427,23 +472,8 @@ fn a_poll_adds_one_segment_to_the_full_text_index() {
 fn a_version_7_file_keeps_its_index_and_indexes_through_the_queue() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
-    let store = Sqlite::open(&path).unwrap();
     let source = ifla();
-    store
-        .write_items(
-            &source,
-            &[item(&source, "a", "Reading room opens", at(1, 0))],
-            at(2, 0),
-        )
-        .unwrap();
-    let drained: Vec<i64> = store
-        .read_outbox(0, 10)
-        .unwrap()
-        .iter()
-        .map(|m| m.seq)
-        .collect();
-    store.delete_confirmed(&drained).unwrap();
-    drop(store);
+    published_file(&path, &[item(&source, "a", "Reading room opens", at(1, 0))]);
     let conn = rusqlite::Connection::open(&path).unwrap();
     undo_index_queue(&conn);
     conn.execute_batch("PRAGMA user_version = 7;").unwrap();
@@ -457,21 +487,7 @@ fn a_version_7_file_keeps_its_index_and_indexes_through_the_queue() {
     drop(conn);
 
     let store = Sqlite::open(&path).unwrap();
-    let search = |word: &str| {
-        let filter = ItemFilter {
-            words: vec![word.into()],
-            ..ItemFilter::default()
-        };
-        let mut found: Vec<_> = store
-            .read_feed(&filter, 10)
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|i| i.guid)
-            .collect();
-        found.sort();
-        found
-    };
+    let search = |word: &str| guids_matching(&store, word);
     assert_eq!(search("budget"), ["a"]);
     assert!(search("reading").is_empty());
     assert!(
@@ -504,15 +520,7 @@ fn a_version_7_file_keeps_its_index_and_indexes_through_the_queue() {
     assert_eq!(store.write_prune(&retention, at(400, 0)).unwrap(), 2);
     assert!(search("leiden").is_empty());
     assert!(search("budget").is_empty());
-    let integrity: i64 = store
-        .writer()
-        .query_row(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM items_fts WHERE items_fts MATCH '\"rea\"')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(integrity, 0, "no item left in the index");
+    assert_eq!(indexed_rea(&store), 0, "no item left in the index");
     store
         .writer()
         .execute(
@@ -539,17 +547,8 @@ fn drop_full_text_state(conn: &rusqlite::Connection) {
 fn a_version_5_file_gains_the_article_state_and_republishes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
-    let store = Sqlite::open(&path).unwrap();
     let old = [item(&ifla(), "a", "Reading room opens", at(1, 0))];
-    store.write_items(&ifla(), &old, at(2, 0)).unwrap();
-    let drained: Vec<i64> = store
-        .read_outbox(0, 10)
-        .unwrap()
-        .iter()
-        .map(|m| m.seq)
-        .collect();
-    store.delete_confirmed(&drained).unwrap();
-    drop(store);
+    published_file(&path, &old);
     let conn = rusqlite::Connection::open(&path).unwrap();
     drop_fetch_outcomes(&conn);
     drop_full_text_state(&conn);
@@ -645,20 +644,11 @@ fn drop_duplicate_columns(conn: &rusqlite::Connection) {
 fn a_version_4_file_gains_the_duplicate_columns_and_republishes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
-    let store = Sqlite::open(&path).unwrap();
     let old = [
         item(&ifla(), "a", "Reading room opens", at(1, 0)),
         item(&ifla(), "b", "Budget report", at(1, 60)),
     ];
-    store.write_items(&ifla(), &old, at(2, 0)).unwrap();
-    let drained: Vec<i64> = store
-        .read_outbox(0, 10)
-        .unwrap()
-        .iter()
-        .map(|m| m.seq)
-        .collect();
-    store.delete_confirmed(&drained).unwrap();
-    drop(store);
+    published_file(&path, &old);
     let conn = rusqlite::Connection::open(&path).unwrap();
     drop_full_text_state(&conn);
     drop_duplicate_columns(&conn);
@@ -772,31 +762,10 @@ fn a_version_2_file_gains_the_full_text_index_of_its_items() {
     drop(conn);
 
     let store = Sqlite::open(&path).unwrap();
-    let search = |word: &str| {
-        let filter = ItemFilter {
-            words: vec![word.into()],
-            ..ItemFilter::default()
-        };
-        store
-            .read_feed(&filter, 10)
-            .map(|f| f.items)
-            .unwrap()
-            .into_iter()
-            .map(|i| i.guid)
-            .collect::<Vec<_>>()
-    };
+    let search = |word: &str| guids_matching(&store, word);
     assert_eq!(search("reading"), ["a"]);
     assert_eq!(search("budget"), ["b"]);
-    let indexed: i64 = store
-        .reader()
-        .unwrap()
-        .query_row(
-            "SELECT COUNT(*) FROM items_fts WHERE items_fts MATCH '\"rea\"'",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
-    assert_eq!(indexed, 1, "the stored items are in the index");
+    assert_eq!(indexed_rea(&store), 1, "the stored items are in the index");
 }
 
 #[test]
