@@ -16,6 +16,16 @@ use std::collections::BTreeMap;
 const CANDIDATE: &str =
     "SELECT id, source_id, duplicate_of, duplicate_source, dedup_signature, first_seen FROM items";
 
+/// The same-title lookup of [`judge_new`]: `?1` the title key, `?2`..`?3`
+/// the window of publication dates, `?4` the new item's source, `?5` the
+/// limit. Answered from `items_by_dedup_title` alone (schema step 9).
+pub(super) fn title_candidates_sql() -> String {
+    format!(
+        "{CANDIDATE} WHERE dedup_title = ?1 AND published BETWEEN ?2 AND ?3 \
+         AND source_id <> ?4 ORDER BY first_seen, id LIMIT ?5"
+    )
+}
+
 /// Judges the new `item` of `source` under `rule`: its fingerprint (none
 /// for a source out of dedup) and, when judged, its verdict.
 /// `known` is its fingerprint when the caller made it already.
@@ -50,10 +60,7 @@ pub(super) fn judge_new(
     if let (Some(title), true) = (&fingerprint.title, fingerprint.signature.is_some()) {
         let window = i64::try_from(rule.window.as_micros()).unwrap_or(i64::MAX);
         let published = to_stored(item.published);
-        let mut stmt = conn.prepare_cached(&format!(
-            "{CANDIDATE} WHERE dedup_title = ?1 AND published BETWEEN ?2 AND ?3 \
-             AND source_id <> ?4 ORDER BY first_seen, id LIMIT ?5"
-        ))?;
+        let mut stmt = conn.prepare_cached(&title_candidates_sql())?;
         by_title = stmt
             .query_map(
                 params![

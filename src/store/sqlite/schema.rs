@@ -230,6 +230,19 @@ const MIGRATIONS: &[&str] = &[
         VALUES (NULL, new.rowid, new.title, new.summary);
     END;
     "#,
+    // 9: the same-title lookup of a new item's judging answered from the
+    // index alone. It reads every stored item of other sources with the
+    // title within the window, sorted by first sight; each was a lookup of
+    // the item's row and a walk of its content's overflow pages to reach
+    // `dedup_signature`. A story in many sources made that most of a first
+    // cycle's CPU (BENCHMARKS.md, section 4).
+    r#"
+    DROP INDEX items_by_dedup_title;
+    CREATE INDEX items_by_dedup_title ON items(
+        dedup_title, published, source_id, first_seen, id,
+        duplicate_of, duplicate_source, dedup_signature
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -425,6 +425,32 @@ fn undo_index_queue(conn: &rusqlite::Connection) {
     .unwrap();
 }
 
+/// The same-title lookup of a new item's judging reads only the index:
+/// never the rows, whose content runs over several pages (schema step 9).
+#[test]
+fn the_same_title_lookup_reads_only_its_index() {
+    let (_dir, store) = open_temp();
+    let conn = store.writer();
+    let sql = format!(
+        "EXPLAIN QUERY PLAN {}",
+        super::dedup::title_candidates_sql()
+    );
+    let mut stmt = conn.prepare(&sql).unwrap();
+    let plan: Vec<String> = stmt
+        .query_map(
+            rusqlite::params!["reading room opens", 0, 1, "ifla", 50],
+            |row| row.get(3),
+        )
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("USING COVERING INDEX items_by_dedup_title"),
+        "{plan}"
+    );
+}
+
 /// The segments of the full-text index: FTS5 keeps one `%_idx` row per
 /// segment and leaf page.
 fn index_segments(store: &Sqlite) -> i64 {
