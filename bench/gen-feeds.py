@@ -49,7 +49,6 @@ def main():
     if len(pool) < 40:
         sys.exit(f"only {len(pool)} usable items in {corpus}")
     os.makedirs(out, exist_ok=True)
-    base_time = newest
     sizes = []
     for k in range(n):
         items = []
@@ -60,7 +59,7 @@ def main():
             title, body = pool[(k * 13 + j) % len(pool)]
             if unique:
                 title = f"{k}.{j}: {title}"
-            when = formatdate(base_time - k * 600 - j * 86400, usegmt=True)
+            when = formatdate(newest - k * 600 - j * 86400, usegmt=True)
             link = f"https://library{k}.example.org/news/{j}-{k}"
             items.append(
                 "<item>"

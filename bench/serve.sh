@@ -25,8 +25,9 @@
 # after /status lists them, and /status then tells how many were polled
 # during the run. Poll concurrency = per_host = 32, as in section 4. The
 # feeds' items are older than the corpus's and duplicate none of them, so
-# /feed.xml keeps its bytes and ETag (checked after each run) while the store changes under it (the merged
-# feed is rendered again at most every 250 ms after a change).
+# /feed.xml keeps its bytes and ETag (checked after each run) while the
+# store changes under it (the merged feed is rendered again at most every
+# 250 ms after a change).
 #
 # Usage: bench/serve.sh      Env: RUNS=3, DURATION=10s, CORPUS=../shared/corpus, LOAD=0,
 #        DAEMON_BIN=target/release/librarywire (another build, for an A/B)
@@ -208,7 +209,6 @@ with_load() { # wrk arguments as run_wrk takes them
   curl -fsS "$daemon/feed.xml" -o "$work/feed.now"
   cmp -s "$work/feed.now" "$work/www/feed.xml" || {
     echo "the daemon's /feed.xml changed under load: $(grep -o '<item>' "$work/feed.now" | wc -l) items, $(wc -c < "$work/feed.now") bytes" >&2
-    cp "$work/feed.now" /tmp/lw-serve-feed.changed.xml; cp "$work/www/feed.xml" /tmp/lw-serve-feed.before.xml
     exit 1
   }
   loaded[$1]+="$((after - before)) "
@@ -222,8 +222,7 @@ for run in $(seq "$RUNS"); do
   # Who goes first takes turns: the load's phase differs little, but evenly.
   if [ $((run % 2)) = 1 ]; then order="daemon nginx"; else order="nginx daemon"; fi
   for who in $order; do
-    if [ "$who" = daemon ]; then url=$daemon; else url=$nginx_url; fi
-    if [ "$who" = daemon ]; then etag=$d_etag; else etag=$n_etag; fi
+    if [ "$who" = daemon ]; then url=$daemon etag=$d_etag; else url=$nginx_url etag=$n_etag; fi
     with_load "$who-200" "$url/feed.xml"
     with_load "$who-304" "$url/feed.xml" "If-None-Match: $etag"
     with_load "$who-gzip" "$url/feed.xml" "Accept-Encoding: gzip"

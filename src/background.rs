@@ -1,6 +1,7 @@
-//! Threads at a lower CPU priority, for the work of polls: parsing,
-//! normalizing and sanitizing feeds and pages, and writing what a poll
-//! found to the embedded store.
+//! Threads at a lower CPU priority, for the CPU work of polls: parsing,
+//! normalizing and sanitizing feeds and pages (`refresh::contained`). The
+//! store's writer is not among them: it holds the one SQLite writer, which
+//! the publisher's deletes and retention wait for too.
 //!
 //! A first cycle of thousands of sources keeps every core busy for seconds.
 //! On the same threads as the server's work it would halve the requests
@@ -33,10 +34,7 @@ where
         return tokio::task::spawn_blocking(work).await;
     };
     // The blocking thread only waits; the pool's thread does the work.
-    match tokio::task::spawn_blocking(move || pool.block_on(pool.spawn_blocking(work))).await {
-        Ok(done) => done,
-        Err(e) => Err(e),
-    }
+    tokio::task::spawn_blocking(move || pool.block_on(pool.spawn_blocking(work))).await?
 }
 
 /// The pool, started on first use; `None` when it could not start.

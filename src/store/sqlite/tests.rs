@@ -139,19 +139,21 @@ fn open_names_the_file_that_is_not_a_database() {
     assert!(err.to_string().contains("notes.db"), "{err}");
 }
 
-#[test]
-fn newest_items_reads_an_index_instead_of_sorting() {
-    let (_dir, store) = open_temp();
-    let conn = store.reader().unwrap();
-    let mut stmt = conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {}", items::newest_items_sql()))
-        .unwrap();
+/// SQLite's plan for `sql` with `params`, a line a step.
+fn query_plan(conn: &rusqlite::Connection, sql: &str, params: impl rusqlite::Params) -> String {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
     let plan: Vec<String> = stmt
-        .query_map([10], |row| row.get::<_, String>(3))
+        .query_map(params, |row| row.get(3))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    let plan = plan.join("\n");
+    plan.join("\n")
+}
+
+#[test]
+fn newest_items_reads_an_index_instead_of_sorting() {
+    let (_dir, store) = open_temp();
+    let plan = query_plan(&store.reader().unwrap(), &items::newest_items_sql(), [10]);
     assert!(plan.contains("items_by_published"), "{plan}");
     assert!(!plan.contains("TEMP B-TREE"), "{plan}");
 }
@@ -430,21 +432,11 @@ fn undo_index_queue(conn: &rusqlite::Connection) {
 #[test]
 fn the_same_title_lookup_reads_only_its_index() {
     let (_dir, store) = open_temp();
-    let conn = store.writer();
-    let sql = format!(
-        "EXPLAIN QUERY PLAN {}",
-        super::dedup::title_candidates_sql()
+    let plan = query_plan(
+        &store.writer(),
+        &super::dedup::title_candidates_sql(),
+        rusqlite::params!["reading room opens", 0, 1, "ifla", 50],
     );
-    let mut stmt = conn.prepare(&sql).unwrap();
-    let plan: Vec<String> = stmt
-        .query_map(
-            rusqlite::params!["reading room opens", 0, 1, "ifla", 50],
-            |row| row.get(3),
-        )
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let plan = plan.join("\n");
     assert!(
         plan.contains("USING COVERING INDEX items_by_dedup_title"),
         "{plan}"
@@ -921,22 +913,11 @@ fn a_read_past_its_budget_is_stopped() {
 #[test]
 fn items_per_day_read_a_range_of_the_date_index() {
     let (_dir, store) = filter_store();
-    let conn = store.reader().unwrap();
-    let mut stmt = conn
-        .prepare(&format!(
-            "EXPLAIN QUERY PLAN {}",
-            super::history::ITEMS_PER_DAY
-        ))
-        .unwrap();
-    let plan: Vec<String> = stmt
-        .query_map(
-            rusqlite::params![0_i64, super::history::DAY_MICROS],
-            |row| row.get(3),
-        )
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let plan = plan.join("\n");
+    let plan = query_plan(
+        &store.reader().unwrap(),
+        super::history::ITEMS_PER_DAY,
+        rusqlite::params![0_i64, super::history::DAY_MICROS],
+    );
     assert!(
         plan.contains("USING COVERING INDEX items_by_published (published>?)"),
         "{plan}"
@@ -981,13 +962,7 @@ fn filtered_queries_walk_an_index_instead_of_sorting() {
     let conn = store.reader().unwrap();
     for filter in filters {
         let (sql, params) = filtered_sql(&filter, 10, &Search::Walk);
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let plan: Vec<String> = stmt
-            .query_map(rusqlite::params_from_iter(params), |row| row.get(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let plan = plan.join("\n");
+        let plan = query_plan(&conn, &sql, rusqlite::params_from_iter(params));
         assert!(
             plan.contains("USING INDEX items_by_"),
             "{filter:?}:\n{plan}"
