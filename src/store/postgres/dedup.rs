@@ -191,38 +191,6 @@ async fn stored_fingerprint(
         .transpose()
 }
 
-/// Writes item `id`'s keys and verdict, after the item itself.
-pub(super) async fn write_dedup(
-    tx: &impl GenericClient,
-    id: &ItemId,
-    fingerprint: Option<&Fingerprint>,
-    verdict: Option<&Verdict>,
-) -> Result<(), StoreError> {
-    let stmt = tx
-        .prepare_cached(
-            "UPDATE items SET dedup_link = $2, dedup_guid = $3, dedup_title = $4,
-                              dedup_signature = $5, duplicate_of = $6, duplicate_source = $7,
-                              duplicate_reason = $8
-             WHERE id = $1",
-        )
-        .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &id.as_str(),
-            &fingerprint.and_then(|f| f.link.as_deref()),
-            &fingerprint.and_then(|f| f.guid_link.as_deref()),
-            &fingerprint.and_then(|f| f.title.as_deref()),
-            &fingerprint.and_then(|f| f.signature.as_deref()),
-            &verdict.map(|v| v.of.as_str()),
-            &verdict.map(|v| v.of_source.as_str()),
-            &verdict.map(|v| v.reason.as_str()),
-        ],
-    )
-    .await?;
-    Ok(())
-}
-
 fn candidate_row(row: &Row) -> Result<CandidateRow, StoreError> {
     Ok((
         col(row, 0)?,

@@ -9,6 +9,7 @@ use crate::store::{
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 
 /// A day and an hour in the stored unit, microseconds.
 const DAY_MICROS: i64 = 86_400_000_000;
@@ -27,13 +28,14 @@ pub(super) async fn record_outcome(
     let insert = conn
         .prepare_cached("INSERT INTO fetch_outcomes (at, source_id, outcome) VALUES ($1, $2, $3)")
         .await?;
-    conn.execute(&insert, &[&to_stored(at), &source_id, &result.as_str()])
-        .await?;
     let prune = conn
         .prepare_cached("DELETE FROM fetch_outcomes WHERE source_id = $1 AND at < $2")
         .await?;
-    conn.execute(&prune, &[&source_id, &to_stored(at - FETCH_OUTCOMES_KEPT)])
-        .await?;
+    // The prune never reaches the new row: both in one round trip.
+    let (at, before) = (to_stored(at), to_stored(at - FETCH_OUTCOMES_KEPT));
+    let row: [&(dyn ToSql + Sync); 3] = [&at, &source_id, &result.as_str()];
+    let older: [&(dyn ToSql + Sync); 2] = [&source_id, &before];
+    tokio::try_join!(conn.execute(&insert, &row), conn.execute(&prune, &older))?;
     Ok(())
 }
 

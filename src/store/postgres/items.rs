@@ -2,12 +2,12 @@
 //! messages, reading them back, and retention. The rules are
 //! `store/items.rs`'s, shared with SQLite; only the SQL is PostgreSQL's.
 
-use super::dedup::{fingerprint_new, judge_edit, judge_new, lock_stories, write_dedup};
+use super::dedup::{fingerprint_new, judge_edit, judge_new, lock_stories};
 use super::leases::fence_publisher;
-use super::outbox::{enqueue, order_writers};
+use super::outbox::enqueue_all;
 use super::sources::ensure_source;
 use super::{Postgres, col};
-use crate::dedup::DedupRule;
+use crate::dedup::{DedupRule, Fingerprint, Verdict};
 use crate::event::{EventKind, item_event};
 use crate::item::{Item, ItemId, SourceRef};
 use crate::store::items::{Decision, FirstSeen, StoredVersion, decide, prune_cutoffs, stored_date};
@@ -17,8 +17,8 @@ use crate::store::{
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use std::collections::HashSet;
-use tokio_postgres::Row;
+use std::collections::{HashMap, HashSet};
+use tokio_postgres::{Row, Statement};
 
 /// The columns [`item_from_row`] reads, in order: the item, and when its
 /// current version was stored.
@@ -232,6 +232,13 @@ pub(super) async fn changed_in(tx: &impl GenericClient, instance: &str) -> Resul
 /// caller's transaction: the new items `retention` finds too old are turned
 /// away and new items judged as `dedup` says, as on SQLite. The caller
 /// commits, then notifies.
+///
+/// A poll's items go to the server in a few statements, whatever their
+/// number: one read of what is stored of them all, one of which of the
+/// rest were retired, and one write per table (each a multi-row statement
+/// over arrays, `unnest`). Each statement is a round trip, and the
+/// database server's work per statement, not per row, was most of a
+/// first cycle's cost when each item took six of them.
 pub(super) async fn apply_in(
     tx: &impl GenericClient,
     source: &SourceRef,
@@ -248,22 +255,30 @@ pub(super) async fn apply_in(
         // write upserts it), and one round trip fewer.
         return Ok(outcome);
     }
-    ensure_source(tx, &source.id, &source.url).await?;
     let mut seen = HashSet::with_capacity(items.len());
-    // The outbox rows, written last: `order_writers` lets one transaction
-    // at a time write them, from its first row to its commit, so the rows
-    // go in at the end of the work, and that lock is held only for the
-    // transaction's tail.
-    let mut events = Vec::new();
+    let polled: Vec<&Item> = items
+        .iter()
+        .filter(|&item| !is_repeat(&mut seen, source, item))
+        .collect();
+    let ids: Vec<&str> = polled.iter().map(|item| item.id.as_str()).collect();
+    // The source's row (the items' foreign key) and the read of the items
+    // touch nothing of each other: one round trip for both.
+    let ((), mut stored) = tokio::try_join!(
+        ensure_source(tx, &source.id, &source.url),
+        stored_versions(tx, &ids),
+    )?;
+    let unstored: Vec<&str> = ids
+        .iter()
+        .copied()
+        .filter(|id| !stored.contains_key(*id))
+        .collect();
+    let retired = seen_retired(tx, &unstored, now).await?;
     // What is stored of each listed item first: retention ranks a new item
     // among the source's stored items and the rest of the poll.
-    let mut listed = Vec::with_capacity(items.len());
-    for item in items {
-        if is_repeat(&mut seen, source, item) {
-            continue;
-        }
-        let stored = stored_version(tx, item.id.as_str()).await?;
-        if stored.is_none() && is_retired(tx, item.id.as_str(), now).await? {
+    let mut listed = Vec::with_capacity(polled.len());
+    for item in polled {
+        let stored = stored.remove(item.id.as_str());
+        if stored.is_none() && retired.contains(item.id.as_str()) {
             outcome.unchanged += 1;
             continue;
         }
@@ -294,55 +309,83 @@ pub(super) async fn apply_in(
     if dedup.judge {
         lock_stories(tx, fingerprints.iter().flatten()).await?;
     }
+    let mut unchanged = Vec::new();
+    let mut unseen = Vec::new();
+    let mut changed = Vec::new();
     for ((item, stored), fingerprint) in listed.into_iter().zip(fingerprints) {
         if stored.is_none() && turned_away(item) {
-            retire_unseen(tx, source, item, now).await?;
-            outcome.retired += 1;
+            unseen.push(item.id.as_str());
             continue;
         }
         match decide(source, item, stored)? {
-            Decision::Unchanged => {
-                let stmt = tx
-                    .prepare_cached("UPDATE items SET last_seen = $2 WHERE id = $1")
-                    .await?;
-                tx.execute(&stmt, &[&item.id.as_str(), &to_stored(now)])
-                    .await?;
-                outcome.unchanged += 1;
-            }
-            Decision::New(stored) => {
-                // Judged before its own row exists, against what is stored.
-                let verdict = judge_new(tx, source, &stored, fingerprint.as_ref(), dedup).await?;
-                write_item(tx, &stored, now).await?;
-                write_dedup(tx, &stored.id, fingerprint.as_ref(), verdict.as_ref()).await?;
-                insert_revision(tx, &stored, now).await?;
-                events.push(item_event(&stored, EventKind::New, now, verdict.as_ref()));
-                outcome.new += 1;
-            }
-            Decision::Updated(stored) => {
-                let (fingerprint, verdict) = judge_edit(tx, &stored, dedup).await?;
-                write_item(tx, &stored, now).await?;
-                write_dedup(tx, &stored.id, fingerprint.as_ref(), verdict.as_ref()).await?;
-                insert_revision(tx, &stored, now).await?;
-                events.push(item_event(
-                    &stored,
-                    EventKind::Updated,
-                    now,
-                    verdict.as_ref(),
-                ));
-                outcome.updated += 1;
-            }
+            Decision::Unchanged => unchanged.push(item.id.as_str()),
+            Decision::New(stored) => changed.push((stored, EventKind::New, fingerprint)),
+            Decision::Updated(stored) => changed.push((stored, EventKind::Updated, None)),
         }
     }
-    if !events.is_empty() {
-        order_writers(tx).await?;
-        for event in &events {
-            enqueue(tx, event, now).await?;
+    outcome.unchanged += unchanged.len();
+    outcome.retired += unseen.len();
+    // Each judged against what is stored, before its own row exists. A
+    // judgement reads only other sources' items, never this poll's, so the
+    // lookups of all of them go to the server at once.
+    let judged = futures_util::future::try_join_all(changed.into_iter().map(
+        |(item, kind, fingerprint)| async move {
+            let (fingerprint, verdict) = match kind {
+                EventKind::New => {
+                    let verdict = judge_new(tx, source, &item, fingerprint.as_ref(), dedup).await?;
+                    (fingerprint, verdict)
+                }
+                EventKind::Updated => judge_edit(tx, &item, dedup).await?,
+            };
+            Ok::<_, StoreError>(Written {
+                item,
+                kind,
+                fingerprint,
+                verdict,
+            })
+        },
+    ))
+    .await?;
+    // The statements the revisions' foreign key orders after the items'
+    // are prepared first, so that their requests go out in this order:
+    // tokio-postgres pipelines the requests of futures polled together,
+    // each sent when its future is first polled, and the server runs them
+    // in the order they came.
+    let upsert = tx.prepare_cached(UPSERT_ITEMS).await?;
+    let revisions = tx.prepare_cached(INSERT_REVISIONS).await?;
+    tokio::try_join!(
+        touch(tx, &unchanged, now),
+        retire_unseen(tx, &source.id, &unseen, now),
+        upsert_items(tx, &upsert, &judged, now),
+        insert_revisions(tx, &revisions, &judged, now),
+    )?;
+    if judged.is_empty() {
+        return Ok(outcome);
+    }
+    let events: Vec<_> = judged
+        .iter()
+        .map(|w| item_event(&w.item, w.kind, now, w.verdict.as_ref()))
+        .collect();
+    for w in &judged {
+        match w.kind {
+            EventKind::New => outcome.new += 1,
+            EventKind::Updated => outcome.updated += 1,
         }
     }
-    if outcome.new + outcome.updated > 0 {
-        changed_in(tx, instance).await?;
-    }
+    // The outbox rows last: `enqueue_all` lets one transaction at a time
+    // write them, from its first row to its commit, so the rows go in at
+    // the end of the work, and that lock is held only for the
+    // transaction's tail.
+    tokio::try_join!(enqueue_all(tx, &events, now), changed_in(tx, instance))?;
     Ok(outcome)
+}
+
+/// A new or changed item of a poll, judged, as it is written.
+struct Written {
+    item: Item,
+    kind: EventKind,
+    fingerprint: Option<Fingerprint>,
+    verdict: Option<Verdict>,
 }
 
 /// The newest `n` stored items of `source_id` as `(published, id)`, in the
@@ -365,143 +408,257 @@ async fn newest_stored(
         .collect()
 }
 
-/// Remembers a new item that retention turned away as retired, seen `now`.
+/// Remembers the new items `ids` of `source_id` that retention turned away
+/// as retired, seen `now`.
 async fn retire_unseen(
     tx: &impl GenericClient,
-    source: &SourceRef,
-    item: &Item,
+    source_id: &str,
+    ids: &[&str],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     let stmt = tx
         .prepare_cached(
-            "INSERT INTO retired_items (id, source_id, retired_at, last_seen) VALUES ($1, $2, $3, $3)
+            "INSERT INTO retired_items (id, source_id, retired_at, last_seen)
+             SELECT id, $2, $3, $3 FROM unnest($1::text[]) AS t(id)
              ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
         )
         .await?;
-    tx.execute(&stmt, &[&item.id.as_str(), &source.id, &to_stored(now)])
+    tx.execute(&stmt, &[&ids, &source_id, &to_stored(now)])
         .await?;
     Ok(())
 }
 
-async fn stored_version(
+/// What is stored of each of `ids`, by id; the ids not stored are not in it.
+async fn stored_versions(
     tx: &impl GenericClient,
-    id: &str,
-) -> Result<Option<StoredVersion>, StoreError> {
+    ids: &[&str],
+) -> Result<HashMap<String, StoredVersion>, StoreError> {
     let stmt = tx
         .prepare_cached(
-            "SELECT revision, content_hash, published, published_from_source FROM items WHERE id = $1",
+            "SELECT id, revision, content_hash, published, published_from_source
+             FROM items WHERE id = ANY($1)",
         )
         .await?;
-    tx.query_opt(&stmt, &[&id])
+    tx.query(&stmt, &[&ids])
         .await?
+        .iter()
         .map(|row| {
-            Ok(StoredVersion {
-                revision: col(&row, 0)?,
-                content_hash: col(&row, 1)?,
-                published: col(&row, 2)?,
-                published_from_source: col(&row, 3)?,
-            })
+            Ok((
+                col(row, 0)?,
+                StoredVersion {
+                    revision: col(row, 1)?,
+                    content_hash: col(row, 2)?,
+                    published: col(row, 3)?,
+                    published_from_source: col(row, 4)?,
+                },
+            ))
         })
-        .transpose()
+        .collect()
 }
 
-async fn is_retired(
+/// Which of `ids` are retired; those get `now` as their last sight.
+async fn seen_retired(
     tx: &impl GenericClient,
-    id: &str,
+    ids: &[&str],
     now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
+) -> Result<HashSet<String>, StoreError> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
     let stmt = tx
-        .prepare_cached("UPDATE retired_items SET last_seen = $2 WHERE id = $1")
+        .prepare_cached("UPDATE retired_items SET last_seen = $2 WHERE id = ANY($1) RETURNING id")
         .await?;
-    Ok(tx.execute(&stmt, &[&id, &to_stored(now)]).await? > 0)
+    tx.query(&stmt, &[&ids, &to_stored(now)])
+        .await?
+        .iter()
+        .map(|row| col(row, 0))
+        .collect()
 }
 
-/// Writes `item` as it now is, seen `now`, with its folded text for the filters.
-async fn write_item(
+/// Gives the stored, unchanged items `ids` `now` as their last sight.
+async fn touch(
     tx: &impl GenericClient,
-    item: &Item,
+    ids: &[&str],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     let stmt = tx
-        .prepare_cached(
-            "INSERT INTO items (id, source_id, source_name, source_url, guid, url, title, summary,
-                                content_html, authors, categories, language, published,
-                                published_from_source, updated, revision, content_hash,
-                                first_seen, last_seen, title_folded, summary_folded,
-                                categories_folded)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                     $18, $18, $19, $20, $21)
-             ON CONFLICT (id) DO UPDATE SET
-                 source_id = excluded.source_id, source_name = excluded.source_name,
-                 source_url = excluded.source_url, guid = excluded.guid, url = excluded.url,
-                 title = excluded.title, summary = excluded.summary,
-                 content_html = excluded.content_html, authors = excluded.authors,
-                 categories = excluded.categories, language = excluded.language,
-                 published = excluded.published,
-                 published_from_source = excluded.published_from_source,
-                 updated = excluded.updated, revision = excluded.revision,
-                 content_hash = excluded.content_hash, last_seen = excluded.last_seen,
-                 title_folded = excluded.title_folded,
-                 summary_folded = excluded.summary_folded,
-                 categories_folded = excluded.categories_folded",
-        )
+        .prepare_cached("UPDATE items SET last_seen = $2 WHERE id = ANY($1)")
         .await?;
-    let categories_folded: Vec<String> = item
-        .categories
-        .iter()
-        .map(|c| ItemFilter::fold(c))
-        .collect();
+    tx.execute(&stmt, &[&ids, &to_stored(now)]).await?;
+    Ok(())
+}
+
+/// The statement of [`upsert_items`].
+const UPSERT_ITEMS: &str =
+    "INSERT INTO items (id, source_id, source_name, source_url, guid, url, title, summary,
+                        content_html, authors, categories, language, published,
+                        published_from_source, updated, revision, content_hash,
+                        first_seen, last_seen, title_folded, summary_folded,
+                        categories_folded, dedup_link, dedup_guid, dedup_title,
+                        dedup_signature, duplicate_of, duplicate_source, duplicate_reason)
+     SELECT id, source_id, source_name, source_url, guid, url, title, summary,
+            content_html, authors, categories, language, published,
+            published_from_source, updated, revision, content_hash, $28, $28,
+            title_folded, summary_folded,
+            ARRAY(SELECT jsonb_array_elements_text(categories_folded::jsonb)),
+            dedup_link, dedup_guid, dedup_title, dedup_signature, duplicate_of,
+            duplicate_source, duplicate_reason
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                 $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                 $11::text[], $12::text[], $13::int8[], $14::bool[], $15::int8[],
+                 $16::int8[], $17::text[], $18::text[], $19::text[], $20::text[],
+                 $21::text[], $22::text[], $23::text[], $24::bytea[], $25::text[],
+                 $26::text[], $27::text[])
+          AS t(id, source_id, source_name, source_url, guid, url, title, summary,
+               content_html, authors, categories, language, published,
+               published_from_source, updated, revision, content_hash, title_folded,
+               summary_folded, categories_folded, dedup_link, dedup_guid, dedup_title,
+               dedup_signature, duplicate_of, duplicate_source, duplicate_reason)
+     ON CONFLICT (id) DO UPDATE SET
+         source_id = excluded.source_id, source_name = excluded.source_name,
+         source_url = excluded.source_url, guid = excluded.guid, url = excluded.url,
+         title = excluded.title, summary = excluded.summary,
+         content_html = excluded.content_html, authors = excluded.authors,
+         categories = excluded.categories, language = excluded.language,
+         published = excluded.published,
+         published_from_source = excluded.published_from_source,
+         updated = excluded.updated, revision = excluded.revision,
+         content_hash = excluded.content_hash, last_seen = excluded.last_seen,
+         title_folded = excluded.title_folded,
+         summary_folded = excluded.summary_folded,
+         categories_folded = excluded.categories_folded,
+         dedup_link = excluded.dedup_link, dedup_guid = excluded.dedup_guid,
+         dedup_title = excluded.dedup_title, dedup_signature = excluded.dedup_signature,
+         duplicate_of = excluded.duplicate_of,
+         duplicate_source = excluded.duplicate_source,
+         duplicate_reason = excluded.duplicate_reason";
+
+/// Writes each item as it now is, seen `now`, with its folded text for the
+/// filters and its duplicate keys and verdict, in one statement. The ids
+/// are distinct (a poll's repeats are skipped), as one `ON CONFLICT DO
+/// UPDATE` needs. A list column (`categories_folded`) cannot be one array
+/// of a multi-row `unnest`, so each item's goes as a JSON list.
+async fn upsert_items(
+    tx: &impl GenericClient,
+    stmt: &Statement,
+    written: &[Written],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if written.is_empty() {
+        return Ok(());
+    }
+    let items = || written.iter().map(|w| &w.item);
+    let text = |f: fn(&Item) -> &str| items().map(f).collect::<Vec<_>>();
+    let opt = |f: fn(&Item) -> Option<&str>| items().map(f).collect::<Vec<_>>();
+    let json = |f: fn(&Item) -> &[String]| {
+        items()
+            .map(|item| serde_json::to_string(f(item)))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let fingerprint = |f: fn(&Fingerprint) -> Option<&str>| {
+        written
+            .iter()
+            .map(|w| w.fingerprint.as_ref().and_then(f))
+            .collect::<Vec<_>>()
+    };
+    let verdict = |f: fn(&Verdict) -> &str| {
+        written
+            .iter()
+            .map(|w| w.verdict.as_ref().map(f))
+            .collect::<Vec<_>>()
+    };
+    let categories_folded = items()
+        .map(|item| {
+            let folded: Vec<String> = item
+                .categories
+                .iter()
+                .map(|c| ItemFilter::fold(c))
+                .collect();
+            serde_json::to_string(&folded)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     tx.execute(
-        &stmt,
+        stmt,
         &[
-            &item.id.as_str(),
-            &item.source.id,
-            &item.source.name,
-            &item.source.url,
-            &item.guid,
-            &item.url,
-            &item.title,
-            &item.summary,
-            &item.content_html,
-            &serde_json::to_string(&item.authors)?,
-            &serde_json::to_string(&item.categories)?,
-            &item.language,
-            &to_stored(item.published),
-            &item.published_from_source,
-            &item.updated.map(to_stored),
-            &i64::from(item.revision),
-            &item.content_hash,
-            &to_stored(now),
-            &ItemFilter::fold(&item.title),
-            &ItemFilter::fold(&item.summary),
+            &text(|i| i.id.as_str()),
+            &text(|i| &i.source.id),
+            &text(|i| &i.source.name),
+            &text(|i| &i.source.url),
+            &text(|i| &i.guid),
+            &opt(|i| i.url.as_deref()),
+            &text(|i| &i.title),
+            &text(|i| &i.summary),
+            &opt(|i| i.content_html.as_deref()),
+            &json(|i| &i.authors)?,
+            &json(|i| &i.categories)?,
+            &opt(|i| i.language.as_deref()),
+            &items().map(|i| to_stored(i.published)).collect::<Vec<_>>(),
+            &items().map(|i| i.published_from_source).collect::<Vec<_>>(),
+            &items()
+                .map(|i| i.updated.map(to_stored))
+                .collect::<Vec<_>>(),
+            &items().map(|i| i64::from(i.revision)).collect::<Vec<_>>(),
+            &text(|i| &i.content_hash),
+            &items()
+                .map(|i| ItemFilter::fold(&i.title))
+                .collect::<Vec<_>>(),
+            &items()
+                .map(|i| ItemFilter::fold(&i.summary))
+                .collect::<Vec<_>>(),
             &categories_folded,
+            &fingerprint(|f| f.link.as_deref()),
+            &fingerprint(|f| f.guid_link.as_deref()),
+            &fingerprint(|f| f.title.as_deref()),
+            &written
+                .iter()
+                .map(|w| w.fingerprint.as_ref().and_then(|f| f.signature.as_deref()))
+                .collect::<Vec<_>>(),
+            &verdict(|v| v.of.as_str()),
+            &verdict(|v| &v.of_source),
+            &verdict(|v| &v.reason),
+            &to_stored(now),
         ],
     )
     .await?;
     Ok(())
 }
 
-async fn insert_revision(
+/// The statement of [`insert_revisions`].
+const INSERT_REVISIONS: &str =
+    "INSERT INTO item_revisions (item_id, revision, content_hash, title, url, content_html,
+                                 recorded_at)
+     SELECT item_id, revision, content_hash, title, url, content_html, $7
+     FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[])
+          AS t(item_id, revision, content_hash, title, url, content_html)";
+
+/// Each written item's new revision, recorded `now`, in one statement.
+async fn insert_revisions(
     tx: &impl GenericClient,
-    item: &Item,
+    stmt: &Statement,
+    written: &[Written],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO item_revisions (item_id, revision, content_hash, title, url, content_html,
-                                         recorded_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .await?;
+    if written.is_empty() {
+        return Ok(());
+    }
+    let items = || written.iter().map(|w| &w.item);
     tx.execute(
-        &stmt,
+        stmt,
         &[
-            &item.id.as_str(),
-            &i64::from(item.revision),
-            &item.content_hash,
-            &item.title,
-            &item.url,
-            &item.content_html,
+            &items().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+            &items().map(|i| i64::from(i.revision)).collect::<Vec<_>>(),
+            &items().map(|i| i.content_hash.as_str()).collect::<Vec<_>>(),
+            &items().map(|i| i.title.as_str()).collect::<Vec<_>>(),
+            &items().map(|i| i.url.as_deref()).collect::<Vec<_>>(),
+            &items()
+                .map(|i| i.content_html.as_deref())
+                .collect::<Vec<_>>(),
             &to_stored(now),
         ],
     )

@@ -10,6 +10,7 @@ use crate::store::{
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 
 impl Postgres {
     pub(super) async fn read_outbox(
@@ -83,8 +84,12 @@ impl Postgres {
 /// The advisory lock that orders the outbox's writers ("lwoutbox" in ASCII).
 const WRITERS_LOCK: i64 = 0x6c77_6f75_7462_6f78;
 
-/// Takes, inside the caller's transaction and until it ends, the lock that
-/// lets one transaction at a time write outbox rows, before the first one.
+/// Queues `events`, in their order, inside the caller's transaction, after
+/// taking the lock that lets one transaction at a time write outbox rows,
+/// held until the transaction ends. Both go to the server at once: the
+/// statements are prepared first, so the lock's request is sent first, and
+/// the server runs a connection's requests in the order they came. The
+/// rows take their seqs in the order of the list.
 ///
 /// The publisher reads the outbox in pages, `seq > the last seq it read`.
 /// Seqs are handed out when a row is inserted, but rows become visible when
@@ -93,35 +98,31 @@ const WRITERS_LOCK: i64 = 0x6c77_6f75_7462_6f78;
 /// publisher that read 11 would never read 10. Under this lock the seqs are
 /// handed out in commit order, as SQLite's one writer hands them out. A
 /// transaction holds it only from its first outbox row to its commit.
-pub(super) async fn order_writers(tx: &impl GenericClient) -> Result<(), StoreError> {
-    let stmt = tx
-        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
-        .await?;
-    tx.execute(&stmt, &[&WRITERS_LOCK]).await?;
-    Ok(())
-}
-
-/// Queues `event` inside the caller's transaction, which has taken
-/// [`order_writers`].
-pub(super) async fn enqueue(
+pub(super) async fn enqueue_all(
     tx: &impl GenericClient,
-    event: &OutboundEvent,
+    events: &[OutboundEvent],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let stmt = tx
+    let lock = tx
+        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+        .await?;
+    let insert = tx
         .prepare_cached(
-            "INSERT INTO outbox (event_id, routing_key, body, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO outbox (event_id, routing_key, body, created_at)
+             SELECT event_id, routing_key, body, $4
+             FROM unnest($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY
+                  AS t(event_id, routing_key, body, n)
+             ORDER BY n",
         )
         .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &event.event_id,
-            &event.routing_key,
-            &event.body,
-            &to_stored(now),
-        ],
-    )
-    .await?;
+    let event_ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    let routing_keys: Vec<&str> = events.iter().map(|e| e.routing_key.as_str()).collect();
+    let bodies: Vec<&[u8]> = events.iter().map(|e| e.body.as_slice()).collect();
+    let now = to_stored(now);
+    let rows: [&(dyn ToSql + Sync); 4] = [&event_ids, &routing_keys, &bodies, &now];
+    tokio::try_join!(
+        tx.execute(&lock, &[&WRITERS_LOCK]),
+        tx.execute(&insert, &rows)
+    )?;
     Ok(())
 }

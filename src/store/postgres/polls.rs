@@ -7,13 +7,16 @@
 //! source's lease renewals (and other replicas' claims) do not wait behind
 //! the whole write. A stale writer's items roll back with the refusal.
 //!
-//! The tail (the fence, which gives the lease back in the statement that
-//! checks it, and the source's new state) is a few statements whose order
-//! does not matter: a refused fence rolls them all back. They go to the
-//! server together, in one round trip (tokio-postgres pipelines the
-//! requests of futures polled at once). A poll that stored no item and no
-//! outbox row (a 304, a feed with nothing new, a failure) commits without
-//! waiting for its WAL flush, see [`commit_quietly`].
+//! The tail (the poll's row in the source's history, the fence, which gives
+//! the lease back in the statement that checks it, and the source's new
+//! state) is a few statements whose order does not matter: a refused fence
+//! rolls them all back. They go to the server together, in one round trip
+//! (tokio-postgres pipelines the requests of futures polled at once), so a
+//! 304 is three round trips: `BEGIN`, the tail, `COMMIT`. The items before
+//! it take a few more, whatever their number (see `apply_in`). A poll that
+//! stored no item and no outbox row (a 304, a feed with nothing new, a
+//! failure) commits without waiting for its WAL flush, see
+//! [`commit_quietly`].
 
 use super::Postgres;
 use super::full_text::record_full_text;
@@ -34,11 +37,16 @@ impl Postgres {
             Some(lease) => fence_and_release_source(&tx, id, lease).await,
             None => Ok(()),
         };
-        // First, before the fence locks the source's row: the outcome's rows
-        // are this source's own and lock nothing another writer waits on,
-        // and a refused write rolls them back with the rest.
-        super::history::record_outcome(&tx, id, record.finished, PollResult::of(&record.outcome))
-            .await?;
+        // In the tail, ahead of the fence that locks the source's row: the
+        // outcome's rows are this source's own and lock nothing another
+        // writer waits on, and a refused write rolls them back with the
+        // rest.
+        let outcome_row = super::history::record_outcome(
+            &tx,
+            id,
+            record.finished,
+            PollResult::of(&record.outcome),
+        );
         let recorded = match &record.outcome {
             PollOutcome::Success {
                 state,
@@ -61,6 +69,7 @@ impl Postgres {
                     None => Ok(()),
                 };
                 tokio::try_join!(
+                    outcome_row,
                     fence(),
                     commit_quietly(&tx, applied.new + applied.updated == 0),
                     page_yield(),
@@ -80,7 +89,8 @@ impl Postgres {
                 }
             }
             PollOutcome::Failure { reason, gone } => {
-                let ((), (), (failures, since)) = tokio::try_join!(
+                let ((), (), (), (failures, since)) = tokio::try_join!(
+                    outcome_row,
                     fence(),
                     commit_quietly(&tx, true),
                     record_failure(
