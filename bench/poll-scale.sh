@@ -29,6 +29,8 @@
 #        A STORES entry may name another build of benches/poll_scale.rs after
 #        an @ (e.g. STORES="sqlite sqlite@/tmp/poll_scale.old"), to compare two
 #        builds A/B within each run.
+#        DAEMONS: the daemon binaries to run in turn each run (default
+#        target/release/librarywire, built first), to compare builds A/B.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -47,7 +49,8 @@ need nginx nginx
 
 # The daemon binary only when it runs: `cargo build --release` alone unifies
 # features apart from the benches and rebuilds half the dependencies.
-[ "$DAEMON" = 1 ] && cargo build --release --quiet
+if [ "$DAEMON" = 1 ] && [ -z "${DAEMONS:-}" ]; then cargo build --release --quiet; fi
+DAEMONS=${DAEMONS:-target/release/librarywire}
 bench_bin=$(cargo bench --bench poll_scale --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for l in sys.stdin:
@@ -153,7 +156,8 @@ PY
       results["$n lib_${store}_rss"]+="$rss "
     done
 
-    if [ "$DAEMON" = 1 ]; then
+    for dbin in $DAEMONS; do
+      [ "$DAEMON" = 1 ] || break
       d="$work/daemon"; rm -rf "$d"; mkdir -p "$d"
       dport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
       {
@@ -168,7 +172,7 @@ PY
       } > "$d/config.toml"
       : > "$d/log"
       start=$(date +%s.%N)
-      target/release/librarywire run --config "$d/config.toml" > "$d/log" 2>&1 &
+      "$dbin" run --config "$d/config.toml" > "$d/log" 2>&1 &
       dpid=$!
       while :; do
         polled=$(grep -c 'polled' "$d/log" || true)
@@ -182,10 +186,10 @@ PY
       failed=$(grep -c 'poll failed' "$d/log" || true)
       kill "$dpid"; wait "$dpid" 2>/dev/null || true
       dwall=$(echo "$end - $start" | bc)
-      echo "daemon run $run: first cycle $dwall s (start to the ${n}th poll, start-up included), cpu $cpu s, VmHWM $hwm KiB, failed polls $failed, load $(load)"
-      results["$n daemon_c1"]+="$dwall "
-      results["$n daemon_rss"]+="$hwm "
-    fi
+      echo "daemon ($dbin) run $run: first cycle $dwall s (start to the ${n}th poll, start-up included), cpu $cpu s, VmHWM $hwm KiB, failed polls $failed, load $(load)"
+      results["$n daemon_${dbin}_c1"]+="$dwall "
+      results["$n daemon_${dbin}_rss"]+="$hwm "
+    done
   done
 done
 
@@ -199,9 +203,10 @@ for n in "${sizes[@]}"; do
     printf 'N=%s: floor plain %s s, floor 304 %s s | library (%s) cycle 1 %s s (%.2fx), cycle 2 %s s (%.2fx), peak %s KiB\n' \
       "$n" "$plain" "$cond" "$store" "$c1" "$(echo "$c1 / $plain" | bc -l)" "$c2" "$(echo "$c2 / $cond" | bc -l)" "$(m "lib_${store}_rss")"
   done
-  if [ "$DAEMON" = 1 ]; then
-    dc1=$(m daemon_c1)
-    printf 'N=%s: daemon first cycle %s s (%.2fx the floor), VmHWM %s KiB\n' \
-      "$n" "$dc1" "$(echo "$dc1 / $plain" | bc -l)" "$(m daemon_rss)"
-  fi
+  for dbin in $DAEMONS; do
+    [ "$DAEMON" = 1 ] || break
+    dc1=$(m "daemon_${dbin}_c1")
+    printf 'N=%s: daemon (%s) first cycle %s s (%.2fx the floor), VmHWM %s KiB\n' \
+      "$n" "$dbin" "$dc1" "$(echo "$dc1 / $plain" | bc -l)" "$(m "daemon_${dbin}_rss")"
+  done
 done

@@ -35,6 +35,7 @@ use super::{
 use crate::fetch::FetchState;
 use crate::item::{Item, ItemId, SourceRef};
 use chrono::{DateTime, Utc};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -133,6 +134,7 @@ impl Sqlite {
         writer
             .pragma_update(None, "foreign_keys", true)
             .map_err(open_error)?;
+        stable_plans(&writer).map_err(open_error)?;
         // The writer's page cache: 8 MiB instead of SQLite's 2 MiB, so a
         // batch of polls (64 polls of items with their revisions, outbox
         // messages and index pages) neither spills pages to the WAL before
@@ -314,6 +316,23 @@ struct Readers {
     path: PathBuf,
 }
 
+/// Turns on SQLite's query planner stability guarantee on `conn`: each
+/// statement keeps the plan it was compiled with, whatever values are bound
+/// to it later.
+///
+/// Without it SQLite compiles a cached statement again at its first step
+/// after a new binding of a parameter whose value may change the plan: a
+/// `LIMIT ?` (SQLite plans for the bound number), a `LIKE ?`,
+/// or a comparison with an indexed column once `ANALYZE` has run (STAT4).
+/// The duplicate lookups of every new item (`dedup.rs`, `LIMIT ?`), the
+/// outbox's reads and the feed's query were compiled anew at every run.
+/// Every plan of this module is chosen for any value and checked in its
+/// tests.
+fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(())
+}
+
 impl r2d2::ManageConnection for Readers {
     type Connection = Connection;
     type Error = rusqlite::Error;
@@ -329,6 +348,7 @@ impl r2d2::ManageConnection for Readers {
         // file), but refusing writes, so a slip in this module shows up as an
         // error instead of a second writer.
         reader.pragma_update(None, "query_only", true)?;
+        stable_plans(&reader)?;
         query::register_functions(&reader)?;
         Ok(reader)
     }

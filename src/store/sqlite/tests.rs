@@ -443,6 +443,36 @@ fn the_same_title_lookup_reads_only_its_index() {
     );
 }
 
+/// How many times SQLite compiled `sql` again while it ran on `conn` once
+/// with each of `bindings`.
+fn recompiles(conn: &rusqlite::Connection, sql: &str, bindings: &[&[&dyn rusqlite::ToSql]]) -> i32 {
+    let mut stmt = conn.prepare(sql).unwrap();
+    for params in bindings {
+        let mut rows = stmt.query(*params).unwrap();
+        while rows.next().unwrap().is_some() {}
+    }
+    stmt.get_status(rusqlite::StatementStatus::RePrepare)
+}
+
+/// A statement run again with new values keeps its compiled plan: the
+/// duplicate lookups run for every new item on the writer, the feed's
+/// query for every render on a reader. Both end in a `LIMIT ?`, which
+/// SQLite would compile again at every new binding.
+#[test]
+fn statements_run_again_are_not_compiled_again() {
+    let (_dir, store) = open_temp();
+    let title = super::dedup::title_candidates_sql();
+    let lookups: [&[&dyn rusqlite::ToSql]; 3] = [
+        &[&"reading room opens", &0, &1, &"ifla", &50],
+        &[&"new director", &2, &3, &"nlc", &50],
+        &[&"new director", &2, &3, &"nlc", &10],
+    ];
+    assert_eq!(recompiles(&store.writer(), &title, &lookups), 0);
+    let feeds: [&[&dyn rusqlite::ToSql]; 2] = [&[&10], &[&100]];
+    let reader = store.reader().unwrap();
+    assert_eq!(recompiles(&reader, &items::newest_items_sql(), &feeds), 0);
+}
+
 /// The segments of the full-text index: FTS5 keeps one `%_idx` row per
 /// segment and leaf page.
 fn index_segments(store: &Sqlite) -> i64 {
