@@ -162,7 +162,11 @@ PY
       dport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
       {
         printf '[server]\nlisten = "127.0.0.1:%s"\npublic_url = "http://127.0.0.1:%s/"\n' "$dport" "$dport"
-        printf '[store]\npath = "%s/store.db"\n' "$d"
+        # The store in a folder of its own, as in the shipped config: the
+        # config file's folder is watched for edits, and every write of a
+        # store kept there would wake the watcher (11% of the daemon's
+        # samples in a first cycle).
+        printf '[store]\npath = "%s/data/store.db"\n' "$d"
         printf '[amqp]\nurl = "amqp://guest:guest@127.0.0.1:1/%%2f"\n'
         printf '[poll]\ninterval = "1h"\nconcurrency = %s\nper_host = %s\njitter = 0.0\n' "$P" "$P"
         printf '[log]\nlevel = "info"\n'
