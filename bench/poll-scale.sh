@@ -51,6 +51,7 @@ need nginx nginx
 # features apart from the benches and rebuilds half the dependencies.
 if [ "$DAEMON" = 1 ] && [ -z "${DAEMONS:-}" ]; then cargo build --release --quiet; fi
 DAEMONS=${DAEMONS:-target/release/librarywire}
+[ "$DAEMON" = 1 ] || DAEMONS=
 bench_bin=$(cargo bench --bench poll_scale --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for l in sys.stdin:
@@ -157,7 +158,6 @@ PY
     done
 
     for dbin in $DAEMONS; do
-      [ "$DAEMON" = 1 ] || break
       d="$work/daemon"; rm -rf "$d"; mkdir -p "$d"
       dport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
       {
@@ -208,7 +208,6 @@ for n in "${sizes[@]}"; do
       "$n" "$plain" "$cond" "$store" "$c1" "$(echo "$c1 / $plain" | bc -l)" "$c2" "$(echo "$c2 / $cond" | bc -l)" "$(m "lib_${store}_rss")"
   done
   for dbin in $DAEMONS; do
-    [ "$DAEMON" = 1 ] || break
     dc1=$(m "daemon_${dbin}_c1")
     printf 'N=%s: daemon (%s) first cycle %s s (%.2fx the floor), VmHWM %s KiB\n' \
       "$n" "$dbin" "$dc1" "$(echo "$dc1 / $plain" | bc -l)" "$(m "daemon_${dbin}_rss")"
