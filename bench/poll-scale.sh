@@ -24,7 +24,7 @@
 #
 # Usage: bench/poll-scale.sh [N ...]        (default: 2000 10000)
 # Env:   P=32 (parallelism), RUNS=3, CORPUS=../shared/corpus, DAEMON=1 (0 skips it),
-#        STORES="sqlite pg1 pg3", PG=postgres://postgres@127.0.0.1:5432,
+#        STORES="sqlite pg1 pg3" ("" for none), PG=postgres://postgres@127.0.0.1:5432,
 #        PG_PARAMS (the store URL's query, e.g. sslmode=disable).
 #        A STORES entry may name another build of benches/poll_scale.rs after
 #        an @ (e.g. STORES="sqlite sqlite@/tmp/poll_scale.old"), to compare two
@@ -39,7 +39,7 @@ sizes=("${@:-2000}")
 P=${P:-32}
 RUNS=${RUNS:-3}
 DAEMON=${DAEMON:-1}
-STORES=${STORES:-sqlite}
+STORES=${STORES-sqlite}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 corpus=$(realpath "${CORPUS:-../shared/corpus}")
 
@@ -52,13 +52,15 @@ need nginx nginx
 if [ "$DAEMON" = 1 ] && [ -z "${DAEMONS:-}" ]; then cargo build --release --quiet; fi
 DAEMONS=${DAEMONS:-target/release/librarywire}
 [ "$DAEMON" = 1 ] || DAEMONS=
-bench_bin=$(cargo bench --bench poll_scale --no-run --message-format=json 2>/dev/null |
+# The library bench only when a store runs it (STORES="" measures the daemon alone).
+bench_bin=
+[ -n "$STORES" ] && bench_bin=$(cargo bench --bench poll_scale --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "poll_scale" and m.get("executable"):
         print(m["executable"])')
-[ -x "$bench_bin" ] || { echo "cannot build benches/poll_scale.rs" >&2; exit 1; }
+[ -z "$STORES" ] || [ -x "$bench_bin" ] || { echo "cannot build benches/poll_scale.rs" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/lw-pollscale.XXXXXX)
 nginx_pid=

@@ -11,25 +11,48 @@
 //! the lease back in the statement that checks it, and the source's new
 //! state) is a few statements whose order does not matter: a refused fence
 //! rolls them all back. They go to the server together, in one round trip
-//! (tokio-postgres pipelines the requests of futures polled at once), so a
-//! 304 is three round trips: `BEGIN`, the tail, `COMMIT`. The items before
-//! it take a few more, whatever their number (see `apply_in`). A poll that
-//! stored no item and no outbox row (a 304, a feed with nothing new, a
-//! failure) commits without waiting for its WAL flush, see
-//! [`commit_quietly`].
+//! (tokio-postgres pipelines the requests of futures polled at once): the
+//! tail, then `COMMIT`, after the items' few round trips (whatever their
+//! number, see `apply_in`) and the `BEGIN`. A poll that stored no item and
+//! no outbox row (a 304, a feed with nothing new, a failure) commits
+//! without waiting for its WAL flush, see [`commit_quietly`].
+//!
+//! A leased poll that has nothing to store but the source's new state (a
+//! 304, or a feed with no items) is one statement instead, so one round
+//! trip: [`write_quiet_poll`]'s fence, state, history row and prune, in
+//! the implicit transaction of that statement.
 
-use super::Postgres;
 use super::full_text::record_full_text;
 use super::items::apply_in;
 use super::leases::fence_and_release_source;
 use super::sources::{mark_gone, record_failure, record_page_yield, record_success};
-use crate::store::{PollOutcome, PollRecord, PollRecorded, PollResult, StoreError};
+use super::{DB_NOW, Postgres, col};
+use crate::fetch::FetchState;
+use crate::store::{
+    FETCH_OUTCOMES_KEPT, Lease, PollOutcome, PollRecord, PollRecorded, PollResult, StoreError,
+    to_stored,
+};
 use deadpool_postgres::GenericClient;
 
 impl Postgres {
     pub(super) async fn write_poll(&self, record: &PollRecord) -> Result<PollRecorded, StoreError> {
         let id = record.source.id.as_str();
         let mut conn = self.conn().await?;
+        if let (
+            Some(lease),
+            PollOutcome::Success {
+                state,
+                items,
+                page_yield: None,
+                full_text,
+            },
+        ) = (&record.lease, &record.outcome)
+            && items.is_empty()
+            && full_text.is_empty()
+        {
+            write_quiet_poll(&conn, record, lease, state).await?;
+            return Ok(PollRecorded::default());
+        }
         let tx = conn.transaction().await?;
         // Dropping `tx` on the fence's error rolls back: a stale writer
         // writes nothing.
@@ -117,6 +140,84 @@ impl Postgres {
             self.notify_changed();
         }
         Ok(recorded)
+    }
+}
+
+/// Writes the poll `record` under `lease` that stores nothing but the
+/// source's new fetch `state` (and its row in the history), in one
+/// statement: the fence (which gives the lease back) and the new state in
+/// one update of the source's row, the history row and its prune only when
+/// that update found the lease held, and `synchronous_commit` off for the
+/// statement's own transaction, as [`commit_quietly`] and the claim
+/// (`leases.rs`) do. A stale lease writes nothing.
+async fn write_quiet_poll(
+    conn: &impl GenericClient,
+    record: &PollRecord,
+    lease: &Lease,
+    state: &FetchState,
+) -> Result<(), StoreError> {
+    let id = record.source.id.as_str();
+    let stmt = conn
+        .prepare_cached(&format!(
+            "WITH fenced AS (
+                 UPDATE sources SET
+                     lease_until = {DB_NOW},
+                     url = $4,
+                     etag = $5,
+                     last_modified = $6,
+                     permanent_url = $7,
+                     last_attempt = $8,
+                     last_success = $8,
+                     last_error = NULL,
+                     consecutive_failures = 0,
+                     failing_since = NULL,
+                     gone = FALSE,
+                     next_poll = $9
+                 WHERE id = $1 AND lease_holder = $2 AND lease_epoch = $3
+                   AND lease_until > {DB_NOW}
+                 RETURNING id
+             ), outcome AS (
+                 INSERT INTO fetch_outcomes (at, source_id, outcome)
+                 SELECT $10, id, $11 FROM fenced
+             ), pruned AS (
+                 DELETE FROM fetch_outcomes
+                 WHERE source_id = $1 AND at < $12 AND EXISTS (SELECT 1 FROM fenced)
+             )
+             SELECT EXISTS (SELECT 1 FROM fenced),
+                    set_config('synchronous_commit', 'off', true)"
+        ))
+        .await?;
+    let (at, before) = (
+        to_stored(record.finished),
+        to_stored(record.finished - FETCH_OUTCOMES_KEPT),
+    );
+    let row = conn
+        .query_one(
+            &stmt,
+            &[
+                &id,
+                &lease.holder,
+                &lease.epoch,
+                &record.url,
+                &state.etag,
+                &state.last_modified,
+                &state.permanent_url,
+                &at,
+                &to_stored(record.next_poll),
+                &at,
+                &PollResult::of(&record.outcome).as_str(),
+                &before,
+            ],
+        )
+        .await?;
+    if col::<bool>(&row, 0)? {
+        Ok(())
+    } else {
+        Err(StoreError::LeaseLost {
+            what: format!("source {id}"),
+            holder: lease.holder.clone(),
+            epoch: lease.epoch,
+        })
     }
 }
 

@@ -956,7 +956,9 @@ async fn a_quiet_commit_is_fenced_and_leaves_its_connection_synchronous() {
     let store = Postgres::connect(db.url()).await.unwrap();
     let lease = Duration::from_secs(60);
     let url = &source().url;
-    let not_modified = |lease: Lease, etag: &str| PollRecord {
+    // Round `day`'s poll finishes `day` days on: the history keeps two.
+    let not_modified = |lease: Lease, etag: &str, day: i64| PollRecord {
+        finished: at(1, 1) + chrono::TimeDelta::days(day),
         outcome: PollOutcome::Success {
             state: FetchState {
                 etag: Some(etag.into()),
@@ -968,13 +970,26 @@ async fn a_quiet_commit_is_fenced_and_leaves_its_connection_synchronous() {
         },
         ..poll("unused", Some(lease))
     };
+    let history = async || -> Vec<i64> {
+        let conn = store.conn().await.unwrap();
+        conn.query(
+            "SELECT at FROM fetch_outcomes WHERE source_id = 'ifla-news' AND outcome = 'ok' ORDER BY at",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+    };
+    let day = |n: i64| crate::store::to_stored(at(1, 1) + chrono::TimeDelta::days(n));
     let due = async || {
         store
             .write_next_poll("ifla-news", Utc::now() - chrono::TimeDelta::seconds(1))
             .await
             .unwrap();
     };
-    for round in 0..3 {
+    for (round, day) in [0, 1, 3].into_iter().enumerate() {
         due().await;
         let a = held(
             store
@@ -983,7 +998,7 @@ async fn a_quiet_commit_is_fenced_and_leaves_its_connection_synchronous() {
                 .unwrap(),
         );
         store
-            .write_poll(&not_modified(a, &format!("\"v{round}\"")))
+            .write_poll(&not_modified(a, &format!("\"v{round}\""), day))
             .await
             .unwrap();
     }
@@ -1028,8 +1043,9 @@ async fn a_quiet_commit_is_fenced_and_leaves_its_connection_synchronous() {
             .await
             .unwrap(),
     );
+    assert_eq!(history().await, [day(1), day(3)]);
     let refused = store
-        .write_poll(&not_modified(stale, "\"stale\""))
+        .write_poll(&not_modified(stale, "\"stale\"", 4))
         .await
         .expect_err("a stale 304 is refused");
     assert!(
@@ -1045,7 +1061,12 @@ async fn a_quiet_commit_is_fenced_and_leaves_its_connection_synchronous() {
             .as_deref(),
         Some("\"v2\"")
     );
-    store.write_poll(&not_modified(b, "\"v3\"")).await.unwrap();
+    assert_eq!(history().await, [day(1), day(3)]);
+    store
+        .write_poll(&not_modified(b, "\"v3\"", 4))
+        .await
+        .unwrap();
+    assert_eq!(history().await, [day(3), day(4)]);
 
     // Every connection of the pool at once: the ones the claims and writes
     // used among them.
