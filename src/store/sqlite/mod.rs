@@ -457,14 +457,17 @@ impl Backend for Sqlite {
             .blocking(move |db| {
                 let fingerprints = db.fingerprints_of(&record);
                 let outcome = db.inner.polls.push(record, fingerprints);
-                db.write_waiting_polls();
+                if db.inner.polls.start_writing() {
+                    // A thread of its own, so that this poll's caller
+                    // does not wait on the writing of later polls.
+                    let writer = db.clone();
+                    tokio::task::spawn_blocking(move || writer.write_waiting_polls());
+                }
                 Ok(outcome)
             })
             .await?;
-        // Written by this call or by an earlier one that found it waiting;
-        // that one sends the outcome after its commit. A sender dropped
-        // unsent means the writing thread panicked, which `blocking` raises
-        // in its own caller.
+        // Written by the poll writer, which sends the outcome after its
+        // commit. A sender dropped unsent means the writer panicked.
         outcome
             .await
             .unwrap_or_else(|_| panic!("the store's writer panicked while writing this poll"))

@@ -4,13 +4,16 @@
 //!
 //! Polls that finish while the writer is busy are committed together
 //! (group commit): each [`Store::record_poll`](crate::store::Store::record_poll)
-//! queues its record and then asks for the writer; whoever gets it first
-//! writes every queued poll, up to [`POLLS_PER_COMMIT`], in one transaction,
-//! and hands each poll its own outcome after the commit. No poll waits for
-//! others to come: a batch is what queued up while the last commit ran, so a
-//! quiet store commits each poll at once, and a busy one writes each hot
-//! index page (and each full-text segment) once per batch instead of once
-//! per poll.
+//! queues its record, and one thread at a time, the poll writer, writes
+//! every queued poll, up to [`POLLS_PER_COMMIT`], in one transaction, then
+//! the next batch, until none is left, handing each poll its own outcome
+//! after its commit. A poll that finds the poll writer at work leaves its
+//! record to it and waits for its outcome without holding a thread; one
+//! that finds none starts it ([`PollQueue::start_writing`]). No poll waits
+//! for others to come: a batch is what queued up while the last commit ran,
+//! so a quiet store commits each poll at once, and a busy one writes each
+//! hot index page (and each full-text segment) once per batch instead of
+//! once per poll.
 //!
 //! A batch is all or nothing, as a poll is: when any poll of it fails, the
 //! whole transaction rolls back and each of its polls is written again in a
@@ -28,6 +31,7 @@ use crate::store::items::content_hash;
 use crate::store::{PollOutcome, PollRecord, PollRecorded, PollResult, StoreError};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use tokio::sync::oneshot;
 
@@ -44,6 +48,8 @@ pub(super) type Fingerprints = HashMap<ItemId, Fingerprint>;
 #[derive(Default)]
 pub(super) struct PollQueue {
     waiting: Mutex<VecDeque<Waiting>>,
+    /// Whether a poll writer is at work ([`Sqlite::write_waiting_polls`]).
+    writing: AtomicBool,
 }
 
 /// One poll waiting for the writer, and where its outcome goes.
@@ -70,6 +76,24 @@ impl PollQueue {
         outcome
     }
 
+    /// Whether the caller is to start the poll writer: when none is at
+    /// work, it is now the caller's to run.
+    ///
+    /// The writer stops only after giving up the flag and finding no poll
+    /// left (see [`Sqlite::write_waiting_polls`]), so a poll queued by a
+    /// caller that finds it taken is written by that writer, or by the next.
+    pub(super) fn start_writing(&self) -> bool {
+        !self.writing.swap(true, Ordering::SeqCst)
+    }
+
+    /// The poll writer found no poll left: gives up the flag, then looks
+    /// once more. `true` when a poll queued meanwhile (whose caller found
+    /// the flag taken) makes the caller the writer again.
+    pub(super) fn stop_writing(&self) -> bool {
+        self.writing.store(false, Ordering::SeqCst);
+        !self.lock().is_empty() && self.start_writing()
+    }
+
     /// The oldest waiting polls, at most [`POLLS_PER_COMMIT`].
     fn take(&self) -> Vec<Waiting> {
         let mut waiting = self.lock();
@@ -77,7 +101,7 @@ impl PollQueue {
         waiting.drain(..n).collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Waiting>> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Waiting>> {
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -117,17 +141,38 @@ impl Sqlite {
             .collect()
     }
 
-    /// Takes the writer and writes the polls waiting for it, in one
-    /// transaction; nothing when an earlier call already took them all.
+    /// The poll writer, started by the caller that
+    /// [`PollQueue::start_writing`] chose: takes the writer and writes the
+    /// polls waiting for it, a batch a transaction, until none is left.
     ///
-    /// Every [`PollQueue::push`] is followed by one call of this, so no poll
-    /// is left waiting: each call that finds polls waiting writes at least
-    /// one, so there are never more polls waiting than calls to come.
+    /// It gives up the flag before its last look at the queue
+    /// ([`PollQueue::stop_writing`]): a poll queued before that look is
+    /// written here; one queued after it finds the flag free and starts a
+    /// writer of its own.
     pub(super) fn write_waiting_polls(&self) {
+        let polls = &self.inner.polls;
+        // A panic (a bug: the store's code does not panic on data) drops
+        // its batch's senders, so their callers panic too, and leaves the
+        // flag free for the next poll's writer.
+        struct FreedOnPanic<'q>(&'q AtomicBool);
+        impl Drop for FreedOnPanic<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.store(false, Ordering::SeqCst);
+                }
+            }
+        }
+        let _freed = FreedOnPanic(&polls.writing);
+        while self.write_batch() || polls.stop_writing() {}
+    }
+
+    /// Takes the writer and writes the polls waiting for it, in one
+    /// transaction; `false` when none was waiting.
+    fn write_batch(&self) -> bool {
         let mut conn = self.writer();
         let batch = self.inner.polls.take();
         if batch.is_empty() {
-            return;
+            return false;
         }
         let (records, senders): (Vec<_>, Vec<_>) = batch
             .into_iter()
@@ -163,6 +208,7 @@ impl Sqlite {
             // had its poll stored whole, or not at all.
             let _ = done.send(outcome);
         }
+        true
     }
 }
 

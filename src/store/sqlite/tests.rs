@@ -1016,3 +1016,99 @@ fn filtered_queries_walk_an_index_instead_of_sorting() {
         }
     }
 }
+
+#[test]
+fn a_poll_queued_as_the_poll_writer_stops_is_written_by_it() {
+    let (_dir, store) = open_temp();
+    let polls = &store.inner.polls;
+    let source = lettered("a");
+    let record = PollRecord {
+        source: source.clone(),
+        url: source.url.clone(),
+        started: at(1, 0),
+        finished: at(1, 0),
+        next_poll: at(2, 0),
+        outcome: crate::store::PollOutcome::Success {
+            state: crate::fetch::FetchState::default(),
+            items: vec![item(&source, "a1", "Reading room opens", at(0, 0))],
+            page_yield: None,
+            full_text: Vec::new(),
+        },
+        retention: Retention::default(),
+        dedup: crate::dedup::DedupRule::default(),
+        lease: None,
+    };
+    // The poll writer is at work and has just found no poll left; a poll
+    // comes, and its caller leaves it to that writer.
+    assert!(polls.start_writing());
+    let mut outcome = polls.push(record, Default::default());
+    assert!(!polls.start_writing());
+    // The writer's last look finds it, and goes on to write it.
+    assert!(polls.stop_writing());
+    store.write_waiting_polls();
+    assert_eq!(outcome.try_recv().unwrap().unwrap().applied.new, 1);
+    assert!(polls.start_writing(), "the flag is free again");
+}
+
+/// Many polls finishing at once, from many tasks, while the writer is also
+/// taken by other writes: every poll is written and gets its outcome (the
+/// poll writer stops only once no poll is left waiting), none waits for
+/// another's caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn polls_finishing_at_once_are_all_written() {
+    let (_dir, store) = open_temp();
+    let tasks: Vec<_> = (0..40)
+        .map(|task| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for round in 0..10 {
+                    let source = lettered(&format!("t{task:02}"));
+                    let key = format!("r{round}");
+                    let record = PollRecord {
+                        source: source.clone(),
+                        url: source.url.clone(),
+                        started: at(1, 0),
+                        finished: at(1, 0),
+                        next_poll: at(2, 0),
+                        outcome: crate::store::PollOutcome::Success {
+                            state: crate::fetch::FetchState::default(),
+                            items: vec![item(
+                                &source,
+                                &key,
+                                &format!("Story {task} {round}"),
+                                at(0, 0),
+                            )],
+                            page_yield: None,
+                            full_text: Vec::new(),
+                        },
+                        retention: Retention::default(),
+                        dedup: crate::dedup::DedupRule::default(),
+                        lease: None,
+                    };
+                    let recorded = store.record_poll(record).await.unwrap();
+                    assert_eq!(recorded.applied.new, 1);
+                    if round % 3 == 0 {
+                        // Another writer between polls: the outbox's removal.
+                        let s = store.clone();
+                        tokio::task::spawn_blocking(move || s.writer().execute_batch("SELECT 1"))
+                            .await
+                            .unwrap()
+                            .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    let all = futures_util::future::try_join_all(tasks);
+    tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("every poll is written")
+        .unwrap();
+    let stored: i64 = store
+        .reader()
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM items", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(stored, 400);
+    assert!(store.inner.polls.lock().is_empty());
+}
