@@ -453,19 +453,28 @@ impl Backend for Sqlite {
     }
 
     async fn record_poll(&self, record: PollRecord) -> Result<PollRecorded, StoreError> {
-        let outcome = self
-            .blocking(move |db| {
+        let queue = |db: &Sqlite, record, fingerprints| {
+            let outcome = db.inner.polls.push(record, fingerprints);
+            if db.inner.polls.start_writing() {
+                // A thread of its own, so that this poll's caller does not
+                // wait on the writing of later polls.
+                let writer = db.clone();
+                tokio::task::spawn_blocking(move || writer.write_waiting_polls());
+            }
+            outcome
+        };
+        // A poll with nothing to fingerprint (a 304, a failure) reads
+        // nothing before it queues, so it needs no blocking thread: the
+        // queue's lock is held for a push.
+        let outcome = if polls::fingerprints_needed(&record) {
+            self.blocking(move |db| {
                 let fingerprints = db.fingerprints_of(&record);
-                let outcome = db.inner.polls.push(record, fingerprints);
-                if db.inner.polls.start_writing() {
-                    // A thread of its own, so that this poll's caller
-                    // does not wait on the writing of later polls.
-                    let writer = db.clone();
-                    tokio::task::spawn_blocking(move || writer.write_waiting_polls());
-                }
-                Ok(outcome)
+                Ok(queue(db, record, fingerprints))
             })
-            .await?;
+            .await?
+        } else {
+            queue(self, record, polls::Fingerprints::new())
+        };
         // Written by the poll writer, which sends the outcome after its
         // commit. A sender dropped unsent means the writer panicked.
         outcome

@@ -115,7 +115,7 @@ impl Sqlite {
         let PollOutcome::Success { items, .. } = &record.outcome else {
             return Fingerprints::new();
         };
-        if !record.dedup.fingerprint || items.is_empty() {
+        if !fingerprints_needed(record) {
             return Fingerprints::new();
         }
         let stored_hashes = || -> Result<Vec<Option<String>>, StoreError> {
@@ -210,6 +210,14 @@ impl Sqlite {
         }
         true
     }
+}
+
+/// Whether `record` has items to fingerprint, which
+/// [`Sqlite::fingerprints_of`] reads the store for: none for a 304, a
+/// failure, an empty feed, or a source out of dedup.
+pub(super) fn fingerprints_needed(record: &PollRecord) -> bool {
+    matches!(&record.outcome, PollOutcome::Success { items, .. } if !items.is_empty())
+        && record.dedup.fingerprint
 }
 
 fn single(mut recorded: Vec<PollRecorded>) -> PollRecorded {
