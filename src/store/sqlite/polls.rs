@@ -148,8 +148,18 @@ impl Sqlite {
     /// It gives up the flag before its last look at the queue
     /// ([`PollQueue::stop_writing`]): a poll queued before that look is
     /// written here; one queued after it finds the flag free and starts a
-    /// writer of its own.
-    pub(super) fn write_waiting_polls(&self) {
+    /// writer of its own. The last batch's outcomes go out only once this
+    /// writer has let go of the store, so a caller that closes the store on
+    /// its outcome (and opens the file again) finds it closed.
+    pub(super) fn write_waiting_polls(self) {
+        let last = self.write_until_none_waits();
+        drop(self);
+        send(last);
+    }
+
+    /// The loop of [`Sqlite::write_waiting_polls`]: every batch's outcomes
+    /// sent but the last one's, which it returns.
+    fn write_until_none_waits(&self) -> Written {
         let polls = &self.inner.polls;
         // A panic (a bug: the store's code does not panic on data) drops
         // its batch's senders, so their callers panic too, and leaves the
@@ -163,16 +173,22 @@ impl Sqlite {
             }
         }
         let _freed = FreedOnPanic(&polls.writing);
-        while self.write_batch() || polls.stop_writing() {}
+        loop {
+            let written = self.write_batch();
+            if (written.is_empty() || polls.lock().is_empty()) && !polls.stop_writing() {
+                return written;
+            }
+            send(written);
+        }
     }
 
     /// Takes the writer and writes the polls waiting for it, in one
-    /// transaction; `false` when none was waiting.
-    fn write_batch(&self) -> bool {
+    /// transaction: each one's outcome, to send; none when none was waiting.
+    fn write_batch(&self) -> Written {
         let mut conn = self.writer();
         let batch = self.inner.polls.take();
         if batch.is_empty() {
-            return false;
+            return Vec::new();
         }
         let (records, senders): (Vec<_>, Vec<_>) = batch
             .into_iter()
@@ -203,12 +219,22 @@ impl Sqlite {
         if changed {
             self.notify_changed();
         }
-        for (done, outcome) in senders.into_iter().zip(outcomes) {
-            // A caller that stopped waiting (its poll was aborted) still
-            // had its poll stored whole, or not at all.
-            let _ = done.send(outcome);
-        }
-        true
+        senders.into_iter().zip(outcomes).collect()
+    }
+}
+
+/// The outcomes of a batch of polls, each with where it goes.
+type Written = Vec<(
+    oneshot::Sender<Result<PollRecorded, StoreError>>,
+    Result<PollRecorded, StoreError>,
+)>;
+
+/// Hands each poll of a batch its outcome.
+fn send(written: Written) {
+    for (done, outcome) in written {
+        // A caller that stopped waiting (its poll was aborted) still had
+        // its poll stored whole, or not at all.
+        let _ = done.send(outcome);
     }
 }
 

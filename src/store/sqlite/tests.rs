@@ -1017,12 +1017,9 @@ fn filtered_queries_walk_an_index_instead_of_sorting() {
     }
 }
 
-#[test]
-fn a_poll_queued_as_the_poll_writer_stops_is_written_by_it() {
-    let (_dir, store) = open_temp();
-    let polls = &store.inner.polls;
-    let source = lettered("a");
-    let record = PollRecord {
+/// A successful poll of `source` at 01:00 with the one item `item`.
+fn poll_of_one(source: &SourceRef, item: Item) -> PollRecord {
+    PollRecord {
         source: source.clone(),
         url: source.url.clone(),
         started: at(1, 0),
@@ -1030,14 +1027,22 @@ fn a_poll_queued_as_the_poll_writer_stops_is_written_by_it() {
         next_poll: at(2, 0),
         outcome: crate::store::PollOutcome::Success {
             state: crate::fetch::FetchState::default(),
-            items: vec![item(&source, "a1", "Reading room opens", at(0, 0))],
+            items: vec![item],
             page_yield: None,
             full_text: Vec::new(),
         },
         retention: Retention::default(),
         dedup: crate::dedup::DedupRule::default(),
         lease: None,
-    };
+    }
+}
+
+#[test]
+fn a_poll_queued_as_the_poll_writer_stops_is_written_by_it() {
+    let (_dir, store) = open_temp();
+    let polls = &store.inner.polls;
+    let source = lettered("a");
+    let record = poll_of_one(&source, item(&source, "a1", "Reading room opens", at(0, 0)));
     // The poll writer is at work and has just found no poll left; a poll
     // comes, and its caller leaves it to that writer.
     assert!(polls.start_writing());
@@ -1045,7 +1050,7 @@ fn a_poll_queued_as_the_poll_writer_stops_is_written_by_it() {
     assert!(!polls.start_writing());
     // The writer's last look finds it, and goes on to write it.
     assert!(polls.stop_writing());
-    store.write_waiting_polls();
+    store.clone().write_waiting_polls();
     assert_eq!(outcome.try_recv().unwrap().unwrap().applied.new, 1);
     assert!(polls.start_writing(), "the flag is free again");
 }
@@ -1064,27 +1069,8 @@ async fn polls_finishing_at_once_are_all_written() {
                 for round in 0..10 {
                     let source = lettered(&format!("t{task:02}"));
                     let key = format!("r{round}");
-                    let record = PollRecord {
-                        source: source.clone(),
-                        url: source.url.clone(),
-                        started: at(1, 0),
-                        finished: at(1, 0),
-                        next_poll: at(2, 0),
-                        outcome: crate::store::PollOutcome::Success {
-                            state: crate::fetch::FetchState::default(),
-                            items: vec![item(
-                                &source,
-                                &key,
-                                &format!("Story {task} {round}"),
-                                at(0, 0),
-                            )],
-                            page_yield: None,
-                            full_text: Vec::new(),
-                        },
-                        retention: Retention::default(),
-                        dedup: crate::dedup::DedupRule::default(),
-                        lease: None,
-                    };
+                    let story = item(&source, &key, &format!("Story {task} {round}"), at(0, 0));
+                    let record = poll_of_one(&source, story);
                     let recorded = store.record_poll(record).await.unwrap();
                     assert_eq!(recorded.applied.new, 1);
                     if round % 3 == 0 {
@@ -1111,4 +1097,26 @@ async fn polls_finishing_at_once_are_all_written() {
         .unwrap();
     assert_eq!(stored, 400);
     assert!(store.inner.polls.lock().is_empty());
+}
+
+/// A store closed as soon as its last poll is written opens again at once:
+/// the poll writer has let go of it before that poll's outcome went out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_closed_on_its_last_poll_outcome_opens_again_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let source = lettered("a");
+    for round in 0..100 {
+        let store = Sqlite::open(&path).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let story = item(
+            &source,
+            &format!("r{round}"),
+            "Reading room opens",
+            at(0, 0),
+        );
+        store
+            .record_poll(poll_of_one(&source, story))
+            .await
+            .unwrap();
+    }
 }
