@@ -275,12 +275,18 @@ pub(super) async fn fence_and_release_source(
         .execute(&stmt, &[&source_id, &lease.holder, &lease.epoch])
         .await?
     {
-        0 => Err(StoreError::LeaseLost {
-            what: format!("source {source_id}"),
-            holder: lease.holder.clone(),
-            epoch: lease.epoch,
-        }),
+        0 => Err(source_lease_lost(source_id, lease)),
         _ => Ok(()),
+    }
+}
+
+/// The refusal of a write to `source_id` under `lease`, which another
+/// claim took or which ran out.
+pub(super) fn source_lease_lost(source_id: &str, lease: &Lease) -> StoreError {
+    StoreError::LeaseLost {
+        what: format!("source {source_id}"),
+        holder: lease.holder.clone(),
+        epoch: lease.epoch,
     }
 }
 

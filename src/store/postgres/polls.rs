@@ -24,7 +24,7 @@
 
 use super::full_text::record_full_text;
 use super::items::apply_in;
-use super::leases::fence_and_release_source;
+use super::leases::{fence_and_release_source, source_lease_lost};
 use super::sources::{mark_gone, record_failure, record_page_yield, record_success};
 use super::{DB_NOW, Postgres, col};
 use crate::fetch::FetchState;
@@ -213,11 +213,7 @@ async fn write_quiet_poll(
     if col::<bool>(&row, 0)? {
         Ok(())
     } else {
-        Err(StoreError::LeaseLost {
-            what: format!("source {id}"),
-            holder: lease.holder.clone(),
-            epoch: lease.epoch,
-        })
+        Err(source_lease_lost(id, lease))
     }
 }
 

@@ -175,6 +175,8 @@ impl Sqlite {
         let _freed = FreedOnPanic(&polls.writing);
         loop {
             let written = self.write_batch();
+            // Stops on a batch that leaves none waiting, not on the empty
+            // take after it: that batch is the one handed back unsent.
             if (written.is_empty() || polls.lock().is_empty()) && !polls.stop_writing() {
                 return written;
             }

@@ -1074,7 +1074,8 @@ async fn polls_finishing_at_once_are_all_written() {
                     let recorded = store.record_poll(record).await.unwrap();
                     assert_eq!(recorded.applied.new, 1);
                     if round % 3 == 0 {
-                        // Another writer between polls: the outbox's removal.
+                        // The writer taken between polls, as the outbox's
+                        // removal takes it.
                         let s = store.clone();
                         tokio::task::spawn_blocking(move || s.writer().execute_batch("SELECT 1"))
                             .await
